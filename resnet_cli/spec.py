@@ -1,0 +1,312 @@
+"""One frozen, validated description of a ResNet architecture.
+
+A ``ResNetSpec`` is pure data: the builder (``resnet_cli.model``) turns any valid spec into an
+``nn.Module``; the registry (``resnet_cli.registry``) names the variants people use; a user's flags are
+``dataclasses.replace`` on a spec followed by ``validate()``. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from dataclasses import dataclass
+
+from resnet_cli.errors import UsageError
+
+
+class BlockKind(str, enum.Enum):
+    """The residual block. Pre-activation forms are the Identity Mappings paper's (He et al. 2016b)."""
+
+    BASIC = "basic"
+    BOTTLENECK = "bottleneck"
+    PREACT_BASIC = "preact-basic"
+    PREACT_BOTTLENECK = "preact-bottleneck"
+
+    @property
+    def expansion(self) -> int:
+        return 4 if self in (BlockKind.BOTTLENECK, BlockKind.PREACT_BOTTLENECK) else 1
+
+    @property
+    def is_bottleneck(self) -> bool:
+        return self.expansion == 4
+
+    @property
+    def is_preact(self) -> bool:
+        return self in (BlockKind.PREACT_BASIC, BlockKind.PREACT_BOTTLENECK)
+
+
+class StemKind(str, enum.Enum):
+    """The layers before the first stage."""
+
+    CONV7 = "7x7"  # 7×7/2 conv (+ BN, ReLU) — the ResNet paper, torchvision, Keras
+    DEEP = "deep"  # three 3×3 convs, the first with stride 2 — "ResNet-C" of Bag of Tricks, timm's c/d
+    CIFAR = "cifar"  # one 3×3/1 conv — the ResNet paper's CIFAR-10 nets (section 4.2)
+
+
+class StrideAt(str, enum.Enum):
+    """Where a stage's downsampling stride sits."""
+
+    FIRST_1X1 = "v1"  # first 1×1 conv of the first block: the original paper, Keras ResNet50
+    CONV3X3 = "v1.5"  # 3×3 conv of the first block: torchvision, timm ("ResNet-B")
+    LAST_BLOCK = "last-block"  # last block of the stage: Keras ResNet50V2
+
+
+class Shortcut(str, enum.Enum):
+    """The shortcut of a block whose input and output shapes differ."""
+
+    PROJECTION = "projection"  # 1×1 conv (with the stride) + BN: the paper's option B
+    AVGPOOL = "avgpool"  # 2×2 average pool, then 1×1 conv + BN: Bag of Tricks "ResNet-D"
+    ZERO_PAD = "zero-pad"  # subsample and pad channels with zeros, no parameters: option A
+
+
+class ConvBias(str, enum.Enum):
+    """Which convolutions carry a bias."""
+
+    NONE = "none"  # torchvision, timm, the papers' PyTorch ports
+    ALL = "all"  # Keras ResNet50/101/152 (every Conv2D keeps use_bias=True)
+    UNLESS_NORMALIZED = "unless-bn"  # Keras ResNet*V2: convs not followed directly by a BatchNorm
+
+
+@dataclass(frozen=True)
+class ResNetSpec:
+    """Everything that determines a ResNet's structure, and so its parameters and FLOPs."""
+
+    block: BlockKind = BlockKind.BOTTLENECK
+    layers: tuple[int, ...] = (3, 4, 6, 3)
+    widths: tuple[int, ...] = (64, 128, 256, 512)
+    stem: StemKind = StemKind.CONV7
+    stem_width: int = 64
+    stem_pool: bool = True
+    stride_at: StrideAt = StrideAt.CONV3X3
+    shortcut: Shortcut = Shortcut.PROJECTION
+    groups: int = 1
+    width_per_group: int = 64
+    se: bool = False
+    dilate: tuple[bool, ...] = ()
+    conv_bias: ConvBias = ConvBias.NONE
+    num_classes: int = 1000
+    in_channels: int = 3
+
+    # ---- derived structure (pure arithmetic, used by the builder and the report) ----
+
+    @property
+    def num_stages(self) -> int:
+        return len(self.layers)
+
+    def stage_strides(self) -> tuple[int, ...]:
+        """Stride of each stage: 1 for the first, 2 after (1 where replaced by dilation)."""
+        strides = []
+        for index in range(self.num_stages):
+            if index == 0 or self._dilated(index):
+                strides.append(1)
+            else:
+                strides.append(2)
+        return tuple(strides)
+
+    def _dilated(self, stage_index: int) -> bool:
+        return stage_index >= 1 and len(self.dilate) >= stage_index and self.dilate[stage_index - 1]
+
+    def stage_dilations(self) -> tuple[int, ...]:
+        """Dilation of each stage's 3×3 convs, as torchvision's replace_stride_with_dilation computes it."""
+        dilation = 1
+        result = []
+        for index in range(self.num_stages):
+            if self._dilated(index):
+                dilation *= 2
+            result.append(dilation)
+        return tuple(result)
+
+    def block_strides(self, stage_index: int) -> tuple[int, ...]:
+        """The stride of each block of one stage, honouring ``stride_at``."""
+        count = self.layers[stage_index]
+        strides = [1] * count
+        if self.stride_at is StrideAt.LAST_BLOCK:
+            # Keras ResNetV2: the stride of stage i+1 is applied by the last block of stage i.
+            following = self.stage_strides()[stage_index + 1] if stage_index + 1 < self.num_stages else 1
+            strides[-1] = following
+        else:
+            strides[0] = self.stage_strides()[stage_index]
+        return tuple(strides)
+
+    def stem_stride(self) -> int:
+        conv_stride = 1 if self.stem is StemKind.CIFAR else 2
+        return conv_stride * (2 if self.stem_pool else 1)
+
+    def total_stride(self) -> int:
+        stride = self.stem_stride()
+        for stage_index in range(self.num_stages):
+            for block_stride in self.block_strides(stage_index):
+                stride *= block_stride
+        return stride
+
+    def out_channels(self, stage_index: int) -> int:
+        return self.widths[stage_index] * self.block.expansion
+
+    def bottleneck_width(self, stage_index: int) -> int:
+        """Width of the grouped 3×3 conv: torchvision's int(planes * width_per_group / 64) * groups."""
+        return int(self.widths[stage_index] * (self.width_per_group / 64.0)) * self.groups
+
+    def stem_channels(self) -> int:
+        return self.stem_width
+
+    # ---- validation at the boundary ----
+
+    def validate(self) -> "ResNetSpec":
+        """Return self if every field is consistent, else raise UsageError naming the bad value."""
+        if not self.layers:
+            raise UsageError("--layers is empty; give blocks per stage, e.g. 3,4,6,3")
+        if any(n < 1 for n in self.layers):
+            raise UsageError(f"--layers {_csv(self.layers)}: every stage needs at least 1 block")
+        if len(self.widths) != len(self.layers):
+            raise UsageError(
+                f"--widths {_csv(self.widths)} has {len(self.widths)} stages but --layers "
+                f"{_csv(self.layers)} has {len(self.layers)}; give one width per stage"
+            )
+        if any(w < 1 for w in self.widths):
+            raise UsageError(f"--widths {_csv(self.widths)}: widths must be positive integers")
+        if self.stem_width < 1:
+            raise UsageError(f"--stem-width {self.stem_width}: must be a positive integer")
+        if self.stem is StemKind.DEEP and self.stem_width % 2:
+            raise UsageError(
+                f"--stem-width {self.stem_width}: the deep stem's inner convs use half the stem width, "
+                "so it must be even"
+            )
+        if self.groups < 1:
+            raise UsageError(f"--groups {self.groups}: must be a positive integer")
+        if self.width_per_group < 1:
+            raise UsageError(f"--width-per-group {self.width_per_group}: must be a positive integer")
+        if not self.block.is_bottleneck and (self.groups != 1 or self.width_per_group != 64):
+            raise UsageError(
+                f"--groups {self.groups} / --width-per-group {self.width_per_group} need bottleneck blocks; "
+                f"{self.block.value} blocks only support groups=1 and width-per-group=64 "
+                "(as in torchvision)"
+            )
+        if self.block.is_bottleneck:
+            for index in range(self.num_stages):
+                if int(self.widths[index] * (self.width_per_group / 64.0)) < 1:
+                    raise UsageError(
+                        f"--width-per-group {self.width_per_group} makes stage {index + 1}'s grouped conv "
+                        "0 channels wide per group"
+                    )
+        if self.stride_at is StrideAt.FIRST_1X1 and not self.block.is_bottleneck:
+            raise UsageError(
+                f"--stride-at v1 puts the stride on a bottleneck's first 1x1 conv; {self.block.value} "
+                "blocks have none (accepted: v1.5, last-block)"
+            )
+        if self.stride_at is StrideAt.LAST_BLOCK and any(self.dilate):
+            raise UsageError("--dilate cannot be combined with --stride-at last-block")
+        if len(self.dilate) not in (0, self.num_stages - 1):
+            raise UsageError(
+                f"--dilate has {len(self.dilate)} values; give one per stage after the first "
+                f"({self.num_stages - 1} for {self.num_stages} stages), e.g. "
+                + ",".join(["0"] * max(self.num_stages - 1, 1))
+            )
+        if self.shortcut is Shortcut.ZERO_PAD:
+            for index in range(self.num_stages):
+                before = self.stem_channels() if index == 0 else self.out_channels(index - 1)
+                if self.out_channels(index) < before:
+                    raise UsageError(
+                        f"--shortcut zero-pad cannot shrink channels ({before} -> {self.out_channels(index)} "
+                        f"in stage {index + 1}); use projection or avgpool"
+                    )
+        if self.num_classes < 1:
+            raise UsageError(f"--num-classes {self.num_classes}: must be a positive integer")
+        if self.in_channels < 1:
+            raise UsageError(f"--in-channels {self.in_channels}: must be a positive integer")
+        return self
+
+    def replace(self, **changes) -> "ResNetSpec":
+        """A copy with some fields changed, validated."""
+        return dataclasses.replace(self, **changes).validate()
+
+    def as_dict(self) -> dict:
+        """Plain JSON-ready fields (enums as their values)."""
+        result = {}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, enum.Enum):
+                value = value.value
+            elif isinstance(value, tuple):
+                value = list(value)
+            result[field.name] = value
+        return result
+
+
+def _csv(values) -> str:
+    return ",".join(str(v) for v in values)
+
+
+# ---- parsing of user-typed values (shared by every command) ----
+
+MAX_INPUT_ELEMENTS = 2**48  # beyond this, activation element counts would overflow int64 inside torch
+
+
+def parse_input_shape(text: str) -> tuple[int, int, int, int]:
+    """Parse ``NxCxHxW`` (e.g. ``1x3x224x224``) into four positive integers."""
+    raw = text.strip().lower().replace("×", "x")
+    parts = raw.split("x")
+    if len(parts) != 4:
+        raise UsageError(
+            f"--input '{text}' has {len(parts)} dimension{'s' if len(parts) != 1 else ''}; "
+            "expected 4 as NxCxHxW, e.g. 1x3x224x224"
+        )
+    values = []
+    for name, part in zip("NCHW", parts):
+        part = part.strip()
+        try:
+            value = int(part)
+        except ValueError:
+            raise UsageError(
+                f"--input '{text}': {name} = '{part}' is not an integer; expected NxCxHxW, e.g. 1x3x224x224"
+            ) from None
+        if value < 1:
+            raise UsageError(f"--input '{text}': {name} = {value}; every dimension must be at least 1")
+        values.append(value)
+    elements = values[0] * values[1] * values[2] * values[3]
+    if elements > MAX_INPUT_ELEMENTS:
+        raise UsageError(
+            f"--input '{text}' has {elements:,} elements; at most 2**48 ({MAX_INPUT_ELEMENTS:,}) are "
+            "supported, beyond which tensor element counts overflow"
+        )
+    return tuple(values)  # type: ignore[return-value]
+
+
+def parse_int_list(text: str, option: str) -> tuple[int, ...]:
+    """Parse ``3,4,6,3`` into a tuple of integers."""
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise UsageError(f"{option} '{text}' is empty; expected comma-separated integers, e.g. 3,4,6,3")
+    values = []
+    for item in items:
+        try:
+            values.append(int(item))
+        except ValueError:
+            raise UsageError(
+                f"{option} '{text}': '{item}' is not an integer; expected comma-separated integers"
+            ) from None
+    return tuple(values)
+
+
+def parse_bool_list(text: str, option: str) -> tuple[bool, ...]:
+    """Parse ``0,1,1`` or ``false,true,true`` into booleans."""
+    truthy = {"1", "true", "t", "yes", "y"}
+    falsy = {"0", "false", "f", "no", "n"}
+    values = []
+    for item in [i.strip().lower() for i in text.split(",") if i.strip()]:
+        if item in truthy:
+            values.append(True)
+        elif item in falsy:
+            values.append(False)
+        else:
+            raise UsageError(f"{option} '{text}': '{item}' is not a boolean; expected e.g. 0,1,1")
+    return tuple(values)
+
+
+def parse_enum(enum_type: type[enum.Enum], text: str, option: str):
+    """Look up an enum member by its value, with a message listing what is accepted."""
+    lowered = text.strip().lower()
+    for member in enum_type:
+        if member.value == lowered:
+            return member
+    accepted = ", ".join(member.value for member in enum_type)
+    raise UsageError(f"{option} '{text}' is not accepted; choose one of: {accepted}")
