@@ -25,8 +25,8 @@ from resnet_cli import formulas
 from resnet_cli.errors import RuntimeFailure
 
 _ORIGIN = "resnet_cli.origin"  # key of our tag in autograd nodes' metadata (nodes die with the graph)
-FORWARD = "forward"
-BACKWARD = "backward"
+FORWARD = formulas.FORWARD
+BACKWARD = formulas.BACKWARD
 
 
 @dataclass(frozen=True)

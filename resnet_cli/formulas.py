@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from math import prod
 from typing import Callable
 
+# The two phases of a training step.
+FORWARD = "forward"
+BACKWARD = "backward"
+
 # Categories, in the order reports list them.
 CONVOLUTION = "convolution"
 LINEAR = "linear"

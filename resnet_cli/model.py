@@ -109,12 +109,11 @@ class BasicBlock(nn.Module):
             if self.se is not None:
                 out = self.se(out)
             return out + shortcut
-        identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         if self.se is not None:
             out = self.se(out)
-        out += identity
+        out += x if self.downsample is None else self.downsample(x)  # torchvision's order
         return self.relu(out)
 
 
@@ -162,13 +161,12 @@ class Bottleneck(nn.Module):
             if self.se is not None:
                 out = self.se(out)
             return out + shortcut
-        identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
         if self.se is not None:
             out = self.se(out)
-        out += identity
+        out += x if self.downsample is None else self.downsample(x)  # torchvision's order
         return self.relu(out)
 
 

@@ -1,0 +1,3 @@
+from resnet_cli.cli import run
+
+run()

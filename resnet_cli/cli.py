@@ -1,0 +1,123 @@
+"""The command line: thin Typer commands that parse, make one call and render.
+
+torch is imported inside the commands only, so ``resnet-cli --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from resnet_cli import __version__
+from resnet_cli.options import (
+    BlockOpt,
+    ConvBiasOpt,
+    DepthOpt,
+    DilateOpt,
+    FormatOpt,
+    GroupsOpt,
+    InChannelsOpt,
+    InputOpt,
+    LayersOpt,
+    ModelArg,
+    NumClassesOpt,
+    SeOpt,
+    ShortcutOpt,
+    StemOpt,
+    StemPoolOpt,
+    StemWidthOpt,
+    StrideAtOpt,
+    WidthPerGroupOpt,
+    WidthsOpt,
+    boundary,
+    check_choice,
+    check_format,
+    error_line,
+    spec_overrides,
+)
+
+app = typer.Typer(
+    name="resnet-cli",
+    help="Build any ResNet variant and see exactly what it costs: shapes, parameters, FLOPs, memory, latency.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"resnet-cli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """Build any ResNet variant and see exactly what it costs."""
+
+
+@app.command("list")
+@boundary
+def list_models(fmt: FormatOpt = "table") -> None:
+    """Every registered variant: family, block, blocks per stage, parameters, GFLOPs at its default input."""
+    fmt = check_format(fmt)
+    from resnet_cli.catalog import catalog
+    from resnet_cli.present import present_list
+
+    present_list(catalog(), fmt)
+
+
+@app.command()
+@boundary
+def summary(
+    model: ModelArg = None,
+    input: InputOpt = None,
+    depth: DepthOpt = "stage",
+    fmt: FormatOpt = "table",
+    block: BlockOpt = None, layers: LayersOpt = None, widths: WidthsOpt = None, stem: StemOpt = None,
+    stem_width: StemWidthOpt = None, stem_pool: StemPoolOpt = None, stride_at: StrideAtOpt = None,
+    shortcut: ShortcutOpt = None, groups: GroupsOpt = None, width_per_group: WidthPerGroupOpt = None,
+    se: SeOpt = None, dilate: DilateOpt = None, conv_bias: ConvBiasOpt = None,
+    num_classes: NumClassesOpt = None, in_channels: InChannelsOpt = None,
+) -> None:
+    """Per-stage output shapes, parameters and FLOPs of a ResNet (default resnet50)."""
+    fmt = check_format(fmt)
+    depth = check_choice(depth, ("stage", "block", "layer"), "--depth")
+    from resnet_cli.report import summarize
+    from resnet_cli.target import analyze_target, resolve_target
+    from resnet_cli.present import present_summary
+
+    target = resolve_target(model, spec_overrides(
+        block, layers, widths, stem, stem_width, stem_pool, stride_at, shortcut, groups, width_per_group, se,
+        dilate, conv_bias, num_classes, in_channels), input)
+    built, analysis = analyze_target(target)
+    present_summary(summarize(target, built, analysis, depth), fmt)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: parse errors become one stderr line with exit code 2, like our own usage errors."""
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv if argv is not None else sys.argv[1:], prog_name="resnet-cli",
+                              standalone_mode=False)
+    except KeyboardInterrupt:
+        error_line("interrupted")
+        return 130
+    except Exception as error:  # click's UsageError / BadParameter / NoSuchOption and Abort
+        format_message = getattr(error, "format_message", None)
+        if format_message is None and type(error).__name__ == "Abort":
+            error_line("aborted")
+            return 1
+        if format_message is None:
+            raise
+        error_line(format_message().replace("\n", " "))
+        return getattr(error, "exit_code", 2) or 2
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    sys.exit(main())
