@@ -98,6 +98,10 @@ def summary(
     present_summary(summarize(target, built, analysis, depth), fmt)
 
 
+# ---- commands defined in their own modules register themselves below (one line each) ----
+# (each module must not import torch at import time: `resnet-cli --help` stays instant)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: parse errors become one stderr line with exit code 2, like our own usage errors."""
     command = typer.main.get_command(app)
