@@ -98,6 +98,39 @@ def summary(
     present_summary(summarize(target, built, analysis, depth), fmt)
 
 
+@app.command()
+@boundary
+def flops(
+    model: ModelArg = None,
+    input: InputOpt = None,
+    depth: DepthOpt = "stage",
+    training: bool = typer.Option(False, "--training", help="Add the backward pass (from the real backward "
+                                  "ops) and the activation memory a training step keeps."),
+    dtype: str = typer.Option("float32", "--dtype", help="float32 | float16 | bfloat16: element size for "
+                              "the memory figures."),
+    fmt: FormatOpt = "table",
+    block: BlockOpt = None, layers: LayersOpt = None, widths: WidthsOpt = None, stem: StemOpt = None,
+    stem_width: StemWidthOpt = None, stem_pool: StemPoolOpt = None, stride_at: StrideAtOpt = None,
+    shortcut: ShortcutOpt = None, groups: GroupsOpt = None, width_per_group: WidthPerGroupOpt = None,
+    se: SeOpt = None, dilate: DilateOpt = None, conv_bias: ConvBiasOpt = None,
+    num_classes: NumClassesOpt = None, in_channels: InChannelsOpt = None,
+) -> None:
+    """Every operation accounted for: totals under each convention, by operator and module, memory."""
+    fmt = check_format(fmt)
+    depth = check_choice(depth, ("stage", "block", "layer"), "--depth")
+    from resnet_cli.flops import dtype_bytes, flops_report
+    from resnet_cli.flops_view import present_flops
+    from resnet_cli.target import analyze_target, resolve_target
+
+    dtype_bytes(dtype)
+    target = resolve_target(model, spec_overrides(
+        block, layers, widths, stem, stem_width, stem_pool, stride_at, shortcut, groups, width_per_group, se,
+        dilate, conv_bias, num_classes, in_channels), input)
+    built, analysis = analyze_target(target)
+    _, step = analyze_target(target, training=True)
+    present_flops(flops_report(target, built, analysis, step, depth, dtype.strip().lower(), training), fmt)
+
+
 # ---- commands defined in their own modules register themselves below (one line each) ----
 # (each module must not import torch at import time: `resnet-cli --help` stays instant)
 

@@ -269,3 +269,20 @@ MODULE_CATEGORIES = {
     "ReLU": ACTIVATION, "ReLU6": ACTIVATION, "Sigmoid": ACTIVATION, "SiLU": ACTIVATION, "GELU": ACTIVATION,
     "MaxPool2d": POOLING, "AvgPool2d": POOLING, "AdaptiveAvgPool2d": POOLING,
 }
+
+
+# What each category counts, in the words reports print (FLOPs: 2 per multiply-accumulate).
+CATEGORY_FORMULAS = {
+    CONVOLUTION: "2·N·Cout·Hout·Wout·(Cin/groups)·kh·kw (+ N·Cout·Hout·Wout bias adds); backward: the same "
+                 "per gradient computed (input, weight), + bias sums",
+    LINEAR: "2·M·K·N for an [M,K]×[K,N] product (+ M·N bias adds); backward: 2·M·K·N per gradient, + bias sum",
+    BATCH_NORM: "2 per element in inference (one scale, one shift), 5 in training (fvcore's convention); "
+                "backward 9 per element",
+    ACTIVATION: "ReLU 1 per element (one comparison); sigmoid 4; their gradients 1 and 3",
+    POOLING: "max-pool kh·kw−1 comparisons per output; avg-pool kh·kw per output; global mean 1 per input "
+             "element; gradients 1 per routed element (max) or kh·kw per output (avg)",
+    RESIDUAL_ADD: "1 per output element of an add of two same-shape tensors (forward), and of the gradient "
+                  "additions where a tensor feeds two branches (backward)",
+    OTHER: "elementwise arithmetic outside the above (the squeeze-excitation scaling, a counter update): 1 per "
+           "output element; data movement (views, copies, padding, concatenation): 0",
+}
