@@ -133,6 +133,10 @@ def flops(
 
 # ---- commands defined in their own modules register themselves below (one line each) ----
 # (each module must not import torch at import time: `resnet-cli --help` stays instant)
+from resnet_cli import compare_cli  # noqa: E402
+compare_cli.register(app)
+from resnet_cli import bench_cli  # noqa: E402
+bench_cli.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
