@@ -1,0 +1,656 @@
+"""``compare``: residual blocks layer by layer, or whole models stage by stage, from the one analysis core.
+
+Two comparisons, chosen by what is named:
+
+* **blocks** (``basic``, ``bottleneck``, ``resnext-32x4d`` …): the real block modules of
+  ``resnet_cli.model`` built on the meta device, each at the width where ResNet uses it and all at one
+  equal input/output width, every layer with the formula behind its count.
+* **models** (registered names, ``path/to/file.py:callable``, ``package.module:callable``): each model's
+  stage rows (``resnet_cli.report.build_rows``) aligned by position, differences against the first
+  model, and the first stage where output shapes or parameter counts diverge.
+
+Everything here returns frozen dataclasses of plain numbers; ``resnet_cli.compare_view`` renders them.
+torch is imported by the functions that need it, never at import time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import importlib
+import importlib.util
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from resnet_cli import registry
+from resnet_cli.errors import RuntimeFailure, UsageError, UserCodeError
+from resnet_cli.spec import BlockKind, parse_input_shape
+
+DEFAULT_CHANNELS = 256
+DEFAULT_SIZE = 56
+DEFAULT_USER_INPUT = registry.IMAGENET_INPUT
+
+
+# ---------------------------------------------------------------------------------------------------
+# Blocks
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BlockChoice:
+    """A block kind as the command line names it, and the layer of a real network that uses it."""
+
+    name: str
+    block: BlockKind
+    native_channels: int  # input = output width where the reference network uses it
+    used_in: str
+    groups: int = 1
+    width_per_group: int = 64
+    se: bool = False
+
+
+_RESNEXT = re.compile(r"^resnext-?(\d+)x(\d+)d$")
+
+# Every block at its identity-shortcut position in the first stage (layer1.1 of the reference), the
+# block the paper's Figure 5 draws. Bottleneck-family blocks expand 4×, so they work at 256 there.
+BLOCK_CHOICES: dict[str, BlockChoice] = {
+    choice.name: choice for choice in (
+        BlockChoice("basic", BlockKind.BASIC, 64, "resnet18/34 layer1"),
+        BlockChoice("bottleneck", BlockKind.BOTTLENECK, 256, "resnet50 layer1"),
+        BlockChoice("preact-basic", BlockKind.PREACT_BASIC, 64, "pre-activation ResNet-18/34 layer1"),
+        BlockChoice("preact-bottleneck", BlockKind.PREACT_BOTTLENECK, 256, "resnetv2_50 layer1"),
+        BlockChoice("resnext", BlockKind.BOTTLENECK, 256, "resnext50_32x4d layer1", groups=32, width_per_group=4),
+        BlockChoice("wide", BlockKind.BOTTLENECK, 256, "wide_resnet50_2 layer1", width_per_group=128),
+        BlockChoice("se", BlockKind.BOTTLENECK, 256, "seresnet50 layer1", se=True),
+        BlockChoice("se-basic", BlockKind.BASIC, 64, "seresnet18/34 layer1 (timm)", se=True),
+    )
+}
+BLOCK_NAMES_HELP = "basic, bottleneck, preact-basic, preact-bottleneck, resnext (= resnext-32x4d; any resnext-GxWd), " \
+                   "wide, se, se-basic"
+
+
+def block_choice(name: str) -> BlockChoice | None:
+    """The block kind ``name`` names (case-insensitive, '_' = '-'), or None."""
+    key = name.strip().lower().replace("_", "-")
+    if key in BLOCK_CHOICES:
+        return BLOCK_CHOICES[key]
+    match = _RESNEXT.match(key)
+    if match:
+        groups, width = int(match.group(1)), int(match.group(2))
+        if groups < 1 or width < 1:
+            raise UsageError(f"block kind '{name}': groups and width must be at least 1, e.g. resnext-32x4d")
+        return BlockChoice(f"resnext-{groups}x{width}d", BlockKind.BOTTLENECK, 256,
+                           f"ResNeXt {groups}x{width}d layer1", groups=groups, width_per_group=width)
+    return None
+
+
+@dataclass(frozen=True)
+class LayerCount:
+    """One layer of a block that owns parameters, with the arithmetic behind its numbers."""
+
+    name: str  # torchvision's module name inside the block: conv1, bn1, se.fc1 …
+    layer: str  # what it is: "3×3 conv", "batch norm" …
+    kernel: tuple[int, int] | None
+    stride: int | None
+    in_channels: int | None
+    out_channels: int | None
+    groups: int | None
+    output_shape: tuple[int, ...] | None
+    conv_weights: int
+    bn_params: int
+    other_params: int  # conv and linear biases
+    params_formula: str  # k·k·Cin·Cout/groups, e.g. "3·3·64·64" (= conv_weights)
+    macs: int
+    macs_formula: str  # conv weights · Hout · Wout, e.g. "36,864·56·56" (= macs)
+    flops: int  # fvcore's count, as every command reports FLOPs
+
+    @property
+    def params(self) -> int:
+        return self.conv_weights + self.bn_params + self.other_params
+
+
+@dataclass(frozen=True)
+class BlockTotals:
+    params: int
+    conv_weights: int
+    bn_params: int
+    other_params: int
+    macs: int
+    flops: int
+
+
+@dataclass(frozen=True)
+class BlockCount:
+    kind: str
+    label: str  # "Bottleneck 256→64→256"
+    used_in: str
+    setting: str  # "as used" | "equal width"
+    in_channels: int
+    width: int  # the inner width (= out for basic blocks)
+    out_channels: int
+    groups: int
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...] | None
+    layers: tuple[LayerCount, ...]
+    other_ops_macs: int  # costs outside any parameterised layer (SE's global mean, …)
+    other_ops_flops: int
+    totals: BlockTotals
+
+
+@dataclass(frozen=True)
+class BlockSection:
+    setting: str
+    title: str
+    blocks: tuple[BlockCount, ...]
+
+
+@dataclass(frozen=True)
+class BlockComparison:
+    kinds: tuple[str, ...]
+    channels: int
+    size: int
+    sections: tuple[BlockSection, ...]
+
+
+def _block_widths(choice: BlockChoice, channels: int) -> tuple[int, int]:
+    """(planes, inner width) of ``choice`` with ``channels`` in and out, as torchvision computes them."""
+    if not choice.block.is_bottleneck:
+        return channels, channels
+    if channels % 4:
+        raise UsageError(f"--channels {channels}: a {choice.name} block expands 4×, so the width must be a "
+                         "multiple of 4")
+    planes = channels // 4
+    per_group = int(planes * (choice.width_per_group / 64.0))
+    if per_group < 1:
+        raise UsageError(f"--channels {channels} is too narrow for {choice.name}: {planes} planes give "
+                         f"{planes}·{choice.width_per_group}/64 < 1 channel per group")
+    return planes, per_group * choice.groups
+
+
+def build_block(choice: BlockChoice, channels: int):
+    """The block module of ``resnet_cli.model`` with an identity shortcut, built on the meta device."""
+    import torch
+
+    from resnet_cli.model import IDENTITY, BasicBlock, Bottleneck
+    from resnet_cli.spec import ConvBias
+
+    planes, width = _block_widths(choice, channels)
+    common = dict(cin=channels, planes=planes, stride=1, downsample=None, shortcut_kind=IDENTITY, dilation=1,
+                  first_dilation=1, se=choice.se, preact=choice.block.is_preact, bias_policy=ConvBias.NONE)
+    with torch.device("meta"):
+        if choice.block.is_bottleneck:
+            return Bottleneck(**common, width=width, groups=choice.groups, stride_on_1x1=False)
+        return BasicBlock(**common)
+
+
+def _conv_formula(module, output_shape) -> tuple[str, str, int]:
+    kh, kw = module.kernel_size
+    weights = module.weight.numel()
+    groups = f"/{module.groups}" if module.groups > 1 else ""
+    params = f"{kh}·{kw}·{module.in_channels}·{module.out_channels}{groups}"
+    if module.bias is not None:
+        params += f" + {module.out_channels} bias"
+    h, w = output_shape[-2:] if output_shape else (0, 0)
+    return params, f"{weights:,}·{h}·{w}", weights
+
+
+def _layer_count(name: str, module, record, ops) -> LayerCount:
+    type_name = type(module).__name__
+    macs = sum(op.macs for op in ops)
+    flops = sum(op.fvcore_flops for op in ops)
+    if type_name == "Conv2d":
+        params_formula, macs_formula, weights = _conv_formula(module, record.output_shape)
+        kh, kw = module.kernel_size
+        return LayerCount(
+            name, f"{kh}×{kw} conv", (kh, kw), module.stride[0], module.in_channels, module.out_channels,
+            module.groups, record.output_shape, weights, 0, record.params - weights, params_formula, macs,
+            macs_formula, flops)
+    if type_name.startswith("BatchNorm"):
+        return LayerCount(
+            name, "batch norm", None, None, module.num_features, module.num_features, None, record.output_shape,
+            0, record.params, 0, f"2·{module.num_features} (γ, β)", macs, "", flops)
+    return LayerCount(name, type_name, None, None, None, None, None, record.output_shape, 0, 0, record.params,
+                      f"{record.params:,}", macs, "", flops)
+
+
+def count_block(choice: BlockChoice, channels: int, size: int, setting: str) -> BlockCount:
+    """Build ``choice`` at ``channels`` on meta, run the analysis core at ``size``, and itemise it."""
+    from resnet_cli.analysis import analyze
+    from resnet_cli.report import totals
+
+    block = build_block(choice, channels)
+    planes, width = _block_widths(choice, channels)
+    input_shape = (1, channels, size, size)
+    analysis = analyze(block, input_shape)
+    modules = dict(block.named_modules())
+    ops_of: dict[str, list] = {}
+    for op in analysis.ops:
+        ops_of.setdefault(op.module, []).append(op)
+    layers = tuple(
+        _layer_count(record.name, modules[record.name], record, ops_of.get(record.name, ()))
+        for record in analysis.modules if record.name and record.params
+    )
+    total = totals(analysis)
+    out = channels
+    if choice.block.is_bottleneck:
+        label = f"{'Pre-act ' if choice.block.is_preact else ''}Bottleneck {channels}→{width}→{out}"
+        if choice.groups > 1:
+            label += f", {choice.groups} groups"
+    else:
+        label = f"{'Pre-act ' if choice.block.is_preact else ''}BasicBlock {channels}→{out}"
+    if choice.se:
+        label += " + SE"
+    return BlockCount(
+        kind=choice.name, label=label, used_in=choice.used_in, setting=setting, in_channels=channels,
+        width=width, out_channels=out, groups=choice.groups, input_shape=input_shape,
+        output_shape=analysis.output_shape, layers=layers,
+        other_ops_macs=total.macs - sum(layer.macs for layer in layers),
+        other_ops_flops=total.flops - sum(layer.flops for layer in layers),
+        totals=BlockTotals(
+            params=total.params, conv_weights=sum(layer.conv_weights for layer in layers),
+            bn_params=sum(layer.bn_params for layer in layers),
+            other_params=sum(layer.other_params for layer in layers), macs=total.macs, flops=total.flops),
+    )
+
+
+def compare_blocks(kinds: list[str], channels: int = DEFAULT_CHANNELS, size: int = DEFAULT_SIZE) -> BlockComparison:
+    """Each block where ResNet uses it, then all at ``channels`` in and out, at ``size``×``size``."""
+    if channels < 1:
+        raise UsageError(f"--channels {channels}: must be at least 1")
+    if size < 1:
+        raise UsageError(f"--size {size}: must be at least 1")
+    choices = []
+    for kind in kinds:
+        choice = block_choice(kind)
+        if choice is None:
+            raise UsageError(_unknown_message(kind))
+        choices.append(choice)
+    native = tuple(count_block(c, c.native_channels, size, "as used") for c in choices)
+    equal = tuple(count_block(c, channels, size, "equal width") for c in choices)
+    return BlockComparison(
+        kinds=tuple(c.name for c in choices), channels=channels, size=size,
+        sections=(
+            BlockSection("as used", f"where ResNet uses them, at {size}×{size}", native),
+            BlockSection("equal width", f"at equal width: {channels} channels in and out, at {size}×{size}", equal),
+        ),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Models
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StageCount:
+    name: str
+    kind: str
+    output_shape: tuple[int, ...] | None
+    params: int
+    flops: int
+    macs: int
+
+
+@dataclass(frozen=True)
+class ModelCount:
+    name: str  # as given on the command line
+    source: str  # "registry" | "file" | "module"
+    description: str
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...] | None
+    device: str  # where it was analysed: "meta", or "cpu" when the user's code needed real tensors
+    stages: tuple[StageCount, ...]
+    params: int
+    flops: int
+    macs: int
+    notes: tuple[str, ...] = ()  # for people (stderr): e.g. why it ran on the CPU
+
+
+@dataclass(frozen=True)
+class Difference:
+    """One model's value against the first model's (``reference``)."""
+
+    reference: int | None
+    value: int | None
+
+    @property
+    def diff(self) -> int | None:
+        return None if self.reference is None or self.value is None else self.value - self.reference
+
+    @property
+    def pct(self) -> float | None:
+        diff = self.diff
+        return None if diff is None or not self.reference else round(100.0 * diff / self.reference, 4)
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """The first stage (by position) where a model's output shape or parameter count leaves the first's."""
+
+    index: int
+    stage: str  # the first model's name for the stage ("" if it has none there)
+    model: str
+    stage_in_model: str | None  # the diverging model's name for the stage (None: it has no such stage)
+    reference_shape: tuple[int, ...] | None
+    output_shape: tuple[int, ...] | None
+    params: Difference
+    flops: Difference
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        if self.stage_in_model is None or not self.stage:
+            return ("missing stage",)
+        found = []
+        if self.reference_shape != self.output_shape:
+            found.append("output_shape")
+        if self.params.diff:
+            found.append("params")
+        return tuple(found)
+
+
+@dataclass(frozen=True)
+class ModelComparison:
+    models: tuple[ModelCount, ...]
+    stage_count: int  # rows: the most stages any model has
+    divergences: tuple[Divergence | None, ...]  # per model after the first: its first divergence
+
+    @property
+    def first_divergence(self) -> Divergence | None:
+        found = [d for d in self.divergences if d is not None]
+        return min(found, key=lambda d: d.index) if found else None
+
+    @property
+    def first_flops_difference(self) -> int | None:
+        """The first stage index where any model's FLOPs differ from the first's (None: nowhere)."""
+        for index in range(self.stage_count):
+            reference = self.stage(0, index)
+            for model_index in range(1, len(self.models)):
+                other = self.stage(model_index, index)
+                if reference is None or other is None or reference.flops != other.flops:
+                    return index
+        return None
+
+    def stage(self, model_index: int, stage_index: int) -> StageCount | None:
+        stages = self.models[model_index].stages
+        return stages[stage_index] if stage_index < len(stages) else None
+
+    def stage_label(self, stage_index: int) -> str:
+        names = []
+        for index in range(len(self.models)):
+            stage = self.stage(index, stage_index)
+            if stage is not None and stage.name not in names:
+                names.append(stage.name)
+        return " / ".join(names)
+
+
+def is_user_model(name: str) -> bool:
+    return ":" in name
+
+
+def _unknown_message(name: str) -> str:
+    candidates = list(BLOCK_CHOICES) + list(registry.VARIANTS)
+    key = name.strip().lower().replace("_", "-")
+    close = difflib.get_close_matches(key, candidates, n=3, cutoff=0.6)
+    close += [c for c in difflib.get_close_matches(key.replace("-", "_"), candidates, n=3, cutoff=0.6) if c not in close]
+    hint = f"did you mean {', '.join(close[:3])}? " if close else ""
+    return (f"unknown block kind or model '{name}'; {hint}block kinds: {BLOCK_NAMES_HELP}; models: the "
+            f"{len(registry.VARIANTS)} names of `resnet-cli list`, or path/to/file.py:callable, "
+            "package.module:callable")
+
+
+def classify(things: list[str]) -> str:
+    """'blocks' or 'models' for the names given; a UsageError for too few, unknown or mixed names."""
+    if len(things) < 2:
+        got = f"got {len(things)}{': ' + things[0] if things else ''}"
+        raise UsageError(f"compare needs at least two things to compare ({got}); e.g. `resnet-cli compare basic "
+                         "bottleneck` or `resnet-cli compare resnet50 resnet50d`")
+    kinds = []
+    for thing in things:
+        if is_user_model(thing):
+            kinds.append("models")
+        elif block_choice(thing) is not None:
+            kinds.append("blocks")
+        elif thing.strip().lower().replace("-", "_") in registry.VARIANTS or thing.strip().lower() == "custom":
+            kinds.append("models")
+        else:
+            raise UsageError(_unknown_message(thing))
+    if len(set(kinds)) > 1:
+        blocks = [t for t, k in zip(things, kinds) if k == "blocks"]
+        models = [t for t, k in zip(things, kinds) if k == "models"]
+        raise UsageError(f"cannot compare block kinds ({', '.join(blocks)}) with models ({', '.join(models)}); "
+                         "compare blocks with blocks, or models with models")
+    return kinds[0]
+
+
+# ---- user models: path/to/file.py:callable and package.module:callable ----
+
+@contextlib.contextmanager
+def _cwd_on_path():
+    # like `python -m` and uvicorn: package.module:callable is looked up from the working directory too
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        yield
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
+
+
+def _user_error(reference: str, doing: str, error: BaseException) -> UserCodeError:
+    message = str(error).strip().splitlines()
+    text = message[0] if message else ""
+    return UserCodeError(f"{reference}: {doing} raised {type(error).__name__}{': ' + text if text else ''}")
+
+
+def _import_user_module(reference: str, location: str):
+    """The Python module holding a user's model: a file (relative to the working directory) or a module."""
+    if location.endswith(".py") or "/" in location or os.sep in location:
+        path = Path(location)
+        if not path.is_file():
+            raise UsageError(f"{reference}: file not found: {location} (paths are relative to {os.getcwd()})")
+        module_name = "resnet_cli_user_" + re.sub(r"\W", "_", str(path.resolve()))
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        if spec is None or spec.loader is None:
+            raise UsageError(f"{reference}: {location} is not a Python file")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module  # dataclasses and pickling inside the file look themselves up here
+        try:
+            with _cwd_on_path():
+                spec.loader.exec_module(module)
+        except BaseException as error:  # anything their file does at import: SyntaxError, ImportError, …
+            sys.modules.pop(module_name, None)
+            if isinstance(error, KeyboardInterrupt):
+                raise
+            raise _user_error(reference, f"importing {location}", error) from None
+        return module
+    try:
+        with _cwd_on_path():
+            return importlib.import_module(location)
+    except ModuleNotFoundError as error:
+        if error.name and (location == error.name or location.startswith(error.name + ".")):
+            raise UsageError(f"{reference}: no module named '{error.name}' (from {os.getcwd()} and the installed "
+                             "packages)") from None
+        raise _user_error(reference, f"importing {location}", error) from None
+    except Exception as error:
+        raise _user_error(reference, f"importing {location}", error) from None
+
+
+def load_user_factory(reference: str):
+    """The object ``file.py:callable`` or ``package.module:callable`` names (a class, function or module)."""
+    location, _, attribute = reference.rpartition(":")
+    if not location or not attribute:
+        raise UsageError(f"'{reference}': expected path/to/file.py:callable or package.module:callable")
+    module = _import_user_module(reference, location)
+    target = module
+    for part in attribute.split("."):
+        if not hasattr(target, part):
+            defined = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_")
+                             and getattr(v, "__module__", None) == module.__name__)
+            listing = f"; it defines: {', '.join(defined)}" if defined else "; it defines no callables"
+            raise UsageError(f"{reference}: {location} has no callable '{attribute}'{listing}")
+        target = getattr(target, part)
+    if not callable(target):
+        raise UsageError(f"{reference}: '{attribute}' is a {type(target).__name__}, not a function or class "
+                         "returning an nn.Module")
+    return target
+
+
+def _instantiate(reference: str, factory, device: str | None):
+    import torch
+    from torch import nn
+
+    if isinstance(factory, nn.Module):  # an instance named directly: analysed where it lives
+        return factory
+    try:
+        if device is None:
+            model = factory()
+        else:
+            with torch.device(device):
+                model = factory()
+    except Exception as error:
+        raise _user_error(reference, "calling it", error) from None
+    if not isinstance(model, nn.Module):
+        raise UsageError(f"{reference} returned a {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+def _rejected(name: str, input_shape, error: BaseException) -> UsageError:
+    text = "x".join(str(s) for s in input_shape)
+    return UsageError(f"{name} rejects the input {text}: {error}; pass an input it takes with --input NxCxHxW")
+
+
+def analyze_user_model(reference: str, input_shape: tuple[int, ...]):
+    """(model, Analysis, device, notes): built on meta if its code allows, else on the CPU with a real input."""
+    from resnet_cli.analysis import analyze
+
+    factory = load_user_factory(reference)
+    notes = []
+    try:
+        model = _instantiate(reference, factory, "meta")
+        if _device_of(model) == "meta":
+            return model, analyze(model, input_shape), "meta", ()
+        notes.append(f"{reference}: its code puts parameters on the {_device_of(model)}; run there with a real input")
+        return _analyze_real(reference, model, input_shape, tuple(notes))
+    except UsageError:
+        raise
+    except Exception as error:  # their code made real tensors, or ran ops meta tensors lack: try for real
+        first = str(error).strip().splitlines()
+        notes.append(f"{reference}: could not run on the meta device ({first[0] if first else type(error).__name__}); "
+                     "built on the CPU and run with a real input instead")
+    return _analyze_real(reference, _instantiate(reference, factory, None), input_shape, tuple(notes))
+
+
+def _device_of(model) -> str:
+    parameter = next(model.parameters(), None)
+    return parameter.device.type if parameter is not None else "cpu"
+
+
+def _analyze_real(reference: str, model, input_shape, notes: tuple[str, ...]):
+    from resnet_cli.analysis import analyze
+
+    try:
+        analysis = analyze(model, input_shape)
+    except RuntimeFailure as error:
+        raise _rejected(reference, input_shape, error) from None
+    except Exception as error:
+        raise _user_error(reference, "running its forward", error) from None
+    return model, analysis, _device_of(model), notes
+
+
+# ---- the comparison ----
+
+def _stage_counts(model, analysis, stages: tuple[str, ...] | None, name: str) -> tuple[StageCount, ...]:
+    from resnet_cli.report import build_rows, describer, stage_layout
+
+    if stages:
+        children = [m.name for m in analysis.modules if m.name and "." not in m.name]
+        unknown = [s for s in stages if s not in children]
+        if unknown:
+            raise UsageError(f"--stages: {name} has no top-level module {', '.join(map(repr, unknown))}; its "
+                             f"top-level modules are: {', '.join(children)}")
+    layout = stage_layout(analysis, stages)
+    rows = build_rows(analysis, "stage", describe=describer(model, layout.stage_of_child), stages=stages)
+    return tuple(StageCount(r.name, r.kind, r.output_shape, r.params, r.flops, r.macs) for r in rows)
+
+
+def parse_stages(values: list[str] | None, count: int) -> list[tuple[str, ...] | None]:
+    """``--stages`` once for every model, or once per model in order ('default' keeps a model's own)."""
+    if not values:
+        return [None] * count
+    if len(values) not in (1, count):
+        raise UsageError(f"--stages given {len(values)} times for {count} models; give it once (for every model) "
+                         "or once per model, in order ('default' keeps a model's own stages)")
+    parsed = []
+    for value in values:
+        names = tuple(part.strip() for part in value.split(",") if part.strip())
+        if value.strip().lower() in ("default", "-"):
+            parsed.append(None)
+        elif not names:
+            raise UsageError(f"--stages '{value}' is empty; give top-level module names, e.g. conv1,layer1,layer2")
+        else:
+            parsed.append(names)
+    return parsed * count if len(parsed) == 1 else parsed
+
+
+def compare_models(names: list[str], overrides: dict[str, str | None] | None = None,
+                   input_text: str | None = None, stages: list[str] | None = None) -> ModelComparison:
+    """Analyse every model once and line their stages up by position against the first."""
+    from resnet_cli.report import totals
+    from resnet_cli.target import analyze_target, resolve_target
+
+    stage_choices = parse_stages(stages, len(names))
+    registered = [n for n in names if not is_user_model(n)]
+    if overrides and any(v is not None for v in overrides.values()) and not registered:
+        raise UsageError("architecture override flags change registered models, and none is named; "
+                         "your own model's structure comes from its code")
+    user_input = None
+    if input_text is not None:
+        user_input = parse_input_shape(input_text)
+    elif registered:
+        user_input = resolve_target(registered[0]).input_shape
+    counts = []
+    for name, stage_names in zip(names, stage_choices):
+        notes: tuple[str, ...] = ()
+        if is_user_model(name):
+            shape = user_input or DEFAULT_USER_INPUT
+            model, analysis, device, notes = analyze_user_model(name, shape)
+            source = "file" if name.rpartition(":")[0].endswith(".py") or "/" in name.rpartition(":")[0] else "module"
+            description = f"{type(model).__name__} from {name}"
+        else:
+            target = resolve_target(name, overrides, input_text)
+            try:
+                model, analysis = analyze_target(target)
+            except RuntimeFailure as error:
+                raise _rejected(name, target.input_shape, error) from None
+            source, description, device = "registry", target.description, "meta"
+        total = totals(analysis)
+        counts.append(ModelCount(
+            name=name, source=source, description=description, input_shape=tuple(analysis.input_shape),
+            output_shape=analysis.output_shape, device=device,
+            stages=_stage_counts(model, analysis, stage_names, name), params=total.params, flops=total.flops,
+            macs=total.macs, notes=notes))
+    reference = counts[0]
+    divergences = tuple([None] + [_first_divergence(reference, other) for other in counts[1:]])
+    return ModelComparison(tuple(counts), max(len(c.stages) for c in counts), divergences)
+
+
+def _first_divergence(reference: ModelCount, other: ModelCount) -> Divergence | None:
+    for index in range(max(len(reference.stages), len(other.stages))):
+        ours = reference.stages[index] if index < len(reference.stages) else None
+        theirs = other.stages[index] if index < len(other.stages) else None
+        if ours is not None and theirs is not None and ours.output_shape == theirs.output_shape \
+                and ours.params == theirs.params:
+            continue
+        return Divergence(
+            index=index, stage=ours.name if ours else "", model=other.name,
+            stage_in_model=theirs.name if theirs else None,
+            reference_shape=ours.output_shape if ours else None, output_shape=theirs.output_shape if theirs else None,
+            params=Difference(ours.params if ours else None, theirs.params if theirs else None),
+            flops=Difference(ours.flops if ours else None, theirs.flops if theirs else None),
+        )
+    return None

@@ -1,0 +1,104 @@
+"""The ``compare`` command: parse, make one call, present. torch is imported inside the command only."""
+
+from __future__ import annotations
+
+from typing import Annotated, List, Optional
+
+import typer
+
+from resnet_cli.options import (
+    BlockOpt,
+    ConvBiasOpt,
+    DilateOpt,
+    FormatOpt,
+    GroupsOpt,
+    InChannelsOpt,
+    InputOpt,
+    LayersOpt,
+    NumClassesOpt,
+    SeOpt,
+    ShortcutOpt,
+    StemOpt,
+    StemPoolOpt,
+    StemWidthOpt,
+    StrideAtOpt,
+    WidthPerGroupOpt,
+    WidthsOpt,
+    boundary,
+    check_format,
+    spec_overrides,
+)
+
+ThingsArg = Annotated[Optional[List[str]], typer.Argument(
+    help="Two or more block kinds (basic, bottleneck, preact-basic, preact-bottleneck, resnext[-GxWd], wide, se, "
+         "se-basic) or models (registered names, path/to/file.py:callable, package.module:callable).",
+    show_default=False)]
+ChannelsOpt = Annotated[Optional[str], typer.Option(
+    "--channels", help="Blocks: the equal input/output width they are also compared at (default 256).")]
+SizeOpt = Annotated[Optional[str], typer.Option(
+    "--size", help="Blocks: spatial size H = W of their input (default 56, ResNet's first stage at 224).")]
+StagesOpt = Annotated[Optional[List[str]], typer.Option(
+    "--stages", help="Models: top-level modules that start each stage, e.g. conv1,layer1,layer2,layer3,layer4,fc; "
+                     "once for every model, or once per model in order ('default' keeps a model's own).")]
+
+
+def _positive(text: str | None, option: str, default: int) -> int:
+    from resnet_cli.errors import UsageError
+
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageError(f"{option} '{text}' is not an integer") from None
+    if value < 1:
+        raise UsageError(f"{option} {value}: must be at least 1")
+    return value
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @boundary
+    def compare(
+        things: ThingsArg = None,
+        input: InputOpt = None,
+        channels: ChannelsOpt = None,
+        size: SizeOpt = None,
+        stages: StagesOpt = None,
+        fmt: FormatOpt = "table",
+        block: BlockOpt = None, layers: LayersOpt = None, widths: WidthsOpt = None, stem: StemOpt = None,
+        stem_width: StemWidthOpt = None, stem_pool: StemPoolOpt = None, stride_at: StrideAtOpt = None,
+        shortcut: ShortcutOpt = None, groups: GroupsOpt = None, width_per_group: WidthPerGroupOpt = None,
+        se: SeOpt = None, dilate: DilateOpt = None, conv_bias: ConvBiasOpt = None,
+        num_classes: NumClassesOpt = None, in_channels: InChannelsOpt = None,
+    ) -> None:
+        """Blocks layer by layer (`compare basic bottleneck`), or models stage by stage, your own included."""
+        fmt = check_format(fmt)
+        from resnet_cli.compare import classify, compare_blocks, compare_models
+        from resnet_cli.errors import UsageError
+
+        things = list(things or [])
+        overrides = spec_overrides(block, layers, widths, stem, stem_width, stem_pool, stride_at, shortcut, groups,
+                                   width_per_group, se, dilate, conv_bias, num_classes, in_channels)
+        given = [option for option, value in overrides.items() if value is not None]
+        if classify(things) == "blocks":
+            model_only = given + [o for o, v in (("--input", input), ("--stages", stages)) if v]
+            if model_only:
+                raise UsageError(f"{', '.join(model_only)} apply to model comparisons; blocks take --channels and "
+                                 "--size")
+            from resnet_cli.compare_view import present_blocks
+
+            present_blocks(compare_blocks(things, _positive(channels, "--channels", 256),
+                                          _positive(size, "--size", 56)), fmt)
+            return
+        block_only = [o for o, v in (("--channels", channels), ("--size", size)) if v is not None]
+        if block_only:
+            raise UsageError(f"{', '.join(block_only)} apply to block comparisons; models take --input NxCxHxW")
+        from resnet_cli.compare_view import present_models
+        from resnet_cli.render import stderr_console
+
+        comparison = compare_models(things, overrides, input, stages)
+        for model in comparison.models:
+            for note in model.notes:
+                stderr_console().print(f"note: {note}", soft_wrap=True)
+        present_models(comparison, fmt)
