@@ -365,12 +365,15 @@ class ModelComparison:
     @property
     def first_flops_difference(self) -> int | None:
         """The first stage index where any model's FLOPs differ from the first's (None: nowhere)."""
+        found = [i for i in (self.flops_difference(m) for m in range(1, len(self.models))) if i is not None]
+        return min(found) if found else None
+
+    def flops_difference(self, model_index: int) -> int | None:
+        """The first stage index where this model's FLOPs differ from the first model's."""
         for index in range(self.stage_count):
-            reference = self.stage(0, index)
-            for model_index in range(1, len(self.models)):
-                other = self.stage(model_index, index)
-                if reference is None or other is None or reference.flops != other.flops:
-                    return index
+            reference, other = self.stage(0, index), self.stage(model_index, index)
+            if reference is None or other is None or reference.flops != other.flops:
+                return index
         return None
 
     def stage(self, model_index: int, stage_index: int) -> StageCount | None:
@@ -521,7 +524,7 @@ def _instantiate(reference: str, factory, device: str | None):
 
 def _rejected(name: str, input_shape, error: BaseException) -> UsageError:
     text = "x".join(str(s) for s in input_shape)
-    return UsageError(f"{name} rejects the input {text}: {error}; pass an input it takes with --input NxCxHxW")
+    return UsageError(f"{name} rejects the input {text}: {error}; if the input is wrong, give one it takes with --input NxCxHxW")
 
 
 def analyze_user_model(reference: str, input_shape: tuple[int, ...]):

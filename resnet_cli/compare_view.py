@@ -168,17 +168,26 @@ def present_blocks(comparison: BlockComparison, fmt: str) -> None:
 
 # ---- models ----
 
+def short_labels(comparison: ModelComparison) -> list[str]:
+    """Column labels: a registered name as is, a user's model by its callable's name; repeats numbered."""
+    labels = []
+    for model in comparison.models:
+        label = model.name.rpartition(":")[2] or model.name
+        labels.append(label if label not in labels else f"{label}#{len(labels) + 1}")
+    return labels
+
+
 def _model_columns(comparison: ModelComparison) -> list[Column]:
     """stage, then per model: output, params, FLOPs (fvcore), MACs; after the first, each with Δ and Δ%."""
     columns = [Column("stage", "stage", justify="left")]
-    for index, model in enumerate(comparison.models):
+    for index, label in enumerate(short_labels(comparison)):
         key = f"m{index + 1}"
-        columns.append(Column(f"{key}_output", f"{model.name} output", "shape"))
+        columns.append(Column(f"{key}_output", f"{label} output", "shape"))
         for measure, header, kind in (("params", "params", "count"), ("flops", "FLOPs", "flops"),
                                       ("macs", "MACs", "flops")):
             columns.append(Column(f"{key}_{measure}", header, kind))
             if index:
-                columns.append(Column(f"{key}_{measure}_diff", "Δ", "count"))
+                columns.append(Column(f"{key}_{measure}_diff", "Δ", kind))
                 columns.append(Column(f"{key}_{measure}_pct", "Δ%", "pct"))
     return columns
 
@@ -221,9 +230,10 @@ def _signed(records: list[dict], columns: list[Column]) -> list[dict]:
         for column in columns:
             value = record.get(column.key)
             if column.key.endswith("_diff") and value is not None:
-                record[column.key] = f"{value:+,}" if column.kind == "count" else value
+                record[column.key] = "0" if value == 0 else f"{value:+,}" if column.kind == "count" else \
+                    ("+" if value > 0 else "") + render.human(value)
             elif column.key.endswith("_pct") and value is not None:
-                record[column.key] = f"{value:+.1f}%"
+                record[column.key] = "0.0%" if value == 0 else f"{value:+.1f}%"
         signed.append(record)
     return signed
 
@@ -297,28 +307,39 @@ def _stage_entry(comparison: ModelComparison, index: int, stage_index: int) -> d
     return entry
 
 
-def divergence_line(comparison: ModelComparison) -> str:
-    divergence = comparison.first_divergence
+def divergence_lines(comparison: ModelComparison) -> list[str]:
+    """One line per model after the first: where it first leaves the first model, and by how much."""
     reference = comparison.models[0].name
-    if divergence is None:
-        others = ", ".join(m.name for m in comparison.models[1:])
-        return f"first divergence: none — {others} match {reference} in every stage's output shape and parameters"
-    where = divergence.stage or divergence.stage_in_model
-    if divergence.reasons == ("missing stage",):
-        which = divergence.model if divergence.stage_in_model is None else reference
-        return f"first divergence: stage {divergence.index + 1} ({where}) — {which} has no such stage"
-    parts = []
-    if "output_shape" in divergence.reasons:
-        parts.append(f"output {render.shape_text(divergence.output_shape)} instead of "
-                     f"{render.shape_text(divergence.reference_shape)}")
-    if "params" in divergence.reasons:
-        parts.append(f"params {divergence.params.value:,} instead of {divergence.params.reference:,} "
-                     f"({divergence.params.diff:+,}, {divergence.params.pct:+.1f}%)")
-    if divergence.flops.diff:
-        parts.append(f"FLOPs {render.human(divergence.flops.value)} instead of "
-                     f"{render.human(divergence.flops.reference)} ({divergence.flops.pct:+.1f}%)")
-    name = where if divergence.stage_in_model in (None, divergence.stage) else f"{where} / {divergence.stage_in_model}"
-    return f"first divergence: {name} — {divergence.model}: " + "; ".join(parts)
+    lines = []
+    for index, divergence in enumerate(comparison.divergences[1:], start=1):
+        model = comparison.models[index].name
+        if divergence is None:
+            flops_at = comparison.flops_difference(index)
+            flops = "; FLOPs equal everywhere" if flops_at is None else \
+                f"; FLOPs first differ at {comparison.stage_label(flops_at)}"
+            lines.append(f"first divergence of {model}: none — every stage's output shape and parameters match "
+                         f"{reference}{flops}")
+            continue
+        where = divergence.stage or divergence.stage_in_model
+        if divergence.reasons == ("missing stage",):
+            which = model if divergence.stage_in_model is None else reference
+            lines.append(f"first divergence of {model}: stage {divergence.index + 1} ({where}) — {which} has no "
+                         "such stage")
+            continue
+        parts = []
+        if "output_shape" in divergence.reasons:
+            parts.append(f"output {render.shape_text(divergence.output_shape)} instead of "
+                         f"{render.shape_text(divergence.reference_shape)}")
+        if "params" in divergence.reasons:
+            parts.append(f"params {divergence.params.value:,} instead of {divergence.params.reference:,} "
+                         f"({divergence.params.diff:+,}, {divergence.params.pct:+.1f}%)")
+        if divergence.flops.diff:
+            parts.append(f"FLOPs {render.human(divergence.flops.value)} instead of "
+                         f"{render.human(divergence.flops.reference)} ({divergence.flops.pct:+.1f}%)")
+        name = where if divergence.stage_in_model in (None, divergence.stage) else \
+            f"{where} (its {divergence.stage_in_model})"
+        lines.append(f"first divergence of {model}: {name} — " + "; ".join(parts))
+    return lines
 
 
 def present_models(comparison: ModelComparison, fmt: str) -> None:
@@ -330,18 +351,22 @@ def present_models(comparison: ModelComparison, fmt: str) -> None:
     if fmt == "csv":
         render.emit(render.to_csv(columns, records))
         return
-    display = _display_columns(columns)
+    # MACs stay in CSV and JSON: the table keeps to shapes, parameters and FLOPs so two models fit a screen
+    display = _display_columns([c for c in columns if not c.key.endswith(("_macs", "_macs_diff", "_macs_pct"))])
     shown = _signed(records, columns)
-    inputs = "; ".join(f"{m.name} {render.shape_text(m.input_shape)}" for m in comparison.models)
-    footer = [divergence_line(comparison),
+    labels = short_labels(comparison)
+    inputs = "; ".join(f"{label} = {m.name} ({m.description}), input {render.shape_text(m.input_shape)}"
+                       for label, m in zip(labels, comparison.models))
+    footer = [*divergence_lines(comparison),
               f"Δ = model − {comparison.models[0].name}; FLOPs (fvcore): {FLOPS_MEANING}; MACs: {MACS_MEANING}"]
     if fmt == "markdown":
-        render.emit("\n".join([f"### compare {' vs '.join(m.name for m in comparison.models)}", "",
-                               f"Input: {inputs}.", "", render.to_markdown(display, shown),
+        render.emit("\n".join([f"### compare {' vs '.join(labels)}", "", f"{inputs}.", "",
+                               render.to_markdown(display, shown),
                                *(f"- {line}" for line in footer)]))
         return
     console = render.stdout_console()
-    console.print(f"[bold]{' vs '.join(m.name for m in comparison.models)}[/bold] · input {inputs}")
+    console.print(f"[bold]compare {' vs '.join(labels)}[/bold]")
+    console.print(inputs, soft_wrap=True, markup=False)
     console.print(render.to_table(display, shown))
     for line in footer:
         console.print(line, soft_wrap=True)
