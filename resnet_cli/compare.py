@@ -498,8 +498,8 @@ def load_user_factory(reference: str):
             raise UsageError(f"{reference}: {location} has no callable '{attribute}'{listing}")
         target = getattr(target, part)
     if not callable(target):
-        raise UsageError(f"{reference}: '{attribute}' is a {type(target).__name__}, not a function or class "
-                         "returning an nn.Module")
+        raise UsageError(f"{reference}: '{attribute}' is not callable (its type is {type(target).__name__}); name a "
+                         "function or class returning an nn.Module")
     return target
 
 
@@ -522,9 +522,18 @@ def _instantiate(reference: str, factory, device: str | None):
     return model
 
 
-def _rejected(name: str, input_shape, error: BaseException) -> UsageError:
+# What torch raises when a tensor has the wrong shape, channels or size; anything else a forward raises
+# (NotImplementedError, AttributeError, the user's own exceptions) is a failure of the user's code.
+_REJECTION_TYPES = (RuntimeError, ValueError, IndexError)
+
+
+def _analysis_error(name: str, input_shape, error: RuntimeFailure) -> Exception:
+    cause = error.__cause__
+    if cause is not None and type(cause) not in _REJECTION_TYPES:
+        return UserCodeError(f"{name}: running its forward raised {type(cause).__name__}: {error}")
     text = "x".join(str(s) for s in input_shape)
-    return UsageError(f"{name} rejects the input {text}: {error}; if the input is wrong, give one it takes with --input NxCxHxW")
+    return UsageError(f"{name} rejects the input {text}: {error}; if the input is wrong, give one it takes with "
+                      "--input NxCxHxW")
 
 
 def analyze_user_model(reference: str, input_shape: tuple[int, ...]):
@@ -559,7 +568,7 @@ def _analyze_real(reference: str, model, input_shape, notes: tuple[str, ...]):
     try:
         analysis = analyze(model, input_shape)
     except RuntimeFailure as error:
-        raise _rejected(reference, input_shape, error) from None
+        raise _analysis_error(reference, input_shape, error) from None
     except Exception as error:
         raise _user_error(reference, "running its forward", error) from None
     return model, analysis, _device_of(model), notes
@@ -629,7 +638,7 @@ def compare_models(names: list[str], overrides: dict[str, str | None] | None = N
             try:
                 model, analysis = analyze_target(target)
             except RuntimeFailure as error:
-                raise _rejected(name, target.input_shape, error) from None
+                raise _analysis_error(name, target.input_shape, error) from None
             source, description, device = "registry", target.description, "meta"
         total = totals(analysis)
         counts.append(ModelCount(

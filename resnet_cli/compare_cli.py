@@ -56,6 +56,10 @@ def _positive(text: str | None, option: str, default: int) -> int:
     return value
 
 
+def _verb(options: list[str]) -> str:
+    return "applies" if len(options) == 1 else "apply"
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     @boundary
@@ -84,7 +88,7 @@ def register(app: typer.Typer) -> None:
         if classify(things) == "blocks":
             model_only = given + [o for o, v in (("--input", input), ("--stages", stages)) if v]
             if model_only:
-                raise UsageError(f"{', '.join(model_only)} apply to model comparisons; blocks take --channels and "
+                raise UsageError(f"{', '.join(model_only)} {_verb(model_only)} to model comparisons; blocks take --channels and "
                                  "--size")
             from resnet_cli.compare_view import present_blocks
 
@@ -93,7 +97,7 @@ def register(app: typer.Typer) -> None:
             return
         block_only = [o for o, v in (("--channels", channels), ("--size", size)) if v is not None]
         if block_only:
-            raise UsageError(f"{', '.join(block_only)} apply to block comparisons; models take --input NxCxHxW")
+            raise UsageError(f"{', '.join(block_only)} {_verb(block_only)} to block comparisons; models take --input NxCxHxW")
         from resnet_cli.compare_view import present_models
         from resnet_cli.render import stderr_console
 

@@ -270,7 +270,7 @@ def models_document(comparison: ModelComparison) -> dict:
         "comparison": "models",
         "reference": first.name,
         "models": [
-            {"name": m.name, "source": m.source, "description": m.description, "device": m.device,
+            {"name": m.name, "source": m.source, "description": m.description, "device": m.device, "notes": list(m.notes),
              "input_shape": list(m.input_shape), "output_shape": _shape_list(m.output_shape),
              "stages": [{"name": s.name, "kind": s.kind, "output_shape": _shape_list(s.output_shape),
                          "params": s.params, "flops": s.flops, "macs": s.macs} for s in m.stages],
