@@ -32,7 +32,7 @@ from resnet_cli.options import (
 ThingsArg = Annotated[Optional[List[str]], typer.Argument(
     help="Two or more block kinds (basic, bottleneck, preact-basic, preact-bottleneck, resnext[-GxWd], wide, se, "
          "se-basic) or models (registered names, path/to/file.py:callable, package.module:callable).",
-    show_default=False)]
+    show_default=False, metavar="BLOCK|MODEL...")]
 ChannelsOpt = Annotated[Optional[str], typer.Option(
     "--channels", help="Blocks: the equal input/output width they are also compared at (default 256).")]
 SizeOpt = Annotated[Optional[str], typer.Option(
@@ -42,18 +42,16 @@ StagesOpt = Annotated[Optional[List[str]], typer.Option(
                      "once for every model, or once per model in order ('default' keeps a model's own).")]
 
 
-def _positive(text: str | None, option: str, default: int) -> int:
+def _integer(text: str | None, option: str, default: int) -> int:
+    """The option's integer (its range is checked by ``compare_blocks``)."""
     from resnet_cli.errors import UsageError
 
     if text is None:
         return default
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise UsageError(f"{option} '{text}' is not an integer") from None
-    if value < 1:
-        raise UsageError(f"{option} {value}: must be at least 1")
-    return value
 
 
 def _verb(options: list[str]) -> str:
@@ -78,7 +76,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Blocks layer by layer (`compare basic bottleneck`), or models stage by stage, your own included."""
         fmt = check_format(fmt)
-        from resnet_cli.compare import classify, compare_blocks, compare_models
+        from resnet_cli.compare import DEFAULT_CHANNELS, DEFAULT_SIZE, classify, compare_blocks, compare_models
         from resnet_cli.errors import UsageError
 
         things = list(things or [])
@@ -92,8 +90,8 @@ def register(app: typer.Typer) -> None:
                                  "--size")
             from resnet_cli.compare_view import present_blocks
 
-            present_blocks(compare_blocks(things, _positive(channels, "--channels", 256),
-                                          _positive(size, "--size", 56)), fmt)
+            present_blocks(compare_blocks(things, _integer(channels, "--channels", DEFAULT_CHANNELS),
+                                          _integer(size, "--size", DEFAULT_SIZE)), fmt)
             return
         block_only = [o for o, v in (("--channels", channels), ("--size", size)) if v is not None]
         if block_only:
