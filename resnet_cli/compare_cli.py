@@ -32,7 +32,7 @@ from resnet_cli.options import (
 ThingsArg = Annotated[Optional[List[str]], typer.Argument(
     help="Two or more block kinds (basic, bottleneck, preact-basic, preact-bottleneck, resnext[-GxWd], wide, se, "
          "se-basic) or models (registered names, path/to/file.py:callable, package.module:callable).",
-    show_default=False, metavar="BLOCK|MODEL...")]
+    show_default=False, metavar="BLOCK|MODEL")]
 ChannelsOpt = Annotated[Optional[str], typer.Option(
     "--channels", help="Blocks: the equal input/output width they are also compared at (default 256).")]
 SizeOpt = Annotated[Optional[str], typer.Option(
