@@ -480,8 +480,9 @@ def measured_gemm_peak(device: str, dtype: str, threads: int, *, size: Optional[
     do (``torch.backends.cudnn.allow_tf32``, True by default), so model and roofline use the same math.
     """
     device_type = device.split(":")[0]
-    size = size or (CUDA_GEMM_SIZE if device_type == "cuda" else CPU_GEMM_SIZE)
     torch_dtype = _torch_dtype(dtype)
+    if size is None:
+        size = CUDA_GEMM_SIZE if device_type == "cuda" else _cpu_gemm_size(torch_dtype, threads)
     precision = torch.get_float32_matmul_precision()
     tf32 = device_type == "cuda" and dtype == "float32" and bool(_flag(lambda: torch.backends.cudnn.allow_tf32))
     rates = []
@@ -522,6 +523,22 @@ def measured_gemm_peak(device: str, dtype: str, threads: int, *, size: Optional[
         method = f"{dtype} matmul {size}³ on the CPU with {threads} thread{'s' if threads != 1 else ''}"
     return Peak(gflops_per_s=ordered[-1], median_gflops_per_s=percentile(ordered, 0.5), size=size, dtype=dtype,
                 n=len(ordered), method=method + f", best of {len(ordered)}, measured in this run")
+
+
+def _cpu_gemm_size(dtype, threads: int) -> int:
+    """The CPU roofline's matrix size: 2048, or smaller where one product already takes 50 ms (a dtype
+    without native kernels, e.g. bfloat16 on a CPU without AVX512-BF16, runs at a few GFLOP/s)."""
+    size = 256
+    with _threads(threads), torch.inference_mode():
+        while size < CPU_GEMM_SIZE:
+            a = torch.ones(size, size, dtype=dtype)
+            torch.mm(a, a)
+            t0 = time.perf_counter()
+            torch.mm(a, a)
+            if time.perf_counter() - t0 >= 0.05:
+                break
+            size *= 2
+    return size
 
 
 # ---- one batch size ----
@@ -764,8 +781,9 @@ def _with_warnings(run: BenchRun) -> BenchRun:
                          f"{r.gpu.median_ms:.2f} ms the GPU spent, so the GPU waited for Python; try --compile "
                          "or a larger batch")
         if r.pct_of_peak is not None and r.pct_of_peak > 100:
-            notes.append(f"{tag}: {r.pct_of_peak:.0f}% of the GEMM peak: the peak sample was slowed down "
-                         "(contention?), so the % is not reliable")
+            notes.append(f"{tag}: {r.pct_of_peak:.0f}% of the measured GEMM peak: at {run.request.dtype} this "
+                         "device's matmul is slower than its convolutions (or the peak was measured under "
+                         "contention), so % of peak is not meaningful here")
     if run.interrupted:
         notes.append("interrupted: showing what was measured before Ctrl-C")
     return BenchRun(**{**run.__dict__, "warnings": tuple(notes)})
