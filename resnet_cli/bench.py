@@ -26,6 +26,7 @@ from typing import Callable, Optional
 import torch
 
 from resnet_cli.errors import RuntimeFailure, UsageError
+from resnet_cli.spec import parse_int_list
 
 # ---- options as the command line gives them (validated without torch by the CLI) ----
 
@@ -55,15 +56,8 @@ def parse_dtype(text: str) -> str:
 
 
 def parse_batch_sizes(text: str) -> tuple[int, ...]:
-    items = [item.strip() for item in text.split(",") if item.strip()]
-    if not items:
-        raise UsageError(f"--batch-size '{text}' is empty; expected comma-separated integers, e.g. 1,8,64")
-    sizes = []
-    for item in items:
-        try:
-            value = int(item)
-        except ValueError:
-            raise UsageError(f"--batch-size '{text}': '{item}' is not an integer; expected e.g. 1,8,64") from None
+    sizes: list[int] = []
+    for value in parse_int_list(text, "--batch-size"):
         if value < 1:
             raise UsageError(f"--batch-size '{text}': {value} is not a batch size; every size must be at least 1")
         if value not in sizes:
