@@ -11,30 +11,15 @@ import typer
 
 from resnet_cli import __version__
 from resnet_cli.options import (
-    BlockOpt,
-    ConvBiasOpt,
     DepthOpt,
-    DilateOpt,
     FormatOpt,
-    GroupsOpt,
-    InChannelsOpt,
     InputOpt,
-    LayersOpt,
     ModelArg,
-    NumClassesOpt,
-    SeOpt,
-    ShortcutOpt,
-    StemOpt,
-    StemPoolOpt,
-    StemWidthOpt,
-    StrideAtOpt,
-    WidthPerGroupOpt,
-    WidthsOpt,
     boundary,
     check_choice,
     check_format,
     error_line,
-    spec_overrides,
+    with_spec_options,
 )
 
 app = typer.Typer(
@@ -72,17 +57,15 @@ def list_models(fmt: FormatOpt = "table") -> None:
 
 
 @app.command()
+@with_spec_options
 @boundary
 def summary(
     model: ModelArg = None,
     input: InputOpt = None,
     depth: DepthOpt = "stage",
     fmt: FormatOpt = "table",
-    block: BlockOpt = None, layers: LayersOpt = None, widths: WidthsOpt = None, stem: StemOpt = None,
-    stem_width: StemWidthOpt = None, stem_pool: StemPoolOpt = None, stride_at: StrideAtOpt = None,
-    shortcut: ShortcutOpt = None, groups: GroupsOpt = None, width_per_group: WidthPerGroupOpt = None,
-    se: SeOpt = None, dilate: DilateOpt = None, conv_bias: ConvBiasOpt = None,
-    num_classes: NumClassesOpt = None, in_channels: InChannelsOpt = None,
+    *,
+    overrides: dict,
 ) -> None:
     """Per-stage output shapes, parameters and FLOPs of a ResNet (default resnet50)."""
     fmt = check_format(fmt)
@@ -91,14 +74,13 @@ def summary(
     from resnet_cli.target import analyze_target, resolve_target
     from resnet_cli.present import present_summary
 
-    target = resolve_target(model, spec_overrides(
-        block, layers, widths, stem, stem_width, stem_pool, stride_at, shortcut, groups, width_per_group, se,
-        dilate, conv_bias, num_classes, in_channels), input)
+    target = resolve_target(model, overrides, input)
     built, analysis = analyze_target(target)
     present_summary(summarize(target, built, analysis, depth), fmt)
 
 
 @app.command()
+@with_spec_options
 @boundary
 def flops(
     model: ModelArg = None,
@@ -109,11 +91,8 @@ def flops(
     dtype: str = typer.Option("float32", "--dtype", help="float32 | float16 | bfloat16: element size for "
                               "the memory figures."),
     fmt: FormatOpt = "table",
-    block: BlockOpt = None, layers: LayersOpt = None, widths: WidthsOpt = None, stem: StemOpt = None,
-    stem_width: StemWidthOpt = None, stem_pool: StemPoolOpt = None, stride_at: StrideAtOpt = None,
-    shortcut: ShortcutOpt = None, groups: GroupsOpt = None, width_per_group: WidthPerGroupOpt = None,
-    se: SeOpt = None, dilate: DilateOpt = None, conv_bias: ConvBiasOpt = None,
-    num_classes: NumClassesOpt = None, in_channels: InChannelsOpt = None,
+    *,
+    overrides: dict,
 ) -> None:
     """Every operation accounted for: totals under each convention, by operator and module, memory."""
     fmt = check_format(fmt)
@@ -123,9 +102,7 @@ def flops(
     from resnet_cli.target import analyze_target, resolve_target
 
     dtype_bytes(dtype)
-    target = resolve_target(model, spec_overrides(
-        block, layers, widths, stem, stem_width, stem_pool, stride_at, shortcut, groups, width_per_group, se,
-        dilate, conv_bias, num_classes, in_channels), input)
+    target = resolve_target(model, overrides, input)
     built, analysis = analyze_target(target)
     _, step = analyze_target(target, training=True)
     present_flops(flops_report(target, built, analysis, step, depth, dtype.strip().lower(), training), fmt)

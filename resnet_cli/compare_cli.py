@@ -6,28 +6,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from resnet_cli.options import (
-    BlockOpt,
-    ConvBiasOpt,
-    DilateOpt,
-    FormatOpt,
-    GroupsOpt,
-    InChannelsOpt,
-    InputOpt,
-    LayersOpt,
-    NumClassesOpt,
-    SeOpt,
-    ShortcutOpt,
-    StemOpt,
-    StemPoolOpt,
-    StemWidthOpt,
-    StrideAtOpt,
-    WidthPerGroupOpt,
-    WidthsOpt,
-    boundary,
-    check_format,
-    spec_overrides,
-)
+from resnet_cli.options import FormatOpt, InputOpt, boundary, check_format, with_spec_options
 
 ThingsArg = Annotated[Optional[List[str]], typer.Argument(
     help="Two or more block kinds (basic, bottleneck, preact-basic, preact-bottleneck, resnext[-GxWd], wide, se, "
@@ -60,6 +39,7 @@ def _verb(options: list[str]) -> str:
 
 def register(app: typer.Typer) -> None:
     @app.command()
+    @with_spec_options
     @boundary
     def compare(
         things: ThingsArg = None,
@@ -68,11 +48,8 @@ def register(app: typer.Typer) -> None:
         size: SizeOpt = None,
         stages: StagesOpt = None,
         fmt: FormatOpt = "table",
-        block: BlockOpt = None, layers: LayersOpt = None, widths: WidthsOpt = None, stem: StemOpt = None,
-        stem_width: StemWidthOpt = None, stem_pool: StemPoolOpt = None, stride_at: StrideAtOpt = None,
-        shortcut: ShortcutOpt = None, groups: GroupsOpt = None, width_per_group: WidthPerGroupOpt = None,
-        se: SeOpt = None, dilate: DilateOpt = None, conv_bias: ConvBiasOpt = None,
-        num_classes: NumClassesOpt = None, in_channels: InChannelsOpt = None,
+        *,
+        overrides: dict,
     ) -> None:
         """Blocks layer by layer (`compare basic bottleneck`), or models stage by stage, your own included."""
         fmt = check_format(fmt)
@@ -80,8 +57,6 @@ def register(app: typer.Typer) -> None:
         from resnet_cli.errors import UsageError
 
         things = list(things or [])
-        overrides = spec_overrides(block, layers, widths, stem, stem_width, stem_pool, stride_at, shortcut, groups,
-                                   width_per_group, se, dilate, conv_bias, num_classes, in_channels)
         given = [option for option, value in overrides.items() if value is not None]
         if classify(things) == "blocks":
             model_only = given + [o for o, v in (("--input", input), ("--stages", stages)) if v]

@@ -7,6 +7,7 @@ value gets one line naming it and what is accepted, never a usage panel or a tra
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 import sys
 from typing import Annotated, Optional
@@ -58,6 +59,34 @@ NumClassesOpt = Annotated[Optional[str], typer.Option(
     "--num-classes", help="Outputs of the final fc layer.", rich_help_panel=SPEC)]
 InChannelsOpt = Annotated[Optional[str], typer.Option(
     "--in-channels", help="Input channels the stem takes.", rich_help_panel=SPEC)]
+
+
+SPEC_OPTIONS = {  # parameter name -> its option, in the order --help lists them
+    "block": BlockOpt, "layers": LayersOpt, "widths": WidthsOpt, "stem": StemOpt, "stem_width": StemWidthOpt,
+    "stem_pool": StemPoolOpt, "stride_at": StrideAtOpt, "shortcut": ShortcutOpt, "groups": GroupsOpt,
+    "width_per_group": WidthPerGroupOpt, "se": SeOpt, "dilate": DilateOpt, "conv_bias": ConvBiasOpt,
+    "num_classes": NumClassesOpt, "in_channels": InChannelsOpt,
+}
+
+
+def with_spec_options(command):
+    """Give a command the 15 architecture override options, declared once here.
+
+    The command takes one keyword ``overrides`` instead: ``{"--block": value or None, …}``, as
+    ``resnet_cli.target.resolve_target`` takes them.
+    """
+    signature = inspect.signature(command, eval_str=True)
+    kept = [p for p in signature.parameters.values() if p.name != "overrides"]
+    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
+             for name, annotation in SPEC_OPTIONS.items()]
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        overrides = spec_overrides(**{name: kwargs.pop(name, None) for name in SPEC_OPTIONS})
+        return command(*args, overrides=overrides, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=kept + added)
+    return wrapper
 
 
 def spec_overrides(block=None, layers=None, widths=None, stem=None, stem_width=None, stem_pool=None,
