@@ -1,4 +1,5 @@
-"""How fast and how lean is `resnet-cli flops` at large inputs, against `import torch` and other counters.
+"""How fast and how lean is `resnet-cli flops` at large inputs, against `import torch` and other counters
+(and how cheap `resnet-cli --help` is).
 
 The goal (issue 3): `resnet-cli flops resnet152 --input 64x3x224x224` and
 `resnet-cli flops resnet50 --input 8x3x1024x1024` each finish within about twice the time of
@@ -97,6 +98,12 @@ def main() -> None:
     results["import_torch"] = {k: v for k, v in baseline.items() if k != "stdout"}
     print(f"python -c 'import torch': median {baseline['wall_s']:.2f} s {baseline['wall_runs_s']}, "
           f"peak RSS {baseline['peak_rss_mib']:.0f} MiB")
+    # issue 2: `resnet-cli --help` must not import torch, so it costs a small fraction of that
+    help_run = median_of([CLI, "--help"], args.repeats)
+    results["help"] = {k: v for k, v in help_run.items() if k != "stdout"}
+    results["help"]["ratio_to_import_torch"] = round(help_run["wall_s"] / baseline["wall_s"], 3)
+    print(f"resnet-cli --help: median {help_run['wall_s']:.3f} s = {results['help']['ratio_to_import_torch']}x "
+          f"import torch, peak RSS {help_run['peak_rss_mib']:.0f} MiB")
 
     for name, shape in CASES:
         text = "x".join(map(str, shape))
