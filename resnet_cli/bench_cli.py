@@ -187,18 +187,18 @@ def _warn(lines) -> None:
 RESULT_COLUMNS = [
     Column("batch_size", "batch", "count"),
     Column("status", "status", justify="left"),
-    Column("median_ms", "median ms", "ms"),
-    Column("p10_ms", "p10 ms", "ms"),
-    Column("p90_ms", "p90 ms", "ms"),
-    Column("iqr_ms", "IQR ms", "ms"),
-    Column("min_ms", "min ms", "ms"),
+    Column("median_ms", "median", "ms"),
+    Column("p10_ms", "p10", "ms"),
+    Column("p90_ms", "p90", "ms"),
+    Column("iqr_ms", "IQR", "ms"),
+    Column("min_ms", "min", "ms"),
     Column("n", "n", "count"),
     Column("throughput", "img/s", "float"),
     Column("gflops_per_s", "GFLOP/s", "float"),
-    Column("pct_of_peak", "% of peak", "pct"),
-    Column("gpu_median_ms", "GPU ms", "ms"),
+    Column("pct_of_peak", "% peak", "pct"),
+    Column("gpu_median_ms", "GPU", "ms"),
     Column("host_bound", "host-bound"),
-    Column("first_call_ms", "first call ms", "ms"),
+    Column("first_call_ms", "1st call", "ms"),
     Column("compile_s", "compile s", "fixed2"),
 ]
 CUDA_ONLY = ("gpu_median_ms", "host_bound")
@@ -310,7 +310,7 @@ def _header_lines(run) -> list[str]:
 def _footer_lines(run) -> list[str]:
     cuda = run.request.device_type == "cuda"
     lines = [
-        "latency: per-iteration samples of model(x) in eval() under torch.inference_mode()"
+        "times in ms (GPU: CUDA-event time; compile in s); latency: per-iteration samples of model(x) in eval() under torch.inference_mode()"
         + (", host wall time ending in torch.cuda.synchronize(); GPU ms from CUDA events" if cuda else "")
         + "; img/s = batch / median; " + FLOPS_MEANING + "; % of peak = GFLOP/s / measured GEMM peak",
     ]
@@ -323,6 +323,8 @@ def _columns(run) -> list[Column]:
         columns = [c for c in columns if c.key not in CUDA_ONLY]
     if not run.request.compile:
         columns = [c for c in columns if c.key != "compile_s"]
+    if all(r.status == "ok" for r in run.results):
+        columns = [c for c in columns if c.key != "status"]
     return columns
 
 
