@@ -17,29 +17,7 @@ import typer
 
 from resnet_cli import render
 from resnet_cli.errors import RuntimeFailure, UsageError
-from resnet_cli.options import (
-    BlockOpt,
-    ConvBiasOpt,
-    DilateOpt,
-    FormatOpt,
-    GroupsOpt,
-    InChannelsOpt,
-    InputOpt,
-    LayersOpt,
-    ModelArg,
-    NumClassesOpt,
-    SeOpt,
-    ShortcutOpt,
-    StemOpt,
-    StemPoolOpt,
-    StemWidthOpt,
-    StrideAtOpt,
-    WidthPerGroupOpt,
-    WidthsOpt,
-    boundary,
-    check_format,
-    spec_overrides,
-)
+from resnet_cli.options import FormatOpt, InputOpt, ModelArg, boundary, check_format, with_spec_options
 from resnet_cli.render import Column
 
 DEFAULT_BATCH_SIZES = {"cpu": (1, 8), "cuda": (1, 8, 64)}
@@ -71,6 +49,7 @@ def register(app: typer.Typer) -> None:
     app.command("bench")(bench)
 
 
+@with_spec_options
 @boundary
 def bench(
     model: ModelArg = None,
@@ -85,11 +64,8 @@ def bench(
     min_time: MinTimeOpt = 3.0,
     fmt: FormatOpt = "table",
     output: OutputOpt = None,
-    block: BlockOpt = None, layers: LayersOpt = None, widths: WidthsOpt = None, stem: StemOpt = None,
-    stem_width: StemWidthOpt = None, stem_pool: StemPoolOpt = None, stride_at: StrideAtOpt = None,
-    shortcut: ShortcutOpt = None, groups: GroupsOpt = None, width_per_group: WidthPerGroupOpt = None,
-    se: SeOpt = None, dilate: DilateOpt = None, conv_bias: ConvBiasOpt = None,
-    num_classes: NumClassesOpt = None, in_channels: InChannelsOpt = None,
+    *,
+    overrides: dict,
 ) -> None:
     """Forward latency and throughput of a ResNet (default resnet50) on CPU or CUDA, against the device's
     measured GEMM peak: median, p10/p90, IQR, min, n, img/s, GFLOP/s, % of peak."""
@@ -108,9 +84,7 @@ def bench(
     output_kind = _output_kind(output) if output else None
     from resnet_cli.target import resolve_target
 
-    target = resolve_target(model, spec_overrides(
-        block, layers, widths, stem, stem_width, stem_pool, stride_at, shortcut, groups, width_per_group, se,
-        dilate, conv_bias, num_classes, in_channels), input)
+    target = resolve_target(model, overrides, input)
     resolved = core.resolve_device(device)
     import torch
 
