@@ -89,8 +89,9 @@ def resolve_device(requested: str) -> str:
     index = int(requested.split(":")[1]) if ":" in requested else 0
     count = torch.cuda.device_count()
     if index >= count:
+        available = "cuda:0" if count == 1 else f"cuda:0 … cuda:{count - 1}"
         raise RuntimeFailure(f"--device {requested}: this machine has {count} CUDA device"
-                             f"{'s' if count != 1 else ''} (cuda:0 … cuda:{count - 1})")
+                             f"{'s' if count != 1 else ''} ({available})")
     return f"cuda:{index}"
 
 
