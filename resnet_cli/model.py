@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resnet_cli.spec import BlockKind, ConvBias, ResNetSpec, Shortcut, StemKind, StrideAt
+from resnet_cli.spec import ConvBias, ResNetSpec, Shortcut, StemKind, StrideAt
 
 # Shortcut kinds, as reports name them.
 IDENTITY = "identity"

@@ -1,6 +1,5 @@
 """Each operator category's formula, checked against a hand calculation on a small layer."""
 
-import pytest
 import torch
 from torch import nn
 
