@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import sys
 import time
 from contextlib import contextmanager
 from typing import Annotated, Optional
@@ -153,6 +154,7 @@ def _progress_bar(batches: int):
 def _warn(lines) -> None:
     console = render.stderr_console()
     for line in lines:
+        sys.stdout.flush()  # results first, whole, even when stdout is a pipe shared with stderr
         console.print(f"warning: {line}", markup=False, soft_wrap=True)
 
 
