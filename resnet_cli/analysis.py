@@ -421,7 +421,8 @@ def _numel(shape) -> int:
 def analyze(model: nn.Module, input_shape: tuple[int, ...], *, training: bool = False) -> Analysis:
     """Run ``model`` once on an input of ``input_shape`` (on the model's device) and record everything.
 
-    Raises RuntimeFailure (carrying the module where it happened) if the model rejects the input.
+    Raises AnalysisFailure (a RuntimeFailure carrying the module where it happened and the partial
+    analysis of what ran before) if the model rejects the input or fails inside its forward.
     """
     parameter = next(model.parameters(), None)
     device = parameter.device if parameter is not None else torch.device("cpu")
@@ -459,8 +460,12 @@ def analyze(model: nn.Module, input_shape: tuple[int, ...], *, training: bool = 
         output_shape = tuple(output.shape) if isinstance(output, torch.Tensor) else None
         del out, output
     except (RuntimeError, ValueError, TypeError, IndexError) as error:
-        where = run.stack[-1] if run.stack else "the model's forward"
-        raise RuntimeFailure(f"{_first_line(error)} (in {where or 'the root module'})") from error
+        where = run.stack[-1] if run.stack else ""
+        failure = AnalysisFailure(f"{_first_line(error)} (in {where or 'the root module'})")
+        failure.module = where
+        failure.reason = _first_line(error)
+        failure.partial = _result(run, input_shape, training, device, None)
+        raise failure from error
     finally:
         run.recording = False
         pre.remove()
@@ -468,6 +473,10 @@ def analyze(model: nn.Module, input_shape: tuple[int, ...], *, training: bool = 
         model.train(was_training)
         if restore is not None:
             restore()
+    return _result(run, input_shape, training, device, output_shape)
+
+
+def _result(run: _Run, input_shape, training: bool, device, output_shape) -> Analysis:
     saved_floats = sum(v[0] for v in run.saved.values())
     saved_other = sum(v[1] for v in run.saved.values())
     return Analysis(
@@ -475,6 +484,15 @@ def analyze(model: nn.Module, input_shape: tuple[int, ...], *, training: bool = 
         modules=run.module_records(), output_shape=output_shape, live_timeline=tuple(run.timeline),
         saved_float_elements=saved_floats, saved_other_bytes=saved_other, input_elements=_numel(input_shape),
     )
+
+
+class AnalysisFailure(RuntimeFailure):
+    """The model rejected the input or failed inside its forward. ``module`` is where (""  = the root's own
+    forward), ``reason`` torch's first line, ``partial`` the Analysis of everything that ran before."""
+
+    module: str = ""
+    reason: str = ""
+    partial: Analysis | None = None
 
 
 def _unpack(tensor):

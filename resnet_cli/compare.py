@@ -307,6 +307,10 @@ class ModelCount:
     flops: int
     macs: int
     notes: tuple[str, ...] = ()  # for people (stderr): e.g. why it ran on the CPU
+    # where and why its forward failed after some stages ran ("layer2.0", torch's message); the stages
+    # are then those that ran (and the parameters of those that did not)
+    failed_in: str | None = None
+    failure: str | None = None
 
 
 @dataclass(frozen=True)
@@ -537,7 +541,9 @@ def _analysis_error(name: str, input_shape, error: RuntimeFailure) -> Exception:
 
 
 def analyze_user_model(reference: str, input_shape: tuple[int, ...]):
-    """(model, Analysis, device, notes): built on meta if its code allows, else on the CPU with a real input."""
+    """(model, Analysis, device, notes, failure): built on meta if its code allows, else on the CPU with a
+    real input. ``failure`` is the AnalysisFailure of a forward that broke after some stages ran (its
+    ``partial`` analysis is returned), else None."""
     from resnet_cli.analysis import analyze
 
     factory = load_user_factory(reference)
@@ -545,16 +551,21 @@ def analyze_user_model(reference: str, input_shape: tuple[int, ...]):
     try:
         model = _instantiate(reference, factory, "meta")
         if _device_of(model) == "meta":
-            return model, analyze(model, input_shape), "meta", ()
+            return model, analyze(model, input_shape), "meta", (), None
         notes.append(f"{reference}: its code puts parameters on the {_device_of(model)}; run there with a real input")
         return _analyze_real(reference, model, input_shape, tuple(notes))
     except UsageError:
         raise
     except Exception as error:  # their code made real tensors, or ran ops meta tensors lack: try for real
+        meta_failed_in = getattr(error, "module", None)
         first = str(error).strip().splitlines()
         notes.append(f"{reference}: could not run on the meta device ({first[0] if first else type(error).__name__}); "
                      "built on the CPU and run with a real input instead")
-    return _analyze_real(reference, _instantiate(reference, factory, None), input_shape, tuple(notes))
+    model, analysis, device, notes, failure = _analyze_real(
+        reference, _instantiate(reference, factory, None), input_shape, tuple(notes))
+    if failure is not None and meta_failed_in is not None and failure.module == meta_failed_in:
+        notes = ()  # it breaks at the same place for real: the model's own failure, not the meta device's
+    return model, analysis, device, notes, failure
 
 
 def _device_of(model) -> str:
@@ -568,10 +579,19 @@ def _analyze_real(reference: str, model, input_shape, notes: tuple[str, ...]):
     try:
         analysis = analyze(model, input_shape)
     except RuntimeFailure as error:
+        partial = getattr(error, "partial", None)
+        if partial is not None and _some_stage_ran(partial):
+            # not the input: the model itself breaks further in; compare what ran and say where it broke
+            return model, partial, _device_of(model), notes, error
         raise _analysis_error(reference, input_shape, error) from None
     except Exception as error:
         raise _user_error(reference, "running its forward", error) from None
-    return model, analysis, _device_of(model), notes
+    return model, analysis, _device_of(model), notes, None
+
+
+def _some_stage_ran(analysis) -> bool:
+    """True if at least one top-level module finished its forward before the failure."""
+    return any(m.output_shape is not None for m in analysis.modules if m.name and "." not in m.name)
 
 
 # ---- the comparison ----
@@ -630,7 +650,7 @@ def compare_models(names: list[str], overrides: dict[str, str | None] | None = N
         notes: tuple[str, ...] = ()
         if is_user_model(name):
             shape = user_input or DEFAULT_USER_INPUT
-            model, analysis, device, notes = analyze_user_model(name, shape)
+            model, analysis, device, notes, failure = analyze_user_model(name, shape)
             source = "file" if name.rpartition(":")[0].endswith(".py") or "/" in name.rpartition(":")[0] else "module"
             description = f"{type(model).__name__} from {name}"
         else:
@@ -639,13 +659,14 @@ def compare_models(names: list[str], overrides: dict[str, str | None] | None = N
                 model, analysis = analyze_target(target)
             except RuntimeFailure as error:
                 raise _analysis_error(name, target.input_shape, error) from None
-            source, description, device = "registry", target.description, "meta"
+            source, description, device, failure = "registry", target.description, "meta", None
         total = totals(analysis)
         counts.append(ModelCount(
             name=name, source=source, description=description, input_shape=tuple(analysis.input_shape),
             output_shape=analysis.output_shape, device=device,
             stages=_stage_counts(model, analysis, stage_names, name), params=total.params, flops=total.flops,
-            macs=total.macs, notes=notes))
+            macs=total.macs, notes=notes, failed_in=failure.module if failure else None,
+            failure=failure.reason if failure else None))
     reference = counts[0]
     divergences = tuple([None] + [_first_divergence(reference, other) for other in counts[1:]])
     return ModelComparison(tuple(counts), max(len(c.stages) for c in counts), divergences)

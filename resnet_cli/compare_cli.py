@@ -79,3 +79,10 @@ def register(app: typer.Typer) -> None:
             for note in model.notes:
                 stderr_console().print(f"note: {note}", soft_wrap=True)
         present_models(comparison, fmt)
+        broken = [m for m in comparison.models if m.failure]
+        if broken:  # the comparison up to the failure is on stdout; the failure is the user's code: exit 1
+            from resnet_cli.errors import UserCodeError
+
+            first = broken[0]
+            raise UserCodeError(f"{first.name}: its forward fails in {first.failed_in or 'its own forward'}: "
+                                f"{first.failure} (compared up to there above)")

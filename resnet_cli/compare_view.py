@@ -271,6 +271,7 @@ def models_document(comparison: ModelComparison) -> dict:
         "reference": first.name,
         "models": [
             {"name": m.name, "source": m.source, "description": m.description, "device": m.device, "notes": list(m.notes),
+             "failure": {"module": m.failed_in, "message": m.failure} if m.failure else None,
              "input_shape": list(m.input_shape), "output_shape": _shape_list(m.output_shape),
              "stages": [{"name": s.name, "kind": s.kind, "output_shape": _shape_list(s.output_shape),
                          "params": s.params, "flops": s.flops, "macs": s.macs} for s in m.stages],
@@ -327,7 +328,10 @@ def divergence_lines(comparison: ModelComparison) -> list[str]:
                          "such stage")
             continue
         parts = []
-        if "output_shape" in divergence.reasons:
+        failed = comparison.models[index]
+        if failed.failure and divergence.output_shape is None:
+            parts.append(f"its forward fails in {failed.failed_in or 'its own forward'}: {failed.failure}")
+        elif "output_shape" in divergence.reasons:
             parts.append(f"output {render.shape_text(divergence.output_shape)} instead of "
                          f"{render.shape_text(divergence.reference_shape)}")
         if "params" in divergence.reasons:

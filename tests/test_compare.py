@@ -229,9 +229,24 @@ def test_3x3_projection_shortcut_diverges_at_layer1_by_its_weights():
     assert divergence.params.diff == 9 * 64 * 256 - 64 * 256 == 131_072
 
 
-def test_stride_on_every_conv_is_rejected_where_it_breaks():
-    line = _one_error_line(invoke("resnet50", f"{WRONG}:stride_on_every_conv"), 2)
-    assert "rejects the input 1x3x224x224" in line and "(in layer2.0)" in line
+def test_stride_on_every_conv_is_compared_up_to_where_it_breaks():
+    # the strided 1x1, 3x3 and 1x1 convs take layer2.0's main path from 56 to 7 while the shortcut is at
+    # 28: the residual add fails there. The stem and layer1 still ran and match; the first divergence is
+    # layer2, where the forward breaks; that is a failure of the user's code: exit 1, one stderr line
+    result = invoke("resnet50", f"{WRONG}:stride_on_every_conv", "--format", "json")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert "its forward fails in layer2.0" in lines[0] and "must match the size" in lines[0]
+    doc = json.loads(result.stdout)
+    broken = doc["models"][1]
+    assert broken["failure"]["module"] == "layer2.0"
+    assert [s["output_shape"] for s in broken["stages"][:2]] == [[1, 64, 56, 56], [1, 256, 56, 56]]
+    assert doc["first_divergence"]["stage"] == "layer2"
+    assert broken["first_divergence"]["output_shape"]["model"] is None
+    # the parameters of every stage are still counted from the module, run or not (resnet50's: by hand
+    # the same layers, only strides differ)
+    assert broken["total"]["params"] == 25_557_032
 
 
 def test_cli_table_names_the_first_divergence():
