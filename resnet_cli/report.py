@@ -359,6 +359,9 @@ class Summary:
 def summarize(target, model, analysis: Analysis, depth: str = "stage") -> Summary:
     layout = stage_layout(analysis)
     rows = build_rows(analysis, depth, describe=describer(model, layout.stage_of_child))
+    # a module's own ops that neither fvcore nor the MAC count sees (a residual add) make an all-zero row
+    # here; `flops` shows them, with the FLOPs only it counts
+    rows = tuple(r for r in rows if not (r.name.endswith(OWN_OPS) and not (r.params or r.flops or r.macs)))
     return Summary(
         model=target.name, description=target.description, family=target.variant.family,
         spec=target.spec.as_dict(), input_shape=tuple(analysis.input_shape), output_shape=analysis.output_shape,
