@@ -37,9 +37,6 @@ MODULE_COLUMNS = [
 ]
 
 
-def _pct(part, whole) -> float:
-    return round(100.0 * part / whole, 4) if whole else 0.0
-
 
 def _totals_record(report: FlopsReport) -> dict:
     t = report.totals
@@ -52,7 +49,7 @@ def _totals_record(report: FlopsReport) -> dict:
 
 def _category_records(categories, total) -> list[dict]:
     return [{
-        "category": c.category, "flops": c.flops, "pct": _pct(c.flops, total), "macs": c.macs,
+        "category": c.category, "flops": c.flops, "pct": render.percent(c.flops, total), "macs": c.macs,
         "fvcore_flops": c.fvcore_flops, "calls": c.calls,
         "ops": ", ".join(f"{op.removeprefix('aten.')}×{n}" for op, n in c.ops), "formula": c.formula,
     } for c in categories]
@@ -62,7 +59,7 @@ def _module_records(rows, total, training: bool) -> list[dict]:
     records = []
     for r in rows:
         record = {"name": r.name, "kind": r.kind, "output_shape": r.output_shape, "params": r.params,
-                  "flops": r.flops, "macs": r.macs, "all_flops": r.all_flops, "pct": _pct(r.all_flops, total),
+                  "flops": r.flops, "macs": r.macs, "all_flops": r.all_flops, "pct": render.percent(r.all_flops, total),
                   "by_category": dict(r.by_category)}
         if training:
             record.update(backward_flops=r.backward_flops, backward_macs=r.backward_macs)

@@ -33,17 +33,14 @@ ROW_COLUMNS = [
 ]
 
 
-def _pct(part: int, whole: int) -> float:
-    return round(100.0 * part / whole, 4) if whole else 0.0
-
 
 def row_records(rows: tuple[Row, ...], totals) -> list[dict]:
     return [
         {
             "name": r.name, "kind": r.kind, "output_shape": r.output_shape,
-            "params": r.params, "params_pct": _pct(r.params, totals.params),
-            "flops": r.flops, "flops_pct": _pct(r.flops, totals.flops),
-            "macs": r.macs, "macs_pct": _pct(r.macs, totals.macs),
+            "params": r.params, "params_pct": render.percent(r.params, totals.params),
+            "flops": r.flops, "flops_pct": render.percent(r.flops, totals.flops),
+            "macs": r.macs, "macs_pct": render.percent(r.macs, totals.macs),
         }
         for r in rows
     ]

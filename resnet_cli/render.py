@@ -25,6 +25,11 @@ class Column:
     justify: str = "right"
 
 
+def percent(part: int, whole: int) -> float:
+    """part as a percentage of whole, to 4 decimals (0 when whole is 0): every *_pct field."""
+    return round(100.0 * part / whole, 4) if whole else 0.0
+
+
 def human(value: float | int | None, unit: str = "") -> str:
     """4111512576 -> '4.112 G'; 215808 -> '215.8 K'."""
     if value is None:

@@ -21,7 +21,7 @@ from resnet_cli import formulas
 from resnet_cli.formulas import BACKWARD, FORWARD
 
 if TYPE_CHECKING:  # the analysis module imports torch; reports only read its plain records
-    from resnet_cli.analysis import Analysis, OpRecord
+    from resnet_cli.analysis import Analysis
 
 DEPTHS = ("stage", "block", "layer")
 _LAYER = re.compile(r"^layer\d+$")
@@ -150,7 +150,7 @@ def build_rows(analysis: Analysis, depth: str = "stage", *, describe=None,
         return acc[key]
 
     for op in analysis.ops:
-        key = _op_row(op, depth, layout, leaves)
+        key = row_key(op.module, op.anchor, depth, layout, leaves)
         entry = slot(key, op.index, layout.stage_of(op.module, op.anchor))
         if op.phase == FORWARD:
             entry["flops"] += op.fvcore_flops
@@ -188,10 +188,6 @@ def build_rows(analysis: Analysis, depth: str = "stage", *, describe=None,
             if stage not in present:
                 rows.append(Row(stage, stage, describe(stage) if describe else "", outputs.get(stage), 0, 0, 0, 0))
     return tuple(rows)
-
-
-def _op_row(op: OpRecord, depth: str, layout: StageLayout, leaves: set[str]) -> str:
-    return row_key(op.module, op.anchor, depth, layout, leaves)
 
 
 def _row_outputs(analysis: Analysis, depth: str, layout: StageLayout, leaves: set[str]) -> dict:
