@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
+from torch.utils.weak import WeakIdKeyDictionary
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from resnet_cli import formulas
 from resnet_cli.errors import RuntimeFailure
 
+INPUT_VALUE = 0  # the dataflow value id of the model's input
 _ORIGIN = "resnet_cli.origin"  # key of our tag in autograd nodes' metadata (nodes die with the graph)
 FORWARD = formulas.FORWARD
 BACKWARD = formulas.BACKWARD
@@ -47,6 +49,21 @@ class OpRecord:
     supported: bool  # False: no formula covers this operator (it is reported, with its calls)
     zero_cost: bool  # a data-movement operator (0 FLOPs by definition)
     output_shape: tuple[int, ...] | None
+    # dataflow (forward ops only; empty in backward): the values this op read and wrote. A value is one
+    # activation tensor as produced by one op (an in-place op writes a new value); the model's input is
+    # value 0. Parameters and buffers are not values: their shapes are in ``param_shapes``.
+    inputs: tuple[int, ...] = ()
+    outputs: tuple[int, ...] = ()
+    input_shapes: tuple[tuple[int, ...], ...] = ()
+    # every non-tensor argument of the ATen schema, defaults filled in: ("stride", (2, 2)), ("groups", 1) …
+    attrs: tuple[tuple[str, object], ...] = ()
+    param_shapes: tuple[tuple[str, tuple[int, ...]], ...] = ()  # (schema argument, shape), e.g. ("weight", …)
+
+    def attr(self, name: str, default=None):
+        for key, value in self.attrs:
+            if key == name:
+                return value
+        return default
 
 
 @dataclass(frozen=True)
@@ -66,6 +83,8 @@ class ModuleRecord:
 
 @dataclass(frozen=True)
 class Analysis:
+    """Everything one run of a model recorded. The model's input is dataflow value ``INPUT_VALUE``."""
+
     input_shape: tuple[int, ...]
     training: bool
     device: str
@@ -254,6 +273,11 @@ class _Run:
         self.timeline: list[tuple[int, int]] = []
         self.saved: dict[int, tuple[int, int]] = {}
         self.in_backward = False
+        # dataflow: each activation tensor object -> the id of the value it holds now
+        self.values = WeakIdKeyDictionary()
+        self.values[x] = INPUT_VALUE
+        self.next_value = INPUT_VALUE + 1
+        self.parameter_ids = {id(t) for t in list(model.parameters()) + list(model.buffers())}
 
     # ---- module hooks (global; removed in finally) ----
     def pre_hook(self, module, args):
@@ -310,6 +334,7 @@ class _Run:
         fv_flops = formulas.fvcore_flops(function, op, args, cost) if phase == FORWARD else 0
         first = out[0] if isinstance(out, (tuple, list)) and out else out
         out_shape = tuple(first.shape) if isinstance(first, torch.Tensor) else None
+        flow = self.dataflow(func, args, kwargs, out) if phase == FORWARD else ((), (), (), (), ())
         activations = 0
         if phase == FORWARD and category in (formulas.CONVOLUTION, formulas.LINEAR) and cost.macs:
             activations = _numel(out_shape)
@@ -318,10 +343,39 @@ class _Run:
             anchor=anchor if module == "" else "", phase=phase, category=category,
             macs=cost.macs, flops=cost.flops, fvcore_flops=fv_flops, fvcore_activations=activations,
             supported=formula is not None or zero_cost, zero_cost=zero_cost and formula is None,
-            output_shape=out_shape,
+            output_shape=out_shape, inputs=flow[0], outputs=flow[1], input_shapes=flow[2], attrs=flow[3],
+            param_shapes=flow[4],
         ))
         if phase == FORWARD:
             self.track_outputs(out)
+
+    def dataflow(self, func, args, kwargs, out):
+        """(inputs, outputs, input shapes, attrs, param shapes) of one forward op, from its ATen schema."""
+        inputs, shapes, attrs, params = [], [], [], []
+        for name, value in _bound_arguments(func, args, kwargs):
+            tensors = _tensors(value)
+            if tensors is None:
+                attrs.append((name, _plain(value)))
+                continue
+            for tensor in tensors:
+                if id(tensor) in self.parameter_ids:
+                    params.append((name, tuple(tensor.shape)))
+                    continue
+                value_id = self.values.get(tensor)
+                if value_id is None:  # a tensor made outside any op we saw (a constant): a fresh value
+                    value_id = self.new_value(tensor)
+                inputs.append(value_id)
+                shapes.append(tuple(tensor.shape))
+        outputs = []
+        for tensor in _tensors(out) or ():
+            outputs.append(self.new_value(tensor))  # an in-place op's result is a new value too
+        return tuple(inputs), tuple(outputs), tuple(shapes), tuple(attrs), tuple(params)
+
+    def new_value(self, tensor: torch.Tensor) -> int:
+        value_id = self.next_value
+        self.next_value += 1
+        self.values[tensor] = value_id
+        return value_id
 
     def tag_autograd_nodes(self, out, start: int) -> None:
         """Tag the autograd nodes of a call's outputs with where its ops ran (ops[start:])."""
@@ -407,6 +461,41 @@ class _Run:
         called = sorted((r for r in records if r.first_call is not None), key=lambda r: r.first_call)
         uncalled = [r for r in records if r.first_call is None]
         return tuple(called + uncalled)
+
+
+def _bound_arguments(func, args, kwargs):
+    """(schema argument name, value) for every argument of an ATen call, defaults included."""
+    schema = getattr(func, "_schema", None)
+    if schema is None:
+        return [(f"arg{i}", a) for i, a in enumerate(args)] + list(kwargs.items())
+    bound = []
+    for index, argument in enumerate(schema.arguments):
+        if index < len(args):
+            bound.append((argument.name, args[index]))
+        elif argument.name in kwargs:
+            bound.append((argument.name, kwargs[argument.name]))
+        elif argument.has_default_value():
+            bound.append((argument.name, argument.default_value))
+    return bound
+
+
+def _tensors(value):
+    """The tensors in an argument (a tensor or a list of them), or None if it holds none."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, torch.Tensor) or v is None for v in value):
+        found = [v for v in value if isinstance(v, torch.Tensor)]
+        return found or None
+    return None
+
+
+def _plain(value):
+    """A hashable, JSON-friendly copy of a non-tensor argument (lists become tuples, dtypes their names)."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_plain(v) for v in value)
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        return value
+    return str(value)
 
 
 def _numel(shape) -> int:
