@@ -101,7 +101,10 @@ def infer_spec(structure, input_shape) -> ResNetSpec | None:
     block = {(True, True): BlockKind.BOTTLENECK, (False, True): BlockKind.BASIC,
              (True, False): BlockKind.PREACT_BOTTLENECK, (False, False): BlockKind.PREACT_BASIC}[
         (bottleneck, post_activated)]
-    starts = [0] + [i for i, b in enumerate(blocks) if i and _shortcut_kind(b) is not None]
+    # a stage starts where a shortcut changes the width (a strided projection that keeps it ends a stage:
+    # Keras V2's last-block stride)
+    starts = [0] + [i for i, (b, c) in enumerate(zip(blocks, convs))
+                    if i and _shortcut_kind(b) is not None and c[0].in_channels[0] != c[-1].out_channels]
     stages = [blocks[a:b] for a, b in zip(starts, starts[1:] + [len(blocks)])]
     stage_convs = [convs[a:b] for a, b in zip(starts, starts[1:] + [len(blocks)])]
     widths, groups, width_per_group = [], convs[0][1].get("groups", 1) if bottleneck else 1, 64
@@ -117,7 +120,8 @@ def infer_spec(structure, input_shape) -> ResNetSpec | None:
             widths.append(out)
     strides = [[_block_stride(b, block_convs) for block_convs, b in zip(c, s)] for c, s in zip(stage_convs, stages)]
     stride_at = StrideAt.CONV3X3
-    if any(s[-1] > 1 for s in strides[:-1]) and all(s[0] == 1 for s in strides):
+    # Keras V2 strides each stage's last block for the next stage: then the last stage has no stride at all
+    if all(s == 1 for s in strides[-1]) and any(s[-1] > 1 for s in strides[:-1]):
         stride_at = StrideAt.LAST_BLOCK
     elif bottleneck:
         strided = [c[0] for c, s in zip(stage_convs, strides) if s[0] > 1]
@@ -162,6 +166,18 @@ def infer_spec(structure, input_shape) -> ResNetSpec | None:
         return None
 
 
+def _near(spec: ResNetSpec):
+    """The inferred spec, then the same with one flag changed where a structure can mislead the inference."""
+    yield spec
+    for field_name, values in (("conv_bias", ConvBias), ("stride_at", StrideAt), ("shortcut", Shortcut)):
+        for value in values:
+            if value != getattr(spec, field_name):
+                try:
+                    yield spec.replace(**{field_name: value})
+                except ResnetCliError:
+                    continue
+
+
 def closest(structure, input_shape, reference: str | None = None) -> Closest | None:
     """The variant and flags the model is (``exact``), or is nearest to; None when no spec describes it."""
     from resnet_cli.align import align
@@ -169,12 +185,18 @@ def closest(structure, input_shape, reference: str | None = None) -> Closest | N
     from resnet_cli.analysis import analyze
     from resnet_cli.model import build_model
 
-    spec = infer_spec(structure, input_shape)
+    inferred = spec = infer_spec(structure, input_shape)
     if spec is None:
         return None
-    try:
-        candidate = structure_of(analyze(build_model(spec, "meta"), tuple(input_shape)))
-    except Exception:  # the candidate rejects this input: then it is not this model
-        return None
-    name, flags = name_spec(spec, reference)
-    return Closest(name, flags, align(candidate, structure).identical, spec)
+    params = sum(layer.params for layer in structure.layers)
+    for spec in _near(inferred):
+        model = build_model(spec, "meta")
+        if sum(p.numel() for p in model.parameters()) != params:
+            continue  # the cheap invariant first: another parameter count is another model
+        try:
+            candidate = structure_of(analyze(model, tuple(input_shape)))
+        except Exception:  # the candidate rejects this input: then it is not this model
+            continue
+        if align(candidate, structure).identical:
+            return Closest(*name_spec(spec, reference), True, spec)
+    return Closest(*name_spec(inferred, reference), False, inferred)

@@ -97,12 +97,11 @@ def ported_state(port: Port, source_state: dict) -> dict:
 
 def refuse_message(port: Port, source: str, target: str) -> str:
     parts = []
-    if port.unmatched_target:
-        parts.append(f"{len(port.unmatched_target)} tensor{'s' if len(port.unmatched_target) != 1 else ''} of "
-                     f"{target} {'have' if len(port.unmatched_target) != 1 else 'has'} no counterpart in {source}: "
-                     + ", ".join(port.unmatched_target))
-    if port.unmatched_source:
-        parts.append(f"{len(port.unmatched_source)} of {source} none in {target}: " + ", ".join(port.unmatched_source))
+    for names, owner, other in ((port.unmatched_target, target, source), (port.unmatched_source, source, target)):
+        if names:
+            count = f"{len(names)} tensor{'s' if len(names) != 1 else ''}"
+            verb = "have" if len(names) != 1 else "has"
+            parts.append(f"{count} of {owner} {verb} no counterpart in {other}: {', '.join(names)}")
     return f"--export-weights: cannot port {source}'s weights to {target}: " + "; ".join(parts) + "; nothing written"
 
 
