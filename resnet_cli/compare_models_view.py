@@ -182,25 +182,24 @@ def models_document(comparison: ModelComparison) -> dict:
 def verdict_lines(comparison: ModelComparison) -> list[tuple[str, str]]:
     """(kind, text): per model after the first, its differences (or that there are none), then what it is."""
     labels = short_labels(comparison)
-    reference = comparison.models[0]
     lines = []
     for index, model in enumerate(comparison.models):
-        if index:
-            if model.differences:
-                count = len(model.differences)
-                lines.append(("", f"{labels[index]} differs from {labels[0]} in {count} "
-                                  f"way{'s' if count != 1 else ''}:"))
-                lines += [(d.kind, d.message) for d in model.differences]
-            else:
-                lines.append(("", f"{labels[index]} = {labels[0]}: no differences ({EXACT} is the same)"))
         closest = model.closest
+        named = closest is not None and closest.exact and closest.label == comparison.models[0].name
+        if index and model.differences:
+            count = len(model.differences)
+            lines.append(("", f"{labels[index]} differs from {labels[0]} in {count} way{'s' if count != 1 else ''}:"))
+            lines += [(d.kind, d.message) for d in model.differences]
+        elif index and not named:
+            lines.append(("", f"{labels[index]} = {labels[0]}: no differences ({EXACT} is the same)"))
         if closest is None:
             if model.source in ("file", "module") and (len(comparison.models) == 1 or index):
-                lines.append(("", f"{labels[index]} is not a registered variant with nearby flags"))
-            continue
-        if closest.exact and (model.source != "registry" or closest.label != model.name):
+                hint = " (name the model it should be: `resnet-cli compare REFERENCE MODEL`)" \
+                    if len(comparison.models) == 1 else ""
+                lines.append(("", f"{labels[index]} is not a registered variant with nearby flags{hint}"))
+        elif closest.exact and (model.source != "registry" or closest.label != model.name):
             lines.append(("", f"{labels[index]} equals {closest.label} ({EXACT})"))
-        elif not closest.exact and closest.label != reference.name:
+        elif not closest.exact and closest.label != comparison.models[0].name:
             lines.append(("", f"{labels[index]} is closest to {closest.label}, but not equal to it"))
     return lines
 
@@ -287,7 +286,8 @@ def present_models(comparison: ModelComparison, fmt: str) -> None:
     inputs = "; ".join(f"{label} = {m.name} ({m.description}), input {render.shape_text(m.input_shape)}"
                        for label, m in zip(labels, comparison.models))
     rows = "by position (--stages)" if comparison.by_position else f"{labels[0]}'s stages, aligned by structure"
-    footer = [f"rows: {rows}; Δ = model − {labels[0]}; FLOPs (fvcore): {FLOPS_MEANING}; MACs: {MACS_MEANING}"]
+    delta = f"; Δ = model − {labels[0]}" if len(labels) > 1 else ""
+    footer = [f"rows: {rows}{delta}; FLOPs (fvcore): {FLOPS_MEANING}; MACs: {MACS_MEANING}"]
     verdict = verdict_lines(comparison)
     if fmt == "markdown":
         render.emit("\n".join([f"### compare {' vs '.join(labels)}", "", f"{inputs}.", "",
@@ -319,7 +319,8 @@ def present_models(comparison: ModelComparison, fmt: str) -> None:
             differences()
             console.print(text, markup=False)
     differences()
-    console.print()
+    if verdict:
+        console.print()
     kept, left_out = fit_columns(display, shown, comparison, console)
     console.print(_table(kept, shown))
     if left_out:

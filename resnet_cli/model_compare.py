@@ -185,8 +185,8 @@ def _closest_model(subject: _Analysed) -> _Analysed:
     found = subject.closest
     model = build_model(found.spec, "meta")
     analysis = analyze(model, tuple(subject.analysis.input_shape))
-    description = registry.VARIANTS[found.name].description + (" (with the flags shown)" if found.flags else "")
-    return _Analysed(found.label, "closest", f"closest to {subject.name}: {description}", model, analysis,
+    description = registry.VARIANTS[found.name].description + (", with the flags shown" if found.flags else "")
+    return _Analysed(found.label, "closest", f"the registered variant closest to it: {description}", model, analysis,
                      structure(analysis), "meta", (), None, found.spec, found)
 
 
