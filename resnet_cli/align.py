@@ -133,7 +133,7 @@ def structure(analysis, failed: bool = False) -> Structure:
         fork = max(common, key=lambda v: producer.get(v, -1))
         first = max(producer.get(fork, -1) + 1, start)
         if first > start:
-            segments.append(Segment("glue", found[start:first]))
+            segments.append(_glue(found[start:first]))
         end = position + 1
         while end < len(found) and found[end].is_activation and found[end].inputs == found[end - 1].outputs:
             end += 1
@@ -148,7 +148,7 @@ def structure(analysis, failed: bool = False) -> Structure:
     if failed and rest:
         segments.extend(_partial(rest))
     elif rest:
-        segments.append(Segment("glue", rest))
+        segments.append(_glue(rest))
     return Structure(found, tuple(segments), failed)
 
 
@@ -163,6 +163,10 @@ def _block(kind, main, shortcut, add, tail) -> Segment:
     modules = [l.module for l in main + shortcut + add + tail]
     return Segment(kind, tuple(sorted(main, key=lambda l: l.index)), tuple(shortcut), tuple(add), tuple(tail),
                    _common_path(modules))
+
+
+def _glue(layers: tuple[Layer, ...]) -> Segment:
+    return Segment("glue", tuple(layers), path=_common_path([l.module for l in layers]))
 
 
 def _common_path(modules: list[str]) -> str:
@@ -203,7 +207,7 @@ def _partial(rest: tuple[Layer, ...]) -> list[Segment]:
     chains.sort(key=lambda c: (sum(l.kind == "conv" for l in c), len(c)), reverse=True)
     main = tuple(chains[0]) if chains else ()
     shortcut = tuple(l for c in chains[1:] for l in c)
-    glue = [Segment("glue", rest[:cut])] if cut else []
+    glue = [_glue(rest[:cut])] if cut else []
     return glue + [_block("partial", main, shortcut, (), ())]
 
 

@@ -33,16 +33,17 @@ def findings(alignment: Alignment, model_failure: tuple[str, str] | None = None)
     ordered: list[Match] = []
     seen = {"ref": 0, "model": 0}
     previous: dict = {"ref": None, "model": None}
-    first_block = next((i for i, s in enumerate(alignment.segments) if (s.ref or s.model).kind != "glue"), 0)
+    kinds = [(s.ref or s.model).kind for s in alignment.segments]
+    first_block = next((i for i, kind in enumerate(kinds) if kind != "glue"), 0)
+    last_block = max((i for i, kind in enumerate(kinds) if kind != "glue"), default=-1)
     for index, segment in enumerate(alignment.segments):
         labels = {}
         for side in ("ref", "model"):
             seg = getattr(segment, side)
             if seg is not None and seg.kind != "glue":
                 seen[side] += 1
-            labels[side] = None if seg is None else \
-                (seg.path or ("stem" if index < first_block else "head")) if seg.kind == "glue" else \
-                block_label(seg, seen[side])
+            labels[side] = None if seg is None else _glue_label(seg, index, first_block, last_block) \
+                if seg.kind == "glue" else block_label(seg, seen[side])
         matches = sorted(segment.matches, key=lambda m: _match_position(segment, m))
         ordered.extend(matches)
         if segment.status == UNREACHED:
@@ -72,14 +73,32 @@ def findings(alignment: Alignment, model_failure: tuple[str, str] | None = None)
     return found
 
 
+_LAYER_WORDS = {"bn": "BatchNorm", "relu": "ReLU", "conv": "conv", "maxpool": "max-pool", "avgpool": "avg-pool",
+                "gap": "global average pool", "linear": "linear layer"}
+
+
+def _glue_label(segment, index: int, first_block: int, last_block: int) -> str:
+    """The layers between blocks: by the module holding them, else where they are."""
+    if segment.path:
+        return segment.path
+    return "stem" if index < first_block else "head" if index > last_block else "between blocks"
+
+
 def _whole_segment(segment: SegmentMatch, labels: dict, previous: dict, owner: dict) -> Finding:
     """A block (or glue) with no counterpart at all: one finding, folded per stage later."""
     seg = segment.ref or segment.model
     missing = segment.model is None
     context = previous["model"] if missing else previous["ref"]
-    finding = Finding(MISSING_KIND if missing else EXTRA_KIND, "block" if seg.kind != "glue" else "layers",
-                      labels["model"] or labels["ref"], reference=segment.ref.path or None if segment.ref else None,
-                      model=segment.model.path or None if segment.model else None, scope="segment",
+    if seg.kind == "glue":  # layers between blocks: named by kind ("BatchNorm and ReLU"), folded by that
+        kinds = list(dict.fromkeys(_LAYER_WORDS.get(l.kind, l.kind) for l in seg.layers))
+        words = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " and " + kinds[-1]
+        what = f"{words} that the reference does not have" if not missing else f"no {words} here (the reference has)"
+    else:
+        what = "block"
+    finding = Finding(MISSING_KIND if missing else EXTRA_KIND, what, labels["model"] or labels["ref"],
+                      reference=segment.ref.path or None if segment.ref else None,
+                      model=segment.model.path or None if segment.model else None,
+                      scope="segment" if seg.kind != "glue" else "block",
                       context=context.rpartition(".")[0] if context else "")
     for match in segment.matches:
         finding.charge(match)

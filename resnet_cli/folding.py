@@ -135,6 +135,10 @@ def _reference_detail(members: list[Finding]) -> str:
     return " (reference has " + ", ".join(d.split(": ")[0].removeprefix("reference has ") for d in details) + ")"
 
 
+def _names(labels: list[str]) -> str:
+    return _and(labels) if len(labels) <= 4 else f"{labels[0]} … {labels[-1]}"
+
+
 def _segment_message(first: Finding, members: list[Finding], ref_blocks: list[str], model_blocks: list[str]) -> str:
     labels = [f.block for f in members]
     stage = _stage(first.block)
@@ -145,12 +149,12 @@ def _segment_message(first: Finding, members: list[Finding], ref_blocks: list[st
             model_total = sum(1 for b in model_blocks if _stage(b) == model_stage)
             where = stage if model_stage == stage else f"{model_stage} (reference {stage})"
             return (f"{where}: {model_total} blocks where the reference has {ref_total} "
-                    f"(no counterpart for {_and(labels)})")
+                    f"(no counterpart for {_names(labels)})")
         model_total = sum(1 for b in model_blocks if _stage(b) == stage)
         ref_stage = first.context or stage
         ref_count = sum(1 for b in ref_blocks if _stage(b) == ref_stage)
         where = stage if ref_stage == stage else f"{stage} (reference {ref_stage})"
-        return f"{where}: {model_total} blocks where the reference has {ref_count} ({_and(labels)} extra)"
+        return f"{where}: {model_total} blocks where the reference has {ref_count} ({_names(labels)} extra)"
     if first.kind == "missing":
         return f"{_and(labels)}: the model has nothing that does what these layers of the reference do"
     return f"{_and(labels)}: layers that the reference does not have"

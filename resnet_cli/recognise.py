@@ -36,8 +36,12 @@ class Finding:
     note: str = ""  # why it matters when it costs nothing by these counts
     context: str = ""  # a missing block: the model's stage it is missing from
 
-    def charge(self, match: Match) -> None:
-        self.params_delta += (match.model.params if match.model else 0) - (match.ref.params if match.ref else 0)
+    def charge(self, match: Match, measure: str | None = None) -> None:
+        """Add a match's parameter and FLOP differences (or one of them) to this finding."""
+        if measure in (None, "params"):
+            self.params_delta += (match.model.params if match.model else 0) - (match.ref.params if match.ref else 0)
+        if measure == "params":
+            return
         self.flops_delta += (match.model.flops if match.model else 0) - (match.ref.flops if match.ref else 0)
         ref_shape = match.ref.out_shape if match.ref else None
         model_shape = match.model.out_shape if match.model else None
@@ -77,8 +81,19 @@ def _name(layer: Layer, segment_path: str, part: str, same_kind: list[Layer]) ->
     return f"{describe(layer)} #{ordinal}" if ordinal else describe(layer)
 
 
+# what a changed argument costs: parameters (a bias, a kernel, groups), FLOPs (and the shapes after it)
+_PARAMS_ATTRS = frozenset({"bias", "kernel", "groups", "affine"})
+_FLOPS_ATTRS = frozenset({"stride", "padding", "dilation", "kernel", "groups", "kernel_size", "ceil_mode"})
+
+
 class BlockPair:
-    """One aligned pair of segments, with the names of its layers on either side."""
+    """One aligned pair of segments, with the names of its layers on either side.
+
+    A recogniser *claims* matches for a finding: a whole match (a missing layer), or some of its changed
+    arguments (the stride of a conv whose bias also differs) — then another finding can claim the rest.
+    A match's parameter difference goes to the finding that explains its parameters, its FLOP difference to
+    the one that explains its shape; a match is closed when all of it is explained.
+    """
 
     def __init__(self, segment: SegmentMatch, label: str, ref_label: str) -> None:
         self.segment = segment
@@ -86,7 +101,9 @@ class BlockPair:
         self.ref_label = ref_label
         self.open = [m for m in segment.matches if m.status not in (SAME, UNREACHED)]
         self.findings: list[Finding] = []
-        self.owner: dict[int, Finding] = {}  # id(match) -> the finding that took it
+        self.owner: dict[int, Finding] = {}  # id(match) -> the finding charged with its FLOPs (or all of it)
+        self.explained: dict[int, set[str]] = {}
+        self.charged: dict[int, set[str]] = {}
 
     def name(self, layer: Layer, side: str, part: str) -> str:
         segment = self.segment.ref if side == "ref" else self.segment.model
@@ -94,17 +111,37 @@ class BlockPair:
             [l for l in segment.main if l.kind == layer.kind]
         return _name(layer, segment.path, part, same)
 
-    def add(self, finding: Finding, matches) -> Finding:
+    def add(self, finding: Finding, matches, attrs: set[str] | None = None) -> Finding:
+        """Record ``finding``, claiming ``matches`` whole (``attrs`` None) or the changed ``attrs`` of each."""
         finding.block = finding.block or self.label
         if self.segment.ref.kind == "glue":  # the stem or head: named by its module
             finding.block, finding.suffix = finding.model or finding.reference or self.label, ""
         for match in matches:
-            finding.charge(match)
-            self.owner[id(match)] = finding
-            if match in self.open:
-                self.open.remove(match)
+            self._claim(finding, match, attrs)
         self.findings.append(finding)
         return finding
+
+    def _claim(self, finding: Finding, match: Match, attrs: set[str] | None) -> None:
+        key = id(match)
+        remaining = self.unexplained(match)
+        explained = remaining if attrs is None else (attrs & remaining)
+        self.explained.setdefault(key, set()).update(explained)
+        whole = attrs is None or not self.unexplained(match)
+        charged = self.charged.setdefault(key, set())
+        for measure, relevant in (("params", _PARAMS_ATTRS), ("flops", _FLOPS_ATTRS)):
+            if measure not in charged and (whole or explained & relevant):
+                finding.charge(match, measure)
+                charged.add(measure)
+                if measure == "flops" or key not in self.owner:
+                    self.owner[key] = finding
+        if whole and match in self.open:
+            self.open.remove(match)
+
+    def unexplained(self, match: Match) -> set[str]:
+        """The changed arguments of a match no finding has explained yet."""
+        if match.ref is None or match.model is None:
+            return set() if id(match) in self.charged else {"layer"}
+        return _config_changes(match) - self.explained.get(id(match), set())
 
     def previous(self, match: Match) -> Layer | None:
         """The model layer just before ``match`` in its part (what a missing layer should follow)."""
@@ -118,6 +155,61 @@ class BlockPair:
 
 
 # ---- recognisers: each takes the matches it explains ----
+
+def _main_convs(layers: tuple[Layer, ...]) -> list[Layer]:
+    """The block's own convs: those before a global pool (after it: squeeze-excitation)."""
+    convs = []
+    for layer in layers:
+        if layer.kind == "gap":
+            break
+        if layer.kind == "conv":
+            convs.append(layer)
+    return convs
+
+
+def _block_shape(segment) -> str:
+    """ "bottleneck (1×1, 3×3, 1×1 convs)", "pre-activation basic block (3×3, 3×3 convs)" …"""
+    convs = _main_convs(segment.main)
+    kernels = ", ".join("×".join(map(str, c.kernel or ())) for c in convs)
+    noun = {2: "basic block", 3: "bottleneck"}.get(len(convs), f"block of {len(convs)} convs")
+    own = segment.main[:segment.main.index(convs[-1]) + 2] if convs else segment.main  # up to its last conv's BN
+    preact = bool(convs) and not any(l.kind == "bn" for l in own[own.index(convs[-1]):])
+    return f"{'pre-activation ' if preact else ''}{noun} ({kernels} conv{'s' if len(convs) != 1 else ''})"
+
+
+def _block_kind(block: BlockPair) -> None:
+    """Another kind of block (basic for bottleneck, pre-activation for post-activation): one row."""
+    seg = block.segment
+    ref_shape, model_shape = _block_shape(seg.ref), _block_shape(seg.model)
+    if ref_shape == model_shape:
+        return
+    what = f"{model_shape} where the reference has {'an' if ref_shape[0] in 'aeiou' else 'a'} {ref_shape}"
+    taken = [m for m in block.open if m.part in ("main", "tail")
+             and ((m.ref or m.model).kind in ("conv", "bn", "relu") or m.part == "tail")]
+    block.add(Finding(CHANGED_KIND, what, "", reference=seg.ref.path or None, model=seg.model.path or None), taken)
+
+
+def _squeeze_excitation(block: BlockPair) -> None:
+    """Squeeze-and-excitation (global pool, two 1×1 convs, a sigmoid gate) one model has and the other not."""
+    seg = block.segment
+    for status, side, kind, words in ((EXTRA, "model", EXTRA_KIND, "that the reference does not have"),
+                                      (MISSING, "ref", MISSING_KIND, "that the reference has")):
+        gate = [m for m in block.open if m.part == "main" and m.status == status]
+        kinds = {getattr(m, side).kind for m in gate}
+        if not {"gap", "sigmoid", "mul"} <= kinds:
+            continue
+        start = next(i for i, m in enumerate(gate) if getattr(m, side).kind == "gap")
+        taken = gate[start:start + next((i + 1 for i, m in enumerate(gate[start:]) if getattr(m, side).kind == "mul"),
+                                        len(gate) - start)]
+        convs = [getattr(m, side) for m in taken if getattr(m, side).kind == "conv"]
+        widths = "→".join([str(convs[0].in_channels[0])] + [str(c.out_channels) for c in convs]) if convs else ""
+        what = (f"squeeze-and-excitation (global average pool, 1×1 convs, sigmoid gate) {words}"
+                if kind == EXTRA_KIND else "no squeeze-and-excitation (global average pool, 1×1 convs, sigmoid "
+                                           "gate) where the reference has one")
+        finding = Finding(kind, what, "", reference=seg.ref.path or None, model=seg.model.path or None,
+                          note=f"its 1×1 convs {widths}" if widths else "")
+        block.add(finding, taken)
+
 
 def _shortcut_kind(layers: tuple[Layer, ...]) -> str:
     kinds = [l.kind for l in layers]
@@ -155,8 +247,8 @@ def _shortcuts(block: BlockPair) -> None:
 def _strides(block: BlockPair) -> None:
     pairs = [m for m in block.segment.matches if m.ref is not None and m.model is not None and m.ref.kind == "conv"
              and m.part in ("main", "shortcut") and (m in block.open or m.status == SAME)]
-    only_stride = [m for m in pairs if m.ref.stride != m.model.stride and _config_changes(m) <= {"stride"}]
-    if not only_stride:
+    moved_any = [m for m in pairs if "stride" in block.unexplained(m)]
+    if not moved_any:
         return
     main = [m for m in pairs if m.part == "main"]
     # the shortcut conv is named only where its stride differs: it follows the main path's downsampling
@@ -179,7 +271,7 @@ def _strides(block: BlockPair) -> None:
             what += " — this is the v1.5 placement"
     seg = block.segment
     block.add(Finding(CHANGED_KIND, what, "", reference=seg.ref.path or None, model=seg.model.path or None),
-              only_stride)
+              moved_any, {"stride"})
 
 
 def _and(names: list[str]) -> str:
@@ -223,8 +315,8 @@ def _expansion(block: BlockPair) -> None:
         return
     ref_ratio = ref_convs[2].out_channels / ref_convs[1].out_channels
     model_ratio = model_convs[2].out_channels / model_convs[1].out_channels
-    if ref_ratio == model_ratio:
-        return
+    if ref_ratio == model_ratio or ref_convs[2].out_channels == model_convs[2].out_channels:
+        return  # the same output width with another inner width (ResNeXt, Wide) is not another expansion
     channel_origins = [m for m in block.open if m.status == CHANGED and m.ref.kind in ("conv", "linear")
                        and not _config_changes(m) and m.ref.in_channels == m.model.in_channels]
     what = (f"expansion {_ratio(model_ratio)} where the reference has {_ratio(ref_ratio)}: the block widens "
@@ -240,24 +332,32 @@ def _ratio(value: float) -> str:
     return str(int(value)) if value == int(value) else f"{value:g}"
 
 
+def _biases(block: BlockPair) -> None:
+    """A bias added or dropped: one finding per layer, folded over every layer of its kind."""
+    for match in list(block.open):
+        if match.status != CHANGED or "bias" not in block.unexplained(match):
+            continue
+        ref, model = match.ref, match.model
+        where = dict(reference=ref.module or None, model=model.module or None,
+                     suffix=_relative(model.module, block.segment.model.path), scope=ref.kind)
+        if model.get("bias"):
+            finding = Finding(EXTRA_KIND, f"a bias where the reference's {_kind_word(ref)} has none", "",
+                              note="a bias before a BatchNorm is cancelled by its mean" if ref.kind == "conv" else "",
+                              **where)
+        else:
+            finding = Finding(MISSING_KIND, f"no bias where the reference's {_kind_word(ref)} has one", "", **where)
+        block.add(finding, [match], {"bias"})
+
+
 def _layer_changes(block: BlockPair) -> None:
     for match in list(block.open):
         if match.status != CHANGED:
             continue
-        changes = _config_changes(match)
+        changes = block.unexplained(match)
         ref, model = match.ref, match.model
         name = block.name(model, "model", match.part)
         where = dict(reference=ref.module or None, model=model.module or None,
                      suffix=_relative(model.module, block.segment.model.path))
-        if changes == {"bias"}:
-            if model.get("bias"):
-                block.add(Finding(EXTRA_KIND, f"a bias where the reference's {_kind_word(ref)} has none", "",
-                                  scope=ref.kind, note="a bias before a BatchNorm is cancelled by its mean",
-                                  **where), [match])
-            else:
-                block.add(Finding(MISSING_KIND, f"no bias where the reference's {_kind_word(ref)} has one", "",
-                                  scope=ref.kind, **where), [match])
-            continue
         prefix = "" if where["suffix"] or block.segment.ref.kind == "glue" and model.module else f"{name}: "
         if changes:
             model_config, ref_config = dict(model.config), dict(ref.config)
@@ -270,12 +370,10 @@ def _layer_changes(block: BlockPair) -> None:
                 what = ", ".join(parts)
             if _spatial(ref.out_shape) != _spatial(model.out_shape) and ref.in_shapes == model.in_shapes:
                 what += f": output {_spatial(model.out_shape)} instead of {_spatial(ref.out_shape)}"
-            what = prefix + what
+            block.add(Finding(CHANGED_KIND, prefix + what, "", **where), [match], changes)
         elif ref.in_channels == model.in_channels and ref.out_channels != model.out_channels:
             what = f"{prefix}{model.out_channels} output channels where the reference has {ref.out_channels}"
-        else:
-            continue  # its input changed: the cost of an earlier difference
-        block.add(Finding(CHANGED_KIND, what, "", **where), [match])
+            block.add(Finding(CHANGED_KIND, what, "", **where), [match])
 
 
 def _kind_word(layer: Layer) -> str:
@@ -301,6 +399,32 @@ def _change_words(key: str, model_value, ref_value) -> str:
         word = {"0": ' ("valid")'}.get(show(model_value), "")
         return f"padding {show(model_value)}{word} where the reference pads {show(ref_value)}"
     return f"{key.replace('_', ' ')} {show(model_value)} where the reference has {show(ref_value)}"
+
+
+def _moved(block: BlockPair) -> None:
+    """The same layer missing in one place and extra in another of the same path: moved."""
+    for missing in [m for m in block.open if m.status == MISSING]:
+        extra = next((m for m in block.open if m.status == EXTRA and m.part == missing.part
+                      and m.model.key == missing.ref.key), None)
+        if extra is None:
+            continue
+        after_model = block.previous(extra)
+        ref_before = _previous_reference(block, missing)
+        here = f"after {block.name(after_model, 'model', extra.part)}" if after_model is not None else "first"
+        there = f"after {block.name(ref_before, 'ref', missing.part)}" if ref_before is not None else "first"
+        block.add(Finding(CHANGED_KIND, f"{describe(extra.model)} {here} where the reference has it {there}", "",
+                          reference=missing.ref.module or None, model=extra.model.module or None,
+                          suffix=_relative(extra.model.module, block.segment.model.path)), [missing, extra])
+
+
+def _previous_reference(block: BlockPair, match: Match) -> Layer | None:
+    before = None
+    for other in block.segment.matches:
+        if other is match:
+            return before
+        if other.part == match.part and other.ref is not None:
+            before = other.ref
+    return before
 
 
 def _missing_and_extra(block: BlockPair) -> None:
@@ -347,9 +471,10 @@ def _count(convs: int) -> str:
 
 
 _RECOGNISERS = {
-    "block": (_shortcuts, _strides, _activations, _expansion, _layer_changes, _missing_and_extra),
-    "stem": (_stem, _layer_changes, _missing_and_extra),
-    "glue": (_layer_changes, _missing_and_extra),
+    "block": (_block_kind, _shortcuts, _squeeze_excitation, _strides, _biases, _activations, _expansion,
+              _layer_changes, _moved, _missing_and_extra),
+    "stem": (_stem, _biases, _layer_changes, _moved, _missing_and_extra),
+    "glue": (_biases, _layer_changes, _moved, _missing_and_extra),
 }
 
 
