@@ -112,13 +112,15 @@ def structure(analysis, failed: bool = False) -> Structure:
             producer[value] = position
             parents[value] = layer.inputs
 
-    def ancestors(value: int) -> set[int]:
+    def ancestors(value: int, floor: int) -> set[int]:
+        """The values ``value`` is computed from, not looking behind the layer at position ``floor``."""
         seen, todo = set(), [value]
         while todo:
             current = todo.pop()
             if current not in seen:
                 seen.add(current)
-                todo.extend(parents.get(current, ()))
+                if producer.get(current, -1) >= floor:
+                    todo.extend(parents.get(current, ()))
         return seen
 
     segments: list[Segment] = []
@@ -126,8 +128,12 @@ def structure(analysis, failed: bool = False) -> Structure:
     for position, layer in enumerate(found):
         if not layer.residual or position < start:
             continue
-        lineage = [ancestors(v) for v in layer.inputs]
+        # the fork is normally at or after the previous block's output: look that far back first
+        lineage = [ancestors(v, start) for v in layer.inputs]
         common = lineage[0] & lineage[1]
+        if not common:
+            lineage = [ancestors(v, -1) for v in layer.inputs]
+            common = lineage[0] & lineage[1]
         if not common:
             continue
         fork = max(common, key=lambda v: producer.get(v, -1))
