@@ -192,6 +192,10 @@ def verdict_lines(comparison: ModelComparison) -> list[tuple[str, str]]:
             lines += [(d.kind, d.message) for d in model.differences]
         elif index and not named:
             lines.append(("", f"{labels[index]} = {labels[0]}: no differences ({EXACT} is the same)"))
+        if index and not model.differences and model.flops != comparison.models[0].flops:
+            lines.append(("", f"(the FLOPs still differ by {model.flops - comparison.models[0].flops:+,}: fvcore counts "
+                              "some operators by how they are called — a global pool written x.mean((2, 3)) or "
+                              "F.avg_pool2d is 0, AdaptiveAvgPool2d 1 per element)"))
         if closest is None:
             if model.source in ("file", "module") and (len(comparison.models) == 1 or index):
                 hint = " (name the model it should be: `resnet-cli compare REFERENCE MODEL`)" \

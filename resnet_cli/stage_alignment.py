@@ -129,10 +129,15 @@ def unused_modules(reference_model, reference_analysis, model, analysis, failed:
     for kind, owner_model, source in (("missing", reference_model, reference_analysis), ("extra", model, analysis)):
         if kind == "extra" and failed:
             continue  # modules after the failure never ran: that is not "unused"
-        calls = {m.name: m.calls for m in source.modules}
+        # used: called, or holding a module that is (a ModuleList is never called itself)
+        used = {""}
         for module in source.modules:
-            # the outermost module never called (its children are not listed again)
-            if not module.name or module.calls or not calls.get(module.name.rpartition(".")[0], 1):
+            if module.calls:
+                parts = module.name.split(".")
+                used.update(".".join(parts[:i]) for i in range(len(parts) + 1))
+        for module in source.modules:
+            # the outermost module never used (its children are not listed again)
+            if module.name in used or module.name.rpartition(".")[0] not in used:
                 continue
             params = sum(p.numel() for p in owner_model.get_submodule(module.name).parameters())
             if not params or _read_by_parent(owner_model, module.name, source):
