@@ -6,31 +6,21 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from resnet_cli.options import FormatOpt, InputOpt, boundary, check_format, with_spec_options
+from resnet_cli import values
+from resnet_cli.options import FormatOpt, InputOpt, boundary, with_spec_options
+from resnet_cli.spec import Flag
 
 ThingsArg = Annotated[Optional[List[str]], typer.Argument(
     help="Two or more block kinds (basic, bottleneck, preact-basic, preact-bottleneck, resnext[-GxWd], wide, se, "
          "se-basic) or models (registered names, path/to/file.py:callable, package.module:callable).",
     show_default=False, metavar="BLOCK|MODEL")]
 ChannelsOpt = Annotated[Optional[str], typer.Option(
-    "--channels", help="Blocks: the equal input/output width they are also compared at (default 256).")]
+    "--channels", parser=values.bound(values.parse_int, "--channels"), metavar="INT", help="Blocks: the equal input/output width they are also compared at (default 256).")]
 SizeOpt = Annotated[Optional[str], typer.Option(
-    "--size", help="Blocks: spatial size H = W of their input (default 56, ResNet's first stage at 224).")]
+    "--size", parser=values.bound(values.parse_int, "--size", 1, values.MAX_DIMENSION), metavar="INT", help="Blocks: spatial size H = W of their input (default 56, ResNet's first stage at 224).")]
 StagesOpt = Annotated[Optional[List[str]], typer.Option(
     "--stages", help="Models: top-level modules that start each stage, e.g. conv1,layer1,layer2,layer3,layer4,fc; "
                      "once for every model, or once per model in order ('default' keeps a model's own).")]
-
-
-def _integer(text: str | None, option: str, default: int) -> int:
-    """The option's integer (its range is checked by ``compare_blocks``)."""
-    from resnet_cli.errors import UsageError
-
-    if text is None:
-        return default
-    try:
-        return int(text)
-    except ValueError:
-        raise UsageError(f"{option} '{text}' is not an integer") from None
 
 
 def _verb(options: list[str]) -> str:
@@ -52,12 +42,11 @@ def register(app: typer.Typer) -> None:
         overrides: dict,
     ) -> None:
         """Blocks layer by layer (`compare basic bottleneck`), or models stage by stage, your own included."""
-        fmt = check_format(fmt)
         from resnet_cli.compare import DEFAULT_CHANNELS, DEFAULT_SIZE, classify, compare_blocks, compare_models
         from resnet_cli.errors import UsageError
 
         things = list(things or [])
-        given = [option for option, value in overrides.items() if value is not None]
+        given = [Flag.option_name(name) for name in overrides]
         if classify(things) == "blocks":
             model_only = given + [o for o, v in (("--input", input), ("--stages", stages)) if v]
             if model_only:
@@ -65,8 +54,8 @@ def register(app: typer.Typer) -> None:
                                  "--size")
             from resnet_cli.compare_view import present_blocks
 
-            present_blocks(compare_blocks(things, _integer(channels, "--channels", DEFAULT_CHANNELS),
-                                          _integer(size, "--size", DEFAULT_SIZE)), fmt)
+            present_blocks(compare_blocks(things, DEFAULT_CHANNELS if channels is None else channels,
+                                          DEFAULT_SIZE if size is None else size), fmt)
             return
         block_only = [o for o, v in (("--channels", channels), ("--size", size)) if v is not None]
         if block_only:

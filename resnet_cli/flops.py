@@ -11,21 +11,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from resnet_cli import formulas
-from resnet_cli.errors import UsageError
+from resnet_cli.values import DTYPE_BYTES
 from resnet_cli.formulas import BACKWARD, CATEGORIES, FORWARD
 from resnet_cli.report import Row, Totals, build_rows, describer, stage_layout, totals
 
 if TYPE_CHECKING:
     from resnet_cli.analysis import Analysis
 
-DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
-
-
-def dtype_bytes(dtype: str) -> int:
-    key = dtype.strip().lower()
-    if key not in DTYPE_BYTES:
-        raise UsageError(f"--dtype '{dtype}' is not accepted; choose one of: {', '.join(DTYPE_BYTES)}")
-    return DTYPE_BYTES[key]
 
 
 @dataclass(frozen=True)
@@ -163,8 +155,8 @@ def _unsupported(analysis: "Analysis") -> tuple[Unsupported, ...]:
 
 def flops_report(target, model, analysis: "Analysis", training_analysis: "Analysis | None",
                  depth: str = "stage", dtype: str = "float32", with_training: bool = False) -> FlopsReport:
-    size = dtype_bytes(dtype)
-    layout = stage_layout(analysis)
+    size = DTYPE_BYTES[dtype]
+    layout = stage_layout(analysis, target.stages)
     describe = describer(model, layout.stage_of_child)
     t = totals(analysis)
     categories = _by_category(analysis, FORWARD)
@@ -180,7 +172,7 @@ def flops_report(target, model, analysis: "Analysis", training_analysis: "Analys
         training = Training(
             forward_flops=tt.all_flops, forward_macs=tt.macs, backward_flops=tt.backward_flops,
             backward_macs=tt.backward_macs, by_category=_by_category(training_analysis, BACKWARD),
-            rows=build_rows(training_analysis, depth, describe=describe),
+            rows=build_rows(training_analysis, depth, describe=describe, stages=target.stages),
         )
     unsupported = _unsupported(analysis)
     if training_analysis is not None and with_training:
@@ -189,9 +181,8 @@ def flops_report(target, model, analysis: "Analysis", training_analysis: "Analys
         model=target.name, description=target.description, input_shape=tuple(analysis.input_shape),
         batch=analysis.input_shape[0], depth=depth, totals=t, by_category=categories,
         conventions=_conventions(categories, t),
-        paper_gflops=target.variant.paper_gflops if not target.changed and tuple(target.input_shape[2:]) == (224, 224)
-        else None,
-        rows=build_rows(analysis, depth, describe=describe), unsupported=unsupported,
+        paper_gflops=target.paper_gflops,
+        rows=build_rows(analysis, depth, describe=describe, stages=target.stages), unsupported=unsupported,
         zero_cost_ops=tuple(sorted(Counter(op.op for op in analysis.ops if op.zero_cost).items())), memory=memory,
         training=training,
     )

@@ -343,7 +343,7 @@ class Summary:
     model: str
     description: str
     family: str
-    spec: dict
+    spec: dict | None  # None for a user's model (its structure is its code)
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...] | None
     depth: str
@@ -353,13 +353,14 @@ class Summary:
 
 
 def summarize(target, model, analysis: Analysis, depth: str = "stage") -> Summary:
-    layout = stage_layout(analysis)
-    rows = build_rows(analysis, depth, describe=describer(model, layout.stage_of_child))
+    layout = stage_layout(analysis, target.stages)
+    rows = build_rows(analysis, depth, describe=describer(model, layout.stage_of_child), stages=target.stages)
     # a module's own ops that neither fvcore nor the MAC count sees (a residual add) make an all-zero row
     # here; `flops` shows them, with the FLOPs only it counts
     rows = tuple(r for r in rows if not (r.name.endswith(OWN_OPS) and not (r.params or r.flops or r.macs)))
     return Summary(
-        model=target.name, description=target.description, family=target.variant.family,
-        spec=target.spec.as_dict(), input_shape=tuple(analysis.input_shape), output_shape=analysis.output_shape,
-        depth=depth, spatial_path=spatial_path(analysis), rows=rows, totals=totals(analysis),
+        model=target.name, description=target.description, family=target.family,
+        spec=target.spec.as_dict() if target.spec is not None else None, input_shape=tuple(analysis.input_shape),
+        output_shape=analysis.output_shape, depth=depth, spatial_path=spatial_path(analysis), rows=rows,
+        totals=totals(analysis),
     )
