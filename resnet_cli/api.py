@@ -88,7 +88,8 @@ def build(name_or_spec: Any = "resnet50", *, weights: str | None = None, **overr
 
 
 def summary(model: Any = "resnet50", input=None, depth: str = "stage", *, weights: str | None = None,
-            stages=None, **overrides) -> SummaryResult:
+            stages=None, verify: bool = False, **overrides) -> SummaryResult:
+    """Rows at ``depth`` (stage | block | layer); ``verify`` adds fvcore's count per stage beside ours."""
     from resnet_cli.present import summary_document
     from resnet_cli.report import summarize
     from resnet_cli.target import analyze
@@ -97,11 +98,29 @@ def summary(model: Any = "resnet50", input=None, depth: str = "stage", *, weight
     target = target_for(model, input, weights=weights, stages=stages, **overrides)
     analyzed = analyze(target)
     report = summarize(target, analyzed.model, analyzed.analysis, depth)
-    return SummaryResult(report, summary_document(report))
+    verification = _verify(target, analyzed) if verify else None
+    return SummaryResult(report, summary_document(report, verification), _notes(target, analyzed), verification)
+
+
+def _verify(target, analyzed):
+    from resnet_cli.report import stage_layout
+    from resnet_cli.verify import verify
+
+    return verify(target, analyzed.analysis, stage_layout(analyzed.analysis, target.stages))
+
+
+def _notes(target, *analyzed) -> tuple[str, ...]:
+    notes = list(target.notes)
+    for one in analyzed:
+        notes += [n for n in one.notes if n not in notes]
+    return tuple(notes)
 
 
 def flops(model: Any = "resnet50", input=None, training: bool = False, depth: str = "stage",
-          dtype: str = "float32", *, weights: str | None = None, stages=None, **overrides) -> FlopsResult:
+          dtype: str = "float32", *, weights: str | None = None, stages=None, verify: bool = False,
+          **overrides) -> FlopsResult:
+    """Totals under every convention, by operator category and module, memory; ``training`` adds the
+    backward; ``verify`` adds fvcore's count per stage beside ours."""
     from resnet_cli.flops import flops_report
     from resnet_cli.flops_view import flops_document
     from resnet_cli.target import analyze
@@ -112,4 +131,5 @@ def flops(model: Any = "resnet50", input=None, training: bool = False, depth: st
     forward = analyze(target)
     step = analyze(target, training=True)
     report = flops_report(target, forward.model, forward.analysis, step.analysis, depth, dtype, training)
-    return FlopsResult(report, flops_document(report))
+    verification = _verify(target, forward) if verify else None
+    return FlopsResult(report, flops_document(report, verification), _notes(target, forward, step), verification)

@@ -451,7 +451,7 @@ def _stage_counts(model, analysis, stages: tuple[str, ...] | None, name: str) ->
             raise UsageError(f"--stages: {name} has no top-level module {', '.join(map(repr, unknown))}; its "
                              f"top-level modules are: {', '.join(children)}")
     layout = stage_layout(analysis, stages)
-    rows = build_rows(analysis, "stage", describe=describer(model, layout.stage_of_child), stages=stages)
+    rows = build_rows(analysis, "stage", describe=describer(model, layout), stages=stages)
     return tuple(StageCount(r.name, r.kind, r.output_shape, r.params, r.flops, r.macs) for r in rows)
 
 

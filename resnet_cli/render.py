@@ -347,11 +347,13 @@ class Result:
     terminal (the rich protocol) exactly as the command prints it.
     """
 
-    __slots__ = ("report", "_document")
+    __slots__ = ("report", "_document", "notes", "verification")
 
-    def __init__(self, report, document: Document) -> None:
+    def __init__(self, report, document: Document, notes: tuple[str, ...] = (), verification=None) -> None:
         object.__setattr__(self, "report", report)
         object.__setattr__(self, "_document", document)
+        object.__setattr__(self, "notes", tuple(notes))  # for people: why a model ran on the CPU, assumptions
+        object.__setattr__(self, "verification", verification)  # --verify: resnet_cli.verify.Verification
 
     def __setattr__(self, name, value):
         raise AttributeError(f"{type(self).__name__} is frozen")
