@@ -6,7 +6,9 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from resnet_cli.options import FormatOpt, InputOpt, boundary, check_format, with_spec_options
+from resnet_cli import values
+from resnet_cli.options import FormatOpt, InputOpt, boundary, with_spec_options
+from resnet_cli.spec import Flag
 
 ThingsArg = Annotated[Optional[List[str]], typer.Argument(
     help="Two or more block kinds (basic, bottleneck, preact-basic, preact-bottleneck, resnext[-GxWd], wide, se, "
@@ -14,9 +16,9 @@ ThingsArg = Annotated[Optional[List[str]], typer.Argument(
          "alone is compared with the registered variant closest to it.",
     show_default=False, metavar="BLOCK|MODEL")]
 ChannelsOpt = Annotated[Optional[str], typer.Option(
-    "--channels", help="Blocks: the equal input/output width they are also compared at (default 256).")]
+    "--channels", parser=values.bound(values.parse_int, "--channels"), metavar="INT", help="Blocks: the equal input/output width they are also compared at (default 256).")]
 SizeOpt = Annotated[Optional[str], typer.Option(
-    "--size", help="Blocks: spatial size H = W of their input (default 56, ResNet's first stage at 224).")]
+    "--size", parser=values.bound(values.parse_int, "--size", 1, values.MAX_DIMENSION), metavar="INT", help="Blocks: spatial size H = W of their input (default 56, ResNet's first stage at 224).")]
 StagesOpt = Annotated[Optional[List[str]], typer.Option(
     "--stages", help="Models: top-level modules that start each stage, e.g. conv1,layer1,layer2,layer3,layer4,fc; "
                      "once for every model, or once per model in order ('default' keeps a model's own).")]
@@ -26,20 +28,8 @@ ExportOpt = Annotated[Optional[str], typer.Option(
                              "(safetensors; .pt/.pth: torch.save), if every tensor has a counterpart.",
     metavar="FILE")]
 SeedOpt = Annotated[Optional[str], typer.Option(
-    "--seed", help="Models, with --export-weights: the seed the first model's weights are initialised with "
-                   "(default 0).")]
-
-
-def _integer(text: str | None, option: str, default: int) -> int:
-    """The option's integer (its range is checked by ``compare_blocks``)."""
-    from resnet_cli.errors import UsageError
-
-    if text is None:
-        return default
-    try:
-        return int(text)
-    except ValueError:
-        raise UsageError(f"{option} '{text}' is not an integer") from None
+    "--seed", parser=values.bound(values.parse_int, "--seed", 0, 2**63 - 1), metavar="INT",
+    help="Models, with --export-weights: the seed the first model's weights are initialised with (default 0).")]
 
 
 def _verb(options: list[str]) -> str:
@@ -64,12 +54,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Blocks layer by layer (`compare basic bottleneck`), or models aligned layer by layer: every difference
         named, the closest registered variant found, weights ported (`compare resnet50 my_resnet.py:build`)."""
-        fmt = check_format(fmt)
         from resnet_cli.compare import DEFAULT_CHANNELS, DEFAULT_SIZE, classify, compare_blocks
         from resnet_cli.errors import UsageError
 
         things = list(things or [])
-        given = [option for option, value in overrides.items() if value is not None]
+        given = [Flag.option_name(name) for name in overrides]
         if classify(things) == "blocks":
             model_only = given + [o for o, v in (("--input", input), ("--stages", stages),
                                                  ("--export-weights", export_weights), ("--seed", seed)) if v]
@@ -78,8 +67,8 @@ def register(app: typer.Typer) -> None:
                                  "--size")
             from resnet_cli.compare_view import present_blocks
 
-            present_blocks(compare_blocks(things, _integer(channels, "--channels", DEFAULT_CHANNELS),
-                                          _integer(size, "--size", DEFAULT_SIZE)), fmt)
+            present_blocks(compare_blocks(things, DEFAULT_CHANNELS if channels is None else channels,
+                                          DEFAULT_SIZE if size is None else size), fmt)
             return
         block_only = [o for o, v in (("--channels", channels), ("--size", size)) if v is not None]
         if block_only:
@@ -90,9 +79,6 @@ def register(app: typer.Typer) -> None:
         from resnet_cli.model_compare import compare_models, export_weights as export
         from resnet_cli.render import stderr_console
 
-        seed_value = _integer(seed, "--seed", 0)
-        if not 0 <= seed_value < 2**63:
-            raise UsageError(f"--seed {seed_value}: must be from 0 to 2**63 - 1")
         comparison = compare_models(things, overrides, input, stages, export=export_weights)
         for model in comparison.models:
             for note in model.notes:
@@ -106,7 +92,7 @@ def register(app: typer.Typer) -> None:
             raise UserCodeError(f"{first.name}: its forward fails in {first.failed_in or 'its own forward'}: "
                                 f"{first.failure} (compared up to there above)")
         if export_weights is not None:
-            written = export(comparison, export_weights, seed_value)
+            written = export(comparison, export_weights, 0 if seed is None else seed)
             same = "" if written["identical"] else " (the models differ as listed: the weights load, the outputs differ)"
             stderr_console().print(
                 f"wrote {written['tensors']} tensors of {written['source']} (initialised with seed {written['seed']}) "

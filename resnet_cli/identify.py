@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from resnet_cli import registry
 from resnet_cli.errors import ResnetCliError
-from resnet_cli.spec import BlockKind, ConvBias, ResNetSpec, Shortcut, StemKind, StrideAt
+from resnet_cli.spec import BlockKind, ConvBias, Flag, ResNetSpec, Shortcut, StemKind, StrideAt
 
 
 @dataclass(frozen=True)
@@ -44,17 +44,14 @@ def _flag_value(value) -> str:
 
 def name_spec(spec: ResNetSpec, reference: str | None = None) -> tuple[str, tuple[tuple[str, str], ...]]:
     """The registered variant ``spec`` differs least from (``reference`` first among equals), and the flags."""
-    from resnet_cli.target import OVERRIDES
-
-    option_of = {field_name: option for option, (field_name, _) in OVERRIDES.items()}
-    fields = [f.name for f in dataclasses.fields(ResNetSpec)]
+    fields = [f.name for f in dataclasses.fields(ResNetSpec) if Flag.of(f) is not None]
     order = ([reference] if reference in registry.VARIANTS else []) + list(registry.VARIANTS)
 
     def changed(variant):
         return [f for f in fields if getattr(variant.spec, f) != getattr(spec, f)]
 
     best = min(order, key=lambda name: len(changed(registry.VARIANTS[name])))
-    flags = tuple((option_of[f], _flag_value(getattr(spec, f))) for f in changed(registry.VARIANTS[best]))
+    flags = tuple((Flag.option_name(f), _flag_value(getattr(spec, f))) for f in changed(registry.VARIANTS[best]))
     return best, flags
 
 

@@ -13,17 +13,14 @@ torch is imported by the functions that need it, never at import time.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from resnet_cli import registry
 from resnet_cli.errors import RuntimeFailure, UsageError
 from resnet_cli.folding import Difference
 from resnet_cli.identify import Closest
-from resnet_cli.spec import parse_input_shape
 from resnet_cli.stage_alignment import StageCount, aligned_stages, own_stages, parse_stages, stage_of_path
-
-DEFAULT_USER_INPUT = registry.IMAGENET_INPUT
-
 
 @dataclass(frozen=True)
 class ModelCount:
@@ -136,6 +133,7 @@ class ModelComparison:
 class _Analysed:
     """One model as analysed: what the comparison and the weight export read."""
 
+    target: object  # resnet_cli.target.Target
     name: str
     source: str
     description: str
@@ -145,57 +143,36 @@ class _Analysed:
     device: str
     notes: tuple[str, ...]
     failure: object  # the AnalysisFailure of a forward that broke midway, else None
-    spec: object = None  # registered models and closest variants: the ResNetSpec
     closest: Closest | None = None
 
 
-def _analyse(name: str, overrides, input_text, user_input, reference: str | None) -> _Analysed:
+def _analyse(target, reference: str | None, source: str | None = None) -> _Analysed:
     from resnet_cli.align import structure
-    from resnet_cli.compare import _analysis_error, analyze_user_model, is_user_model
-    from resnet_cli.identify import closest
-    from resnet_cli.target import analyze_target, resolve_target
+    from resnet_cli.identify import closest, name_spec
+    from resnet_cli.target import analyze
 
-    if is_user_model(name):
-        shape = user_input or DEFAULT_USER_INPUT
-        model, analysis, device, notes, failure = analyze_user_model(name, shape)
-        location = name.rpartition(":")[0]
-        source = "file" if location.endswith(".py") or "/" in location else "module"
-        shaped = structure(analysis, failure is not None)
-        return _Analysed(name, source, f"{type(model).__name__} from {name}", model, analysis, shaped, device,
-                         notes, failure, closest=closest(shaped, tuple(analysis.input_shape), reference))
-    target = resolve_target(name, overrides, input_text)
-    try:
-        model, analysis = analyze_target(target)
-    except RuntimeFailure as error:
-        raise _analysis_error(name, target.input_shape, error) from None
-    from resnet_cli.identify import name_spec
-
-    flags = name_spec(target.spec, target.variant.name)[1] if target.variant.name in registry.VARIANTS else ()
-    found = Closest(target.variant.name, flags, True, target.spec) if target.variant.name in registry.VARIANTS else None
-    return _Analysed(name, "registry", target.description, model, analysis, structure(analysis), "meta", (), None,
-                     target.spec, found)
+    analyzed = analyze(target, allow_partial=target.is_user_code)
+    shaped = structure(analyzed.analysis, analyzed.failure is not None)
+    if target.spec is None:  # user code: which variant it is, the search says
+        found = closest(shaped, tuple(analyzed.analysis.input_shape), reference)
+    elif target.variant is not None and target.variant.name in registry.VARIANTS and not target.changed:
+        found = Closest(target.variant.name, (), True, target.spec)
+    else:  # flags or a checkpoint: the registered name it differs least from, and the flags
+        found = Closest(*name_spec(target.spec, reference), True, target.spec)
+    return _Analysed(target, target.name, source or target.source, target.description, analyzed.model,
+                     analyzed.analysis, shaped, analyzed.device, tuple(target.notes) + tuple(analyzed.notes),
+                     analyzed.failure, found)
 
 
-def _closest_model(subject: _Analysed) -> _Analysed:
-    """The closest variant of a model compared alone, analysed at its input, as the reference."""
-    from resnet_cli.align import structure
-    from resnet_cli.analysis import analyze
-    from resnet_cli.model import build_model
+def compare_models(names: list[str], overrides: dict | None = None, input_shape: tuple[int, ...] | None = None,
+                   stages: list[str] | None = None, export: str | None = None,
+                   weights: str | None = None) -> ModelComparison:
+    """Analyse every model once, align each with the first, name its differences, identify it.
 
-    found = subject.closest
-    model = build_model(found.spec, "meta")
-    analysis = analyze(model, tuple(subject.analysis.input_shape))
-    description = registry.VARIANTS[found.name].description + (", with the flags shown" if found.flags else "")
-    return _Analysed(found.label, "closest", f"the registered variant closest to it: {description}", model, analysis,
-                     structure(analysis), "meta", (), None, found.spec, found)
-
-
-def compare_models(names: list[str], overrides: dict[str, str | None] | None = None,
-                   input_text: str | None = None, stages: list[str] | None = None,
-                   export: str | None = None) -> ModelComparison:
-    """Analyse every model once, align each with the first, name its differences, identify it."""
+    ``overrides`` (spec field -> value) change every registered model; ``weights`` is a checkpoint for the
+    first model (the weights ``export_weights`` ports); ``export`` is checked before any work."""
     from resnet_cli.compare import is_user_model
-    from resnet_cli.target import resolve_target
+    from resnet_cli.target import resolve_target, target_of_spec
 
     if export is not None and len(names) > 2:
         raise UsageError(f"--export-weights ports the first model's weights to the second; {len(names)} models were "
@@ -205,15 +182,28 @@ def compare_models(names: list[str], overrides: dict[str, str | None] | None = N
 
         check_path(export)
     registered = [n for n in names if not is_user_model(n)]
-    if overrides and any(v is not None for v in overrides.values()) and not registered:
+    if overrides and not registered:
         raise UsageError("architecture override flags change registered models, and none is named; "
                          "your own model's structure comes from its code")
-    user_input = parse_input_shape(input_text) if input_text is not None else \
-        resolve_target(registered[0]).input_shape if registered else None
-    reference = registered[0] if registered and names[0] == registered[0] else None
-    analysed = [_analyse(name, overrides, input_text, user_input, reference) for name in names]
-    if len(analysed) == 1 and analysed[0].source != "registry" and analysed[0].closest is not None:
-        analysed.insert(0, _closest_model(analysed[0]))
+    user_input = input_shape
+    if user_input is None and registered:
+        user_input = resolve_target(registered[0], overrides).input_shape
+    reference = names[0] if names[0] in registry.VARIANTS else None
+    analysed = []
+    for index, name in enumerate(names):
+        user = is_user_model(name)
+        target = resolve_target(name, None if user else overrides, user_input if user else input_shape,
+                                weights=weights if index == 0 else None)
+        analysed.append(_analyse(target, reference))
+    subject = analysed[0]
+    if len(analysed) == 1 and subject.target.is_user_code and subject.closest is not None:
+        # one model alone: compared with the registered variant closest to it
+        found = subject.closest
+        description = registry.VARIANTS[found.name].description + (", with the flags shown" if found.flags else "")
+        candidate = dataclasses.replace(target_of_spec(found.spec, tuple(subject.analysis.input_shape)),
+                                        name=found.label,
+                                        description=f"the registered variant closest to it: {description}")
+        analysed.insert(0, _analyse(candidate, found.name, source="closest"))
     stage_choices = parse_stages(stages, len(analysed))
     return _comparison(analysed, stage_choices)
 
@@ -295,16 +285,12 @@ def export_weights(comparison: ModelComparison, path: str, seed: int = 0, source
 
 
 def _seeded_state(source: _Analysed, seed: int) -> dict:
-    """The source model built for real (on the CPU) with its initialisation under ``seed``."""
+    """The source model built for real (on the CPU), its initialisation under ``seed`` — or its checkpoint's
+    tensors when it was given one (``weights``)."""
     import torch
+
+    from resnet_cli.target import build_real
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        if source.spec is not None:
-            from resnet_cli.model import build_model
-
-            return build_model(source.spec).state_dict()
-        # the user's own code builds it; these helpers give its failures one line
-        from resnet_cli.compare import _instantiate, load_user_factory
-
-        return _instantiate(source.name, load_user_factory(source.name), None).state_dict()
+        return build_real(source.target).state_dict()

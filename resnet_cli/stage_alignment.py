@@ -56,7 +56,7 @@ def own_stages(model, analysis, stages: tuple[str, ...] | None, name: str) -> tu
             raise UsageError(f"--stages: {name} has no top-level module {', '.join(map(repr, unknown))}; its "
                              f"top-level modules are: {', '.join(children)}")
     layout = stage_layout(analysis, stages)
-    rows = build_rows(analysis, "stage", describe=describer(model, layout.stage_of_child), stages=stages)
+    rows = build_rows(analysis, "stage", describe=describer(model, layout), stages=stages)
     return tuple(StageCount(r.name, r.kind, r.output_shape, r.params, r.flops, r.macs) for r in rows)
 
 

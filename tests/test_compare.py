@@ -14,11 +14,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from resnet_cli.cli import app
+from conftest import run_cli
 from resnet_cli.compare import compare_blocks
 from resnet_cli.model_compare import compare_models
+from resnet_cli.spec import BlockKind
 
 REPO = Path(__file__).resolve().parents[1]
 WRONG = "tests/fixtures/wrong_resnet.py"
@@ -38,7 +38,7 @@ def _in_repo(monkeypatch):
 
 
 def invoke(*args):
-    return CliRunner().invoke(app, ["compare", *args])
+    return run_cli("compare", *args)
 
 
 def _one_error_line(result, code):
@@ -190,7 +190,7 @@ def test_models_side_by_side_with_differences():
 
 
 def test_overrides_apply_to_every_registered_model():
-    comparison = compare_models(["resnet50", "resnet101"], {"--block": "basic", "--layers": "2,2,2,2"})
+    comparison = compare_models(["resnet50", "resnet101"], {"block": BlockKind.BASIC, "layers": (2, 2, 2, 2)})
     assert [m.params for m in comparison.models] == [RESNET18_PARAMS, RESNET18_PARAMS]
     assert comparison.first_divergence is None and comparison.models[1].differences == ()
 
@@ -286,8 +286,9 @@ def test_stride_on_every_conv_is_compared_up_to_where_it_breaks():
     assert broken["total"]["params"] == 25_557_032
 
 
-def test_cli_table_puts_the_differences_first_and_fits_80_columns():
-    result = CliRunner().invoke(app, ["compare", "resnet50", f"{WRONG}:forgot_stride"], env={"COLUMNS": "80"})
+def test_cli_table_puts_the_differences_first_and_fits_80_columns(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    result = invoke("resnet50", f"{WRONG}:forgot_stride")
     assert result.exit_code == 0, result.stderr
     out = result.stdout
     assert out.index("no stride 2") < out.index("stage ")  # the answer, then the table
@@ -362,7 +363,7 @@ def test_model_needing_real_tensors_falls_back_to_cpu():
     ([f"{BAD}:Tiny", f"{BAD}:Tiny", "--layers", "2,2"], 2, "override flags change registered models"),
     (["resnet18", "resnet34", "resnet50", "--export-weights", "w.safetensors"], 2, "3 models were given"),
     (["resnet18", "resnet34", "--seed", "1"], 2, "--seed applies to --export-weights"),
-    (["resnet18", "resnet34", "--export-weights", "w.safetensors", "--seed", "-1"], 2, "--seed -1: must be"),
+    (["resnet18", "resnet34", "--export-weights", "w.safetensors", "--seed", "-1"], 2, "--seed -1 is out of range"),
     (["resnet18", "resnet34", "--export-weights", "no/such/dir/w.safetensors"], 2, "folder no/such/dir does not"),
     (["basic", "bottleneck", "--export-weights", "w.pt"], 2, "--export-weights applies to model comparisons"),
     (["resnet50", f"{BAD}:raises"], 1, "calling it raised ValueError: student forgot to set num_classes"),

@@ -27,7 +27,8 @@ def _in_repo(monkeypatch):
 
 
 def _rows(reference, model, input_text=None):
-    comparison = compare_models([reference, model], input_text=input_text)
+    shape = tuple(int(n) for n in input_text.split("x")) if input_text else None
+    comparison = compare_models([reference, model], input_shape=shape)
     return comparison.models[1].differences, comparison
 
 

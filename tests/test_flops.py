@@ -14,6 +14,7 @@ from resnet_cli.model import build_model
 from resnet_cli.registry import VARIANTS
 from resnet_cli.report import totals
 from resnet_cli.target import analyze_target, resolve_target
+from resnet_cli.values import parse_input_shape
 
 logging.getLogger("fvcore").setLevel(logging.ERROR)
 
@@ -47,7 +48,7 @@ def test_totals_equal_fvcore_at_the_issue_odd_size(name):
 
 
 def _check_against_fvcore(name, shape):
-    t = totals(analyze_target(resolve_target(name, input_text="x".join(map(str, shape))))[1])
+    t = totals(analyze_target(resolve_target(name, input_shape=tuple(shape)))[1])
     torch.manual_seed(0)
     model = build_model(VARIANTS[name].spec).eval()
     fv_flops, fv_activations = _fvcore(model, torch.randn(shape))
@@ -62,7 +63,7 @@ def test_two_per_mac_and_backward_equal_torch_flop_counter(name):
     # were ungrouped — see test_grouped_backward_is_counted_per_group)
     shape = (2, 3, 32, 32) if VARIANTS[name].default_input[2] == 32 else (2, 3, 64, 64)
     text = "x".join(map(str, shape))
-    target = resolve_target(name, input_text=text)
+    target = resolve_target(name, input_shape=parse_input_shape(text))
     _, inference = analyze_target(target)
     _, step = analyze_target(target, training=True)
     torch.manual_seed(0)

@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
-
-from resnet_cli.cli import app
+from conftest import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,8 +41,8 @@ def test_keras_style_resnet50_loads_resnet50_v1_weights(tmp_path):
     from tests.fixtures.renamed_resnets import KerasStyleResNet50
 
     path = tmp_path / "keras.safetensors"
-    result = CliRunner().invoke(app, ["compare", "resnet50_v1", "tests/fixtures/renamed_resnets.py:KerasStyleResNet50",
-                                      "--input", "1x3x64x64", "--export-weights", str(path), "--seed", "3"])
+    result = run_cli("compare", "resnet50_v1", "tests/fixtures/renamed_resnets.py:KerasStyleResNet50",
+                     "--input", "1x3x64x64", "--export-weights", str(path), "--seed", "3")
     assert result.exit_code == 0, result.stderr
     assert "wrote 320 tensors of resnet50_v1 (initialised with seed 3)" in result.stderr
     model = KerasStyleResNet50()
@@ -66,7 +64,7 @@ def test_cifar_resnet18_takes_every_tensor_in_its_place():
     assert plan.complete
     from resnet_cli.model import build_model
 
-    reference = build_model(source.spec)
+    reference = build_model(source.target.spec)
     generator = torch.Generator().manual_seed(2)
     state = {name: (torch.rand(t.shape, generator=generator) * 0.5 + 0.75 if t.dim() == 1 and t.is_floating_point()
                     else t) for name, t in reference.state_dict().items()}
@@ -81,8 +79,8 @@ def test_timm_to_torchvision(tmp_path):
     import torchvision
 
     path = tmp_path / "tv.pt"
-    result = CliRunner().invoke(app, ["compare", "timm.models:resnet18", "torchvision.models:resnet18", "--input",
-                                      "1x3x64x64", "--export-weights", str(path)])
+    result = run_cli("compare", "timm.models:resnet18", "torchvision.models:resnet18", "--input", "1x3x64x64",
+                     "--export-weights", str(path))
     assert result.exit_code == 0, result.stderr
     assert "(torch.save state_dict)" in result.stderr and result.stdout.count("no differences") == 1
     model = torchvision.models.resnet18()
@@ -93,8 +91,8 @@ def test_timm_to_torchvision(tmp_path):
 
 def test_models_that_differ_are_refused_with_the_tensors(tmp_path):
     path = tmp_path / "w.safetensors"
-    result = CliRunner().invoke(app, ["compare", "resnet50", "tests/fixtures/tutorial_mistakes.py:no_shortcut_bn",
-                                      "--export-weights", str(path)])
+    result = run_cli("compare", "resnet50", "tests/fixtures/tutorial_mistakes.py:no_shortcut_bn",
+                     "--export-weights", str(path))
     assert result.exit_code == 1 and "Traceback" not in result.stderr
     (line,) = result.stderr.strip().splitlines()
     # the four shortcut BatchNorms: γ, β, running mean, running variance and step counter each
@@ -108,7 +106,7 @@ def test_models_that_differ_are_refused_with_the_tensors(tmp_path):
 def test_same_parameters_other_computation_is_ported_with_a_warning(tmp_path):
     # a "valid"-padded stem: every tensor has its counterpart, but every map is smaller
     path = tmp_path / "valid.safetensors"
-    result = CliRunner().invoke(app, ["compare", "resnet20", "tests/fixtures/cifar_tutorials.py:resnet20_valid_stem",
-                                      "--export-weights", str(path), "-f", "json"])
+    result = run_cli("compare", "resnet20", "tests/fixtures/cifar_tutorials.py:resnet20_valid_stem",
+                     "--export-weights", str(path), "-f", "json")
     assert result.exit_code == 0, result.stderr
     assert "the weights load, the outputs differ" in result.stderr and path.exists()
