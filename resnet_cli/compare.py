@@ -1,4 +1,4 @@
-"""``compare``: residual blocks layer by layer, or whole models stage by stage, from the one analysis core.
+"""``compare``: residual blocks layer by layer, or whole models operator by operator, from one analysis core.
 
 Two comparisons, chosen by what is named:
 
@@ -7,7 +7,7 @@ Two comparisons, chosen by what is named:
   equal input/output width, every layer with the formula behind its count.
 * **models** (registered names, ``path/to/file.py:callable``, ``package.module:callable``): aligned
   by structure and diagnosed in ``resnet_cli.model_compare``; this module tells the two apart
-  (``classify``) and loads a user's model.
+  (``classify``).
 
 Everything here returns frozen dataclasses of plain numbers; ``resnet_cli.compare_view`` renders them.
 torch is imported by the functions that need it, never at import time.

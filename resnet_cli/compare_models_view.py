@@ -328,6 +328,7 @@ def present_models(comparison: ModelComparison, fmt: str) -> None:
     kept, left_out = fit_columns(display, shown, comparison, console)
     console.print(_table(kept, shown))
     if left_out:
-        footer.insert(0, f"left out at this width: {', '.join(left_out)} (every number: -f csv or -f json)")
+        footer.insert(0, f"(not shown at this width: {', '.join(left_out)}; a wider terminal or --format "
+                         "json|csv|markdown shows every column)")
     for line in footer:
         console.print(line, markup=False)

@@ -295,7 +295,7 @@ def test_cli_table_puts_the_differences_first_and_fits_80_columns(monkeypatch):
     assert all(len(line) <= 80 for line in out.splitlines())
     # no number split: every cell of the table is whole (1×1024×56×56 and +1415.7% each on one line)
     assert "1×1024×56×56" in out and "+1415.7%" in out and "…" not in out
-    assert "left out at this width" in out
+    assert "not shown at this width" in out
 
 
 def test_one_model_alone_is_identified():
