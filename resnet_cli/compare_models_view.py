@@ -147,7 +147,8 @@ def models_document(comparison: ModelComparison) -> dict:
                         for m in comparison.models[1:] for d in m.differences],
         "closest": _closest_document(comparison.subject.closest),
         "models": [
-            {"name": m.name, "source": m.source, "description": m.description, "device": m.device, "notes": list(m.notes),
+            {"name": m.name, "source": m.source, "description": m.description, "device": m.device,
+             "notes": list(m.notes),
              "failure": {"module": m.failed_in, "message": m.failure} if m.failure else None,
              "input_shape": list(m.input_shape), "output_shape": _shape_list(m.output_shape),
              "stages": [{"name": s.name, "kind": s.kind, "output_shape": _shape_list(s.output_shape),
@@ -193,7 +194,8 @@ def verdict_lines(comparison: ModelComparison) -> list[tuple[str, str]]:
         elif index and not named:
             lines.append(("", f"{labels[index]} = {labels[0]}: no differences ({EXACT} is the same)"))
         if index and not model.differences and model.flops != comparison.models[0].flops:
-            lines.append(("", f"(the FLOPs still differ by {model.flops - comparison.models[0].flops:+,}: fvcore counts "
+            extra = model.flops - comparison.models[0].flops
+            lines.append(("", f"(the FLOPs still differ by {extra:+,}: fvcore counts "
                               "some operators by how they are called — a global pool written x.mean((2, 3)) or "
                               "F.avg_pool2d is 0, AdaptiveAvgPool2d 1 per element)"))
         if closest is None:

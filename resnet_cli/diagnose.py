@@ -15,8 +15,9 @@ so a misplaced ReLU costs nothing there although it changes what the network com
 from __future__ import annotations
 
 from resnet_cli.align import CHANGED, EXTRA, MISSING, SHAPE, UNREACHED, Alignment, Match, SegmentMatch
-from resnet_cli.recognise import (CHANGED_KIND, EXTRA_KIND, FAILURE_KIND, MISSING_KIND, BlockPair, Finding,
-                                  block_label, recognise)
+from resnet_cli.findings import (CHANGED_KIND, EXTRA_KIND, FAILURE_KIND, MISSING_KIND, BlockPair, Finding,
+                                 block_label)
+from resnet_cli.recognise import recognise
 
 __all__ = ["CHANGED_KIND", "EXTRA_KIND", "FAILURE_KIND", "MISSING_KIND", "Finding", "block_label", "findings"]
 

@@ -111,8 +111,8 @@ def fold(found: list[Finding], ref_structure, model_structure, reference_flops: 
         else:
             total = sum(1 for layer in model_structure.layers if layer.kind == first.scope)
             paths = list(dict.fromkeys(f.model or f.block for f in members))
-            where = f"every {first.scope}" if len(members) == total else \
-                _and(paths) if len(paths) <= 3 else f"{len(members)} {first.scope}s in {blocks_phrase(blocks, model_blocks)}"
+            where = f"every {first.scope}" if len(members) == total else _and(paths) if len(paths) <= 3 else \
+                f"{len(members)} {first.scope}s in {blocks_phrase(blocks, model_blocks)}"
             message = f"{where}: {first.what}"
         cost = costs(params, flops, reference_flops)
         tail = [cost] if cost else []

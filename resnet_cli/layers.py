@@ -231,10 +231,9 @@ def describe(layer: Layer) -> str:
         return f"BatchNorm2d({layer.out_channels})"
     if kind == "linear":
         return f"Linear({layer.in_shapes[0][-1] if layer.in_shapes else '?'}→{layer.out_shape[-1]})"
-    if kind == "maxpool":
-        return f"{_pair(layer.get('kernel_size'))}×{_pair(layer.get('kernel_size'))}/{_pair(layer.get('stride'))} max-pool"
-    if kind == "avgpool":
-        return f"{_pair(layer.get('kernel_size'))}×{_pair(layer.get('kernel_size'))}/{_pair(layer.get('stride'))} avg-pool"
+    if kind in ("maxpool", "avgpool"):
+        size = _pair(layer.get("kernel_size"))
+        return f"{size}×{size}/{_pair(layer.get('stride'))} {kind[:3]}-pool"
     if kind == "gap":
         return "global average pool"
     if kind == "add":

@@ -47,8 +47,8 @@ def _tensor_name(model, module: str, role: str, shape: tuple[int, ...]) -> str |
         owner = model.get_submodule(module) if module else model
     except AttributeError:
         return None
-    found = [(name, t) for name, t in list(owner.named_parameters(recurse=False)) + list(owner.named_buffers(recurse=False))
-             if t is not None and tuple(t.shape) == tuple(shape)]
+    held = list(owner.named_parameters(recurse=False)) + list(owner.named_buffers(recurse=False))
+    found = [(name, t) for name, t in held if t is not None and tuple(t.shape) == tuple(shape)]
     chosen = [name for name, _ in found if name == role] or ([found[0][0]] if len(found) == 1 else [])
     if not chosen:
         return None
@@ -122,7 +122,8 @@ def write(state: dict, path: str) -> str:
 
     target = check_path(path)
     pickle = target.suffix.lower() in _PICKLE_SUFFIXES
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent if str(target.parent) else ".")
+    folder = target.parent if str(target.parent) else "."
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=folder)
     os.close(descriptor)
     try:
         if pickle:

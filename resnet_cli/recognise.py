@@ -1,157 +1,19 @@
 """Recognisers: each looks at one aligned pair of blocks (``resnet_cli.align``) and names what it sees.
 
-A recogniser takes the layer matches it explains and turns them into one ``Finding`` with words a person
-would use — another kind of shortcut, the stride on another conv, a ReLU before the addition instead of
-after it, a missing BatchNorm, another expansion, another stem, a bias on a conv — and the parameter and
-FLOP differences of those layers. They run in order; whatever is left is named layer by layer
-(``_layer_changes``, ``_missing_and_extra``). ``resnet_cli.diagnose`` runs them over a whole alignment.
+A recogniser claims the layer matches it explains (``resnet_cli.findings.BlockPair``) for one ``Finding``
+with words a person would use — another kind of block or shortcut, squeeze-excitation, the stride on
+another conv, a bias, a ReLU before the addition instead of after it, another expansion, another stem, a
+layer moved — and the parameter and FLOP differences of those layers. They run in order; whatever is left
+is named layer by layer (``_layer_changes``, ``_missing_and_extra``). ``resnet_cli.diagnose`` runs them over
+a whole alignment.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from resnet_cli.align import CHANGED, EXTRA, MISSING, SAME, UNREACHED, Match, SegmentMatch
+from resnet_cli.align import CHANGED, EXTRA, MISSING, SAME
+from resnet_cli.findings import (CHANGED_KIND, EXTRA_KIND, MISSING_KIND, BlockPair, Finding, config_changes, parent,
+                                 relative)
 from resnet_cli.layers import Layer, describe
-
-MISSING_KIND, EXTRA_KIND, CHANGED_KIND, FAILURE_KIND = "missing", "extra", "changed", "failure"
-
-
-@dataclass
-class Finding:
-    """One difference at one place, before folding."""
-
-    kind: str  # missing | extra | changed | failure
-    what: str  # in words, the same wherever it occurs (the folding key)
-    block: str  # the block (or stem/head module) it is in, in the model's names where it has one
-    suffix: str = ""  # where inside the block: "downsample", "" for the block itself
-    reference: str | None = None  # module path in the reference
-    model: str | None = None  # module path in the model
-    ref_layers: list = field(default_factory=list)  # what the reference has there (for the message)
-    scope: str = "block"  # "block": fold over blocks; "conv", "bn" …: fold over every layer of that kind
-    position: float = 0.0
-    params_delta: int = 0
-    flops_delta: int = 0
-    shapes: bool = False  # it changes the shapes after it (later shape differences are its cost)
-    note: str = ""  # why it matters when it costs nothing by these counts
-    context: str = ""  # a missing block: the model's stage it is missing from
-
-    def charge(self, match: Match, measure: str | None = None) -> None:
-        """Add a match's parameter and FLOP differences (or one of them) to this finding."""
-        if measure in (None, "params"):
-            self.params_delta += (match.model.params if match.model else 0) - (match.ref.params if match.ref else 0)
-        if measure == "params":
-            return
-        self.flops_delta += (match.model.flops if match.model else 0) - (match.ref.flops if match.ref else 0)
-        ref_shape = match.ref.out_shape if match.ref else None
-        model_shape = match.model.out_shape if match.model else None
-        if match.ref is not None and match.model is not None and ref_shape != model_shape:
-            self.shapes = True
-        elif (match.ref is None) != (match.model is None):
-            layer = match.ref or match.model
-            if layer.in_shapes and layer.out_shape != layer.in_shapes[0]:
-                self.shapes = True
-
-
-def block_label(segment, ordinal: int) -> str:
-    return segment.path or f"block {ordinal}"
-
-
-def _relative(path: str | None, block: str) -> str:
-    if not path:
-        return ""
-    if block and path.startswith(block + "."):
-        return path[len(block) + 1:]
-    return "" if path == block else path
-
-
-def _parent(path: str) -> str:
-    return path.rpartition(".")[0]
-
-
-def _name(layer: Layer, segment_path: str, part: str, same_kind: list[Layer]) -> str:
-    """A layer as a person names it inside its block: "conv2 (3×3)", "the projection conv" …"""
-    relative = _relative(layer.module, segment_path)
-    kernel = f" ({'×'.join(map(str, layer.kernel))})" if layer.kind == "conv" and layer.kernel else ""
-    if part == "shortcut" and layer.kind == "conv":
-        return "the projection conv" + ("" if kernel == " (1×1)" else kernel)
-    if relative:
-        return relative + kernel
-    ordinal = same_kind.index(layer) + 1 if layer in same_kind else 0
-    return f"{describe(layer)} #{ordinal}" if ordinal else describe(layer)
-
-
-# what a changed argument costs: parameters (a bias, a kernel, groups), FLOPs (and the shapes after it)
-_PARAMS_ATTRS = frozenset({"bias", "kernel", "groups", "affine"})
-_FLOPS_ATTRS = frozenset({"stride", "padding", "dilation", "kernel", "groups", "kernel_size", "ceil_mode"})
-
-
-class BlockPair:
-    """One aligned pair of segments, with the names of its layers on either side.
-
-    A recogniser *claims* matches for a finding: a whole match (a missing layer), or some of its changed
-    arguments (the stride of a conv whose bias also differs) — then another finding can claim the rest.
-    A match's parameter difference goes to the finding that explains its parameters, its FLOP difference to
-    the one that explains its shape; a match is closed when all of it is explained.
-    """
-
-    def __init__(self, segment: SegmentMatch, label: str, ref_label: str) -> None:
-        self.segment = segment
-        self.label = label
-        self.ref_label = ref_label
-        self.open = [m for m in segment.matches if m.status not in (SAME, UNREACHED)]
-        self.findings: list[Finding] = []
-        self.owner: dict[int, Finding] = {}  # id(match) -> the finding charged with its FLOPs (or all of it)
-        self.explained: dict[int, set[str]] = {}
-        self.charged: dict[int, set[str]] = {}
-
-    def name(self, layer: Layer, side: str, part: str) -> str:
-        segment = self.segment.ref if side == "ref" else self.segment.model
-        same = [l for l in segment.part(part) if l.kind == layer.kind] if segment.kind != "glue" else \
-            [l for l in segment.main if l.kind == layer.kind]
-        return _name(layer, segment.path, part, same)
-
-    def add(self, finding: Finding, matches, attrs: set[str] | None = None) -> Finding:
-        """Record ``finding``, claiming ``matches`` whole (``attrs`` None) or the changed ``attrs`` of each."""
-        finding.block = finding.block or self.label
-        if self.segment.ref.kind == "glue":  # the stem or head: named by its module
-            finding.block, finding.suffix = finding.model or finding.reference or self.label, ""
-        for match in matches:
-            self._claim(finding, match, attrs)
-        self.findings.append(finding)
-        return finding
-
-    def _claim(self, finding: Finding, match: Match, attrs: set[str] | None) -> None:
-        key = id(match)
-        remaining = self.unexplained(match)
-        explained = remaining if attrs is None else (attrs & remaining)
-        self.explained.setdefault(key, set()).update(explained)
-        whole = attrs is None or not self.unexplained(match)
-        charged = self.charged.setdefault(key, set())
-        for measure, relevant in (("params", _PARAMS_ATTRS), ("flops", _FLOPS_ATTRS)):
-            if measure not in charged and (whole or explained & relevant):
-                finding.charge(match, measure)
-                charged.add(measure)
-                if measure == "flops" or key not in self.owner:
-                    self.owner[key] = finding
-        if whole and match in self.open:
-            self.open.remove(match)
-
-    def unexplained(self, match: Match) -> set[str]:
-        """The changed arguments of a match no finding has explained yet."""
-        if match.ref is None or match.model is None:
-            return set() if id(match) in self.charged else {"layer"}
-        return _config_changes(match) - self.explained.get(id(match), set())
-
-    def previous(self, match: Match) -> Layer | None:
-        """The model layer just before ``match`` in its part (what a missing layer should follow)."""
-        before = None
-        for other in self.segment.matches:
-            if other is match:
-                return before
-            if other.part == match.part and other.model is not None:
-                before = other.model
-        return before
 
 
 # ---- recognisers: each takes the matches it explains ----
@@ -278,11 +140,6 @@ def _and(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _config_changes(match: Match) -> set[str]:
-    ref, model = dict(match.ref.config), dict(match.model.config)
-    return {k for k in set(ref) | set(model) if ref.get(k) != model.get(k)}
-
-
 def _activations(block: BlockPair) -> None:
     seg = block.segment
     missing_tail = [m for m in block.open if m.part == "tail" and m.status == MISSING and m.ref.is_activation]
@@ -318,7 +175,7 @@ def _expansion(block: BlockPair) -> None:
     if ref_ratio == model_ratio or ref_convs[2].out_channels == model_convs[2].out_channels:
         return  # the same output width with another inner width (ResNeXt, Wide) is not another expansion
     channel_origins = [m for m in block.open if m.status == CHANGED and m.ref.kind in ("conv", "linear")
-                       and not _config_changes(m) and m.ref.in_channels == m.model.in_channels]
+                       and not config_changes(m) and m.ref.in_channels == m.model.in_channels]
     what = (f"expansion {_ratio(model_ratio)} where the reference has {_ratio(ref_ratio)}: the block widens "
             f"{model_convs[1].out_channels} to {model_convs[2].out_channels} channels where the reference widens "
             f"{ref_convs[1].out_channels} to {ref_convs[2].out_channels}")
@@ -339,7 +196,7 @@ def _biases(block: BlockPair) -> None:
             continue
         ref, model = match.ref, match.model
         where = dict(reference=ref.module or None, model=model.module or None,
-                     suffix=_relative(model.module, block.segment.model.path), scope=ref.kind)
+                     suffix=relative(model.module, block.segment.model.path), scope=ref.kind)
         if model.get("bias"):
             finding = Finding(EXTRA_KIND, f"a bias where the reference's {_kind_word(ref)} has none", "",
                               note="a bias before a BatchNorm is cancelled by its mean" if ref.kind == "conv" else "",
@@ -357,7 +214,7 @@ def _layer_changes(block: BlockPair) -> None:
         ref, model = match.ref, match.model
         name = block.name(model, "model", match.part)
         where = dict(reference=ref.module or None, model=model.module or None,
-                     suffix=_relative(model.module, block.segment.model.path))
+                     suffix=relative(model.module, block.segment.model.path))
         prefix = "" if where["suffix"] or block.segment.ref.kind == "glue" and model.module else f"{name}: "
         if changes:
             model_config, ref_config = dict(model.config), dict(ref.config)
@@ -409,22 +266,12 @@ def _moved(block: BlockPair) -> None:
         if extra is None:
             continue
         after_model = block.previous(extra)
-        ref_before = _previous_reference(block, missing)
+        ref_before = block.previous_reference(missing)
         here = f"after {block.name(after_model, 'model', extra.part)}" if after_model is not None else "first"
         there = f"after {block.name(ref_before, 'ref', missing.part)}" if ref_before is not None else "first"
         block.add(Finding(CHANGED_KIND, f"{describe(extra.model)} {here} where the reference has it {there}", "",
                           reference=missing.ref.module or None, model=extra.model.module or None,
-                          suffix=_relative(extra.model.module, block.segment.model.path)), [missing, extra])
-
-
-def _previous_reference(block: BlockPair, match: Match) -> Layer | None:
-    before = None
-    for other in block.segment.matches:
-        if other is match:
-            return before
-        if other.part == match.part and other.ref is not None:
-            before = other.ref
-    return before
+                          suffix=relative(extra.model.module, block.segment.model.path)), [missing, extra])
 
 
 def _missing_and_extra(block: BlockPair) -> None:
@@ -434,17 +281,17 @@ def _missing_and_extra(block: BlockPair) -> None:
             before = block.previous(match)
             after = f" after {block.name(before, 'model', match.part)}" if before is not None else ""
             ref = match.ref
-            model_path = _parent(before.module) if before is not None and before.module else seg.model.path
+            model_path = parent(before.module) if before is not None and before.module else seg.model.path
             detail = f"reference has {describe(ref)}" + (f": {ref.params:,} parameters" if ref.params else "")
             block.add(Finding(MISSING_KIND, f"no {_noun(ref)}{after}", "", reference=ref.module or None,
-                              model=model_path or None, suffix=_relative(model_path, seg.model.path),
+                              model=model_path or None, suffix=relative(model_path, seg.model.path),
                               ref_layers=[detail]), [match])
         elif match.status == EXTRA:
             model = match.model
             before = block.previous(match)
             after = f" after {block.name(before, 'model', match.part)}" if before is not None else ""
             block.add(Finding(EXTRA_KIND, f"an extra {describe(model)}{after}", "", model=model.module or None,
-                              suffix=_relative(model.module, seg.model.path)), [match])
+                              suffix=relative(model.module, seg.model.path)), [match])
 
 
 def _noun(layer: Layer) -> str:
