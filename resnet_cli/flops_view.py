@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from resnet_cli import render
-from resnet_cli.flops import FlopsReport
+from resnet_cli.flops_report import FlopsReport
 from resnet_cli.present import (
     fvcore_gap_note,
     unsupported_data,

@@ -310,8 +310,10 @@ def stdout_console(stream=None):
 def stderr_console():
     from rich.console import Console
 
+    # on a terminal, lines wrap at word boundaries; into a file or a pipe, each message stays one line
     is_terminal = sys.stderr.isatty()
-    return Console(stderr=True, highlight=False, width=terminal_width(is_terminal) if not is_terminal else None)
+    return Console(stderr=True, highlight=False, soft_wrap=not is_terminal,
+                   width=terminal_width(True) if is_terminal else None)
 
 
 def write(text: str) -> None:

@@ -74,6 +74,7 @@ class StageLayout:
     stage_of_child: dict = field(default_factory=dict)  # unit -> stage
     container: str | None = None  # "stages" when its children are the stages
     block_parent: dict = field(default_factory=dict)  # unit -> the module whose children are its blocks
+    block_stages: frozenset | None = None  # stages split into blocks at block depth (None: every one-unit stage)
 
     def unit_of(self, module: str) -> str:
         parts = module.split(".")
@@ -150,7 +151,7 @@ def stage_layout(analysis: Analysis, stages: tuple[str, ...] | None = None) -> S
     for unit in units:
         if mapping[unit] not in ordered:
             ordered.append(mapping[unit])
-    return StageLayout(tuple(ordered), mapping, container, block_parent)
+    return StageLayout(tuple(ordered), mapping, container, block_parent, frozenset(layer_names.values()))
 
 
 def row_key(module: str, anchor: str, depth: str, layout: StageLayout, leaves: set[str]) -> str:
@@ -162,8 +163,9 @@ def row_key(module: str, anchor: str, depth: str, layout: StageLayout, leaves: s
         return stage
     if depth == "block":
         unit = layout.unit_of(module)
-        if layout.units_of(stage) != (unit,):  # a grouped stage (stem, head) stays one row
-            return stage
+        grouped = layout.units_of(stage) != (unit,)
+        if grouped or (layout.block_stages is not None and stage not in layout.block_stages):
+            return stage  # the stem and the head stay one row
         parent = layout.block_parent.get(unit, unit)
         if not module.startswith(parent + "."):
             return unit + OWN_OPS
