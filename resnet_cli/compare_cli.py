@@ -54,46 +54,45 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Blocks layer by layer (`compare basic bottleneck`), or models aligned layer by layer: every difference
         named, the closest registered variant found, weights ported (`compare resnet50 my_resnet.py:build`)."""
-        from resnet_cli.compare import DEFAULT_CHANNELS, DEFAULT_SIZE, classify, compare_blocks
-        from resnet_cli.errors import UsageError
+        from resnet_cli import api, render
+        from resnet_cli.errors import UsageError, UserCodeError
 
         things = list(things or [])
         given = [Flag.option_name(name) for name in overrides]
+        from resnet_cli.comparison import classify
+
         if classify(things) == "blocks":
             model_only = given + [o for o, v in (("--input", input), ("--stages", stages),
                                                  ("--export-weights", export_weights), ("--seed", seed)) if v]
             if model_only:
-                raise UsageError(f"{', '.join(model_only)} {_verb(model_only)} to model comparisons; blocks take --channels and "
-                                 "--size")
-            from resnet_cli.compare_view import present_blocks
+                raise UsageError(f"{', '.join(model_only)} {_verb(model_only)} to model comparisons; blocks take "
+                                 "--channels and --size")
+        else:
+            block_only = [o for o, v in (("--channels", channels), ("--size", size)) if v is not None]
+            if block_only:
+                raise UsageError(f"{', '.join(block_only)} {_verb(block_only)} to block comparisons; models take "
+                                 "--input NxCxHxW")
+            if seed is not None and export_weights is None:
+                raise UsageError("--seed applies to --export-weights (the seed of the weights it ports)")
+            if export_weights is not None:
+                from resnet_cli.model_compare import check_export
 
-            present_blocks(compare_blocks(things, DEFAULT_CHANNELS if channels is None else channels,
-                                          DEFAULT_SIZE if size is None else size), fmt)
-            return
-        block_only = [o for o, v in (("--channels", channels), ("--size", size)) if v is not None]
-        if block_only:
-            raise UsageError(f"{', '.join(block_only)} {_verb(block_only)} to block comparisons; models take --input NxCxHxW")
-        if seed is not None and export_weights is None:
-            raise UsageError("--seed applies to --export-weights (the seed of the weights it ports)")
-        from resnet_cli.compare_models_view import present_models
-        from resnet_cli.model_compare import compare_models, export_weights as export
-        from resnet_cli.render import stderr_console
-
-        comparison = compare_models(things, overrides, input, stages, export=export_weights)
-        for model in comparison.models:
-            for note in model.notes:
-                stderr_console().print(f"note: {note}", soft_wrap=True)
-        present_models(comparison, fmt)
-        broken = [m for m in comparison.models if m.failure]
+                check_export(things, export_weights)  # before any work
+        result = api.compare(*things, input=input, channels=channels, size=size, stages=stages, **overrides)
+        console = render.stderr_console()
+        for note in result.notes:
+            console.print(f"note: {note}", markup=False)
+        render.emit(result.document, fmt)
+        broken = [m for m in getattr(result.report, "models", ()) if m.failure]
         if broken:  # the comparison up to the failure is on stdout; the failure is the user's code: exit 1
-            from resnet_cli.errors import UserCodeError
-
             first = broken[0]
             raise UserCodeError(f"{first.name}: its forward fails in {first.failed_in or 'its own forward'}: "
                                 f"{first.failure} (compared up to there above)")
         if export_weights is not None:
-            written = export(comparison, export_weights, 0 if seed is None else seed)
+            from resnet_cli.model_compare import export_weights as export
+
+            written = export(result.report, export_weights, 0 if seed is None else seed)
             same = "" if written["identical"] else " (the models differ as listed: the weights load, the outputs differ)"
-            stderr_console().print(
-                f"wrote {written['tensors']} tensors of {written['source']} (initialised with seed {written['seed']}) "
-                f"under {written['target']}'s names to {written['path']} ({written['format']}){same}", soft_wrap=True)
+            console.print(f"wrote {written['tensors']} tensors of {written['source']} (initialised with seed "
+                          f"{written['seed']}) under {written['target']}'s names to {written['path']} "
+                          f"({written['format']}){same}", markup=False)

@@ -1,18 +1,21 @@
-"""A model comparison as a document and a screen: the differences first (they are the answer), then the
-stage table.
+"""A model comparison as one ``render.Document``: the differences first (they are the answer), then what
+each model is, then the stage table.
 
 One column list drives the table, CSV and Markdown; the JSON document carries the same numbers (and the
 differences, the closest variant, the first divergence) raw. Nothing here computes:
-``resnet_cli.model_compare`` did. A table wider than the terminal leaves out its least needed columns
-(and says which) rather than split a number across lines.
+``resnet_cli.model_compare`` did. A table wider than the terminal leaves out its least needed columns first
+(``Column.drop``; ``render`` says which) rather than split a number across lines.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+
 from resnet_cli import render
 from resnet_cli.model_compare import Delta, Divergence, ModelComparison
 from resnet_cli.present import FLOPS_MEANING, MACS_MEANING
-from resnet_cli.render import Column
+from resnet_cli.render import Column, Document, Facts, Heading, Lines, Table
 
 EXACT = "every operator, shape and parameter"
 
@@ -28,17 +31,22 @@ def short_labels(comparison: ModelComparison) -> list[str]:
 
 
 def _model_columns(comparison: ModelComparison) -> list[Column]:
-    """stage, then per model: output, params, FLOPs (fvcore), MACs; after the first, each with Δ and Δ%."""
+    """stage, then per model: output, params, FLOPs (fvcore), MACs; after the first, each with Δ and Δ%.
+
+    A Δ column names its measure ("Δ params", "Δ% FLOPs"), and with three models or more its model too, so
+    it is still clear when a narrow terminal leaves out the columns beside it."""
     columns = [Column("stage", "stage", justify="left")]
-    for index, label in enumerate(short_labels(comparison)):
+    labels = short_labels(comparison)
+    for index, label in enumerate(labels):
         key = f"m{index + 1}"
+        whose = f"{label} " if len(labels) > 2 else ""
         columns.append(Column(f"{key}_output", f"{label} output", "shape"))
         for measure, header, kind in (("params", "params", "count"), ("flops", "FLOPs", "flops"),
                                       ("macs", "MACs", "flops")):
             columns.append(Column(f"{key}_{measure}", header, kind))
             if index:
-                columns.append(Column(f"{key}_{measure}_diff", "Δ", kind))
-                columns.append(Column(f"{key}_{measure}_pct", "Δ%", "pct"))
+                columns.append(Column(f"{key}_{measure}_diff", f"{whose}Δ {header}", kind))
+                columns.append(Column(f"{key}_{measure}_pct", f"{whose}Δ% {header}", "pct"))
     return columns
 
 
@@ -135,7 +143,8 @@ def _stage_entry(comparison: ModelComparison, index: int, stage_index: int) -> d
     return entry
 
 
-def models_document(comparison: ModelComparison) -> dict:
+def models_data(comparison: ModelComparison) -> dict:
+    """The JSON document: every number of the table, raw, and the differences, the closest variant."""
     first = comparison.models[0]
     flops_index = comparison.first_flops_difference
     return {
@@ -210,127 +219,39 @@ def verdict_lines(comparison: ModelComparison) -> list[tuple[str, str]]:
     return lines
 
 
-# the order in which columns are left out of a table too wide for the terminal (first left out first)
-def _priority(key: str, comparison: ModelComparison) -> int:
+# which columns a terminal too narrow for the table leaves out first (the highest rank first; 0: never)
+def _drop_rank(key: str, records: list[dict]) -> int:
     if key == "stage":
-        return 9
+        return 0
     prefix, _, measure = key.partition("_")
     first = prefix == "m1"
     if measure == "output":
-        differs = any(r.get(key) != r.get("m1_output") for r in _model_records(comparison))
-        return 4 if first else (7 if differs else 1)
+        same = all(r.get(key) == r.get("m1_output") for r in records)
+        return 5 if first else (9 if same else 3)
     if measure in ("params_diff", "flops_pct"):
-        return 8
+        return 1  # the answer: what the model adds or saves
     if measure in ("params", "flops"):
-        return 5 if first else 3
-    return 2
+        return 4 if first else 6
+    return 8 if measure == "params_pct" else 7
 
 
-def fit_columns(columns: list[Column], records: list[dict], comparison: ModelComparison, console):
-    """The columns that fit the console without splitting a cell, and the headers of those left out."""
-    from rich.measure import Measurement
-
-    kept = list(columns)
-    left_out = []
-    labels = short_labels(comparison)
-    while True:
-        table = _table(_relabel(kept, labels), records)
-        unbounded = console.options.update(max_width=100_000)  # a measurement is clipped to the width asked
-        if Measurement.get(console, unbounded, table).minimum <= console.width or len(kept) <= 2:
-            return _relabel(kept, labels), left_out
-        drop = min(kept, key=lambda c: (_priority(c.key, comparison), -kept.index(c)))
-        kept.remove(drop)
-        model = labels[int(drop.key.split("_")[0][1:]) - 1] if drop.key != "stage" else ""
-        measure = drop.key.split("_", 1)[1].replace("_diff", " Δ").replace("_pct", " Δ%").replace("flops", "FLOPs")
-        left_out.append(f"{model} {measure}")
-
-
-def _relabel(columns: list[Column], labels: list[str]) -> list[Column]:
-    """A Δ column whose model's own columns were left out says whose Δ of what it is."""
-    keys = {c.key for c in columns}
-    relabelled = []
-    for column in columns:
-        prefix, _, rest = column.key.partition("_")
-        measure, _, which = rest.partition("_")
-        if which in ("diff", "pct") and f"{prefix}_{measure}" not in keys:
-            name = {"params": "params", "flops": "FLOPs"}.get(measure, measure)
-            column = Column(column.key, f"{labels[int(prefix[1:]) - 1]} {name} {column.header}", column.kind,
-                            column.justify)
-        relabelled.append(column)
-    return relabelled
-
-
-def _table(columns: list[Column], records: list[dict]):
-    """Every cell whole: a column is at least as wide as its widest cell (headers may wrap between words)."""
-    from rich import box
-    from rich.cells import cell_len
-    from rich.table import Table
-
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    cells = [[render.cell(record.get(c.key), c.kind) for c in columns] for record in records]
-    for index, column in enumerate(columns):
-        widest = max([cell_len(row[index]) for row in cells] + [cell_len(w) for w in column.header.split()])
-        table.add_column(column.header, justify=column.justify, min_width=widest)
-    for row in cells:
-        table.add_row(*row)
-    return table
-
-
-def present_models(comparison: ModelComparison, fmt: str) -> None:
+def models_document(comparison: ModelComparison) -> Document:
+    """The differences first (they are the answer), then what each model is, then the stage table."""
     columns = _model_columns(comparison)
     records = _model_records(comparison)
-    if fmt == "json":
-        render.emit(render.to_json(models_document(comparison)))
-        return
-    if fmt == "csv":
-        render.emit(render.to_csv(columns, records))
-        return
     # MACs stay in CSV and JSON: the table keeps to shapes, parameters and FLOPs
-    display = _display_columns([c for c in columns if not c.key.endswith(("_macs", "_macs_diff", "_macs_pct"))])
-    shown = _signed(records, columns)
+    display = [dataclasses.replace(c, drop=_drop_rank(c.key, records))
+               for c in _display_columns([c for c in columns if not c.key.endswith(("_macs", "_macs_diff",
+                                                                                        "_macs_pct"))])]
     labels = short_labels(comparison)
-    inputs = "; ".join(f"{label} = {m.name} ({m.description}), input {render.shape_text(m.input_shape)}"
-                       for label, m in zip(labels, comparison.models))
+    inputs = tuple(f"{label} = {m.name} ({m.description}), input {render.shape_text(m.input_shape)}"
+                   for label, m in zip(labels, comparison.models))
     rows = "by position (--stages)" if comparison.by_position else f"{labels[0]}'s stages, aligned by structure"
     delta = f"; Δ = model − {labels[0]}" if len(labels) > 1 else ""
-    footer = [f"rows: {rows}{delta}; FLOPs (fvcore): {FLOPS_MEANING}; MACs: {MACS_MEANING}"]
-    verdict = verdict_lines(comparison)
-    if fmt == "markdown":
-        render.emit("\n".join([f"### compare {' vs '.join(labels)}", "", f"{inputs}.", "",
-                               *(f"- **{kind}**: {text}" if kind else text for kind, text in verdict), "",
-                               render.to_markdown(display, shown), *(f"- {line}" for line in footer)]))
-        return
-    from rich.table import Table
-
-    console = render.stdout_console()
-    console.print(f"[bold]compare {' vs '.join(labels)}[/bold]")
-    console.print(inputs, markup=False)
-    console.print()
-    pending: list[tuple[str, str]] = []
-
-    def differences() -> None:  # one grid: each message wraps beside its kind, never under it
-        if pending:
-            grid = Table.grid(padding=(0, 1))
-            grid.add_column(no_wrap=True)
-            grid.add_column()
-            for row in pending:
-                grid.add_row(*row)
-            console.print(grid)
-            pending.clear()
-
-    for kind, text in verdict:
-        if kind:
-            pending.append((kind, text))
-        else:
-            differences()
-            console.print(text, markup=False)
-    differences()
-    if verdict:
-        console.print()
-    kept, left_out = fit_columns(display, shown, comparison, console)
-    console.print(_table(kept, shown))
-    if left_out:
-        footer.insert(0, f"(not shown at this width: {', '.join(left_out)}; a wider terminal or --format "
-                         "json|csv|markdown shows every column)")
-    for line in footer:
-        console.print(line, markup=False)
+    blocks: list = [Heading(f"compare {' vs '.join(labels)}"), Lines(inputs)]
+    for kind, group in itertools.groupby(verdict_lines(comparison), key=lambda line: bool(line[0])):
+        group = list(group)
+        blocks.append(Facts(tuple(group)) if kind else Lines(tuple(text for _, text in group)))
+    blocks += [Table(tuple(display), tuple(_signed(records, columns))),
+               Lines((f"rows: {rows}{delta}; FLOPs (fvcore): {FLOPS_MEANING}; MACs: {MACS_MEANING}",))]
+    return Document(data=models_data(comparison), blocks=tuple(blocks), csv=Table(tuple(columns), tuple(records)))

@@ -164,23 +164,25 @@ def _analyse(target, reference: str | None, source: str | None = None) -> _Analy
                      analyzed.failure, found)
 
 
+def check_export(names: list[str], path: str) -> None:
+    """``--export-weights`` refused before any work: more than two models, or a path it cannot write."""
+    from resnet_cli.port import check_path
+
+    if len(names) > 2:
+        raise UsageError(f"--export-weights ports the first model's weights to the second; {len(names)} models were "
+                         "given (give two, or one to port from its closest variant)")
+    check_path(path)
+
+
 def compare_models(names: list[str], overrides: dict | None = None, input_shape: tuple[int, ...] | None = None,
-                   stages: list[str] | None = None, export: str | None = None,
-                   weights: str | None = None) -> ModelComparison:
+                   stages: list[str] | None = None, weights: str | None = None) -> ModelComparison:
     """Analyse every model once, align each with the first, name its differences, identify it.
 
     ``overrides`` (spec field -> value) change every registered model; ``weights`` is a checkpoint for the
-    first model (the weights ``export_weights`` ports); ``export`` is checked before any work."""
-    from resnet_cli.compare import is_user_model
+    first model (the weights ``export_weights`` ports)."""
+    from resnet_cli.comparison import is_user_model
     from resnet_cli.target import resolve_target, target_of_spec
 
-    if export is not None and len(names) > 2:
-        raise UsageError(f"--export-weights ports the first model's weights to the second; {len(names)} models were "
-                         "given (give two, or one to port from its closest variant)")
-    if export is not None:
-        from resnet_cli.port import check_path
-
-        check_path(export)
     registered = [n for n in names if not is_user_model(n)]
     if overrides and not registered:
         raise UsageError("architecture override flags change registered models, and none is named; "

@@ -256,7 +256,9 @@ def renderables(document: Document, console) -> list:
     from rich.text import Text
 
     out: list = []
-    for block in document.blocks:
+    for index, block in enumerate(document.blocks):
+        if index and (isinstance(block, Heading) or (isinstance(block, Table) and block.title)):
+            out.append(Text(""))  # a section starts after a blank line
         if isinstance(block, Heading):
             out.append(Text(block.text, style="bold"))
         elif isinstance(block, Lines):
@@ -272,7 +274,8 @@ def renderables(document: Document, console) -> list:
             table, dropped = fit_table(block, console.width)
             out.append(table)
             if dropped:
-                names = ", ".join(c.header if c.header != "%" else c.key.replace("_pct", " %") for c in dropped)
+                names = ", ".join(c.header if c.header != "%" else
+                                  ("%" if c.key == "pct" else c.key.replace("_pct", " %")) for c in dropped)
                 out.append(Text(f"(not shown at this width: {names}; a wider terminal or --format json|csv|markdown "
                                 "shows every column)", style="dim"))
     return out
@@ -310,8 +313,10 @@ def stdout_console(stream=None):
 def stderr_console():
     from rich.console import Console
 
+    # on a terminal, lines wrap at word boundaries; into a file or a pipe, each message stays one line
     is_terminal = sys.stderr.isatty()
-    return Console(stderr=True, highlight=False, width=terminal_width(is_terminal) if not is_terminal else None)
+    return Console(stderr=True, highlight=False, soft_wrap=not is_terminal,
+                   width=terminal_width(True) if is_terminal else None)
 
 
 def write(text: str) -> None:

@@ -13,7 +13,6 @@ import logging
 import warnings
 from dataclasses import dataclass
 
-from resnet_cli.errors import first_line
 from resnet_cli.formulas import FORWARD
 
 ROOT_OPS = "(root's own ops)"
@@ -57,8 +56,9 @@ def verify(target, analysis, layout) -> Verification:
         x = torch.randn((1, *analysis.input_shape[1:]), generator=torch.Generator().manual_seed(0))
         by_module = _fvcore_by_module(model, x)
     except Exception as error:  # noqa: BLE001 - fvcore's tracer can fail in many ways; say which, in one line
-        return Verification(batch, (), f"fvcore could not count this model: {type(error).__name__}: "
-                                        f"{first_line(error)}")
+        text = " ".join(str(error).split())
+        text = text if len(text) <= 200 else text[:197] + "..."
+        return Verification(batch, (), f"fvcore could not count this model: {type(error).__name__}: {text}")
     ours: dict[str, int] = {}
     for op in analysis.ops:
         if op.phase != FORWARD:
