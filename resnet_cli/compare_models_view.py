@@ -18,6 +18,7 @@ from resnet_cli.present import FLOPS_MEANING, MACS_MEANING
 from resnet_cli.render import Column, Document, Facts, Heading, Lines, Table
 
 EXACT = "every operator, shape and parameter"
+HEADING = "heading"  # a line of the verdict that starts a section
 
 
 def short_labels(comparison: ModelComparison) -> list[str]:
@@ -190,7 +191,8 @@ def models_data(comparison: ModelComparison) -> dict:
 
 
 def verdict_lines(comparison: ModelComparison) -> list[tuple[str, str]]:
-    """(kind, text): per model after the first, its differences (or that there are none), then what it is."""
+    """(kind, text): per model after the first, its differences (or that there are none), then what it is.
+    ``kind`` is a difference's kind, HEADING for the line that introduces them, "" for a sentence."""
     labels = short_labels(comparison)
     lines = []
     for index, model in enumerate(comparison.models):
@@ -198,10 +200,10 @@ def verdict_lines(comparison: ModelComparison) -> list[tuple[str, str]]:
         named = closest is not None and closest.exact and closest.label == comparison.models[0].name
         if index and model.differences:
             count = len(model.differences)
-            lines.append(("", f"{labels[index]} differs from {labels[0]} in {count} way{'s' if count != 1 else ''}:"))
+            lines.append((HEADING, f"{labels[index]} differs from {labels[0]} in {count} way{'s' if count != 1 else ''}:"))
             lines += [(d.kind, d.message) for d in model.differences]
         elif index and not named:
-            lines.append(("", f"{labels[index]} = {labels[0]}: no differences ({EXACT} is the same)"))
+            lines.append((HEADING, f"{labels[index]} = {labels[0]}: no differences ({EXACT} is the same)"))
         if index and not model.differences and model.flops != comparison.models[0].flops:
             extra = model.flops - comparison.models[0].flops
             lines.append(("", f"(the FLOPs still differ by {extra:+,}: fvcore counts "
@@ -213,7 +215,7 @@ def verdict_lines(comparison: ModelComparison) -> list[tuple[str, str]]:
                     if len(comparison.models) == 1 else ""
                 lines.append(("", f"{labels[index]} is not a registered variant with nearby flags{hint}"))
         elif closest.exact and (model.source != "registry" or closest.label != model.name):
-            lines.append(("", f"{labels[index]} equals {closest.label} ({EXACT})"))
+            lines.append((HEADING, f"{labels[index]} equals {closest.label} ({EXACT})"))
         elif not closest.exact and closest.label != comparison.models[0].name:
             lines.append(("", f"{labels[index]} is closest to {closest.label}, but not equal to it"))
     return lines
@@ -246,12 +248,19 @@ def models_document(comparison: ModelComparison) -> Document:
     labels = short_labels(comparison)
     inputs = tuple(f"{label} = {m.name} ({m.description}), input {render.shape_text(m.input_shape)}"
                    for label, m in zip(labels, comparison.models))
-    rows = "by position (--stages)" if comparison.by_position else f"{labels[0]}'s stages, aligned by structure"
-    delta = f"; Δ = model − {labels[0]}" if len(labels) > 1 else ""
+    rows = "the named stages, lined up by position (--stages)" if comparison.by_position else \
+        f"{labels[0]}'s stages, every model's operators aligned with them"
+    delta = f"Δ = model − {labels[0]}; " if len(labels) > 1 else ""
     blocks: list = [Heading(f"compare {' vs '.join(labels)}"), Lines(inputs)]
-    for kind, group in itertools.groupby(verdict_lines(comparison), key=lambda line: bool(line[0])):
+    for kind, group in itertools.groupby(verdict_lines(comparison),
+                                         key=lambda line: line[0] if line[0] in (HEADING, "") else "difference"):
         group = list(group)
-        blocks.append(Facts(tuple(group)) if kind else Lines(tuple(text for _, text in group)))
-    blocks += [Table(tuple(display), tuple(_signed(records, columns))),
-               Lines((f"rows: {rows}{delta}; FLOPs (fvcore): {FLOPS_MEANING}; MACs: {MACS_MEANING}",))]
+        if kind == HEADING:
+            blocks += [Heading(text) for _, text in group]
+        elif kind:
+            blocks.append(Facts(tuple(group)))
+        else:
+            blocks.append(Lines(tuple(text for _, text in group)))
+    blocks += [Table(tuple(display), tuple(_signed(records, columns)), rows),
+               Lines((f"{delta}FLOPs (fvcore): {FLOPS_MEANING}; MACs: {MACS_MEANING}",))]
     return Document(data=models_data(comparison), blocks=tuple(blocks), csv=Table(tuple(columns), tuple(records)))
