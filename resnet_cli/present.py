@@ -29,8 +29,14 @@ ROW_COLUMNS = [
     Column("flops_pct", "%", "pct"),
     Column("macs", "MACs", "flops"),
     Column("macs_pct", "%", "pct"),
+    Column("receptive_field", "RF (stride)", "field"),
     Column("kind", "contains", justify="left"),
 ]
+RF_MEANING = (
+    "RF: the theoretical receptive field of one output unit, in input pixels, along the largest path through "
+    "the residual graph (padding counted, so it can exceed the input); (stride): the jump between adjacent "
+    "units in input pixels; global: every unit sees the whole input (after a global pool or squeeze-excite)"
+)
 
 
 
@@ -41,6 +47,7 @@ def row_records(rows: tuple[Row, ...], totals) -> list[dict]:
             "params": r.params, "params_pct": render.percent(r.params, totals.params),
             "flops": r.flops, "flops_pct": render.percent(r.flops, totals.flops),
             "macs": r.macs, "macs_pct": render.percent(r.macs, totals.macs),
+            "receptive_field": r.receptive_field.as_dict() if r.receptive_field is not None else None,
         }
         for r in rows
     ]
@@ -74,7 +81,7 @@ def summary_document(summary: Summary) -> dict:
             "macs": t.macs,
             "flops_2x_macs": t.flops_2x,
         },
-        "conventions": {"flops": FLOPS_MEANING, "macs": MACS_MEANING},
+        "conventions": {"flops": FLOPS_MEANING, "macs": MACS_MEANING, "receptive_field": RF_MEANING},
     }
 
 
@@ -120,6 +127,7 @@ def _total_lines(summary: Summary) -> list[str]:
         f"FLOPs (fvcore)  {t.flops:,} = {render.human(t.flops)} — {FLOPS_MEANING}",
         f"MACs            {t.macs:,} = {render.human(t.macs)} — {MACS_MEANING}; "
         f"{render.human(t.flops_2x)}FLOPs at 2 per MAC",
+        RF_MEANING,
     ]
 
 
