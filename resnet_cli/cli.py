@@ -114,6 +114,8 @@ from resnet_cli import compare_cli  # noqa: E402
 compare_cli.register(app)
 from resnet_cli import bench_cli  # noqa: E402
 bench_cli.register(app)
+from resnet_cli import draw_cli  # noqa: E402
+draw_cli.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,12 @@ ChannelsOpt = Annotated[Optional[str], typer.Option(
     "--channels", help="Blocks: the equal input/output width they are also compared at (default 256).")]
 SizeOpt = Annotated[Optional[str], typer.Option(
     "--size", help="Blocks: spatial size H = W of their input (default 56, ResNet's first stage at 224).")]
+DrawOpt = Annotated[Optional[str], typer.Option(
+    "--draw", help="Blocks: also draw them side by side with their conv-weight formulas to FILE.svg|png|pdf.",
+    metavar="FILE")]
+ChartOpt = Annotated[Optional[str], typer.Option(
+    "--chart", help="Models: also chart their per-stage parameters, FLOPs and activations side by side to "
+                    "FILE.svg|png|pdf.", metavar="FILE")]
 StagesOpt = Annotated[Optional[List[str]], typer.Option(
     "--stages", help="Models: top-level modules that start each stage, e.g. conv1,layer1,layer2,layer3,layer4,fc; "
                      "once for every model, or once per model in order ('default' keeps a model's own).")]
@@ -47,6 +53,8 @@ def register(app: typer.Typer) -> None:
         channels: ChannelsOpt = None,
         size: SizeOpt = None,
         stages: StagesOpt = None,
+        draw: DrawOpt = None,
+        chart: ChartOpt = None,
         fmt: FormatOpt = "table",
         *,
         overrides: dict,
@@ -59,16 +67,28 @@ def register(app: typer.Typer) -> None:
         things = list(things or [])
         given = [option for option, value in overrides.items() if value is not None]
         if classify(things) == "blocks":
-            model_only = given + [o for o, v in (("--input", input), ("--stages", stages)) if v]
+            model_only = given + [o for o, v in (("--input", input), ("--stages", stages), ("--chart", chart)) if v]
             if model_only:
                 raise UsageError(f"{', '.join(model_only)} {_verb(model_only)} to model comparisons; blocks take --channels and "
                                  "--size")
             from resnet_cli.compare_view import present_blocks
 
-            present_blocks(compare_blocks(things, _integer(channels, "--channels", DEFAULT_CHANNELS),
-                                          _integer(size, "--size", DEFAULT_SIZE)), fmt)
+            if draw is not None:
+                from resnet_cli.images import check_image_path
+
+                check_image_path(draw, "--draw")
+            comparison = compare_blocks(things, _integer(channels, "--channels", DEFAULT_CHANNELS),
+                                        _integer(size, "--size", DEFAULT_SIZE))
+            present_blocks(comparison, fmt)
+            if draw is not None:
+                from resnet_cli.draw_image import save_blocks
+                from resnet_cli.render import stderr_console
+
+                save_blocks(comparison, draw)
+                stderr_console().print(f"wrote {draw}", soft_wrap=True)
             return
-        block_only = [o for o, v in (("--channels", channels), ("--size", size)) if v is not None]
+        block_only = [o for o, v in (("--channels", channels), ("--size", size), ("--draw", draw))
+                      if v is not None]
         if block_only:
             raise UsageError(f"{', '.join(block_only)} {_verb(block_only)} to block comparisons; models take --input NxCxHxW")
         from resnet_cli.compare_view import present_models
