@@ -11,6 +11,7 @@ import typer
 
 from resnet_cli import __version__
 from resnet_cli.options import (
+    ChartOpt,
     DepthOpt,
     FormatOpt,
     InputOpt,
@@ -64,19 +65,23 @@ def summary(
     input: InputOpt = None,
     depth: DepthOpt = "stage",
     fmt: FormatOpt = "table",
+    chart: ChartOpt = None,
     *,
     overrides: dict,
 ) -> None:
-    """Per-stage output shapes, parameters and FLOPs of a ResNet (default resnet50)."""
+    """Per-stage output shapes, parameters, FLOPs and receptive fields of a ResNet (default resnet50)."""
     fmt = check_format(fmt)
     depth = check_choice(depth, ("stage", "block", "layer"), "--depth")
+    from resnet_cli.charts import check_chart_target
+
+    check_chart_target(chart, fmt)
     from resnet_cli.report import summarize
     from resnet_cli.target import analyze_target, resolve_target
     from resnet_cli.present import present_summary
 
     target = resolve_target(model, overrides, input)
     built, analysis = analyze_target(target)
-    present_summary(summarize(target, built, analysis, depth), fmt)
+    present_summary(summarize(target, built, analysis, depth), fmt, chart)
 
 
 @app.command()
@@ -122,8 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: parse errors become one stderr line with exit code 2, like our own usage errors."""
     command = typer.main.get_command(app)
     try:
-        result = command.main(args=argv if argv is not None else sys.argv[1:], prog_name="resnet-cli",
-                              standalone_mode=False)
+        from resnet_cli.charts import chart_flag_argv
+
+        result = command.main(args=chart_flag_argv(argv if argv is not None else sys.argv[1:]),
+                              prog_name="resnet-cli", standalone_mode=False)
     except KeyboardInterrupt:
         error_line("interrupted")
         return 130

@@ -20,8 +20,9 @@ DrawOpt = Annotated[Optional[str], typer.Option(
     "--draw", help="Blocks: also draw them side by side with their conv-weight formulas to FILE.svg|png|pdf.",
     metavar="FILE")]
 ChartOpt = Annotated[Optional[str], typer.Option(
-    "--chart", help="Models: also chart their per-stage parameters, FLOPs and activations side by side to "
-                    "FILE.svg|png|pdf.", metavar="FILE")]
+    "--chart", help="Models: bars of each stage's share of parameters, FLOPs and activations, model beside model: "
+                    "alone, in the terminal (instead of the table); --chart FILE.svg|png|pdf writes them to a file.",
+    metavar="[FILE]")]
 StagesOpt = Annotated[Optional[List[str]], typer.Option(
     "--stages", help="Models: top-level modules that start each stage, e.g. conv1,layer1,layer2,layer3,layer4,fc; "
                      "once for every model, or once per model in order ('default' keeps a model's own).")]
@@ -91,14 +92,24 @@ def register(app: typer.Typer) -> None:
                       if v is not None]
         if block_only:
             raise UsageError(f"{', '.join(block_only)} {_verb(block_only)} to block comparisons; models take --input NxCxHxW")
+        from resnet_cli import charts
         from resnet_cli.compare_view import present_models
-        from resnet_cli.render import stderr_console
+        from resnet_cli.render import stderr_console, stdout_console
 
+        charts.check_chart_target(chart, fmt)
         comparison = compare_models(things, overrides, input, stages)
         for model in comparison.models:
             for note in model.notes:
                 stderr_console().print(f"note: {note}", soft_wrap=True)
-        present_models(comparison, fmt)
+        data = [charts.stage_chart(m.name, m.stages) for m in comparison.models]
+        if chart == charts.TERMINAL:
+            console = stdout_console()
+            console.print(charts.terminal_chart(data, console.width))
+        else:
+            present_models(comparison, fmt)
+        if chart not in (None, charts.TERMINAL):
+            charts.save_stage_chart(data, chart)
+            stderr_console().print(f"wrote {chart}", soft_wrap=True)
         broken = [m for m in comparison.models if m.failure]
         if broken:  # the comparison up to the failure is on stdout; the failure is the user's code: exit 1
             from resnet_cli.errors import UserCodeError

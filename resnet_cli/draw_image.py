@@ -11,7 +11,7 @@ from __future__ import annotations
 from resnet_cli import render
 from resnet_cli.draw import BlockGroup, Diagram, Layer, Stage
 from resnet_cli.draw_view import block_numbers, field_words
-from resnet_cli.images import pyplot, save
+from resnet_cli.images import pyplot, save, text_width
 
 LEFT = 0.25  # inches from the left edge to the stage names
 FONT = 9.0
@@ -21,16 +21,6 @@ FILL = {"conv": "#dbe8f6", "pool": "#fbe3c8", "linear": "#d9efd9", "gate": "#ead
         "pad": "#eeeeee"}
 EDGE = "#4a4a4a"
 STAGE_FILL = "#f7f7f7"
-
-
-def text_width(text: str, size: float = FONT, bold: bool = False) -> float:
-    """Width of ``text`` in inches at ``size`` points, in matplotlib's default font."""
-    from matplotlib.font_manager import FontProperties
-    from matplotlib.textpath import TextToPath
-
-    prop = FontProperties(size=size, weight="bold" if bold else "normal")
-    width, _, _ = TextToPath().get_text_width_height_descent(text, prop, ismath=False)
-    return width / 72.0
 
 
 def _box_width(label: str) -> float:

@@ -32,6 +32,16 @@ def pyplot():
     return plt
 
 
+def text_width(text: str, size: float = 9.0, bold: bool = False) -> float:
+    """Width of ``text`` in inches at ``size`` points, in matplotlib's default font."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    prop = FontProperties(size=size, weight="bold" if bold else "normal")
+    width, _, _ = TextToPath().get_text_width_height_descent(text, prop, ismath=False)
+    return width / 72.0
+
+
 def save(figure, path: str, option: str = "--output") -> None:
     """Write ``figure`` to ``path`` through a temporary file in the same folder, then close it."""
     from resnet_cli.errors import RuntimeFailure

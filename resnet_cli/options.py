@@ -26,6 +26,9 @@ InputOpt = Annotated[Optional[str], typer.Option(
     "--input", "-i", help="Input shape NxCxHxW, e.g. 1x3x224x224 (default: the model's own).")]
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table | json | csv | markdown.")]
 DepthOpt = Annotated[str, typer.Option("--depth", "-d", help="stage | block | layer.")]
+ChartOpt = Annotated[Optional[str], typer.Option(
+    "--chart", help="Bars of each stage's share of parameters, FLOPs and activations: alone, in the terminal "
+                    "(instead of the table); --chart FILE.svg|png|pdf writes them to a file.", metavar="[FILE]")]
 
 BlockOpt = Annotated[Optional[str], typer.Option(
     "--block", help="basic | bottleneck | preact-basic | preact-bottleneck.", rich_help_panel=SPEC)]

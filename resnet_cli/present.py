@@ -85,7 +85,25 @@ def summary_document(summary: Summary) -> dict:
     }
 
 
-def present_summary(summary: Summary, fmt: str) -> None:
+def present_summary(summary: Summary, fmt: str, chart: str | None = None) -> None:
+    """``chart``: None, ``charts.TERMINAL`` (bars instead of the table) or a file to write beside the output."""
+    if chart is not None:
+        from resnet_cli import charts
+
+        data = [charts.stage_chart(summary.model, summary.rows)]
+        if chart == charts.TERMINAL:
+            console = render.stdout_console()
+            console.print(f"[bold]{summary.model}[/bold] — {summary.description}")
+            console.print(charts.terminal_chart(data, console.width))
+            return
+        _present_summary(summary, fmt)
+        charts.save_stage_chart(data, chart)
+        render.stderr_console().print(f"wrote {chart}", soft_wrap=True)
+        return
+    _present_summary(summary, fmt)
+
+
+def _present_summary(summary: Summary, fmt: str) -> None:
     records = row_records(summary.rows, summary.totals)
     if fmt == "json":
         render.emit(render.to_json(summary_document(summary)))
