@@ -22,6 +22,12 @@ def check_image_path(path: str, option: str) -> str:
     return suffix
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def pyplot():
     """matplotlib's pyplot on the Agg backend (files only, never a window)."""
     import matplotlib
@@ -54,7 +60,12 @@ def save(figure, path: str, option: str = "--output") -> None:
         # fixed metadata: the same figure gives the same bytes (committed images do not churn)
         metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None},
                     "png": {"Software": None}}[suffix]
-        figure.savefig(temporary, format=suffix, dpi=150, metadata=metadata)
+        import matplotlib
+
+        # SVG text stays text (searchable, selectable, smaller) instead of glyph outlines
+        with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "resnet-cli"}):
+            figure.savefig(temporary, format=suffix, dpi=150, metadata=metadata)
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private; the figure is an ordinary file
         os.replace(temporary, path)
     except OSError as error:
         raise RuntimeFailure(f"{option} '{path}': cannot write it: {error.strerror or error}") from None
