@@ -33,9 +33,9 @@ ROW_COLUMNS = [
     Column("kind", "contains", justify="left"),
 ]
 RF_MEANING = (
-    "RF: the theoretical receptive field of one output unit, in input pixels, along the largest path through "
-    "the residual graph (padding counted, so it can exceed the input); (stride): the jump between adjacent "
-    "units in input pixels; global: every unit sees the whole input (after a global pool or squeeze-excite)"
+    "the theoretical receptive field of one output unit, in input pixels, along the largest path through the "
+    "residual graph (padding counted, so it can exceed the input); stride: input pixels between adjacent units; "
+    "global: every unit sees the whole input (after a global pool or squeeze-excitation)"
 )
 
 
@@ -145,7 +145,7 @@ def _total_lines(summary: Summary) -> list[str]:
         f"FLOPs (fvcore)  {t.flops:,} = {render.human(t.flops)} — {FLOPS_MEANING}",
         f"MACs            {t.macs:,} = {render.human(t.macs)} — {MACS_MEANING}; "
         f"{render.human(t.flops_2x)}FLOPs at 2 per MAC",
-        RF_MEANING,
+        f"RF (stride)     {RF_MEANING}",
     ]
 
 
