@@ -13,6 +13,9 @@ it writes (Araujo et al., "Computing Receptive Fields of Convolutional Neural Ne
   input along it (``size None``), and so does everything computed from it;
 * views, slices (``x[:, :, ::2]``: a 1×1 window of stride 2), padding and permutes move or relabel axes.
 
+Convs and pools are exact. Transposed convs and upsampling make the jump fractional: a unit's region then
+depends on its parity, and its span is the continuous hull (a superset, at most a pixel wider per side).
+
 Padding is counted, as in the papers: a unit at the border "sees" pixels outside the image, so the field
 can be larger than the input (resnet50's layer4: 427 pixels at 224×224). The check against autograd —
 the support of d(unit)/d(input), clipped to the input — is in tests/test_receptive.py.
@@ -25,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from math import ceil, floor
+from numbers import Rational
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -35,9 +39,9 @@ if TYPE_CHECKING:
 class Span:
     """What the units along one spatial axis of a value see of that axis of the input."""
 
-    start: Fraction  # input coordinate of the first pixel unit 0 sees (negative: it reaches into padding)
-    size: Fraction | None  # pixels one unit sees; None: the whole input along this axis
-    jump: Fraction  # input pixels between adjacent units: the effective stride
+    start: Rational  # input coordinate of the first pixel unit 0 sees (negative: it reaches into padding)
+    size: Rational | None  # pixels one unit sees; None: the whole input along this axis
+    jump: Rational  # input pixels between adjacent units: the effective stride
     dim: int | None  # the tensor dimension that holds this axis; None once it was reduced away
 
 
@@ -63,7 +67,7 @@ class ReceptiveField:
         """Every unit sees the whole input, whatever its size (after a global pool, or gated by one)."""
         return all(s.size is None for s in self.spans)
 
-    def region(self, unit: tuple[int, ...]) -> tuple[tuple[Fraction, Fraction] | None, ...]:
+    def region(self, unit: tuple[int, ...]) -> tuple[tuple[Rational, Rational] | None, ...]:
         """Per axis, the first and last input pixel unit ``unit`` sees (unclipped; None: all of them)."""
         bounds = []
         for span, index in zip(self.spans, unit):
@@ -80,7 +84,7 @@ class ReceptiveField:
                 "global": self.is_global}
 
 
-def _number(value: Fraction) -> int | float:
+def _number(value: Rational) -> int | float:
     return int(value) if value.denominator == 1 else round(float(value), 4)
 
 
@@ -91,7 +95,8 @@ def receptive_fields(analysis: Analysis) -> dict[int, ReceptiveField]:
 
     rank = len(analysis.input_shape)
     spatial = range(2, rank) if rank >= 3 else range(0)
-    fields = {INPUT_VALUE: ReceptiveField(tuple(Span(Fraction(0), Fraction(1), Fraction(1), d) for d in spatial))}
+    # plain ints: only fractional strides (transposed convs, upsampling) turn a span into Fractions
+    fields = {INPUT_VALUE: ReceptiveField(tuple(Span(0, 1, 1, d) for d in spatial))}
     if not fields[INPUT_VALUE].spans:
         return {}
     for op in analysis.ops:
@@ -146,7 +151,7 @@ def _window(op: OpRecord, read, kernel, stride, padding, dilation, transposed=Fa
         if transposed:  # output o reads input (o + p − t·d) / s: the window, scaled down by the stride
             start = span.start + span.jump * Fraction(p - reach, s)
             size = None if span.size is None else span.size + span.jump * Fraction(reach, s)
-            spans.append(replace(span, start=start, size=size, jump=span.jump / s))
+            spans.append(replace(span, start=start, size=size, jump=Fraction(span.jump) / s))
         else:
             size = None if span.size is None else span.size + reach * span.jump
             spans.append(replace(span, start=span.start - p * span.jump, size=size, jump=span.jump * s))

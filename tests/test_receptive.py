@@ -270,3 +270,41 @@ def test_the_residual_add_takes_the_larger_path():
     rows, checked = _check_against_gradients(WideShortcut, (1, 3, 16, 16))
     fields = {r.name: r.receptive_field for r in rows}
     assert fields["main"].size == (1, 1) and fields["after"].size == (7, 7) and checked == 3
+
+
+class Decoder(nn.Module):
+    """A strided conv, then back up: a transposed conv and a nearest upsampling (fractional jumps)."""
+
+    def __init__(self):
+        super().__init__()
+        self.down = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+        self.up = nn.ConvTranspose2d(4, 4, 4, stride=2, padding=1)
+        self.nearest = nn.Upsample(scale_factor=2, mode="nearest")
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(self.nearest(self.up(self.down(x))))
+
+
+def test_fractional_jumps_give_a_tight_superset():
+    # Upsampling makes a unit's region depend on its parity, so the shift-invariant span is the continuous
+    # hull: it must contain the measured support, and exceed it by at most one input pixel per side.
+    # By hand: down 3 (jump 2); up: 4×4/2 transposed reads (4 − 1)/2 input units: 3 + 1.5·2 = 6 (jump 1);
+    # nearest ×2: 6 (jump 1/2); 3×3: 6 + 2·½ = 7
+    shape = (1, 3, 16, 16)
+    with torch.device("meta"):
+        fields = module_fields(analyze(Decoder(), shape))
+    assert [fields[n].size for n in ("down", "up", "nearest", "conv")] == [(3, 3), (6, 6), (6, 6), (7, 7)]
+    assert fields["nearest"].stride == (0.5, 0.5)
+    model = _make_measurable(Decoder())
+    outputs = {}
+    for name, child in model.named_children():
+        child.register_forward_hook(lambda module, args, out, name=name: outputs.__setitem__(name, out))
+    x = torch.ones(shape, dtype=torch.float64, requires_grad=True)
+    model(x)
+    for name, output in outputs.items():
+        for unit in ((0, output.shape[3] - 1), (output.shape[2] // 2, output.shape[3] // 2), (output.shape[2] // 2 + 1, 1)):
+            measured = _measured_region(output, unit, x)
+            theory = _theoretical_region(fields[name], unit, shape)
+            for (low, high), (first, last) in zip(measured, theory):
+                assert first <= low <= first + 1 and last - 1 <= high <= last, (name, unit, measured, theory)
