@@ -88,7 +88,10 @@ def stage_lines(stage: Stage, width: int, per_block: bool) -> list[str]:
             lines += _group_lines(group, width, per_block)
     if not lines:
         lines.append("(no conv, pool or linear layer)")
-    lines += wrap(_numbers(stage.params, stage.flops, stage.receptive_field), " · ", width)
+    numbers = _numbers(stage.params, stage.flops, stage.receptive_field)
+    if per_block and any(part.groups for part in stage.parts):
+        numbers[0] = "stage: " + numbers[0]
+    lines += wrap(numbers, " · ", width)
     return lines
 
 
@@ -109,11 +112,14 @@ def terminal(diagram: Diagram, width: int):
                _flops(diagram.flops) + " (fvcore)"]
     items += [Text(line, no_wrap=True) for line in wrap(summary, " · ", width)]
     items.append(Text(f"  │ {render.shape_text(diagram.input_shape)}", no_wrap=True))
-    for stage in diagram.stages:
-        title = stage.name + (f" · {stage.blocks} blocks" if stage.blocks > 1 else "")
-        body = "\n".join(stage_lines(stage, inner, diagram.depth == "block"))
-        items.append(Panel(Text(body, no_wrap=True, overflow="ignore"), title=title, title_align="left",
-                           box=box.ROUNDED, expand=False, padding=(0, 1)))
+    bodies = [stage_lines(stage, inner, diagram.depth == "block") for stage in diagram.stages]
+    titles = [stage.name + (f" · {stage.blocks} blocks" if stage.blocks > 1 else "") for stage in diagram.stages]
+    # every box as wide as the widest (the terminal at most): the stages line up like a figure's column
+    box_width = min(width, max(max(len(line) for body in bodies for line in body),
+                               max(len(title) + 4 for title in titles)) + 4)
+    for stage, body, title in zip(diagram.stages, bodies, titles):
+        items.append(Panel(Text("\n".join(body), no_wrap=True, overflow="ignore"), title=title, title_align="left",
+                           box=box.ROUNDED, width=box_width, padding=(0, 1)))
         if stage.output_shape:
             items.append(Text(f"  │ {render.shape_text(stage.output_shape)}", no_wrap=True))
     return Group(*items)
