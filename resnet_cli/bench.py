@@ -26,13 +26,10 @@ from typing import Callable, Optional
 import torch
 
 from resnet_cli.errors import RuntimeFailure, UsageError
-from resnet_cli.spec import parse_int_list
+from resnet_cli.values import DTYPE_BYTES, parse_int_list
 
 # ---- options as the command line gives them (validated without torch by the CLI) ----
 
-DTYPES = {"float32": "float32", "fp32": "float32", "float16": "float16", "fp16": "float16", "half": "float16",
-          "bfloat16": "bfloat16", "bf16": "bfloat16"}
-DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
 
 MIN_SAMPLES = 10  # blocked_autorange stops on time alone; a 1-block "IQR = 0" is not a measurement
 MIN_SAMPLES_SLOW = 5  # when one iteration takes longer than SLOW_ITERATION_S
@@ -48,18 +45,9 @@ CPU_GEMM_SIZE = 2048
 CUDA_GEMM_SIZE = 8192
 
 
-def parse_dtype(text: str) -> str:
-    key = text.strip().lower()
-    if key not in DTYPES:
-        raise UsageError(f"--dtype '{text}' is not accepted; choose one of: float32, float16, bfloat16")
-    return DTYPES[key]
-
-
 def parse_batch_sizes(text: str) -> tuple[int, ...]:
     sizes: list[int] = []
-    for value in parse_int_list(text, "--batch-size"):
-        if value < 1:
-            raise UsageError(f"--batch-size '{text}': {value} is not a batch size; every size must be at least 1")
+    for value in parse_int_list(text, "--batch-size", 1, 2**20):
         if value not in sizes:
             sizes.append(value)
     return tuple(sizes)
@@ -695,7 +683,7 @@ def run_bench(request: BenchRequest, *, progress: Progress = _no_progress, analy
     Raises RuntimeFailure when no batch size can fit in memory (before allocating anything).
     """
     from resnet_cli.report import totals
-    from resnet_cli.target import analyze_target, build_target_model
+    from resnet_cli.target import analyze_target, build_real
 
     target = request.target
     if analysis is None:  # counted once at batch 1; FLOPs and activations are linear in N
@@ -719,7 +707,7 @@ def run_bench(request: BenchRequest, *, progress: Progress = _no_progress, analy
             env = capture_environment(request)
             progress("peak", device=request.device)
             peak = measured_gemm_peak(request.device, request.dtype, request.threads)
-            model = build_target_model(target, request.device).eval()
+            model = build_real(target, request.device).eval()
             if request.channels_last:
                 model = model.to(memory_format=torch.channels_last)
             for estimate in plan:

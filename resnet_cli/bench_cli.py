@@ -18,7 +18,7 @@ import typer
 
 from resnet_cli import render
 from resnet_cli.errors import RuntimeFailure, UsageError
-from resnet_cli.options import FormatOpt, InputOpt, ModelArg, boundary, check_format, with_spec_options
+from resnet_cli.options import DtypeOpt, FormatOpt, InputOpt, ModelArg, boundary, with_spec_options
 from resnet_cli.render import Column
 
 DEFAULT_BATCH_SIZES = {"cpu": (1, 8), "cuda": (1, 8, 64)}
@@ -30,8 +30,6 @@ BatchOpt = Annotated[Optional[str], typer.Option(
     "--batch-size", "-b", help="Batch sizes to sweep, e.g. 1,8,64 (default: N of --input if given, else 1,8 on "
     "CPU and 1,8,64 on CUDA). Replaces N of --input.")]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N (auto: cuda:0 if available).")]
-DtypeOpt = Annotated[str, typer.Option(
-    "--dtype", help="float32 | float16 | bfloat16. Half types run under torch.autocast (weights stay float32).")]
 ChannelsLastOpt = Annotated[bool, typer.Option("--channels-last", help="Model and input in channels-last (NHWC).")]
 CompileOpt = Annotated[bool, typer.Option(
     "--compile", help="torch.compile the model (per batch size; the compile time is reported separately).")]
@@ -70,10 +68,8 @@ def bench(
 ) -> None:
     """Forward latency and throughput of a ResNet (default resnet50) on CPU or CUDA, against the device's
     measured GEMM peak: median, p10/p90, IQR, min, n, img/s, GFLOP/s, % of peak."""
-    fmt = check_format(fmt)
     from resnet_cli import bench as core  # torch is imported here, not when the CLI loads
 
-    dtype = core.parse_dtype(dtype)
     device = core.parse_device(device)
     sizes = core.parse_batch_sizes(batch_size) if batch_size is not None else None
     if threads is not None and threads < 1:

@@ -139,6 +139,22 @@ def chart_flag_argv(argv: list[str], option: str = "--chart") -> list[str]:
     return out
 
 
+def show_chart(chart: str, data: Sequence[StageChart], emit_document, heading: str | None = None) -> None:
+    """``--chart``: the bars in the terminal instead of the document (``TERMINAL``), under ``heading``; or the
+    document, and the chart written to the file ``chart``."""
+    if chart == TERMINAL:
+        from rich.text import Text
+
+        console = render.stdout_console()
+        if heading:
+            console.print(Text(heading, style="bold"))
+        console.print(terminal_chart(data, console.width))
+        return
+    emit_document()
+    save_stage_chart(data, chart)
+    render.stderr_console().print(f"wrote {chart}", markup=False, highlight=False)
+
+
 def check_chart_target(chart: str | None, fmt: str, option: str = "--chart") -> None:
     """Fail before any work: a bad file name, or a terminal chart asked with a machine format."""
     from resnet_cli.errors import UsageError

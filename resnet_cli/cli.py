@@ -1,25 +1,39 @@
-"""The command line: thin Typer commands that parse, make one call and render.
+"""The command line: thin Typer commands over the Python API (``resnet_cli.api``), and the entry point.
 
+Each command takes typed values (``resnet_cli.options``), makes one API call and emits its document.
+``main`` is the one boundary of the process: our errors, click's parse errors, Ctrl-C, SIGTERM and a closed
+pipe each end in one stderr line (or none, for the pipe) and a documented exit code. (While a command runs,
+``sys.stdout`` points at stderr and results go to the real stdout: see ``resnet_cli.options.boundary``.)
 torch is imported inside the commands only, so ``resnet-cli --help`` answers at once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sys
+from typing import Annotated, Optional
 
 import typer
 
-from resnet_cli import __version__
+from resnet_cli import __version__, render
+from resnet_cli.errors import (
+    BROKEN_PIPE_EXIT,
+    INTERRUPTED_EXIT,
+    ResnetCliError,
+    Terminated,
+    error_line,
+    first_line,
+)
 from resnet_cli.options import (
     ChartOpt,
     DepthOpt,
+    DtypeOpt,
     FormatOpt,
     InputOpt,
     ModelArg,
     boundary,
-    check_choice,
-    check_format,
-    error_line,
     with_spec_options,
 )
 
@@ -32,6 +46,16 @@ app = typer.Typer(
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+WeightsOpt = Annotated[Optional[str], typer.Option(
+    "--weights", metavar="FILE", help="Load this checkpoint (.pt/.pth/.bin state_dict or .safetensors) into the "
+    "model; every missing, unexpected or mis-shaped tensor is listed (exit 1).")]
+VerifyOpt = Annotated[bool, typer.Option(
+    "--verify", help="Also run fvcore's FlopCountAnalysis on a real CPU copy of the model (batch 1) and show its "
+    "count beside ours, stage by stage; any disagreement exits 1.")]
+StagesOpt = Annotated[Optional[str], typer.Option(
+    "--stages", metavar="A,B,...", help="Top-level modules that start each stage, e.g. conv1,layer1,layer2,fc "
+    "(default: stem/layerN/head for torchvision/timm layouts, else each top-level module).")]
 
 
 def _version(value: bool) -> None:
@@ -46,15 +70,25 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     """Build any ResNet variant and see exactly what it costs."""
 
 
+def stage_names(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not names:
+        from resnet_cli.errors import UsageError
+
+        raise UsageError(f"--stages '{text}' is empty; give top-level module names, e.g. conv1,layer1,layer2")
+    return names
+
+
 @app.command("list")
 @boundary
 def list_models(fmt: FormatOpt = "table") -> None:
     """Every registered variant: family, block, blocks per stage, parameters, GFLOPs at its default input."""
-    fmt = check_format(fmt)
     from resnet_cli.catalog import catalog
-    from resnet_cli.present import present_list
+    from resnet_cli.present import list_document
 
-    present_list(catalog(), fmt)
+    render.emit(list_document(catalog()), fmt)
 
 
 @app.command()
@@ -64,24 +98,24 @@ def summary(
     model: ModelArg = None,
     input: InputOpt = None,
     depth: DepthOpt = "stage",
+    weights: WeightsOpt = None,
+    stages: StagesOpt = None,
+    verify: VerifyOpt = False,
     fmt: FormatOpt = "table",
     chart: ChartOpt = None,
     *,
     overrides: dict,
 ) -> None:
-    """Per-stage output shapes, parameters, FLOPs and receptive fields of a ResNet (default resnet50)."""
-    fmt = check_format(fmt)
-    depth = check_choice(depth, ("stage", "block", "layer"), "--depth")
-    from resnet_cli.charts import check_chart_target
+    """Per-stage output shapes, parameters, FLOPs and receptive fields of a model (default resnet50)."""
+    from resnet_cli import api
+    from resnet_cli.charts import check_chart_target, stage_chart
 
     check_chart_target(chart, fmt)
-    from resnet_cli.report import summarize
-    from resnet_cli.target import analyze_target, resolve_target
-    from resnet_cli.present import present_summary
-
-    target = resolve_target(model, overrides, input)
-    built, analysis = analyze_target(target)
-    present_summary(summarize(target, built, analysis, depth), fmt, chart)
+    result = api.summary(model, input, depth, weights=weights, stages=stage_names(stages), verify=verify,
+                         **overrides)
+    report = result.report
+    finish(result, fmt, chart, lambda: [stage_chart(report.model, report.rows)],
+           f"{report.model} — {report.description}")
 
 
 @app.command()
@@ -93,55 +127,123 @@ def flops(
     depth: DepthOpt = "stage",
     training: bool = typer.Option(False, "--training", help="Add the backward pass (from the real backward "
                                   "ops) and the activation memory a training step keeps."),
-    dtype: str = typer.Option("float32", "--dtype", help="float32 | float16 | bfloat16: element size for "
-                              "the memory figures."),
+    dtype: DtypeOpt = "float32",
+    weights: WeightsOpt = None,
+    stages: StagesOpt = None,
+    verify: VerifyOpt = False,
     fmt: FormatOpt = "table",
     *,
     overrides: dict,
 ) -> None:
     """Every operation accounted for: totals under each convention, by operator and module, memory."""
-    fmt = check_format(fmt)
-    depth = check_choice(depth, ("stage", "block", "layer"), "--depth")
-    from resnet_cli.flops import dtype_bytes, flops_report
-    from resnet_cli.flops_view import present_flops
-    from resnet_cli.target import analyze_target, resolve_target
+    from resnet_cli import api
 
-    dtype_bytes(dtype)
-    target = resolve_target(model, overrides, input)
-    built, analysis = analyze_target(target)
-    _, step = analyze_target(target, training=True)
-    present_flops(flops_report(target, built, analysis, step, depth, dtype.strip().lower(), training), fmt)
+    result = api.flops(model, input, training, depth, dtype, weights=weights, stages=stage_names(stages),
+                       verify=verify, **overrides)
+    finish(result, fmt)
+
+
+def finish(result, fmt: str, chart: str | None = None, chart_data=None, heading: str | None = None) -> None:
+    """Notes for people on stderr, the result on stdout, then the verdict of --verify (exit 1 if it failed).
+
+    ``chart`` (summary --chart): "-" draws ``chart_data()``'s bars in the terminal instead of the document;
+    a file name writes them there, beside the document."""
+    from resnet_cli.errors import RuntimeFailure
+
+    console = render.stderr_console()
+    for note in result.notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
+    if chart is None:
+        render.emit(result.document, fmt)
+    else:
+        from resnet_cli.charts import show_chart
+
+        show_chart(chart, chart_data(), lambda: render.emit(result.document, fmt), heading)
+    verification = result.verification
+    if verification is not None and verification.error:
+        raise RuntimeFailure(f"--verify: {verification.error}")
+    if verification is not None and not verification.agrees:
+        raise RuntimeFailure(f"--verify: fvcore disagrees with our count at {', '.join(verification.disagreeing)}")
 
 
 # ---- commands defined in their own modules register themselves below (one line each) ----
 # (each module must not import torch at import time: `resnet-cli --help` stays instant)
 from resnet_cli import compare_cli  # noqa: E402
+
 compare_cli.register(app)
 from resnet_cli import bench_cli  # noqa: E402
+
 bench_cli.register(app)
 from resnet_cli import draw_cli  # noqa: E402
+
 draw_cli.register(app)
 
 
+# ---- the entry point ----
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread (an embedding application): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe: point fd 1 at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.__stdout__.fileno())
+    except (OSError, AttributeError, ValueError):
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: parse errors become one stderr line with exit code 2, like our own usage errors."""
+    """Run one command; return its exit code (0 ok, 1 runtime failure, 2 usage error, 130 Ctrl-C, 143 SIGTERM,
+    141 when the reader of stdout went away)."""
     command = typer.main.get_command(app)
     try:
-        from resnet_cli.charts import chart_flag_argv
+        with _sigterm_as_interrupt():
+            from resnet_cli.charts import chart_flag_argv
 
-        result = command.main(args=chart_flag_argv(argv if argv is not None else sys.argv[1:]),
-                              prog_name="resnet-cli", standalone_mode=False)
+            result = command.main(args=chart_flag_argv(argv if argv is not None else sys.argv[1:]),
+                                  prog_name="resnet-cli", standalone_mode=False)
+            sys.stdout.flush()  # a closed pipe shows here, inside the boundary, not at interpreter exit
+    except BrokenPipeError:
+        _silence_stdout()
+        return BROKEN_PIPE_EXIT
+    except ResnetCliError as error:
+        for line in getattr(error, "details", ()):
+            sys.stderr.write(f"  {line}\n")
+        error_line(str(error))
+        return error.exit_code
+    except Terminated:
+        error_line("terminated (SIGTERM)")
+        return Terminated.exit_code
     except KeyboardInterrupt:
         error_line("interrupted")
-        return 130
+        return INTERRUPTED_EXIT
+    except SystemExit as exit_:  # only user code could raise it this far, and it is guarded: still one line
+        error_line(f"unexpected exit ({exit_.code!r})")
+        return 1
     except Exception as error:  # click's UsageError / BadParameter / NoSuchOption and Abort
         format_message = getattr(error, "format_message", None)
         if format_message is None and type(error).__name__ == "Abort":
             error_line("aborted")
             return 1
         if format_message is None:
-            raise
-        error_line(format_message().replace("\n", " "))
+            error_line(f"unexpected {type(error).__name__}: {first_line(error)}")
+            return 1
+        error_line(format_message())
         return getattr(error, "exit_code", 2) or 2
     return result if isinstance(result, int) else 0
 

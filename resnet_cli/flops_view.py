@@ -1,11 +1,18 @@
-"""`flops` as a document and as tables (table | json | csv | markdown)."""
+"""`flops` as one document: its JSON data, the tables a person reads, and one tidy CSV of every number."""
 
 from __future__ import annotations
 
 from resnet_cli import render
-from resnet_cli.flops import FlopsReport
+from resnet_cli.flops_report import FlopsReport
+from resnet_cli.present import (
+    fvcore_gap_note,
+    unsupported_data,
+    unsupported_text,
+    verification_blocks,
+    verification_data,
+)
 from resnet_cli.formulas import CATEGORIES
-from resnet_cli.render import Column, human, human_bytes
+from resnet_cli.render import Column, Document, Facts, Heading, Lines, Table, human, human_bytes
 
 PAPER = "He et al. 2015 (the ResNet paper), Table 1"
 
@@ -16,25 +23,25 @@ TOTAL_LINES = (  # (key, label, meaning)
     ("all_flops", "FLOPs, every op", "every operator executed, 2 per MAC (see the categories below)"),
 )
 
-CATEGORY_COLUMNS = [
+CATEGORY_COLUMNS = (
     Column("category", "category", justify="left"),
     Column("flops", "FLOPs", "flops"),
-    Column("pct", "%", "pct"),
-    Column("macs", "MACs", "flops"),
+    Column("pct", "%", "pct", drop=3),
+    Column("macs", "MACs", "flops", drop=2),
     Column("fvcore_flops", "fvcore", "flops"),
-    Column("calls", "calls", "count"),
-    Column("ops", "operators", justify="left"),
-]
+    Column("calls", "calls", "count", drop=4),
+    Column("ops", "operators", justify="left", drop=1, wrap=True),
+)
 
-MODULE_COLUMNS = [
+MODULE_COLUMNS = (
     Column("name", "module", justify="left"),
-    Column("output_shape", "output", "shape"),
+    Column("output_shape", "output", "shape", drop=3),
     Column("params", "params", "count"),
     Column("flops", "FLOPs (fvcore)", "flops"),
-    Column("macs", "MACs", "flops"),
+    Column("macs", "MACs", "flops", drop=2),
     Column("all_flops", "FLOPs (every op)", "flops"),
-    Column("pct", "%", "pct"),
-]
+    Column("pct", "%", "pct", drop=1),
+)
 
 
 
@@ -67,7 +74,7 @@ def _module_records(rows, total, training: bool) -> list[dict]:
     return records
 
 
-def flops_document(report: FlopsReport) -> dict:
+def flops_data(report: FlopsReport) -> dict:
     t = report.totals
     m = report.memory
     doc = {
@@ -89,8 +96,9 @@ def flops_document(report: FlopsReport) -> dict:
                          "by_category": dict(c.by_category)} for c in report.conventions],
         "paper": ({"gflops": report.paper_gflops, "source": PAPER, "ours_gmacs_per_sample":
                    round(t.macs / report.batch / 1e9, 3)} if report.paper_gflops else None),
-        "unsupported": [{"op": u.op, "calls": u.calls, "phase": u.phase, "modules": list(u.modules)}
-                        for u in report.unsupported],
+        "unsupported": unsupported_data(report.unsupported),
+        "fvcore_uncounted": [{"call": name, "calls": calls, "macs": macs}
+                             for name, calls, macs in report.fvcore_uncounted],
         "zero_cost_ops": dict(report.zero_cost_ops),
         "memory": {
             "dtype": m.dtype, "bytes_per_element": m.bytes_per_element, "param_bytes": m.param_bytes,
@@ -144,109 +152,86 @@ def _tidy_rows(doc: dict) -> list[dict]:
     return rows
 
 
-TIDY_COLUMNS = [Column("table", "table"), Column("name", "name"), Column("metric", "metric"),
-                Column("value", "value")]
+TIDY_COLUMNS = (Column("table", "table"), Column("name", "name"), Column("metric", "metric"),
+                Column("value", "value"))
 
 
 def _convention_columns() -> list[Column]:
-    return ([Column("name", "convention", justify="left")]
-            + [Column(c, c.replace("_", " "), "flops") for c in CATEGORIES]
-            + [Column("total", "total", "flops")])
+    # at a short width the total stays, and the categories fvcore and the papers ignore go first
+    ranks = {"other": 1, "residual_add": 2, "activation": 3, "pooling": 4, "batch_norm": 5, "linear": 6}
+    return ((Column("name", "convention", justify="left", wrap=True),)
+            + tuple(Column(c, c.replace("_", " "), "flops", drop=ranks.get(c, 0)) for c in CATEGORIES)
+            + (Column("total", "total", "flops"),))
 
 
 def _convention_records(report: FlopsReport) -> list[dict]:
     return [{"name": c.name, **dict(c.by_category), "total": c.total} for c in report.conventions]
 
 
-def present_flops(report: FlopsReport, fmt: str) -> None:
-    doc = flops_document(report)
-    if fmt == "json":
-        render.emit(render.to_json(doc))
-        return
-    if fmt == "csv":
-        render.emit(render.to_csv(TIDY_COLUMNS, _tidy_rows(doc)))
-        return
+def flops_document(report: FlopsReport, verification=None) -> Document:
+    data = flops_data(report)
     t = report.totals
-    category_records = _category_records(report.by_category, t.all_flops)
-    module_records = _module_records(report.rows, t.all_flops, False)
-    module_columns = list(MODULE_COLUMNS)
-    module_columns[0] = Column("name", report.depth, justify="left")
-    sections = [
-        ("By operator category (forward)", CATEGORY_COLUMNS, category_records),
-        ("Conventions side by side: what each counts, per category", _convention_columns(),
-         _convention_records(report)),
-        (f"By module ({report.depth})", module_columns, module_records),
+    module_columns = (Column("name", report.depth, justify="left"),) + MODULE_COLUMNS[1:]
+    blocks = [
+        Heading(f"{report.model} — {report.description}"),
+        Lines((f"input {render.shape_text(report.input_shape)} (batch {report.batch})",)),
+        Facts(_total_facts(report)),
+        Table(CATEGORY_COLUMNS, tuple(_category_records(report.by_category, t.all_flops)),
+              "By operator category (forward)"),
+        Facts(tuple((c.category, c.formula) for c in report.by_category)),
+        Table(_convention_columns(), tuple(_convention_records(report)),
+              "Conventions side by side: what each counts, per category"),
+        Table(module_columns, tuple(_module_records(report.rows, t.all_flops, False)), f"By module ({report.depth})"),
     ]
     if report.training:
         tr = report.training
-        sections.append(("Training step: backward by operator category", CATEGORY_COLUMNS,
-                         _category_records(tr.by_category, tr.backward_flops)))
-    lines = _summary_lines(report)
-    if fmt == "markdown":
-        out = [f"### {report.model} — FLOPs at {render.shape_text(report.input_shape)}", ""]
-        out += [f"- {line}" for line in lines["totals"]]
-        for title, columns, records in sections:
-            out += ["", f"#### {title}", "", render.to_markdown(columns, records)]
-            if columns is CATEGORY_COLUMNS and title.startswith("By operator"):
-                out += [f"- **{r['category']}**: {r['formula']}" for r in records]
-        out += ["", "#### Memory", ""] + [f"- {line}" for line in lines["memory"]]
-        out += [f"- {line}" for line in lines["notes"]]
-        render.emit("\n".join(out))
-        return
-    console = render.stdout_console()
-    console.print(f"[bold]{report.model}[/bold] — {report.description}")
-    console.print(f"input {render.shape_text(report.input_shape)} (batch {report.batch})")
-    for line in lines["totals"]:
-        console.print("  " + line, soft_wrap=True)
-    for title, columns, records in sections:
-        console.print()
-        console.print(f"[bold]{title}[/bold]")
-        console.print(render.to_table(columns, records))
-        if columns is CATEGORY_COLUMNS and title.startswith("By operator"):
-            for record in records:
-                console.print(f"  {record['category']:<13} {record['formula']}", soft_wrap=True)
-            console.print()
-    console.print("[bold]Memory[/bold]")
-    for line in lines["memory"]:
-        console.print("  " + line, soft_wrap=True)
-    for line in lines["notes"]:
-        console.print(line, soft_wrap=True)
+        blocks.append(Table(CATEGORY_COLUMNS, tuple(_category_records(tr.by_category, tr.backward_flops)),
+                            "Training step: backward by operator category"))
+    blocks += [Heading("Memory"), Facts(_memory_facts(report)), Lines(_notes(report))]
+    if verification is not None:
+        data["verify"] = verification_data(verification)
+        blocks += list(verification_blocks(verification))
+    return Document(data=data, blocks=tuple(blocks), csv=Table(TIDY_COLUMNS, tuple(_tidy_rows(data))))
 
 
-def _summary_lines(report: FlopsReport) -> dict[str, list[str]]:
+def _total_facts(report: FlopsReport) -> tuple[tuple[str, str], ...]:
     t = report.totals
     n = report.batch
-    totals = []
+    facts = []
     values = {"flops": t.flops, "macs": t.macs, "flops_2x_macs": t.flops_2x, "all_flops": t.all_flops}
     for key, label, meaning in TOTAL_LINES:
         value = values[key]
         sample = f"; per sample {value // n:,}" if n > 1 else ""
-        totals.append(f"{label:<17} {value:>20,} = {human(value)}{sample} — {meaning}")
+        gap = fvcore_gap_note(t.flops, t.macs, report.fvcore_uncounted) if key == "flops" else ""
+        facts.append((label, f"{value:,} = {human(value)}{sample} — {meaning}{gap}"))
     if report.training:
         tr = report.training
-        totals.append(f"{'training step':<17} {tr.step_flops:>20,} = {human(tr.step_flops)} — forward "
-                      f"(train mode) {human(tr.forward_flops)} + backward {human(tr.backward_flops)}, every op "
-                      f"from the real backward operators; torch.utils.flop_counter would say "
-                      f"{tr.flop_counter_flops:,}")
+        facts.append(("training step", f"{tr.step_flops:,} = {human(tr.step_flops)} — forward (train mode) "
+                                       f"{human(tr.forward_flops)} + backward {human(tr.backward_flops)}, every op "
+                                       "from the real backward operators; torch.utils.flop_counter would say "
+                                       f"{tr.flop_counter_flops:,}"))
     if report.paper_gflops:
-        totals.append(f"{'paper':<17} {report.paper_gflops:>18} G — {PAPER} for this depth, counting "
-                      f"multiply-adds of one 224×224 image; ours: {t.macs / n / 1e9:.3f} G MACs")
+        facts.append(("paper", f"{report.paper_gflops} G — {PAPER} for this depth, counting multiply-adds of one "
+                               f"224×224 image; ours: {t.macs / n / 1e9:.3f} G MACs"))
+    return tuple(facts)
+
+
+def _memory_facts(report: FlopsReport) -> tuple[tuple[str, str], ...]:
     m = report.memory
-    memory = [
-        f"parameters                {m.param_bytes:>16,} B = {human_bytes(m.param_bytes)} at {m.dtype}",
-        f"activations (fvcore)      {m.fvcore_activations:>16,} elements (conv and linear outputs) = "
-        f"{human_bytes(m.fvcore_activation_bytes)}",
-        f"inference peak            {m.inference_peak_bytes:>16,} B = {human_bytes(m.inference_peak_bytes)} — "
-        "largest set of intermediate tensors alive at once in the forward",
-        f"training (saved)          {m.training_saved_bytes:>16,} B = {human_bytes(m.training_saved_bytes)} — "
-        "tensors autograd keeps from the forward for the backward (parameters excluded)",
-    ]
-    notes = []
+    return (
+        ("parameters", f"{m.param_bytes:,} B = {human_bytes(m.param_bytes)} at {m.dtype}"),
+        ("activations (fvcore)", f"{m.fvcore_activations:,} elements (conv and linear outputs) = "
+                                 f"{human_bytes(m.fvcore_activation_bytes)}"),
+        ("inference peak", f"{m.inference_peak_bytes:,} B = {human_bytes(m.inference_peak_bytes)} — largest set of "
+                           "intermediate tensors alive at once in the forward"),
+        ("training (saved)", f"{m.training_saved_bytes:,} B = {human_bytes(m.training_saved_bytes)} — tensors "
+                             "autograd keeps from the forward for the backward (parameters excluded)"),
+    )
+
+
+def _notes(report: FlopsReport) -> tuple[str, ...]:
     if report.unsupported:
-        listed = ", ".join(f"{u.op} ×{u.calls} ({u.phase})" for u in report.unsupported)
-        notes.append(f"Operators no formula covers (counted as 0, listed here): {listed}")
-    else:
-        moved = ", ".join(f"{op.removeprefix('aten.')}×{calls}" for op, calls in report.zero_cost_ops)
-        notes.append("Every operator executed is covered by a formula or is data movement "
-                     f"(0 FLOPs: {moved or 'none'}).")
-    return {"totals": totals, "memory": memory, "notes": notes}
+        return (unsupported_text(report.unsupported)[0].upper() + unsupported_text(report.unsupported)[1:] + ".",)
+    moved = ", ".join(f"{op.removeprefix('aten.')}×{calls}" for op, calls in report.zero_cost_ops)
+    return ("Every operator executed is covered by a formula or is data movement "
+            f"(0 FLOPs: {moved or 'none'}).",)

@@ -1,83 +1,99 @@
-"""Command-line options shared by every command, declared once, and the one error boundary.
+"""Command-line options, declared once, typed at the edge; and the one error boundary.
 
-Values arrive as strings and are validated by the project's own parsers (``resnet_cli.spec``), so a bad
-value gets one line naming it and what is accepted, never a usage panel or a traceback.
+Every option's text goes through a parser of ``resnet_cli.values`` (given to Typer as ``parser=``), so the
+commands receive typed, bounded values and a bad value gets one line naming it and what is accepted.
+The architecture options are not written here at all: they are generated from the fields of
+``resnet_cli.spec.ResNetSpec`` that carry a ``Flag``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import enum
 import functools
 import inspect
-import os
 import sys
-from typing import Annotated, Optional
+import typing
+from typing import Annotated, Any, Optional
 
 import typer
 
-from resnet_cli.errors import ResnetCliError, UsageError
+from resnet_cli import values
+from resnet_cli.errors import ResnetCliError
 from resnet_cli.render import FORMATS
+from resnet_cli.spec import Flag, ResNetSpec
 
-SPEC = "Architecture overrides (change any field of MODEL)"
+SPEC_PANEL = "Architecture overrides (change any field of MODEL)"
+DEPTHS = ("stage", "block", "layer")
 
-ModelArg = Annotated[Optional[str], typer.Argument(
-    help="A registered name (see `resnet-cli list`), or `custom` to describe one by flags alone.",
-    show_default="resnet50")]
+MODEL_HELP = (
+    "What to analyse, resolved in this order: a registered name (see `resnet-cli list`) or `custom` with the "
+    "architecture flags; path/to/file.py:callable or package.module:callable (a function or class returning "
+    "an nn.Module); a checkpoint file (.pt, .pth, .bin: a state_dict; .safetensors), whose architecture is "
+    "inferred from its tensor names and shapes."
+)
+
+ModelArg = Annotated[Optional[str], typer.Argument(help=MODEL_HELP, show_default="resnet50", metavar="MODEL")]
 InputOpt = Annotated[Optional[str], typer.Option(
-    "--input", "-i", help="Input shape NxCxHxW, e.g. 1x3x224x224 (default: the model's own).")]
-FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table | json | csv | markdown.")]
-DepthOpt = Annotated[str, typer.Option("--depth", "-d", help="stage | block | layer.")]
+    "--input", "-i", parser=values.parse_input_shape, metavar="NxCxHxW",
+    help="Input shape NxCxHxW, e.g. 1x3x224x224 (default: the model's own).")]
+FormatOpt = Annotated[str, typer.Option(
+    "--format", "-f", parser=values.bound(values.parse_choice, "--format", FORMATS), metavar="FORMAT",
+    help="table | json | csv | markdown.")]
+DepthOpt = Annotated[str, typer.Option(
+    "--depth", "-d", parser=values.bound(values.parse_choice, "--depth", DEPTHS), metavar="DEPTH",
+    help="stage | block | layer.")]
 ChartOpt = Annotated[Optional[str], typer.Option(
-    "--chart", help="Bars of each stage's share of parameters, FLOPs and activations: alone, in the terminal "
-                    "(instead of the table); --chart FILE.svg|png|pdf writes them to a file.", metavar="[FILE]")]
-
-BlockOpt = Annotated[Optional[str], typer.Option(
-    "--block", help="basic | bottleneck | preact-basic | preact-bottleneck.", rich_help_panel=SPEC)]
-LayersOpt = Annotated[Optional[str], typer.Option(
-    "--layers", help="Blocks per stage, e.g. 3,4,6,3 (any number of stages).", rich_help_panel=SPEC)]
-WidthsOpt = Annotated[Optional[str], typer.Option(
-    "--widths", help="Base width of each stage, e.g. 64,128,256,512.", rich_help_panel=SPEC)]
-StemOpt = Annotated[Optional[str], typer.Option(
-    "--stem", help="7x7 | deep (three 3x3 convs, ResNet-C/D) | cifar (one 3x3/1 conv).", rich_help_panel=SPEC)]
-StemWidthOpt = Annotated[Optional[str], typer.Option(
-    "--stem-width", help="Channels out of the stem (64 for ImageNet nets, 16 for CIFAR).", rich_help_panel=SPEC)]
-StemPoolOpt = Annotated[Optional[str], typer.Option(
-    "--stem-pool", help="true | false: the 3x3/2 max-pool after the stem.", rich_help_panel=SPEC)]
-StrideAtOpt = Annotated[Optional[str], typer.Option(
-    "--stride-at", help="v1 (first 1x1, the paper) | v1.5 (3x3, torchvision) | last-block (Keras V2).",
-    rich_help_panel=SPEC)]
-ShortcutOpt = Annotated[Optional[str], typer.Option(
-    "--shortcut", help="projection (option B) | avgpool (ResNet-D) | zero-pad (option A).", rich_help_panel=SPEC)]
-GroupsOpt = Annotated[Optional[str], typer.Option(
-    "--groups", help="Groups of the 3x3 conv (ResNeXt cardinality).", rich_help_panel=SPEC)]
-WidthPerGroupOpt = Annotated[Optional[str], typer.Option(
-    "--width-per-group", help="Width per group (64 = ResNet, 4 = ResNeXt 32x4d, 128 = Wide).",
-    rich_help_panel=SPEC)]
-SeOpt = Annotated[Optional[str], typer.Option(
-    "--se", help="true | false: squeeze-and-excitation in every block.", rich_help_panel=SPEC)]
-DilateOpt = Annotated[Optional[str], typer.Option(
-    "--dilate", help="Per stage after the first: dilation instead of stride, e.g. 0,1,1.", rich_help_panel=SPEC)]
-ConvBiasOpt = Annotated[Optional[str], typer.Option(
-    "--conv-bias", help="none | all (Keras V1) | unless-bn (Keras V2).", rich_help_panel=SPEC)]
-NumClassesOpt = Annotated[Optional[str], typer.Option(
-    "--num-classes", help="Outputs of the final fc layer.", rich_help_panel=SPEC)]
-InChannelsOpt = Annotated[Optional[str], typer.Option(
-    "--in-channels", help="Input channels the stem takes.", rich_help_panel=SPEC)]
+    "--chart", metavar="[FILE]",
+    help="Bars of each stage's share of parameters, FLOPs and activations: alone, in the terminal (instead of "
+         "the table); --chart FILE.svg|png|pdf writes them to a file beside the usual output.")]
+DtypeOpt = Annotated[str, typer.Option(
+    "--dtype", parser=values.parse_dtype, metavar="DTYPE",
+    help="float32 | float16 | bfloat16 (also fp32, fp16, half, bf16).")]
 
 
-SPEC_OPTIONS = {  # parameter name -> its option, in the order --help lists them
-    "block": BlockOpt, "layers": LayersOpt, "widths": WidthsOpt, "stem": StemOpt, "stem_width": StemWidthOpt,
-    "stem_pool": StemPoolOpt, "stride_at": StrideAtOpt, "shortcut": ShortcutOpt, "groups": GroupsOpt,
-    "width_per_group": WidthPerGroupOpt, "se": SeOpt, "dilate": DilateOpt, "conv_bias": ConvBiasOpt,
-    "num_classes": NumClassesOpt, "in_channels": InChannelsOpt,
-}
+# ---- the architecture options, generated from the spec's fields ----
+
+def _spec_parser(name: str, annotation, flag: Flag):
+    option = Flag.option_name(name)
+    origin = typing.get_origin(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return values.bound(lambda text, opt, kind=annotation: values.parse_enum(kind, text, opt), option)
+    if annotation is bool:
+        return values.bound(values.parse_bool, option)
+    if annotation is int:
+        return values.bound(values.parse_int, option, flag.low, flag.high)
+    if origin is tuple and typing.get_args(annotation)[0] is int:
+        return values.bound(values.parse_int_list, option, flag.low, flag.high, flag.max_items)
+    if origin is tuple and typing.get_args(annotation)[0] is bool:
+        return values.bound(values.parse_bool_list, option, flag.max_items)
+    raise TypeError(f"ResNetSpec.{name}: no command-line parser for {annotation!r}")  # a bug of ours
+
+
+def _spec_options() -> dict[str, Any]:
+    hints = typing.get_type_hints(ResNetSpec)
+    options = {}
+    for spec_field in dataclasses.fields(ResNetSpec):
+        flag = Flag.of(spec_field)
+        if flag is None:
+            continue
+        annotation = hints[spec_field.name]
+        metavar = flag.metavar
+        if metavar is None:
+            metavar = "BOOL" if annotation is bool else "INT" if annotation is int else "CHOICE"
+        options[spec_field.name] = Annotated[Optional[str], typer.Option(
+            Flag.option_name(spec_field.name), parser=_spec_parser(spec_field.name, annotation, flag),
+            help=flag.help, metavar=metavar, rich_help_panel=SPEC_PANEL, show_default=False)]
+    return options
+
+
+SPEC_OPTIONS = _spec_options()  # spec field -> its Typer option, in the order of the fields
 
 
 def with_spec_options(command):
-    """Give a command the 15 architecture override options, declared once here.
-
-    The command takes one keyword ``overrides`` instead: ``{"--block": value or None, …}``, as
-    ``resnet_cli.target.resolve_target`` takes them.
-    """
+    """Give a command every architecture option. The command takes one keyword ``overrides`` instead: the
+    typed values of the options given, keyed by spec field (``{"stem_width": 32}``)."""
     signature = inspect.signature(command, eval_str=True)
     kept = [p for p in signature.parameters.values() if p.name != "overrides"]
     added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
@@ -85,63 +101,42 @@ def with_spec_options(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        overrides = spec_overrides(**{name: kwargs.pop(name, None) for name in SPEC_OPTIONS})
+        overrides = {name: kwargs.pop(name) for name in SPEC_OPTIONS if kwargs.get(name) is not None}
+        for name in SPEC_OPTIONS:
+            kwargs.pop(name, None)
         return command(*args, overrides=overrides, **kwargs)
 
     wrapper.__signature__ = signature.replace(parameters=kept + added)
     return wrapper
 
 
-def spec_overrides(block=None, layers=None, widths=None, stem=None, stem_width=None, stem_pool=None,
-                   stride_at=None, shortcut=None, groups=None, width_per_group=None, se=None, dilate=None,
-                   conv_bias=None, num_classes=None, in_channels=None) -> dict[str, Optional[str]]:
-    """The override options as ``resnet_cli.target.resolve_target`` takes them."""
-    return {
-        "--block": block, "--layers": layers, "--widths": widths, "--stem": stem, "--stem-width": stem_width,
-        "--stem-pool": stem_pool, "--stride-at": stride_at, "--shortcut": shortcut, "--groups": groups,
-        "--width-per-group": width_per_group, "--se": se, "--dilate": dilate, "--conv-bias": conv_bias,
-        "--num-classes": num_classes, "--in-channels": in_channels,
-    }
-
-
-def check_choice(value: str, accepted: tuple[str, ...], option: str) -> str:
-    lowered = value.strip().lower()
-    if lowered not in accepted:
-        raise UsageError(f"{option} '{value}' is not accepted; choose one of: {', '.join(accepted)}")
-    return lowered
-
-
-def check_format(value: str) -> str:
-    return check_choice(value, FORMATS, "--format")
-
-
-def error_line(message: str) -> None:
-    sys.stderr.write(f"resnet-cli: error: {message}\n")
-    sys.stderr.flush()
-
+# ---- the one error boundary ----
 
 def boundary(command):
-    """The one error boundary: our errors become one stderr line and an exit code, never a traceback.
-
-    Set RESNET_CLI_DEBUG=1 to see the traceback of an unexpected error.
+    """Run a command's body: results go to the real stdout while ``sys.stdout`` points at stderr (so a user's
+    model that prints cannot corrupt a JSON document); Ctrl-C and SIGTERM end with their exit codes; a bug of
+    ours becomes one line (set RESNET_CLI_DEBUG=1 to see its traceback). Our own errors go up to the entry
+    point, which prints them (``resnet_cli.cli.main``).
     """
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        from resnet_cli.errors import INTERRUPTED_EXIT, Terminated, error_line, report_unexpected
+
+        from resnet_cli.render import results_to
+
         try:
-            return command(*args, **kwargs)
-        except typer.Exit:
+            with results_to(sys.stdout), contextlib.redirect_stdout(sys.stderr):
+                return command(*args, **kwargs)
+        except (typer.Exit, ResnetCliError, BrokenPipeError):
             raise
-        except ResnetCliError as error:
-            error_line(str(error))
-            raise typer.Exit(error.exit_code) from None
+        except Terminated:  # click would turn these into a bare "Aborted!": end them here, with their code
+            error_line("terminated (SIGTERM)")
+            raise typer.Exit(Terminated.exit_code) from None
         except KeyboardInterrupt:
             error_line("interrupted")
-            raise typer.Exit(130) from None
+            raise typer.Exit(INTERRUPTED_EXIT) from None
         except Exception as error:  # a bug of ours: still one line, unless debugging
-            if os.environ.get("RESNET_CLI_DEBUG"):
-                raise
-            error_line(f"unexpected {type(error).__name__}: {error} (set RESNET_CLI_DEBUG=1 for the traceback)")
-            raise typer.Exit(1) from None
+            raise report_unexpected(error) from error
 
     return wrapper

@@ -1,13 +1,13 @@
-"""``summary`` and ``list`` as documents and tables: the shape of their output, defined once.
+"""``summary`` and ``list`` as documents: the shape of their output, defined once.
 
-A presenter takes a report (plain numbers) and a format and writes the result to stdout. The JSON
-document and the table rows come from the same column list (see ``resnet_cli.render``).
+A view takes a report (plain numbers) and builds one ``render.Document``: the JSON data, the blocks a person
+reads and the CSV table, all from the same column list. ``render.emit`` writes it in any format.
 """
 
 from __future__ import annotations
 
 from resnet_cli import render
-from resnet_cli.render import Column
+from resnet_cli.render import Column, Document, Facts, Heading, Lines, Table
 from resnet_cli.report import Row, Summary, format_path
 
 FLOPS_MEANING = (
@@ -20,18 +20,18 @@ MACS_MEANING = (
     "the papers (×2 = torch.utils.flop_counter's FLOPs)"
 )
 
-ROW_COLUMNS = [
+ROW_COLUMNS = (
     Column("name", "stage", justify="left"),
     Column("output_shape", "output", "shape"),
     Column("params", "params", "count"),
-    Column("params_pct", "%", "pct"),
+    Column("params_pct", "%", "pct", drop=3),
     Column("flops", "FLOPs (fvcore)", "flops"),
-    Column("flops_pct", "%", "pct"),
-    Column("macs", "MACs", "flops"),
-    Column("macs_pct", "%", "pct"),
-    Column("receptive_field", "RF (stride)", "field"),
-    Column("kind", "contains", justify="left"),
-]
+    Column("flops_pct", "%", "pct", drop=4),
+    Column("macs", "MACs", "flops", drop=6),
+    Column("macs_pct", "%", "pct", drop=7),
+    Column("receptive_field", "RF (stride)", "field", drop=2),
+    Column("kind", "contains", justify="left", drop=5, wrap=True),
+)
 RF_MEANING = (
     "the theoretical receptive field of one output unit, in input pixels, along the largest path through the "
     "residual graph (padding counted, so it can exceed the input); stride: input pixels between adjacent units; "
@@ -39,11 +39,10 @@ RF_MEANING = (
 )
 
 
-
 def row_records(rows: tuple[Row, ...], totals) -> list[dict]:
     return [
         {
-            "name": r.name, "kind": r.kind, "output_shape": r.output_shape,
+            "name": r.name, "kind": r.kind, "output_shape": list(r.output_shape) if r.output_shape else None,
             "params": r.params, "params_pct": render.percent(r.params, totals.params),
             "flops": r.flops, "flops_pct": render.percent(r.flops, totals.flops),
             "macs": r.macs, "macs_pct": render.percent(r.macs, totals.macs),
@@ -53,7 +52,7 @@ def row_records(rows: tuple[Row, ...], totals) -> list[dict]:
     ]
 
 
-def summary_document(summary: Summary) -> dict:
+def summary_data(summary: Summary) -> dict:
     t = summary.totals
     return {
         "schema_version": render.SCHEMA_VERSION,
@@ -66,10 +65,7 @@ def summary_document(summary: Summary) -> dict:
         "output_shape": list(summary.output_shape) if summary.output_shape else None,
         "depth": summary.depth,
         "spatial_path": [list(size) for size in summary.spatial_path],
-        "stages": [
-            {**record, "output_shape": list(record["output_shape"]) if record["output_shape"] else None}
-            for record in row_records(summary.rows, t)
-        ],
+        "stages": row_records(summary.rows, t),
         "total": {
             "params": t.params,
             "trainable_params": t.trainable_params,
@@ -82,100 +78,126 @@ def summary_document(summary: Summary) -> dict:
             "flops_2x_macs": t.flops_2x,
         },
         "conventions": {"flops": FLOPS_MEANING, "macs": MACS_MEANING, "receptive_field": RF_MEANING},
+        "unsupported": unsupported_data(summary.unsupported),
+        "fvcore_uncounted": [{"call": name, "calls": calls, "macs": macs}
+                             for name, calls, macs in summary.fvcore_uncounted],
     }
 
 
-def present_summary(summary: Summary, fmt: str, chart: str | None = None) -> None:
-    """``chart``: None, ``charts.TERMINAL`` (bars instead of the table) or a file to write beside the output."""
-    if chart is not None:
-        from resnet_cli import charts
-
-        data = [charts.stage_chart(summary.model, summary.rows)]
-        if chart == charts.TERMINAL:
-            console = render.stdout_console()
-            console.print(f"[bold]{summary.model}[/bold] — {summary.description}")
-            console.print(charts.terminal_chart(data, console.width))
-            return
-        _present_summary(summary, fmt)
-        charts.save_stage_chart(data, chart)
-        render.stderr_console().print(f"wrote {chart}", soft_wrap=True)
-        return
-    _present_summary(summary, fmt)
-
-
-def _present_summary(summary: Summary, fmt: str) -> None:
-    records = row_records(summary.rows, summary.totals)
-    if fmt == "json":
-        render.emit(render.to_json(summary_document(summary)))
-        return
-    if fmt == "csv":
-        render.emit(render.to_csv(ROW_COLUMNS, records))
-        return
-    columns = list(ROW_COLUMNS)
-    columns[0] = Column("name", {"stage": "stage", "block": "block", "layer": "layer"}[summary.depth],
-                        justify="left")
-    if fmt == "markdown":
-        lines = [
-            f"### {summary.model} — {summary.description}",
-            "",
-            f"Input {render.shape_text(summary.input_shape)}; spatial path {format_path(summary.spatial_path)}.",
-            "",
-            render.to_markdown(columns, records),
-            *(f"- {line}" for line in _total_lines(summary)),
-        ]
-        render.emit("\n".join(lines))
-        return
-    console = render.stdout_console()
-    console.print(f"[bold]{summary.model}[/bold] — {summary.description}")
-    console.print(f"input {render.shape_text(summary.input_shape)} · output "
-                  f"{render.shape_text(summary.output_shape)} · spatial path {format_path(summary.spatial_path)}")
-    console.print(render.to_table(columns, records))
-    for line in _total_lines(summary):
-        console.print(line, soft_wrap=True)
+def summary_document(summary: Summary, verification=None) -> Document:
+    records = tuple(row_records(summary.rows, summary.totals))
+    columns = (Column("name", summary.depth, justify="left"),) + ROW_COLUMNS[1:]
+    data = summary_data(summary)
+    blocks = (
+        Heading(f"{summary.model} — {summary.description}"),
+        Lines((f"input {render.shape_text(summary.input_shape)} · output "
+               f"{render.shape_text(summary.output_shape)} · spatial path {format_path(summary.spatial_path)}",)),
+        Table(columns, records),
+        Facts(total_facts(summary)),
+    )
+    if verification is not None:
+        data["verify"] = verification_data(verification)
+        blocks += verification_blocks(verification)
+    return Document(data=data, blocks=blocks, csv=Table(ROW_COLUMNS, records))
 
 
-def _total_lines(summary: Summary) -> list[str]:
+VERIFY_COLUMNS = (
+    Column("name", "stage", justify="left"),
+    Column("ours", "ours (fvcore convention)", "count"),
+    Column("fvcore", "fvcore FlopCountAnalysis", "count"),
+    Column("agrees", "agrees", justify="left"),
+)
+
+
+def verification_data(verification) -> dict:
+    return {
+        "method": "fvcore FlopCountAnalysis on a real CPU copy of the model at batch 1, times the batch",
+        "batch": verification.batch,
+        "agrees": verification.agrees,
+        "error": verification.error,
+        "stages": [{"name": s.name, "ours": s.ours, "fvcore": s.fvcore, "agrees": s.agrees}
+                   for s in verification.stages],
+    }
+
+
+def verification_blocks(verification) -> tuple:
+    title = "--verify: fvcore beside ours"
+    method = ("fvcore's FlopCountAnalysis traced a real CPU copy of the model at batch 1"
+              + (f"; its figures are × {verification.batch}, the batch" if verification.batch > 1 else ""))
+    if verification.error:
+        return (Heading(title), Lines((method, verification.error)))
+    records = tuple({"name": s.name, "ours": s.ours, "fvcore": s.fvcore, "agrees": "yes" if s.agrees else "NO"}
+                    for s in verification.stages)
+    verdict = ("fvcore agrees with every stage." if verification.agrees else
+               f"fvcore disagrees at: {', '.join(verification.disagreeing)}.")
+    return (Heading(title), Lines((method,)), Table(VERIFY_COLUMNS, records), Lines((verdict,)))
+
+
+def total_facts(summary: Summary) -> tuple[tuple[str, str], ...]:
     t = summary.totals
     non_trainable = t.params - t.trainable_params
-    return [
-        f"parameters      {t.params:,} (trainable {t.trainable_params:,}, non-trainable {non_trainable:,}); "
-        f"{render.human_bytes(4 * t.params)} at float32",
-        f"Keras-style     {t.keras_total_params:,} total params: Keras's model.summary() also counts the "
-        f"{t.running_stats:,} BatchNorm moving mean/variance values as non-trainable parameters",
-        f"FLOPs (fvcore)  {t.flops:,} = {render.human(t.flops)} — {FLOPS_MEANING}",
-        f"MACs            {t.macs:,} = {render.human(t.macs)} — {MACS_MEANING}; "
-        f"{render.human(t.flops_2x)}FLOPs at 2 per MAC",
-        f"RF (stride)     {RF_MEANING}",
+    facts = [("parameters", f"{t.params:,} (trainable {t.trainable_params:,}, non-trainable {non_trainable:,}); "
+                            f"{render.human_bytes(4 * t.params)} at float32")]
+    if summary.family == "keras":
+        # what keras.applications' model.summary() prints for this very model
+        facts.append(("Keras total", f"{t.keras_total_params:,} params, as Keras's model.summary() prints it: "
+                                     f"it also counts the {t.running_stats:,} BatchNorm moving mean/variance values "
+                                     "as non-trainable parameters"))
+    elif t.running_stats:
+        facts.append(("BN statistics", f"{t.running_stats:,} running mean/variance values (buffers, not "
+                                       "parameters; Keras would count them as non-trainable params)"))
+    facts += [
+        ("FLOPs (fvcore)", f"{t.flops:,} = {render.human(t.flops)} — {FLOPS_MEANING}"
+                           + fvcore_gap_note(t.flops, t.macs, summary.fvcore_uncounted)),
+        ("MACs", f"{t.macs:,} = {render.human(t.macs)} — {MACS_MEANING}; "
+                 f"{render.human(t.flops_2x)}FLOPs at 2 per MAC"),
+        ("RF (stride)", RF_MEANING),
     ]
+    if summary.unsupported:
+        facts.append(("unsupported", unsupported_text(summary.unsupported)))
+    return tuple(facts)
 
 
-LIST_COLUMNS = [
+def fvcore_gap_note(flops: int, macs: int, uncounted) -> str:
+    """Said next to fvcore's figure when it comes out below the MACs: which calls fvcore leaves out."""
+    if flops >= macs or not uncounted:
+        return ""
+    listed = ", ".join(f"{name} ×{calls} ({render.human(m)}MACs)" for name, calls, m in uncounted)
+    return f". NOTE: below the MACs, because fvcore has no handle for {listed}"
+
+
+def unsupported_text(unsupported) -> str:
+    listed = ", ".join(f"{u.op.removeprefix('aten.')} ×{u.calls}" + (f" ({u.phase})" if u.phase != "forward" else "")
+                       for u in unsupported)
+    return f"operators no formula covers, counted as 0 FLOPs: {listed}"
+
+
+def unsupported_data(unsupported) -> list[dict]:
+    return [{"op": u.op, "calls": u.calls, "phase": u.phase, "modules": list(u.modules)} for u in unsupported]
+
+
+LIST_COLUMNS = (
     Column("name", "name", justify="left"),
-    Column("family", "family", justify="left"),
-    Column("block", "block", justify="left"),
-    Column("layers", "blocks per stage", justify="left"),
+    Column("family", "family", justify="left", drop=3),
+    Column("block", "block", justify="left", drop=4),
+    Column("layers", "blocks per stage", justify="left", drop=5),
     Column("params", "params", "count"),
-    Column("gflops", "GFLOPs (fvcore)", "fixed2"),
+    Column("gflops", "GFLOPs (fvcore)", "fixed2", drop=1),
     Column("gmacs", "GMACs", "fixed2"),
-    Column("input", "default input", "shape"),
-    Column("description", "what is different", justify="left"),
-]
+    Column("input", "default input", "shape", drop=6),
+    Column("description", "what is different", justify="left", drop=2, wrap=True),
+)
 
 
-def present_list(entries: list[dict], fmt: str) -> None:
-    if fmt == "json":
-        render.emit(render.to_json({"schema_version": render.SCHEMA_VERSION, "command": "list",
-                                    "models": entries}))
-    elif fmt == "csv":
-        render.emit(render.to_csv(LIST_COLUMNS, [{**e, "layers": "-".join(map(str, e["layers"]))} for e in entries]))
-    elif fmt == "markdown":
-        render.emit(render.to_markdown(LIST_COLUMNS, [{**e, "layers": _layers(e)} for e in entries]))
-    else:
-        console = render.stdout_console()
-        console.print(render.to_table(LIST_COLUMNS, [{**e, "layers": _layers(e)} for e in entries]))
-        console.print(soft_wrap=True, *["GFLOPs are fvcore's count (1 per multiply-add) at each model's default input; GMACs count "
-                      "conv + linear multiply-accumulates only."])
-
-
-def _layers(entry: dict) -> str:
-    return "[" + ",".join(str(n) for n in entry["layers"]) + "]"
+def list_document(entries: list[dict]) -> Document:
+    shown = tuple({**e, "layers": "[" + ",".join(str(n) for n in e["layers"]) + "]"} for e in entries)
+    flat = tuple({**e, "layers": "-".join(str(n) for n in e["layers"])} for e in entries)
+    return Document(
+        data={"schema_version": render.SCHEMA_VERSION, "command": "list", "models": entries},
+        blocks=(
+            Table(LIST_COLUMNS, shown),
+            Lines(("GFLOPs are fvcore's count (1 per multiply-add) at each model's default input; GMACs count "
+                   "conv + linear multiply-accumulates only.",)),
+        ),
+        csv=Table(LIST_COLUMNS, flat),
+    )

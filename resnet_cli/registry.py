@@ -137,15 +137,20 @@ VARIANTS: dict[str, Variant] = {variant.name: variant for variant in _variants()
 CUSTOM = Variant("custom", "custom", ResNetSpec(), "described by flags", IMAGENET_INPUT)
 
 
-def resolve(name: str) -> Variant:
-    """The variant registered under ``name`` (or ``custom``), else a UsageError with the closest names."""
+def lookup(name: str) -> Variant | None:
+    """The variant registered under ``name`` (case-insensitive, '-' = '_'), ``custom``, or None."""
     key = name.strip().lower().replace("-", "_")
     if key == "custom":
         return CUSTOM
-    if key in VARIANTS:
-        return VARIANTS[key]
+    return VARIANTS.get(key)
+
+
+def resolve(name: str) -> Variant:
+    """The variant registered under ``name``, else a UsageError with the closest names."""
+    variant = lookup(name)
+    if variant is not None:
+        return variant
+    key = name.strip().lower().replace("-", "_")
     close = difflib.get_close_matches(key, list(VARIANTS), n=3, cutoff=0.6)
     hint = f"did you mean {', '.join(close)}? " if close else ""
-    raise UsageError(
-        f"unknown model '{name}'; {hint}run `resnet-cli list` for the {len(VARIANTS)} known names"
-    )
+    raise UsageError(f"unknown model '{name}'; {hint}run `resnet-cli list` for the {len(VARIANTS)} known names")

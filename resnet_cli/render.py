@@ -1,29 +1,86 @@
-"""Formatting only: reports in, text out (table | json | csv | markdown).
+"""Formatting only: one ``Document`` per command result, written by one ``emit(document, fmt)``.
 
-One ``Column`` list drives every format, so a table, its CSV and its Markdown can never disagree; JSON
-carries the same keys with raw values. Tables and Markdown humanise large numbers; JSON and CSV keep
-exact integers.
+A command's view builds a ``Document``: its JSON data (``--format json``, and ``.to_dict()`` of the Python
+API's results), the blocks a person reads (headings, lines, label/value facts, tables) and the one flat table
+``--format csv`` writes. ``emit`` turns it into table | json | csv | markdown, so no command has a format
+ladder of its own, and the table, its CSV and its Markdown come from the same ``Column`` list.
+
+Tables fit the terminal: a number, a shape or a name is never split across lines. When the width is short,
+columns are dropped in the order their ``drop`` rank says (highest first) and a note names them; text
+columns marked ``wrap`` wrap at word boundaries; legends wrap at word boundaries.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import os
+import sys
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, Union
 
 FORMATS = ("table", "json", "csv", "markdown")
 SCHEMA_VERSION = 1
+PIPE_WIDTH = 200  # tables written to a file or a pipe (no $COLUMNS): wide enough to keep rows whole
+MIN_WIDTH, MAX_WIDTH = 40, 400
+WRAP_MIN = 24  # $COLUMNS outside this (0, unset on a terminal, huge) is clamped
 
 
 @dataclass(frozen=True)
 class Column:
     key: str  # JSON / CSV key
     header: str  # table / Markdown header
-    kind: str = "text"  # text | count | flops | pct | shape | ms | float
+    kind: str = "text"  # text | count | flops | pct | shape | ms | fixed2 | float | bytes | field
     justify: str = "right"
+    drop: int = 0  # 0: always shown; otherwise dropped first (highest rank first) when the width is short
+    wrap: bool = False  # text that may wrap at word boundaries (descriptions); never numbers or names
 
+
+# ---- the blocks of a document ----
+
+@dataclass(frozen=True)
+class Heading:
+    text: str
+
+
+@dataclass(frozen=True)
+class Lines:
+    """Sentences for people: wrapped at word boundaries; ``style`` is a rich style for the terminal."""
+
+    lines: tuple[str, ...]
+    style: str = ""
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Label / text pairs (totals and their meaning): a label column and a wrapped text column."""
+
+    pairs: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    columns: tuple[Column, ...]
+    records: tuple[dict, ...]
+    title: str | None = None
+
+
+Block = Union[Heading, Lines, Facts, Table]
+
+
+@dataclass(frozen=True)
+class Document:
+    data: dict  # the JSON document
+    blocks: tuple[Block, ...] = ()
+    csv: Table | None = None
+
+    def markdown(self) -> str:
+        return to_markdown_document(self)
+
+
+# ---- numbers as people read them ----
 
 def percent(part: int, whole: int) -> float:
     """part as a percentage of whole, to 4 decimals (0 when whole is 0): every *_pct field."""
@@ -68,9 +125,7 @@ def cell(value: Any, kind: str) -> str:
         return f"{value:.1f}%"
     if kind == "shape":
         return shape_text(value)
-    if kind == "ms":
-        return f"{value:.2f}"
-    if kind == "fixed2":
+    if kind in ("ms", "fixed2"):
         return f"{value:.2f}"
     if kind == "float":
         return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
@@ -95,18 +150,14 @@ def field_text(field: dict | None) -> str:
     return size if stride is None or field["global"] else f"{size} ({axes(stride)})"
 
 
-def raw(value: Any, kind: str) -> Any:
-    """Machine value for one cell (JSON and CSV): shapes as lists / 'AxB' strings, numbers exact."""
-    if kind == "shape" and value is not None:
-        return list(value)
-    return value
+# ---- machine formats ----
+
+def to_json(data: dict) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False)
 
 
-def to_json(document: dict) -> str:
-    return json.dumps(document, indent=2, ensure_ascii=False)
-
-
-def to_csv(columns: list[Column], records: Iterable[dict]) -> str:
+def to_csv(columns: Iterable[Column], records: Iterable[dict]) -> str:
+    columns = list(columns)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([c.key for c in columns])
@@ -123,7 +174,8 @@ def to_csv(columns: list[Column], records: Iterable[dict]) -> str:
     return buffer.getvalue()
 
 
-def to_markdown(columns: list[Column], records: Iterable[dict]) -> str:
+def to_markdown(columns: Iterable[Column], records: Iterable[dict]) -> str:
+    columns = list(columns)
     lines = ["| " + " | ".join(c.header for c in columns) + " |",
              "|" + "|".join("---:" if c.justify == "right" else "---" for c in columns) + "|"]
     for record in records:
@@ -131,41 +183,218 @@ def to_markdown(columns: list[Column], records: Iterable[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_table(columns: list[Column], records: Iterable[dict], title: str | None = None):
-    from rich.table import Table
-    from rich import box
+def to_markdown_document(document: Document) -> str:
+    out: list[str] = []
+    for block in document.blocks:
+        if isinstance(block, Heading):
+            out += [f"### {block.text}", ""]
+        elif isinstance(block, Lines):
+            out += [f"- {line}" for line in block.lines] + [""]
+        elif isinstance(block, Facts):
+            out += [f"- **{label}** {text}" for label, text in block.pairs] + [""]
+        elif isinstance(block, Table):
+            if block.title:
+                out += [f"#### {block.title}", ""]
+            out += [to_markdown(block.columns, block.records)]
+    return "\n".join(out).rstrip() + "\n"
 
-    table = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
-    for column in columns:
-        table.add_column(column.header, justify=column.justify, overflow="fold")
-    for record in records:
-        table.add_row(*(cell(record.get(c.key), c.kind) for c in columns))
+
+# ---- the terminal ----
+
+def terminal_width(is_terminal: bool) -> int:
+    """$COLUMNS when it is a sane number; else the terminal's width, or PIPE_WIDTH for a pipe or file."""
+    text = os.environ.get("COLUMNS", "").strip()
+    if text.isascii() and text.isdigit() and int(text) > 0:
+        return max(MIN_WIDTH, min(MAX_WIDTH, int(text)))
+    if not is_terminal:
+        return PIPE_WIDTH
+    import shutil
+
+    size = shutil.get_terminal_size((80, 24)).columns
+    return max(MIN_WIDTH, min(MAX_WIDTH, size if size > 0 else 80))
+
+
+def _needed_width(column: Column, texts: list[str]) -> int:
+    """The narrowest a column can be without splitting a value: its longest cell and header (their longest
+    word if the column wraps)."""
+    texts = list(texts) + [column.header]
+    if not column.wrap:
+        return max(len(t) for t in texts)
+    # a wrapping column narrower than WRAP_MIN makes rows many lines tall: below it, drop the column instead
+    longest_word = max((len(w) for t in texts for w in t.split()), default=1)
+    return max(longest_word, min(WRAP_MIN, max(len(t) for t in texts)))
+
+
+def _rich_table(columns: list[Column], records: tuple[dict, ...], title: str | None):
+    from rich import box
+    from rich.table import Table as RichTable
+
+    table = RichTable(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False,
+                      title_style="bold")
+    cells = [[cell(record.get(c.key), c.kind) for c in columns] for record in records]
+    for index, column in enumerate(columns):
+        table.add_column(column.header, justify=column.justify, no_wrap=not column.wrap, overflow="fold",
+                         min_width=_needed_width(column, [row[index] for row in cells]))
+    for row in cells:
+        table.add_row(*row)
     return table
 
 
-def stdout_console():
-    """Results console. Redirected to a file or a pipe, tables get 200 columns (unless $COLUMNS says
-    otherwise) instead of rich's 80, so rows stay whole; --format csv/json is the machine interface."""
-    import os
-    import sys
+def to_table(columns, records, title=None):
+    """TRANSITIONAL: a rich table of every column (views not yet converted to a Document)."""
+    return _rich_table(list(columns), tuple(records), title)
 
+
+def table_width(columns: list[Column], records: tuple[dict, ...]) -> int:
+    """The narrowest the table can be drawn without splitting a value (box.SIMPLE_HEAD, no edge padding:
+    one space at each edge, three between columns)."""
+    cells = [[cell(record.get(c.key), c.kind) for c in columns] for record in records]
+    widths = [_needed_width(c, [row[i] for row in cells]) for i, c in enumerate(columns)]
+    return sum(widths) + 3 * (len(columns) - 1) + 2
+
+
+def fit_table(block: Table, width: int) -> tuple[Any, list[Column]]:
+    """(rich table, dropped columns): the columns of ``block`` that fit ``width``, dropping the highest
+    ``drop`` ranks first; a table that fits whole is returned whole."""
+    columns = list(block.columns)
+    dropped: list[Column] = []
+    while table_width(columns, block.records) > width:
+        droppable = [c for c in columns if c.drop]
+        if not droppable:
+            break
+        victim = max(droppable, key=lambda c: (c.drop, columns.index(c)))
+        columns.remove(victim)
+        dropped.append(victim)
+    return _rich_table(columns, block.records, block.title), dropped
+
+
+def renderables(document: Document, console) -> list:
+    """The rich renderables of a document's blocks, fitted to ``console``."""
+    from rich.table import Table as RichTable
+    from rich.text import Text
+
+    out: list = []
+    for block in document.blocks:
+        if isinstance(block, Heading):
+            out.append(Text(block.text, style="bold"))
+        elif isinstance(block, Lines):
+            out += [Text(line, style=block.style) for line in block.lines]
+        elif isinstance(block, Facts):
+            grid = RichTable.grid(padding=(0, 2))
+            grid.add_column(no_wrap=True)
+            grid.add_column(overflow="fold")
+            for label, text in block.pairs:
+                grid.add_row(label, text)
+            out.append(grid)
+        elif isinstance(block, Table):
+            table, dropped = fit_table(block, console.width)
+            out.append(table)
+            if dropped:
+                names = ", ".join(c.header if c.header != "%" else c.key.replace("_pct", " %") for c in dropped)
+                out.append(Text(f"(not shown at this width: {names}; a wider terminal or --format json|csv|markdown "
+                                "shows every column)", style="dim"))
+    return out
+
+
+# ---- where results go ----
+
+_RESULTS: list = []
+
+
+@contextlib.contextmanager
+def results_to(stream):
+    """Results are written to ``stream`` while the block runs (the entry point points sys.stdout at stderr
+    meanwhile, so anything a user's model prints lands there, never inside a JSON document)."""
+    _RESULTS.append(stream)
+    try:
+        yield
+    finally:
+        _RESULTS.pop()
+
+
+def results_stream():
+    return _RESULTS[-1] if _RESULTS else sys.stdout
+
+
+def stdout_console(stream=None):
+    """The results console: the terminal's width, $COLUMNS if sane, or PIPE_WIDTH for a pipe or file."""
     from rich.console import Console
 
-    width = None
-    if not sys.stdout.isatty() and "COLUMNS" not in os.environ:
-        width = 200
-    return Console(highlight=False, width=width)
+    stream = stream or results_stream()
+    is_terminal = hasattr(stream, "isatty") and stream.isatty()
+    return Console(file=stream, highlight=False, width=terminal_width(is_terminal), soft_wrap=False)
 
 
 def stderr_console():
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    # on a terminal, lines wrap at word boundaries; into a file or a pipe, each message stays one line
+    is_terminal = sys.stderr.isatty()
+    return Console(stderr=True, highlight=False, soft_wrap=not is_terminal,
+                   width=terminal_width(True) if is_terminal else None)
 
 
-def emit(text: str) -> None:
-    """Write a machine-readable result to stdout, exactly as given."""
-    import sys
+def write(text: str) -> None:
+    """Write machine-readable text to the results stream, exactly as given (one trailing newline)."""
+    stream = results_stream()
+    stream.write(text if text.endswith("\n") else text + "\n")
+    stream.flush()
 
-    sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    sys.stdout.flush()
+
+def emit(document: Document, fmt: str | None = None) -> None:
+    """Write ``document`` to the results stream in ``fmt`` (table | json | csv | markdown)."""
+    if isinstance(document, str):  # TRANSITIONAL: views not yet converted to a Document write text
+        write(document)
+        return
+    if fmt == "json":
+        write(to_json(document.data))
+    elif fmt == "csv":
+        table = document.csv or next((b for b in document.blocks if isinstance(b, Table)), None)
+        write(to_csv(table.columns, table.records) if table else "")
+    elif fmt == "markdown":
+        write(to_markdown_document(document))
+    else:
+        console = stdout_console()
+        for renderable in renderables(document, console):
+            console.print(renderable)
+        results_stream().flush()
+
+
+class Result:
+    """What the Python API returns: a frozen report and its document.
+
+    ``to_dict()`` is the command's ``--format json`` document; it renders in Jupyter (Markdown) and in a
+    terminal (the rich protocol) exactly as the command prints it.
+    """
+
+    __slots__ = ("report", "_document", "notes", "verification")
+
+    def __init__(self, report, document: Document, notes: tuple[str, ...] = (), verification=None) -> None:
+        object.__setattr__(self, "report", report)
+        object.__setattr__(self, "_document", document)
+        object.__setattr__(self, "notes", tuple(notes))  # for people: why a model ran on the CPU, assumptions
+        object.__setattr__(self, "verification", verification)  # --verify: resnet_cli.verify.Verification
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"{type(self).__name__} is frozen")
+
+    @property
+    def document(self) -> Document:
+        return self._document
+
+    def to_dict(self) -> dict:
+        return json.loads(to_json(self._document.data))  # a deep copy, exactly as --format json prints it
+
+    def _repr_markdown_(self) -> str:
+        return self._document.markdown()
+
+    def __rich_console__(self, console, options):
+        yield from renderables(self._document, console)
+
+    def __repr__(self) -> str:
+        data = self._document.data
+        return f"<{type(self).__name__} {data.get('command', '')} {data.get('model', '')}>"
+
+    def __getattr__(self, name):  # the report's fields read through: result.totals, result.rows …
+        report = object.__getattribute__(self, "report")
+        return getattr(report, name)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from resnet_cli.errors import UsageError
+from resnet_cli.values import MAX_BLOCKS, MAX_CHANNELS, MAX_CLASSES, MAX_STAGES
 
 
 class BlockKind(str, enum.Enum):
@@ -68,24 +69,62 @@ class ConvBias(str, enum.Enum):
 
 
 @dataclass(frozen=True)
+class Flag:
+    """How a spec field appears on the command line: ``--field-name`` with this help and these bounds.
+
+    ``resnet_cli.options`` turns every field that carries one into an option of every command, with a
+    parser chosen by the field's type (enum, int, bool, tuple of ints or bools), so a new field is
+    declared here, once, and built in ``resnet_cli.model``.
+    """
+
+    help: str
+    low: int = 1
+    high: int = MAX_CHANNELS
+    max_items: int = MAX_STAGES
+    metavar: str | None = None
+
+    @staticmethod
+    def of(spec_field: dataclasses.Field) -> "Flag | None":
+        return spec_field.metadata.get("flag")
+
+    @staticmethod
+    def option_name(field_name: str) -> str:
+        return "--" + field_name.replace("_", "-")
+
+
+def _flag(help: str, **bounds) -> dict:
+    return {"flag": Flag(help, **bounds)}
+
+
+@dataclass(frozen=True)
 class ResNetSpec:
     """Everything that determines a ResNet's structure, and so its parameters and FLOPs."""
 
-    block: BlockKind = BlockKind.BOTTLENECK
-    layers: tuple[int, ...] = (3, 4, 6, 3)
-    widths: tuple[int, ...] = (64, 128, 256, 512)
-    stem: StemKind = StemKind.CONV7
-    stem_width: int = 64
-    stem_pool: bool = True
-    stride_at: StrideAt = StrideAt.CONV3X3
-    shortcut: Shortcut = Shortcut.PROJECTION
-    groups: int = 1
-    width_per_group: int = 64
-    se: bool = False
-    dilate: tuple[bool, ...] = ()
-    conv_bias: ConvBias = ConvBias.NONE
-    num_classes: int = 1000
-    in_channels: int = 3
+    block: BlockKind = field(default=BlockKind.BOTTLENECK, metadata=_flag(
+        "basic | bottleneck | preact-basic | preact-bottleneck."))
+    layers: tuple[int, ...] = field(default=(3, 4, 6, 3), metadata=_flag(
+        "Blocks per stage, e.g. 3,4,6,3 (any number of stages).", high=MAX_BLOCKS, metavar="N,N,..."))
+    widths: tuple[int, ...] = field(default=(64, 128, 256, 512), metadata=_flag(
+        "Base width of each stage, e.g. 64,128,256,512.", metavar="W,W,..."))
+    stem: StemKind = field(default=StemKind.CONV7, metadata=_flag(
+        "7x7 | deep (three 3x3 convs, ResNet-C/D) | cifar (one 3x3/1 conv)."))
+    stem_width: int = field(default=64, metadata=_flag(
+        "Channels out of the stem (64 for ImageNet nets, 16 for CIFAR)."))
+    stem_pool: bool = field(default=True, metadata=_flag("true | false: the 3x3/2 max-pool after the stem."))
+    stride_at: StrideAt = field(default=StrideAt.CONV3X3, metadata=_flag(
+        "v1 (first 1x1, the paper) | v1.5 (3x3, torchvision) | last-block (Keras V2)."))
+    shortcut: Shortcut = field(default=Shortcut.PROJECTION, metadata=_flag(
+        "projection (option B) | avgpool (ResNet-D) | zero-pad (option A)."))
+    groups: int = field(default=1, metadata=_flag("Groups of the 3x3 conv (ResNeXt cardinality)."))
+    width_per_group: int = field(default=64, metadata=_flag(
+        "Width per group (64 = ResNet, 4 = ResNeXt 32x4d, 128 = Wide)."))
+    se: bool = field(default=False, metadata=_flag("true | false: squeeze-and-excitation in every block."))
+    dilate: tuple[bool, ...] = field(default=(), metadata=_flag(
+        "Per stage after the first: dilation instead of stride, e.g. 0,1,1.", metavar="B,B,..."))
+    conv_bias: ConvBias = field(default=ConvBias.NONE, metadata=_flag(
+        "none | all (Keras V1) | unless-bn (Keras V2)."))
+    num_classes: int = field(default=1000, metadata=_flag("Outputs of the final fc layer.", high=MAX_CLASSES))
+    in_channels: int = field(default=3, metadata=_flag("Input channels the stem takes."))
 
     # ---- derived structure (pure arithmetic, used by the builder and the report) ----
 
@@ -222,91 +261,15 @@ class ResNetSpec:
     def as_dict(self) -> dict:
         """Plain JSON-ready fields (enums as their values)."""
         result = {}
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
+        for spec_field in dataclasses.fields(self):
+            value = getattr(self, spec_field.name)
             if isinstance(value, enum.Enum):
                 value = value.value
             elif isinstance(value, tuple):
                 value = list(value)
-            result[field.name] = value
+            result[spec_field.name] = value
         return result
 
 
 def _csv(values) -> str:
     return ",".join(str(v) for v in values)
-
-
-# ---- parsing of user-typed values (shared by every command) ----
-
-MAX_INPUT_ELEMENTS = 2**48  # beyond this, activation element counts would overflow int64 inside torch
-
-
-def parse_input_shape(text: str) -> tuple[int, int, int, int]:
-    """Parse ``NxCxHxW`` (e.g. ``1x3x224x224``) into four positive integers."""
-    raw = text.strip().lower().replace("×", "x")
-    parts = raw.split("x")
-    if len(parts) != 4:
-        raise UsageError(
-            f"--input '{text}' has {len(parts)} dimension{'s' if len(parts) != 1 else ''}; "
-            "expected 4 as NxCxHxW, e.g. 1x3x224x224"
-        )
-    values = []
-    for name, part in zip("NCHW", parts):
-        part = part.strip()
-        try:
-            value = int(part)
-        except ValueError:
-            raise UsageError(
-                f"--input '{text}': {name} = '{part}' is not an integer; expected NxCxHxW, e.g. 1x3x224x224"
-            ) from None
-        if value < 1:
-            raise UsageError(f"--input '{text}': {name} = {value}; every dimension must be at least 1")
-        values.append(value)
-    elements = values[0] * values[1] * values[2] * values[3]
-    if elements > MAX_INPUT_ELEMENTS:
-        raise UsageError(
-            f"--input '{text}' has {elements:,} elements; at most 2**48 ({MAX_INPUT_ELEMENTS:,}) are "
-            "supported, beyond which tensor element counts overflow"
-        )
-    return tuple(values)  # type: ignore[return-value]
-
-
-def parse_int_list(text: str, option: str) -> tuple[int, ...]:
-    """Parse ``3,4,6,3`` into a tuple of integers."""
-    items = [item.strip() for item in text.split(",") if item.strip()]
-    if not items:
-        raise UsageError(f"{option} '{text}' is empty; expected comma-separated integers, e.g. 3,4,6,3")
-    values = []
-    for item in items:
-        try:
-            values.append(int(item))
-        except ValueError:
-            raise UsageError(
-                f"{option} '{text}': '{item}' is not an integer; expected comma-separated integers"
-            ) from None
-    return tuple(values)
-
-
-def parse_bool_list(text: str, option: str) -> tuple[bool, ...]:
-    """Parse ``0,1,1`` or ``false,true,true`` into booleans."""
-    truthy = {"1", "true", "t", "yes", "y"}
-    falsy = {"0", "false", "f", "no", "n"}
-    values = []
-    for item in [i.strip().lower() for i in text.split(",") if i.strip()]:
-        if item in truthy:
-            values.append(True)
-        elif item in falsy:
-            values.append(False)
-        else:
-            raise UsageError(f"{option} '{text}': '{item}' is not a boolean; expected e.g. 0,1,1")
-    return tuple(values)
-
-
-def parse_enum(enum_type: type[enum.Enum], text: str, option: str):
-    """Look up an enum member by its value, with a message listing what is accepted."""
-    lowered = text.strip().lower()
-    for member in enum_type:
-        if member.value == lowered:
-            return member
-    accepted = ", ".join(member.value for member in enum_type)
-    raise UsageError(f"{option} '{text}' is not accepted; choose one of: {accepted}")

@@ -86,8 +86,8 @@ def test_flops_and_activations_are_linear_in_batch_size():
     from resnet_cli.report import totals
     from resnet_cli.target import analyze_target, resolve_target
 
-    _, one = analyze_target(resolve_target("resnet18", {}, "1x3x64x64"))
-    _, three = analyze_target(resolve_target("resnet18", {}, "3x3x64x64"))
+    _, one = analyze_target(resolve_target("resnet18", {}, (1, 3, 64, 64)))
+    _, three = analyze_target(resolve_target("resnet18", {}, (3, 3, 64, 64)))
     assert totals(three).macs == 3 * totals(one).macs
     assert totals(three).all_flops == 3 * totals(one).all_flops
     assert three.peak_activation_bytes(4) == 3 * one.peak_activation_bytes(4)

@@ -15,17 +15,27 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
-from typer.testing import CliRunner
 
+from conftest import run_cli
 from resnet_cli.charts import bench_figure, chart_flag_argv, save_bench_plot
-from resnet_cli.cli import app, main
+from resnet_cli.cli import main
 from resnet_cli.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def invoke(*args, columns=None):
-    return CliRunner().invoke(app, list(args), env={"COLUMNS": str(columns)} if columns else None)
+    """The real entry point, in-process, at a terminal width of ``columns`` ($COLUMNS) if given."""
+    saved = os.environ.get("COLUMNS")
+    os.environ.pop("COLUMNS", None)
+    if columns:
+        os.environ["COLUMNS"] = str(columns)
+    try:
+        return run_cli(*args)
+    finally:
+        os.environ.pop("COLUMNS", None)
+        if saved is not None:
+            os.environ["COLUMNS"] = saved
 
 
 def _svg_text(path: Path) -> str:

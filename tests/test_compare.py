@@ -14,10 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from resnet_cli.cli import app
-from resnet_cli.compare import compare_blocks, compare_models
+from conftest import run_cli
+from resnet_cli.comparison import compare_blocks, compare_models
+from resnet_cli.spec import BlockKind
 
 REPO = Path(__file__).resolve().parents[1]
 WRONG = "tests/fixtures/wrong_resnet.py"
@@ -36,7 +36,7 @@ def _in_repo(monkeypatch):
 
 
 def invoke(*args):
-    return CliRunner().invoke(app, ["compare", *args])
+    return run_cli("compare", *args)
 
 
 def _one_error_line(result, code):
@@ -175,7 +175,7 @@ def test_models_side_by_side_with_differences():
 
 
 def test_overrides_apply_to_every_registered_model():
-    comparison = compare_models(["resnet50", "resnet101"], {"--block": "basic", "--layers": "2,2,2,2"})
+    comparison = compare_models(["resnet50", "resnet101"], {"block": BlockKind.BASIC, "layers": (2, 2, 2, 2)})
     assert [m.params for m in comparison.models] == [RESNET18_PARAMS, RESNET18_PARAMS]
     assert comparison.first_divergence is None
 
@@ -324,7 +324,7 @@ def test_installed_entry_point_and_lazy_torch():
     failed = subprocess.run([str(executable), "compare", "resnet50", f"{BAD}:raises"], cwd=REPO,
                             capture_output=True, text=True, timeout=300)
     assert failed.returncode == 1 and "Traceback" not in failed.stderr and failed.stdout == ""
-    probe = "import sys, resnet_cli.compare_cli, resnet_cli.compare; print('torch' in sys.modules)"
+    probe = "import sys, resnet_cli.compare_cli, resnet_cli.comparison; print('torch' in sys.modules)"
     imported = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True,
                               env={**os.environ}, timeout=120)
     assert imported.stdout.strip() == "False", imported.stderr

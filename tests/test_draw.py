@@ -5,6 +5,7 @@ stride 2 at the first block of conv3_x … with a projection shortcut), from the
 models in tests/fixtures/user_models.py, and from torchvision's modules; never from our own output.
 """
 
+import os
 import re
 import struct
 import subprocess
@@ -15,9 +16,8 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
-from typer.testing import CliRunner
 
-from resnet_cli.cli import app
+from conftest import run_cli
 from resnet_cli.draw import diagram
 from resnet_cli.target import analyze_target, resolve_target
 
@@ -31,8 +31,17 @@ def _in_repo(monkeypatch):
 
 
 def invoke(*args, columns=None):
-    env = {"COLUMNS": str(columns)} if columns else None
-    return CliRunner().invoke(app, list(args), env=env)
+    """The real entry point, in-process, at a terminal width of ``columns`` ($COLUMNS) if given."""
+    saved = os.environ.get("COLUMNS")
+    os.environ.pop("COLUMNS", None)
+    if columns:
+        os.environ["COLUMNS"] = str(columns)
+    try:
+        return run_cli(*args)
+    finally:
+        os.environ.pop("COLUMNS", None)
+        if saved is not None:
+            os.environ["COLUMNS"] = saved
 
 
 def _resnet50_stage_params():
@@ -179,7 +188,7 @@ def test_compare_blocks_draw_shows_the_formulas(tmp_path):
     (["draw", "resnet50", "-o", "no/such/folder/r50.png"], 2, "does not exist"),
     (["draw", "resnet50", "--depth", "layer"], 2, "--depth 'layer' is not accepted; choose one of: stage, block"),
     (["draw", "resnet51"], 2, "unknown model 'resnet51'"),
-    (["draw", f"{USER}:Plain", "--layers", "2,2"], 2, "--layers: architecture flags change registered models"),
+    (["draw", f"{USER}:Plain", "--layers", "2,2"], 2, "--layers changes registered models"),
     (["compare", "basic", "bottleneck", "--draw", "b.gif"], 2, "--draw 'b.gif'"),
     (["compare", "resnet50", "resnet18", "--draw", "b.png"], 2, "--draw applies to block comparisons"),
 ])

@@ -23,6 +23,16 @@ from resnet_cli.model import build_model
 from resnet_cli.receptive import module_fields
 from resnet_cli.report import build_rows, stage_layout
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # thousands of tiny ops (resnet1202: 3,600 convs on 12×16 maps): a second thread only adds hand-offs,
+    # and on a busy machine they cost ten times the arithmetic
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 IMAGENET_PROBE = (1, 3, 32, 48)  # the smallest ImageNet-net input (total stride 32), not square
 CIFAR_PROBE = (1, 3, 12, 16)
 

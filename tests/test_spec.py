@@ -4,7 +4,8 @@ import pytest
 
 from resnet_cli.errors import UsageError
 from resnet_cli.registry import VARIANTS, resolve
-from resnet_cli.spec import BlockKind, ResNetSpec, Shortcut, StrideAt, parse_input_shape
+from resnet_cli.spec import BlockKind, ResNetSpec, Shortcut, StrideAt
+from resnet_cli.values import parse_input_shape
 
 
 def test_spec_is_frozen():

@@ -7,7 +7,7 @@ script prints nothing else.
 from pathlib import Path
 
 from resnet_cli.charts import save_stage_chart, stage_chart
-from resnet_cli.compare import compare_blocks
+from resnet_cli.comparison import compare_blocks
 from resnet_cli.draw import diagram
 from resnet_cli.draw_image import save_blocks, save_diagram
 from resnet_cli.report import build_rows

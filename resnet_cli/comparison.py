@@ -15,19 +15,14 @@ torch is imported by the functions that need it, never at import time.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
-import importlib
-import importlib.util
 import os
 import re
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 from resnet_cli import registry
-from resnet_cli.errors import RuntimeFailure, UsageError, UserCodeError
-from resnet_cli.spec import BlockKind, parse_input_shape
+from resnet_cli.errors import UsageError
+from resnet_cli.spec import BlockKind
 
 DEFAULT_CHANNELS = 256
 DEFAULT_SIZE = 56
@@ -395,7 +390,9 @@ class ModelComparison:
 
 
 def is_user_model(name: str) -> bool:
-    return ":" in name
+    from resnet_cli.usercode import is_reference
+
+    return is_reference(name)
 
 
 def _unknown_message(name: str) -> str:
@@ -405,8 +402,14 @@ def _unknown_message(name: str) -> str:
     close += [c for c in difflib.get_close_matches(key.replace("-", "_"), candidates, n=3, cutoff=0.6) if c not in close]
     hint = f"did you mean {', '.join(close[:3])}? " if close else ""
     return (f"unknown block kind or model '{name}'; {hint}block kinds: {BLOCK_NAMES_HELP}; models: the "
-            f"{len(registry.VARIANTS)} names of `resnet-cli list`, or path/to/file.py:callable, "
-            "package.module:callable")
+            f"{len(registry.VARIANTS)} names of `resnet-cli list`, path/to/file.py:callable, "
+            "package.module:callable, or a checkpoint file (.pt, .pth, .bin, .safetensors)")
+
+
+def _is_checkpoint(thing: str) -> bool:
+    from resnet_cli.target import CHECKPOINT_SUFFIXES
+
+    return thing.lower().endswith(CHECKPOINT_SUFFIXES) or os.path.isfile(thing)
 
 
 def classify(things: list[str]) -> str:
@@ -421,7 +424,7 @@ def classify(things: list[str]) -> str:
             kinds.append("models")
         elif block_choice(thing) is not None:
             kinds.append("blocks")
-        elif thing.strip().lower().replace("-", "_") in registry.VARIANTS or thing.strip().lower() == "custom":
+        elif registry.lookup(thing) is not None or _is_checkpoint(thing):
             kinds.append("models")
         else:
             raise UsageError(_unknown_message(thing))
@@ -433,166 +436,15 @@ def classify(things: list[str]) -> str:
     return kinds[0]
 
 
-# ---- user models: path/to/file.py:callable and package.module:callable ----
-
-@contextlib.contextmanager
-def _cwd_on_path():
-    # like `python -m` and uvicorn: package.module:callable is looked up from the working directory too
-    cwd = os.getcwd()
-    added = cwd not in sys.path
-    if added:
-        sys.path.insert(0, cwd)
-    try:
-        yield
-    finally:
-        if added and cwd in sys.path:
-            sys.path.remove(cwd)
-
-
-def _user_error(reference: str, doing: str, error: BaseException) -> UserCodeError:
-    message = str(error).strip().splitlines()
-    text = message[0] if message else ""
-    return UserCodeError(f"{reference}: {doing} raised {type(error).__name__}{': ' + text if text else ''}")
-
-
-def _import_user_module(reference: str, location: str):
-    """The Python module holding a user's model: a file (relative to the working directory) or a module."""
-    if location.endswith(".py") or "/" in location or os.sep in location:
-        path = Path(location)
-        if not path.is_file():
-            raise UsageError(f"{reference}: file not found: {location} (paths are relative to {os.getcwd()})")
-        module_name = "resnet_cli_user_" + re.sub(r"\W", "_", str(path.resolve()))
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        if spec is None or spec.loader is None:
-            raise UsageError(f"{reference}: {location} is not a Python file")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module  # dataclasses and pickling inside the file look themselves up here
-        try:
-            with _cwd_on_path():
-                spec.loader.exec_module(module)
-        except BaseException as error:  # anything their file does at import: SyntaxError, ImportError, …
-            sys.modules.pop(module_name, None)
-            if isinstance(error, KeyboardInterrupt):
-                raise
-            raise _user_error(reference, f"importing {location}", error) from None
-        return module
-    try:
-        with _cwd_on_path():
-            return importlib.import_module(location)
-    except ModuleNotFoundError as error:
-        if error.name and (location == error.name or location.startswith(error.name + ".")):
-            raise UsageError(f"{reference}: no module named '{error.name}' (from {os.getcwd()} and the installed "
-                             "packages)") from None
-        raise _user_error(reference, f"importing {location}", error) from None
-    except Exception as error:
-        raise _user_error(reference, f"importing {location}", error) from None
-
-
-def load_user_factory(reference: str):
-    """The object ``file.py:callable`` or ``package.module:callable`` names (a class, function or module)."""
-    location, _, attribute = reference.rpartition(":")
-    if not location or not attribute:
-        raise UsageError(f"'{reference}': expected path/to/file.py:callable or package.module:callable")
-    module = _import_user_module(reference, location)
-    target = module
-    for part in attribute.split("."):
-        if not hasattr(target, part):
-            defined = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_")
-                             and getattr(v, "__module__", None) == module.__name__)
-            listing = f"; it defines: {', '.join(defined)}" if defined else "; it defines no callables"
-            raise UsageError(f"{reference}: {location} has no callable '{attribute}'{listing}")
-        target = getattr(target, part)
-    if not callable(target):
-        raise UsageError(f"{reference}: '{attribute}' is not callable (its type is {type(target).__name__}); name a "
-                         "function or class returning an nn.Module")
-    return target
-
-
-def _instantiate(reference: str, factory, device: str | None):
-    import torch
-    from torch import nn
-
-    if isinstance(factory, nn.Module):  # an instance named directly: analysed where it lives
-        return factory
-    try:
-        if device is None:
-            model = factory()
-        else:
-            with torch.device(device):
-                model = factory()
-    except Exception as error:
-        raise _user_error(reference, "calling it", error) from None
-    if not isinstance(model, nn.Module):
-        raise UsageError(f"{reference} returned a {type(model).__name__}, not a torch.nn.Module")
-    return model
-
-
-# What torch raises when a tensor has the wrong shape, channels or size; anything else a forward raises
-# (NotImplementedError, AttributeError, the user's own exceptions) is a failure of the user's code.
-_REJECTION_TYPES = (RuntimeError, ValueError, IndexError)
-
-
-def _analysis_error(name: str, input_shape, error: RuntimeFailure) -> Exception:
-    cause = error.__cause__
-    if cause is not None and type(cause) not in _REJECTION_TYPES:
-        return UserCodeError(f"{name}: running its forward raised {type(cause).__name__}: {error}")
-    text = "x".join(str(s) for s in input_shape)
-    return UsageError(f"{name} rejects the input {text}: {error}; if the input is wrong, give one it takes with "
-                      "--input NxCxHxW")
-
+# ---- user models: path/to/file.py:callable and package.module:callable (see resnet_cli.target) ----
 
 def analyze_user_model(reference: str, input_shape: tuple[int, ...]):
-    """(model, Analysis, device, notes, failure): built on meta if its code allows, else on the CPU with a
-    real input. ``failure`` is the AnalysisFailure of a forward that broke after some stages ran (its
-    ``partial`` analysis is returned), else None."""
-    from resnet_cli.analysis import analyze
+    """(model, Analysis, device, notes, failure) of a user's model: built on meta if its code allows, else on
+    the CPU with a real input; ``failure`` is the AnalysisFailure of a forward that broke after some stages ran."""
+    from resnet_cli.target import analyze, resolve_target
 
-    factory = load_user_factory(reference)
-    notes = []
-    try:
-        model = _instantiate(reference, factory, "meta")
-        if _device_of(model) == "meta":
-            return model, analyze(model, input_shape), "meta", (), None
-        notes.append(f"{reference}: its code puts parameters on the {_device_of(model)}; run there with a real input")
-        return _analyze_real(reference, model, input_shape, tuple(notes))
-    except UsageError:
-        raise
-    except Exception as error:  # their code made real tensors, or ran ops meta tensors lack: try for real
-        meta_failed_in = getattr(error, "module", None)
-        first = str(error).strip().splitlines()
-        notes.append(f"{reference}: could not run on the meta device ({first[0] if first else type(error).__name__}); "
-                     "built on the CPU and run with a real input instead")
-    model, analysis, device, notes, failure = _analyze_real(
-        reference, _instantiate(reference, factory, None), input_shape, tuple(notes))
-    if failure is not None and meta_failed_in is not None and failure.module == meta_failed_in:
-        notes = ()  # it breaks at the same place for real: the model's own failure, not the meta device's
-    return model, analysis, device, notes, failure
-
-
-def _device_of(model) -> str:
-    parameter = next(model.parameters(), None)
-    return parameter.device.type if parameter is not None else "cpu"
-
-
-def _analyze_real(reference: str, model, input_shape, notes: tuple[str, ...]):
-    from resnet_cli.analysis import analyze
-
-    try:
-        analysis = analyze(model, input_shape)
-    except RuntimeFailure as error:
-        partial = getattr(error, "partial", None)
-        if partial is not None and _some_stage_ran(partial):
-            # not the input: the model itself breaks further in; compare what ran and say where it broke
-            return model, partial, _device_of(model), notes, error
-        raise _analysis_error(reference, input_shape, error) from None
-    except Exception as error:
-        raise _user_error(reference, "running its forward", error) from None
-    return model, analysis, _device_of(model), notes, None
-
-
-def _some_stage_ran(analysis) -> bool:
-    """True if at least one top-level module finished its forward before the failure."""
-    return any(m.output_shape is not None for m in analysis.modules if m.name and "." not in m.name)
+    analyzed = analyze(resolve_target(reference, None, tuple(input_shape)), allow_partial=True)
+    return analyzed.model, analyzed.analysis, analyzed.device, analyzed.notes, analyzed.failure
 
 
 # ---- the comparison ----
@@ -607,7 +459,7 @@ def _stage_counts(model, analysis, stages: tuple[str, ...] | None, name: str) ->
             raise UsageError(f"--stages: {name} has no top-level module {', '.join(map(repr, unknown))}; its "
                              f"top-level modules are: {', '.join(children)}")
     layout = stage_layout(analysis, stages)
-    rows = build_rows(analysis, "stage", describe=describer(model, layout.stage_of_child), stages=stages)
+    rows = build_rows(analysis, "stage", describe=describer(model, layout), stages=stages)
     return tuple(StageCount(r.name, r.kind, r.output_shape, r.params, r.flops, r.macs, r.activation_elements)
                  for r in rows)
 
@@ -631,21 +483,19 @@ def parse_stages(values: list[str] | None, count: int) -> list[tuple[str, ...] |
     return parsed * count if len(parsed) == 1 else parsed
 
 
-def compare_models(names: list[str], overrides: dict[str, str | None] | None = None,
-                   input_text: str | None = None, stages: list[str] | None = None) -> ModelComparison:
+def compare_models(names: list[str], overrides: dict | None = None,
+                   input_shape: tuple[int, ...] | None = None, stages: list[str] | None = None) -> ModelComparison:
     """Analyse every model once and line their stages up by position against the first."""
     from resnet_cli.report import totals
     from resnet_cli.target import analyze_target, resolve_target
 
     stage_choices = parse_stages(stages, len(names))
     registered = [n for n in names if not is_user_model(n)]
-    if overrides and any(v is not None for v in overrides.values()) and not registered:
+    if overrides and not registered:
         raise UsageError("architecture override flags change registered models, and none is named; "
                          "your own model's structure comes from its code")
-    user_input = None
-    if input_text is not None:
-        user_input = parse_input_shape(input_text)
-    elif registered:
+    user_input = input_shape
+    if user_input is None and registered:
         user_input = resolve_target(registered[0]).input_shape
     counts = []
     for name, stage_names in zip(names, stage_choices):
@@ -656,11 +506,8 @@ def compare_models(names: list[str], overrides: dict[str, str | None] | None = N
             source = "file" if name.rpartition(":")[0].endswith(".py") or "/" in name.rpartition(":")[0] else "module"
             description = f"{type(model).__name__} from {name}"
         else:
-            target = resolve_target(name, overrides, input_text)
-            try:
-                model, analysis = analyze_target(target)
-            except RuntimeFailure as error:
-                raise _analysis_error(name, target.input_shape, error) from None
+            target = resolve_target(name, overrides, input_shape)
+            model, analysis = analyze_target(target)
             source, description, device, failure = "registry", target.description, "meta", None
         total = totals(analysis)
         counts.append(ModelCount(

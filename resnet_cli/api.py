@@ -1,0 +1,161 @@
+"""The Python API: what every command does, as functions returning frozen results.
+
+``model`` is anything MODEL accepts on the command line (a registered name, ``custom``, ``file.py:callable``,
+``package.module:callable``, a checkpoint path), an ``nn.Module`` instance or a ``ResNetSpec``. Architecture
+fields may be given as keywords (``groups=32``, ``block="basic"``). Each function returns a ``Result`` whose
+``to_dict()`` is exactly the command's ``--format json`` document, and which renders in Jupyter and in a
+terminal as the command prints it. The CLI (``resnet_cli.cli``) is a thin layer over these functions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any
+
+from resnet_cli import values
+from resnet_cli.errors import UsageError
+from resnet_cli.render import Result
+from resnet_cli.spec import Flag, ResNetSpec
+
+
+class SummaryResult(Result):
+    """``summary``: rows (stage/block/layer) with shapes, parameters, FLOPs; totals."""
+
+
+class FlopsResult(Result):
+    """``flops``: totals under every convention, by operator and module, memory, training."""
+
+
+class CompareResult(Result):
+    """``compare``: blocks or models side by side."""
+
+
+def _typed_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Keyword overrides as typed spec values: strings go through the command line's parsers."""
+    from resnet_cli.options import SPEC_OPTIONS, _spec_parser
+
+    hints = typing.get_type_hints(ResNetSpec)
+    fields = {f.name: f for f in dataclasses.fields(ResNetSpec)}
+    typed = {}
+    for name, value in overrides.items():
+        if name not in SPEC_OPTIONS:
+            raise UsageError(f"'{name}' is not an architecture field; accepted: {', '.join(SPEC_OPTIONS)}")
+        if value is None:
+            continue
+        if isinstance(value, str) or (isinstance(value, (list, tuple)) and hints[name] is not bool):
+            text = ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else value
+            if isinstance(value, (list, tuple)) and value and isinstance(value[0], bool):
+                text = ",".join("1" if v else "0" for v in value)
+            value = _spec_parser(name, hints[name], Flag.of(fields[name]))(text)
+        typed[name] = value
+    return typed
+
+
+def target_for(model=None, input=None, *, weights: str | None = None, stages=None, **overrides):
+    """The ``Target`` of anything MODEL accepts, an nn.Module or a ResNetSpec."""
+    from resnet_cli import target as targets
+
+    shape = values.parse_input_shape(input) if input is not None else None
+    typed = _typed_overrides(overrides)
+    if isinstance(model, ResNetSpec):
+        result = targets.target_of_spec(dataclasses.replace(model, **typed), shape)
+    elif model is not None and not isinstance(model, str):
+        import torch
+
+        if not isinstance(model, torch.nn.Module):
+            raise UsageError(f"model must be a name, a path, an nn.Module or a ResNetSpec, not {type(model).__name__}")
+        if typed:
+            raise UsageError("architecture fields change registered models; an nn.Module's structure is its code")
+        result = targets.target_of_module(model, shape)
+    else:
+        result = targets.resolve_target(model, typed, shape)
+    if weights is not None:
+        result = dataclasses.replace(result, weights=weights)
+    if stages:
+        result = dataclasses.replace(result, stages=tuple(stages))
+    return result
+
+
+def build(name_or_spec: Any = "resnet50", *, weights: str | None = None, **overrides):
+    """The model as an ``nn.Module`` with real (initialised, or the checkpoint's) weights, on the CPU."""
+    from resnet_cli.target import build_real
+
+    target = target_for(name_or_spec, weights=weights, **overrides)
+    if target.source == "instance":
+        return target.factory
+    return build_real(target)
+
+
+def summary(model: Any = "resnet50", input=None, depth: str = "stage", *, weights: str | None = None,
+            stages=None, verify: bool = False, **overrides) -> SummaryResult:
+    """Rows at ``depth`` (stage | block | layer); ``verify`` adds fvcore's count per stage beside ours."""
+    from resnet_cli.present import summary_document
+    from resnet_cli.report import summarize
+    from resnet_cli.target import analyze
+
+    depth = values.parse_choice(depth, "depth", ("stage", "block", "layer"))
+    target = target_for(model, input, weights=weights, stages=stages, **overrides)
+    analyzed = analyze(target)
+    report = summarize(target, analyzed.model, analyzed.analysis, depth)
+    verification = _verify(target, analyzed) if verify else None
+    return SummaryResult(report, summary_document(report, verification), _notes(target, analyzed), verification)
+
+
+def _verify(target, analyzed):
+    from resnet_cli.report import stage_layout
+    from resnet_cli.verify import verify
+
+    return verify(target, analyzed.analysis, stage_layout(analyzed.analysis, target.stages))
+
+
+def _notes(target, *analyzed) -> tuple[str, ...]:
+    notes = list(target.notes)
+    for one in analyzed:
+        notes += [n for n in one.notes if n not in notes]
+    return tuple(notes)
+
+
+def flops(model: Any = "resnet50", input=None, training: bool = False, depth: str = "stage",
+          dtype: str = "float32", *, weights: str | None = None, stages=None, verify: bool = False,
+          **overrides) -> FlopsResult:
+    """Totals under every convention, by operator category and module, memory; ``training`` adds the
+    backward; ``verify`` adds fvcore's count per stage beside ours."""
+    from resnet_cli.flops_report import flops_report
+    from resnet_cli.flops_view import flops_document
+    from resnet_cli.target import analyze
+
+    depth = values.parse_choice(depth, "depth", ("stage", "block", "layer"))
+    dtype = values.parse_dtype(dtype, "dtype")
+    target = target_for(model, input, weights=weights, stages=stages, **overrides)
+    forward = analyze(target)
+    step = analyze(target, training=True)
+    report = flops_report(target, forward.model, forward.analysis, step.analysis, depth, dtype, training)
+    verification = _verify(target, forward) if verify else None
+    return FlopsResult(report, flops_document(report, verification), _notes(target, forward, step), verification)
+
+
+def compare(*models: Any, input=None, channels: int | None = None, size: int | None = None, stages=None,
+            **overrides) -> CompareResult:
+    """Block kinds layer by layer (``compare("basic", "bottleneck")``), or models stage by stage."""
+    from resnet_cli import comparison as comparing
+    from resnet_cli.compare_view import blocks_document, models_document
+
+    names = [m if isinstance(m, str) else m for m in models]
+    if not all(isinstance(n, str) for n in names):
+        raise UsageError("compare takes names, paths or code references (path/to/file.py:callable)")
+    if comparing.classify(list(names)) == "blocks":
+        model_only = [f"{k}=" for k in overrides] + (["input="] if input is not None else []) + \
+            (["stages="] if stages else [])
+        if model_only:
+            raise UsageError(f"{', '.join(model_only)} apply to model comparisons; blocks take channels= and size=")
+        report = comparing.compare_blocks(list(names), comparing.DEFAULT_CHANNELS if channels is None else channels,
+                                          comparing.DEFAULT_SIZE if size is None else size)
+        return CompareResult(report, blocks_document(report))
+    if channels is not None or size is not None:
+        raise UsageError("channels= and size= apply to block comparisons; models take input=NxCxHxW")
+    shape = values.parse_input_shape(input) if input is not None else None
+    report = comparing.compare_models(list(names), _typed_overrides(overrides), shape,
+                                      [stages] if isinstance(stages, str) else stages)
+    notes = tuple(note for model in report.models for note in model.notes)
+    return CompareResult(report, models_document(report), notes)
