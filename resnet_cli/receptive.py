@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from fractions import Fraction
-from math import ceil, floor
+from math import ceil, floor, prod
 from numbers import Rational
 from typing import TYPE_CHECKING
 
@@ -307,8 +307,8 @@ def _reshape(op: OpRecord, read) -> ReceptiveField:
         if span.dim is None:
             spans.append(span)
             continue
-        before = _product(shape[: span.dim])
-        spot = next((e for e in range(len(out)) if _product(out[:e]) == before and out[e] == shape[span.dim]), None)
+        before = prod(shape[: span.dim])
+        spot = next((e for e in range(len(out)) if prod(out[:e]) == before and out[e] == shape[span.dim]), None)
         if spot is None and shape[span.dim] == 1:  # a size-1 axis dropped or moved: nothing mixed in
             spans.append(replace(span, dim=None))
         elif spot is None:
@@ -316,13 +316,6 @@ def _reshape(op: OpRecord, read) -> ReceptiveField:
         else:
             spans.append(replace(span, dim=spot))
     return ReceptiveField(tuple(spans))
-
-
-def _product(sizes) -> int:
-    total = 1
-    for size in sizes:
-        total *= size
-    return total
 
 
 def _upsample(op: OpRecord, read) -> ReceptiveField:
@@ -348,10 +341,7 @@ def _elementwise(op: OpRecord, read) -> ReceptiveField:
     """Any other op: its inputs broadcast against its output (aligned from the last dim), and each output
     unit sees the union of what the inputs' units at its position see. An input dim the op changes in a
     way we cannot follow (a matrix product over a spatial dim) makes its axis whole."""
-    out = op.output_shape
-    if out is None:
-        out = read[0][1]
-    return _union(read, out)
+    return _union(read, op.output_shape if op.output_shape is not None else read[0][1])
 
 
 def _union(read, out) -> ReceptiveField:
