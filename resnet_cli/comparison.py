@@ -287,6 +287,7 @@ class StageCount:
     params: int
     flops: int
     macs: int
+    activation_elements: int = 0  # of the new tensors the stage writes (report.Row.activation_elements)
 
 
 @dataclass(frozen=True)
@@ -459,7 +460,8 @@ def _stage_counts(model, analysis, stages: tuple[str, ...] | None, name: str) ->
                              f"top-level modules are: {', '.join(children)}")
     layout = stage_layout(analysis, stages)
     rows = build_rows(analysis, "stage", describe=describer(model, layout), stages=stages)
-    return tuple(StageCount(r.name, r.kind, r.output_shape, r.params, r.flops, r.macs) for r in rows)
+    return tuple(StageCount(r.name, r.kind, r.output_shape, r.params, r.flops, r.macs, r.activation_elements)
+                 for r in rows)
 
 
 def parse_stages(values: list[str] | None, count: int) -> list[tuple[str, ...] | None]:

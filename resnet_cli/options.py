@@ -44,6 +44,10 @@ FormatOpt = Annotated[str, typer.Option(
 DepthOpt = Annotated[str, typer.Option(
     "--depth", "-d", parser=values.bound(values.parse_choice, "--depth", DEPTHS), metavar="DEPTH",
     help="stage | block | layer.")]
+ChartOpt = Annotated[Optional[str], typer.Option(
+    "--chart", metavar="[FILE]",
+    help="Bars of each stage's share of parameters, FLOPs and activations: alone, in the terminal (instead of "
+         "the table); --chart FILE.svg|png|pdf writes them to a file beside the usual output.")]
 DtypeOpt = Annotated[str, typer.Option(
     "--dtype", parser=values.parse_dtype, metavar="DTYPE",
     help="float32 | float16 | bfloat16 (also fp32, fp16, half, bf16).")]
