@@ -43,14 +43,27 @@ from resnet_cli.errors import RuntimeFailure, Terminated
 
 @dataclass
 class Prepared:
-    """One model of the run: its analyses (batch 1), its figures, and the module inference shares."""
+    """One model of the run: its analyses, its figures, and the module inference shares."""
 
     target: Any
-    forward: Any  # Analysis of the inference forward
-    step: Any  # Analysis of a training step (None for inference runs)
+    forward: Any  # Analysis of the inference forward at batch 1 (every count is linear in N)
+    steps: Any  # Analyses of a training step at batches 1 and 2 (None for inference runs): batch norm's
+    #             per-channel statistics make a step's counts affine in N, not linear
     info: ModelInfo
-    classes: Optional[int]  # N × classes output: the training loss is cross-entropy over these
     module: Any = None
+
+    def all_flops(self, batch: int) -> int:
+        if self.steps is None:
+            return self.info.all_flops_per_image * batch
+        one, two = (_every(t) for t in self.steps)
+        return one + (batch - 1) * (two - one)
+
+
+def _every(analysis) -> int:
+    from resnet_cli.report import totals
+
+    counted = totals(analysis)
+    return counted.all_flops + counted.backward_flops
 
 
 @dataclass
@@ -76,20 +89,23 @@ def prepare(target, request: BenchRequest) -> Prepared:
     from resnet_cli.report import totals
     from resnet_cli.target import analyze_target
 
-    one = dataclasses.replace(target, input_shape=(1, *target.input_shape[1:]))  # FLOPs, memory linear in N
-    _meta, forward = analyze_target(one)
-    step = analyze_target(one, training=True)[1] if request.training else None
-    counted = totals(step if step is not None else forward)
-    if step is not None:
-        flops = 2 * (counted.macs + counted.backward_macs)
-        every = counted.all_flops + counted.backward_flops
+    def at(batch: int, training: bool = False):
+        return analyze_target(dataclasses.replace(target, input_shape=(batch, *target.input_shape[1:])),
+                              training=training)[1]
+
+    forward = at(1)
+    steps = (at(1, True), at(2, True)) if request.training else None
+    if steps is not None:
+        counted = totals(steps[0])
+        flops, every = 2 * (counted.macs + counted.backward_macs), _every(steps[0])
     else:
+        counted = totals(forward)
         flops, every = counted.flops_2x, counted.all_flops
-    output = (step or forward).output_shape
+    output = (steps[0] if steps else forward).output_shape
     info = ModelInfo(name=target.name, description=target.description, sample_shape=tuple(target.input_shape[1:]),
                      params=forward.params, trainable_params=forward.trainable_params, flops_per_image=flops,
-                     all_flops_per_image=every)
-    return Prepared(target, forward, step, info, output[1] if output and len(output) == 2 else None)
+                     all_flops_per_image=every, classes=output[1] if output and len(output) == 2 else None)
+    return Prepared(target, forward, steps, info)
 
 
 def plan(models: list[Prepared], request: BenchRequest, batches: dict) -> list[Config]:
@@ -102,7 +118,7 @@ def plan(models: list[Prepared], request: BenchRequest, batches: dict) -> list[C
             if position >= len(sizes):
                 continue
             batch = sizes[position]
-            prediction = bench_memory.predict(model.forward, model.step, batch, request)
+            prediction = bench_memory.predict(model.forward, model.steps, batch, request)
             estimate = bench_memory.refusal_estimate(prediction, request)
             fits = available is None or estimate <= available
             refusal = "" if fits else (f"not run: needs about {_gib(estimate)} but {source} is {_gib(available)}")
@@ -126,7 +142,7 @@ def setup(model: Prepared, batch: int, request: BenchRequest, wrap=None):
             module = module.to(memory_format=torch.channels_last)
         held = bench_system.tensor_bytes(*module.parameters(), *module.buffers())
         runner = compiled(wrap(module) if wrap else module, request)
-        return training_step(runner, x, make_optimizer(module, request.optimizer), request, model.classes), \
+        return training_step(runner, x, make_optimizer(module, request.optimizer), request, model.info.classes), \
             held + bench_system.tensor_bytes(x)
     module = model.module
     held = bench_system.tensor_bytes(*module.parameters(), *module.buffers())
@@ -209,15 +225,16 @@ def run_bench(request: BenchRequest, *, progress: Progress = no_progress) -> Ben
     configs = [] if request.find_max_batch else plan(models, request, batches)
     if configs and not any(c.fits for c in configs):
         worst = configs[0]
-        raise RuntimeFailure(f"no configuration can fit: {worst.model.info.name} at batch {worst.batch} "
-                             f"{worst.refusal.removeprefix('not run: ')} at {request.dtype}; use a smaller "
+        raise RuntimeFailure(f"{worst.model.info.name} at batch {worst.batch} cannot fit: it "
+                             f"{worst.refusal.removeprefix('not run: ')} ({request.dtype}); use a smaller "
                              "--batch-size or --input")
     stopped, env, sampler, searches = None, {}, None, []
     try:
         with bench_system.threads(request.threads), bench_system.cuda_flags(request.device):
             env = bench_system.capture_environment(request.device, request.threads, _flags(request))
             progress("peak", model="", batch_size=0, repeat=0)
-            sampler = RooflineSampler(request.device, request.dtype, request.threads, request.channels_last)
+            sampler = RooflineSampler(request.device, request.dtype, request.threads, request.channels_last,
+                                      request.min_time_s)
             sampler.sample(first=True)
             if not request.training:
                 for model in models:
@@ -258,7 +275,7 @@ def _search(models: list[Prepared], request: BenchRequest, progress: Progress):
     for model in models:
         progress("search", model=model.info.name, batch_size=0, repeat=0)
         found = bench_memory.search_max_batch(
-            model.info.name, lambda n, m=model: bench_memory.predict(m.forward, m.step, n, request).total,
+            model.info.name, lambda n, m=model: bench_memory.predict(m.forward, m.steps, n, request).total,
             available, source, request.device_type, try_batch(model, request))
         searches.append(found)
         batches[model.info.name] = (found.confirmed,) if found.confirmed else ()
@@ -276,7 +293,7 @@ def _flags(request: BenchRequest) -> dict:
 def result_of(config: Config, request: BenchRequest, sampler: Optional[RooflineSampler]) -> ConfigResult:
     common = dict(model=config.model.info.name, batch_size=config.batch,
                   flops_per_batch=config.model.info.flops_per_image * config.batch,
-                  all_flops_per_batch=config.model.info.all_flops_per_image * config.batch,
+                  all_flops_per_batch=config.model.all_flops(config.batch),
                   estimated_bytes=config.estimate, predicted=config.prediction,
                   cuda_graphs=uses_cuda_graphs(request.compile_mode, request.device))
     if not config.fits:

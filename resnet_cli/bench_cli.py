@@ -115,6 +115,9 @@ def bench(
     targets = tuple(resolve_target(ref.text, overrides, input) for ref in refs)
     _distinct(targets)
     resolved = resolve_device(device)
+    if devices > 1 and device == "auto" and resolved == "cpu":
+        raise RuntimeFailure(f"--devices {devices}: this machine has no CUDA device; a distributed run needs "
+                             f"{devices} (--device cpu runs {devices} CPU processes with gloo instead)")
     import torch
 
     if batch_size is None:

@@ -55,7 +55,7 @@ def run_distributed(request: BenchRequest, *, progress: Progress = no_progress) 
         return single
     progress("distributed", model=single.models[0].name if single.models else "", batch_size=0, repeat=0,
              what=f"DDP over {request.devices} processes ({backend})")
-    ranks, stopped = launch(request)
+    ranks, stopped = launch(request, single.models[0])
     baseline = {r.batch_size: r.host.median_ms for r in single.results if r.ok}
     results = tuple(
         DistributedResult(world_size=request.devices, backend=backend, batch_per_device=batch,
@@ -67,11 +67,11 @@ def run_distributed(request: BenchRequest, *, progress: Progress = no_progress) 
     return dataclasses.replace(single, distributed=results, stopped_by=stopped, warnings=warnings)
 
 
-def launch(request: BenchRequest):
+def launch(request: BenchRequest, info):
     """Run the ranks; ([(batch, [samples of each rank])], what stopped them or None)."""
     with tempfile.TemporaryDirectory(prefix="resnet-cli-ddp-") as directory:
         with open(os.path.join(directory, "request.pkl"), "wb") as handle:
-            pickle.dump(dataclasses.replace(request, targets=()), handle)
+            pickle.dump((dataclasses.replace(request, targets=()), info), handle)
         log = open(os.path.join(directory, "torchrun.log"), "w+", encoding="utf-8")
         process = subprocess.Popen(torchrun_command(request.devices, directory), stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
@@ -110,13 +110,13 @@ def rank_main(directory: str) -> int:
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
-    from resnet_cli.bench import prepare, setup
+    from resnet_cli.bench import Prepared, setup
     from resnet_cli.bench_loop import Samples, timing_loop
     from resnet_cli.bench_system import free, threads
     from resnet_cli.target import resolve_target
 
     with open(os.path.join(directory, "request.pkl"), "rb") as handle:
-        request: BenchRequest = pickle.load(handle)
+        request, info = pickle.load(handle)
     rank, local, world = (int(os.environ[k]) for k in ("RANK", "LOCAL_RANK", "WORLD_SIZE"))
     cuda = request.device_type == "cuda"
     device = f"cuda:{local}" if cuda else "cpu"
@@ -139,7 +139,8 @@ def rank_main(directory: str) -> int:
 
         collected = []
         with threads(request.threads):
-            model = prepare(target, request)
+            # what setup needs, without analysing the model again in every rank
+            model = Prepared(target, None, None, info)
             for batch in request.batch_sizes:
                 step, _held = setup(model, batch, request, wrap=wrap)
                 samples = Samples()

@@ -18,21 +18,25 @@ CUDA_WORKSPACE_BYTES = 512 * 2**20  # refusal only: cuDNN / cuBLAS workspaces, a
 # shared with every other process and running out ends in the kernel's OOM killer, not an exception.
 FIT_FRACTION = {"cuda": 0.9, "cpu": 0.5}
 MAX_ATTEMPTS = 6
+TOLERANCE = 0.05  # the search stops when the largest batch that ran is this close to the smallest that failed
 OPTIMIZER_STATES = {"sgd": 1, "adamw": 2}  # float32 tensors per parameter: momentum; exp_avg + exp_avg_sq
 
 
-def predict(forward, step, batch: int, request: BenchRequest) -> MemoryPrediction:
-    """Bytes one configuration needs at its peak, from the analyses at batch 1 (every figure is linear in N).
+def predict(forward, steps, batch: int, request: BenchRequest) -> MemoryPrediction:
+    """Bytes one configuration needs at its peak, from the analyses.
 
-    ``forward``: the inference analysis; ``step``: the training-step analysis (used with --training)."""
+    ``forward``: the inference analysis at batch 1 (its activations are linear in N); ``steps``: training-step
+    analyses at batches 1 and 2 (with --training): saved activations are affine in N, because batch norm
+    keeps per-channel statistics whatever the batch."""
     act = DTYPE_BYTES[request.dtype]
     weights = (forward.params + forward.running_stats) * FLOAT32 + (forward.params * act if request.autocast else 0)
     if request.training:
-        trainable = step.trainable_params
+        trainable = steps[0].trainable_params
+        one, two = (s.saved_activation_bytes(act) for s in steps)
         # the input is among the saved tensors (the first layer keeps it for its weight gradient)
         return MemoryPrediction(weights=weights, gradients=trainable * FLOAT32,
                                 optimizer_state=OPTIMIZER_STATES[request.optimizer] * trainable * FLOAT32,
-                                activations=step.saved_activation_bytes(act) * batch, input=0)
+                                activations=one + (batch - 1) * (two - one), input=0)
     return MemoryPrediction(weights=weights, gradients=0, optimizer_state=0,
                             activations=forward.peak_activation_bytes(act) * batch,
                             input=forward.input_elements * FLOAT32 * batch)
@@ -58,8 +62,10 @@ def largest_fitting(total_of: Callable[[int], int], usable: int, scale: float = 
 def search_max_batch(model: str, total_of: Callable[[int], int], available: Optional[int], source: str,
                      device_type: str, try_step: Callable[[int], tuple[str, Optional[int]]]) -> MaxBatch:
     """Predict the largest batch that fits, then confirm it with real steps (``try_step(N)`` → (status,
-    measured peak bytes)): a failed or too-large step lowers the batch, a step that measured less than
-    predicted lets the search try the larger batch its measurement implies. Never more than MAX_ATTEMPTS."""
+    measured peak bytes)). A step that fails for memory (or measures more than the usable memory) lowers the
+    batch; a step that measured less than predicted lets the search try the larger batch its measurement
+    implies; between a batch that ran and one that failed, the search bisects until they are within
+    TOLERANCE. Never more than MAX_ATTEMPTS real steps; a failure is an answer, never a crash."""
     if available is None:
         return MaxBatch(model, None, source, None, None, None)
     usable = int(available * FIT_FRACTION[device_type])
@@ -67,26 +73,28 @@ def search_max_batch(model: str, total_of: Callable[[int], int], available: Opti
     attempts: list[tuple[int, str, Optional[int]]] = []
     best, failed = 0, None
     candidate = predicted
-    while candidate >= 1 and len(attempts) < MAX_ATTEMPTS and candidate not in {a[0] for a in attempts}:
+    while candidate >= 1 and len(attempts) < MAX_ATTEMPTS:
         status, measured = try_step(candidate)
         if status == "ok" and measured is not None and measured > usable:
             status = "too big"
         attempts.append((candidate, status, measured))
         if status == "ok":
             best = max(best, candidate)
-            if not measured:
-                break
-            nxt = largest_fitting(total_of, usable, scale=measured / total_of(candidate))
-            if failed is not None:
-                nxt = min(nxt, failed - 1)
-            if nxt <= candidate * 1.02:  # within 2 %: not worth another step
-                break
-            candidate = nxt
+            if failed is None:
+                if not measured:
+                    break
+                candidate = largest_fitting(total_of, usable, scale=measured / total_of(candidate))
+                if candidate <= best * (1 + TOLERANCE):
+                    break
+                continue
         elif status in ("oom", "too big"):
             failed = candidate if failed is None else min(failed, candidate)
-            candidate = (best + candidate) // 2 if best else (candidate * 3) // 4
-            if candidate <= best:
-                break
-        else:  # a failure that is not about memory: lowering the batch will not help
+            if not best:
+                candidate = (candidate * 3) // 4
+                continue
+        else:  # a failure that is not about memory: another batch size will not help
             break
+        if failed - best <= max(1, best * TOLERANCE):
+            break
+        candidate = (best + failed) // 2
     return MaxBatch(model, available, source, usable, predicted, best or None, tuple(attempts))

@@ -32,7 +32,7 @@ def _refusal(path: str, error: OSError) -> Exception:
     reason = error.strerror or type(error).__name__
     if error.errno in REFUSED:
         return RuntimeFailure(f"--output '{shown(path)}' cannot be written: {reason}")
-    return UsageError(f"--output '{shown(path)}' cannot be a file: {reason}")
+    return UsageError(f"--output '{shown(path)}' cannot be created: {reason}")
 
 
 def check_output(path: str, header: list[str]) -> OutputFile:

@@ -27,6 +27,7 @@ CUDA_GEMM_SIZE = 8192
 CONV_KERNELS = 3  # the model's costliest convolution shapes that are timed alone
 FIRST_SAMPLES, FIRST_TIME_S = 5, 0.3  # the GEMM, once at the start of a run
 ROUND_SAMPLES, ROUND_TIME_S = 3, 0.1  # each kernel, before and after each configuration
+FULL_BUDGET_S = 3.0  # at --min-time 3 s (the default) and above the times above hold; below, they shrink with it
 MAX_SAMPLES = 200
 
 
@@ -97,9 +98,9 @@ def _randn(shape, device: str, dtype, channels_last: bool = False):
     return x.contiguous(memory_format=torch.channels_last) if channels_last and x.dim() == 4 else x
 
 
-def _cpu_gemm_size(dtype, count: int) -> int:
-    """The CPU matmul's size: grown until one product takes CPU_GEMM_TARGET_S (a dtype without native kernels,
-    e.g. bfloat16 on a CPU without AVX512-BF16, runs at a few GFLOP/s) or reaches CPU_GEMM_MAX."""
+def _cpu_gemm_size(dtype, count: int, scale: float = 1.0) -> int:
+    """The CPU matmul's size: grown until one product takes CPU_GEMM_TARGET_S × scale (a dtype without native
+    kernels, e.g. bfloat16 on a CPU without AVX512-BF16, runs at a few GFLOP/s) or reaches CPU_GEMM_MAX."""
     size = 256
     with threads(count), torch.inference_mode():
         while size < CPU_GEMM_MAX:
@@ -107,7 +108,7 @@ def _cpu_gemm_size(dtype, count: int) -> int:
             torch.mm(a, a)
             t0 = time.perf_counter()
             torch.mm(a, a)
-            if time.perf_counter() - t0 >= CPU_GEMM_TARGET_S:
+            if time.perf_counter() - t0 >= CPU_GEMM_TARGET_S * scale:
                 break
             size *= 2
     return size
@@ -135,8 +136,11 @@ def conv_shapes(analysis, limit: int = CONV_KERNELS) -> list[tuple[tuple, int]]:
 class RooflineSampler:
     """Times the GEMM and each configuration's convolutions in the run, keeping every sample."""
 
-    def __init__(self, device: str, dtype: str, count: int, channels_last: bool = False) -> None:
+    def __init__(self, device: str, dtype: str, count: int, channels_last: bool = False,
+                 min_time_s: float = FULL_BUDGET_S) -> None:
         self.device, self.dtype, self.count, self.channels_last = device, dtype, count, channels_last
+        # the roofline costs time in proportion to the measurement asked for (a quick run gets a smaller matmul)
+        self.scale = min(1.0, min_time_s / FULL_BUDGET_S)
         self.cuda = device.startswith("cuda")
         self.torch_dtype = TORCH_DTYPES[dtype]
         self.tf32 = self.cuda and dtype == "float32" and cudnn_allow_tf32()
@@ -145,7 +149,7 @@ class RooflineSampler:
 
     def _gemm(self) -> KernelBench:
         if self.gemm is None:
-            size = CUDA_GEMM_SIZE if self.cuda else _cpu_gemm_size(self.torch_dtype, self.count)
+            size = CUDA_GEMM_SIZE if self.cuda else _cpu_gemm_size(self.torch_dtype, self.count, self.scale)
 
             def make():
                 a = _randn((size, size), self.device, self.torch_dtype)
@@ -184,11 +188,11 @@ class RooflineSampler:
             with threads(self.count), torch.inference_mode():
                 gemm = self._gemm()
                 if first:
-                    gemm.sample(FIRST_SAMPLES, FIRST_TIME_S)
+                    gemm.sample(FIRST_SAMPLES, FIRST_TIME_S * self.scale)
                 else:
                     gemm.sample(1, 0.0)
                 for kernel in kernels:
-                    kernel.sample(ROUND_SAMPLES, ROUND_TIME_S)
+                    kernel.sample(ROUND_SAMPLES, ROUND_TIME_S * self.scale)
         finally:
             torch.set_float32_matmul_precision(precision)
 

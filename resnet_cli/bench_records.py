@@ -69,6 +69,7 @@ class ModelInfo:
     trainable_params: int
     flops_per_image: int  # 2 × conv+linear multiply-accumulates of what is timed (training: forward + backward)
     all_flops_per_image: int  # every op the analysis counts (training: forward + backward)
+    classes: Optional[int] = None  # an N × classes output: the training loss is cross-entropy over these
 
 
 @dataclass(frozen=True)
