@@ -27,7 +27,7 @@ def _option(*names: str, parser, metavar: str, help: str):
 
 ModelsArg = Annotated[Optional[list[str]], typer.Argument(
     help=MODEL_HELP + " Several models are measured side by side, interleaved.", show_default="resnet50",
-    metavar="MODEL...")]
+    metavar="MODEL")]
 BatchOpt = Annotated[Optional[str], _option(
     "--batch-size", "-b", parser=values.parse_batch_sizes, metavar="N,N,...",
     help="Batch sizes to sweep, e.g. 1,8,64 (default: N of --input if given, else 1,8 on CPU and 1,8,64 on CUDA).")]

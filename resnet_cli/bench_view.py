@@ -12,29 +12,30 @@ from resnet_cli.render import Column, Document, Heading, Lines, Table
 FLOPS_MEANING = ("GFLOP/s counts 2 FLOPs per multiply-accumulate of the conv and linear layers (the convention "
                  "a GEMM roofline is measured in; training: forward and backward), divided by the median latency")
 
+# drop: when the terminal is narrow, the highest rank goes first; model, batch, median, img/s and % peak stay
 RESULT_COLUMNS = [
     Column("model", "model", justify="left"),
     Column("batch_size", "batch", "count"),
     Column("status", "status", justify="left"),
     Column("median_ms", "median", "ms"),
-    Column("p10_ms", "p10", "ms", drop=9),
-    Column("p90_ms", "p90", "ms"),
-    Column("iqr_ms", "IQR", "ms", drop=7),
-    Column("min_ms", "min", "ms", drop=10),
-    Column("n", "n", "count", drop=6),
-    Column("repeat_spread_pct", "±rep", "pct"),
+    Column("p10_ms", "p10", "ms", drop=19),
+    Column("p90_ms", "p90", "ms", drop=10),
+    Column("iqr_ms", "IQR", "ms", drop=17),
+    Column("min_ms", "min", "ms", drop=20),
+    Column("n", "n", "count", drop=16),
+    Column("repeat_spread_pct", "±rep", "pct", drop=7),
     Column("throughput", "img/s", "float"),
-    Column("gflops_per_s", "GFLOP/s", "float"),
+    Column("gflops_per_s", "GFLOP/s", "float", drop=6),
     Column("pct_shown", "% peak"),
-    Column("gpu_median_ms", "GPU", "ms"),
-    Column("host_bound", "host-bound", drop=5),
-    Column("first_call_ms", "1st call", "ms", drop=8),
-    Column("compile_s", "compile s", "fixed2"),
-    Column("params", "params", "flops", drop=4),
-    Column("flops_per_image", "FLOP/img", "flops", drop=3),
-    Column("measured_bytes", "memory", "bytes"),
-    Column("predicted_bytes", "predicted", "bytes", drop=2),
-    Column("memory_ratio", "ratio", "fixed2", drop=1),
+    Column("gpu_median_ms", "GPU", "ms", drop=9),
+    Column("host_bound", "host-bound", drop=15),
+    Column("first_call_ms", "1st call", "ms", drop=18),
+    Column("compile_s", "compile s", "fixed2", drop=8),
+    Column("params", "params", "flops", drop=14),
+    Column("flops_per_image", "FLOP/img", "flops", drop=13),
+    Column("measured_bytes", "memory", "bytes", drop=5),
+    Column("predicted_bytes", "predicted", "bytes", drop=11),
+    Column("memory_ratio", "ratio", "fixed2", drop=12),
 ]
 CUDA_ONLY = ("gpu_median_ms", "host_bound")
 CONTEXT_COLUMNS = [
