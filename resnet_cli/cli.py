@@ -49,6 +49,9 @@ app = typer.Typer(
 WeightsOpt = Annotated[Optional[str], typer.Option(
     "--weights", metavar="FILE", help="Load this checkpoint (.pt/.pth/.bin state_dict or .safetensors) into the "
     "model; every missing, unexpected or mis-shaped tensor is listed (exit 1).")]
+VerifyOpt = Annotated[bool, typer.Option(
+    "--verify", help="Also run fvcore's FlopCountAnalysis on a real CPU copy of the model (batch 1) and show its "
+    "count beside ours, stage by stage; any disagreement exits 1.")]
 StagesOpt = Annotated[Optional[str], typer.Option(
     "--stages", metavar="A,B,...", help="Top-level modules that start each stage, e.g. conv1,layer1,layer2,fc "
     "(default: stem/layerN/head for torchvision/timm layouts, else each top-level module).")]
@@ -96,6 +99,7 @@ def summary(
     depth: DepthOpt = "stage",
     weights: WeightsOpt = None,
     stages: StagesOpt = None,
+    verify: VerifyOpt = False,
     fmt: FormatOpt = "table",
     *,
     overrides: dict,
@@ -103,8 +107,9 @@ def summary(
     """Per-stage output shapes, parameters and FLOPs of a model (default resnet50)."""
     from resnet_cli import api
 
-    result = api.summary(model, input, depth, weights=weights, stages=stage_names(stages), **overrides)
-    render.emit(result.document, fmt)
+    result = api.summary(model, input, depth, weights=weights, stages=stage_names(stages), verify=verify,
+                         **overrides)
+    finish(result, fmt)
 
 
 @app.command()
@@ -119,6 +124,7 @@ def flops(
     dtype: DtypeOpt = "float32",
     weights: WeightsOpt = None,
     stages: StagesOpt = None,
+    verify: VerifyOpt = False,
     fmt: FormatOpt = "table",
     *,
     overrides: dict,
@@ -127,8 +133,23 @@ def flops(
     from resnet_cli import api
 
     result = api.flops(model, input, training, depth, dtype, weights=weights, stages=stage_names(stages),
-                       **overrides)
+                       verify=verify, **overrides)
+    finish(result, fmt)
+
+
+def finish(result, fmt: str) -> None:
+    """Notes for people on stderr, the result on stdout, then the verdict of --verify (exit 1 if it failed)."""
+    from resnet_cli.errors import RuntimeFailure
+
+    console = render.stderr_console()
+    for note in result.notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
     render.emit(result.document, fmt)
+    verification = result.verification
+    if verification is not None and verification.error:
+        raise RuntimeFailure(f"--verify: {verification.error}")
+    if verification is not None and not verification.agrees:
+        raise RuntimeFailure(f"--verify: fvcore disagrees with our count at {', '.join(verification.disagreeing)}")
 
 
 # ---- commands defined in their own modules register themselves below (one line each) ----

@@ -42,36 +42,30 @@ def register(app: typer.Typer) -> None:
         overrides: dict,
     ) -> None:
         """Blocks layer by layer (`compare basic bottleneck`), or models stage by stage, your own included."""
-        from resnet_cli.compare import DEFAULT_CHANNELS, DEFAULT_SIZE, classify, compare_blocks, compare_models
-        from resnet_cli.errors import UsageError
+        from resnet_cli import api, render
+        from resnet_cli.errors import UsageError, UserCodeError
 
         things = list(things or [])
         given = [Flag.option_name(name) for name in overrides]
+        from resnet_cli.comparison import classify
+
         if classify(things) == "blocks":
             model_only = given + [o for o, v in (("--input", input), ("--stages", stages)) if v]
             if model_only:
-                raise UsageError(f"{', '.join(model_only)} {_verb(model_only)} to model comparisons; blocks take --channels and "
-                                 "--size")
-            from resnet_cli.compare_view import present_blocks
-
-            present_blocks(compare_blocks(things, DEFAULT_CHANNELS if channels is None else channels,
-                                          DEFAULT_SIZE if size is None else size), fmt)
-            return
-        block_only = [o for o, v in (("--channels", channels), ("--size", size)) if v is not None]
-        if block_only:
-            raise UsageError(f"{', '.join(block_only)} {_verb(block_only)} to block comparisons; models take --input NxCxHxW")
-        from resnet_cli.compare_view import present_models
-        from resnet_cli.render import stderr_console
-
-        comparison = compare_models(things, overrides, input, stages)
-        for model in comparison.models:
-            for note in model.notes:
-                stderr_console().print(f"note: {note}", soft_wrap=True)
-        present_models(comparison, fmt)
-        broken = [m for m in comparison.models if m.failure]
+                raise UsageError(f"{', '.join(model_only)} {_verb(model_only)} to model comparisons; blocks take "
+                                 "--channels and --size")
+        else:
+            block_only = [o for o, v in (("--channels", channels), ("--size", size)) if v is not None]
+            if block_only:
+                raise UsageError(f"{', '.join(block_only)} {_verb(block_only)} to block comparisons; models take "
+                                 "--input NxCxHxW")
+        result = api.compare(*things, input=input, channels=channels, size=size, stages=stages, **overrides)
+        console = render.stderr_console()
+        for note in result.notes:
+            console.print(f"note: {note}", markup=False)
+        render.emit(result.document, fmt)
+        broken = [m for m in getattr(result.report, "models", ()) if m.failure]
         if broken:  # the comparison up to the failure is on stdout; the failure is the user's code: exit 1
-            from resnet_cli.errors import UserCodeError
-
             first = broken[0]
             raise UserCodeError(f"{first.name}: its forward fails in {first.failed_in or 'its own forward'}: "
                                 f"{first.failure} (compared up to there above)")

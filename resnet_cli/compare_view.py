@@ -1,15 +1,15 @@
 """``compare`` as documents and tables: block comparisons layer by layer, model comparisons stage by stage.
 
 One column list per comparison drives the table, CSV and Markdown; the JSON document carries the same
-numbers (and more) raw. Nothing here computes: ``resnet_cli.compare`` did.
+numbers (and more) raw. Nothing here computes: ``resnet_cli.comparison`` did.
 """
 
 from __future__ import annotations
 
 from resnet_cli import render
-from resnet_cli.compare import BlockComparison, BlockCount, Difference, Divergence, ModelComparison
+from resnet_cli.comparison import BlockComparison, BlockCount, Difference, Divergence, ModelComparison
 from resnet_cli.present import FLOPS_MEANING, MACS_MEANING
-from resnet_cli.render import Column
+from resnet_cli.render import Column, Document, Heading, Lines, Table
 
 PARAMS_FORMULA = "conv weights = k·k·Cin·Cout/groups (bias-free, as in torchvision)"
 MACS_FORMULA = "MACs = conv weights · Hout · Wout (one multiply-accumulate per weight per output position)"
@@ -96,7 +96,7 @@ def _block_document(block: BlockCount, reference: BlockCount) -> dict:
     }
 
 
-def blocks_document(comparison: BlockComparison) -> dict:
+def blocks_data(comparison: BlockComparison) -> dict:
     return {
         "schema_version": render.SCHEMA_VERSION,
         "command": "compare",
@@ -130,40 +130,20 @@ def _times(value: int, reference: int) -> str:
     return f"{value / reference:.3f}×" if reference else "—"
 
 
-def present_blocks(comparison: BlockComparison, fmt: str) -> None:
-    if fmt == "json":
-        render.emit(render.to_json(blocks_document(comparison)))
-        return
-    if fmt == "csv":
-        render.emit(render.to_csv(BLOCK_COLUMNS, [r for s in comparison.sections for b in s.blocks
-                                                  for r in _block_records(b)]))
-        return
+def blocks_document(comparison: BlockComparison) -> Document:
     columns = [c for c in BLOCK_COLUMNS if c.key in _BLOCK_TABLE_KEYS]
     if not any(b.totals.other_params for s in comparison.sections for b in s.blocks):
         columns = [c for c in columns if c.key != "other_params"]
-    footer = [PARAMS_FORMULA, MACS_FORMULA, BN_MEANING, f"FLOPs (fvcore): {FLOPS_MEANING}"]
-    if fmt == "markdown":
-        lines = []
-        for section in comparison.sections:
-            lines += [f"### Blocks {section.title}", ""]
-            for block in section.blocks:
-                lines += [f"**{block.label}** ({block.kind}, as in {block.used_in})", "",
-                          render.to_markdown(columns, _block_records(block))]
-            lines += [f"- {line}" for line in _ratio_lines(section.blocks)] + [""]
-        lines += [f"- {line}" for line in footer]
-        render.emit("\n".join(lines))
-        return
-    console = render.stdout_console()
+    blocks: list = []
     for section in comparison.sections:
-        console.print(f"[bold]Blocks {section.title}[/bold]")
+        blocks.append(Heading(f"Blocks {section.title}"))
         for block in section.blocks:
-            console.print(render.to_table(columns, _block_records(block),
-                                          title=f"{block.label}  ({block.kind}, as in {block.used_in})"))
-        for line in _ratio_lines(section.blocks):
-            console.print(line, soft_wrap=True)
-        console.print()
-    for line in footer:
-        console.print(line, soft_wrap=True)
+            blocks.append(Table(tuple(columns), tuple(_block_records(block)),
+                                f"{block.label}  ({block.kind}, as in {block.used_in})"))
+        blocks.append(Lines(tuple(_ratio_lines(section.blocks))))
+    blocks.append(Lines((PARAMS_FORMULA, MACS_FORMULA, BN_MEANING, f"FLOPs (fvcore): {FLOPS_MEANING}")))
+    every = tuple(r for s in comparison.sections for b in s.blocks for r in _block_records(b))
+    return Document(data=blocks_data(comparison), blocks=tuple(blocks), csv=Table(tuple(BLOCK_COLUMNS), every))
 
 
 # ---- models ----
@@ -261,7 +241,7 @@ def _shape_list(shape) -> list[int] | None:
     return list(shape) if shape else None
 
 
-def models_document(comparison: ModelComparison) -> dict:
+def models_data(comparison: ModelComparison) -> dict:
     first = comparison.models[0]
     flops_index = comparison.first_flops_difference
     return {
@@ -346,31 +326,20 @@ def divergence_lines(comparison: ModelComparison) -> list[str]:
     return lines
 
 
-def present_models(comparison: ModelComparison, fmt: str) -> None:
+def models_document(comparison: ModelComparison) -> Document:
     columns = _model_columns(comparison)
     records = _model_records(comparison)
-    if fmt == "json":
-        render.emit(render.to_json(models_document(comparison)))
-        return
-    if fmt == "csv":
-        render.emit(render.to_csv(columns, records))
-        return
     # MACs stay in CSV and JSON: the table keeps to shapes, parameters and FLOPs so two models fit a screen
     display = _display_columns([c for c in columns if not c.key.endswith(("_macs", "_macs_diff", "_macs_pct"))])
     shown = _signed(records, columns)
     labels = short_labels(comparison)
-    inputs = "; ".join(f"{label} = {m.name} ({m.description}), input {render.shape_text(m.input_shape)}"
-                       for label, m in zip(labels, comparison.models))
-    footer = [*divergence_lines(comparison),
-              f"Δ = model − {comparison.models[0].name}; FLOPs (fvcore): {FLOPS_MEANING}; MACs: {MACS_MEANING}"]
-    if fmt == "markdown":
-        render.emit("\n".join([f"### compare {' vs '.join(labels)}", "", f"{inputs}.", "",
-                               render.to_markdown(display, shown),
-                               *(f"- {line}" for line in footer)]))
-        return
-    console = render.stdout_console()
-    console.print(f"[bold]compare {' vs '.join(labels)}[/bold]")
-    console.print(inputs, soft_wrap=True, markup=False)
-    console.print(render.to_table(display, shown))
-    for line in footer:
-        console.print(line, soft_wrap=True)
+    inputs = tuple(f"{label} = {m.name} ({m.description}), input {render.shape_text(m.input_shape)}"
+                   for label, m in zip(labels, comparison.models))
+    footer = (*divergence_lines(comparison),
+              f"Δ = model − {comparison.models[0].name}; FLOPs (fvcore): {FLOPS_MEANING}; MACs: {MACS_MEANING}")
+    return Document(
+        data=models_data(comparison),
+        blocks=(Heading(f"compare {' vs '.join(labels)}"), Lines(inputs), Table(tuple(display), tuple(shown)),
+                Lines(footer)),
+        csv=Table(tuple(columns), tuple(records)),
+    )

@@ -310,8 +310,10 @@ def stdout_console(stream=None):
 def stderr_console():
     from rich.console import Console
 
+    # on a terminal, lines wrap at word boundaries; into a file or a pipe, each message stays one line
     is_terminal = sys.stderr.isatty()
-    return Console(stderr=True, highlight=False, width=terminal_width(is_terminal) if not is_terminal else None)
+    return Console(stderr=True, highlight=False, soft_wrap=not is_terminal,
+                   width=terminal_width(True) if is_terminal else None)
 
 
 def write(text: str) -> None:
@@ -347,11 +349,13 @@ class Result:
     terminal (the rich protocol) exactly as the command prints it.
     """
 
-    __slots__ = ("report", "_document")
+    __slots__ = ("report", "_document", "notes", "verification")
 
-    def __init__(self, report, document: Document) -> None:
+    def __init__(self, report, document: Document, notes: tuple[str, ...] = (), verification=None) -> None:
         object.__setattr__(self, "report", report)
         object.__setattr__(self, "_document", document)
+        object.__setattr__(self, "notes", tuple(notes))  # for people: why a model ran on the CPU, assumptions
+        object.__setattr__(self, "verification", verification)  # --verify: resnet_cli.verify.Verification
 
     def __setattr__(self, name, value):
         raise AttributeError(f"{type(self).__name__} is frozen")

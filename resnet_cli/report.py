@@ -67,53 +67,91 @@ class Totals:
 
 @dataclass(frozen=True)
 class StageLayout:
-    """Which stage each top-level child belongs to, in run order."""
+    """Which stage each unit belongs to, in run order. A unit is a top-level child of the model, or a child
+    of a top-level container of stages (timm's ``stages.0``, ``stages.1`` …)."""
 
     stages: tuple[str, ...]
-    stage_of_child: dict = field(default_factory=dict)
+    stage_of_child: dict = field(default_factory=dict)  # unit -> stage
+    container: str | None = None  # "stages" when its children are the stages
+    block_parent: dict = field(default_factory=dict)  # unit -> the module whose children are its blocks
+    block_stages: frozenset | None = None  # stages split into blocks at block depth (None: every one-unit stage)
+
+    def unit_of(self, module: str) -> str:
+        parts = module.split(".")
+        if self.container and parts[0] == self.container and len(parts) >= 2:
+            return ".".join(parts[:2])
+        return parts[0]
 
     def stage_of(self, module: str, anchor: str) -> str:
+        default = self.stages[0] if self.stages else ""
         if module:
-            return self.stage_of_child.get(_top(module), self.stages[0] if self.stages else "")
+            return self.stage_of_child.get(self.unit_of(module), default)
         if anchor:
-            return self.stage_of_child.get(anchor, self.stages[0])
-        return self.stages[0] if self.stages else ""
+            return self.stage_of_child.get(anchor, default)
+        return default
+
+    def units_of(self, stage: str) -> tuple[str, ...]:
+        return tuple(unit for unit, owner in self.stage_of_child.items() if owner == stage)
 
 
-def _top(name: str) -> str:
-    return name.split(".", 1)[0]
+CONTAINERS = ("stages",)  # timm's ResNetV2 / byobnet keep their stages in one top-level container
+
+
+def _children_of(names: list[str], parent: str) -> list[str]:
+    prefix = parent + "."
+    return [n for n in names if n.startswith(prefix) and "." not in n[len(prefix):]]
 
 
 def stage_layout(analysis: Analysis, stages: tuple[str, ...] | None = None) -> StageLayout:
-    """Group top-level children into stages (see the module docstring); ``stages`` overrides the grouping."""
-    children = [m.name for m in analysis.modules if m.name and "." not in m.name]
-    if stages:
-        mapping = {}
-        current = stages[0]
-        for child in children:
-            if child in stages:
-                current = child
-            mapping[child] = current
-        return StageLayout(tuple(stages), mapping)
-    layers = [c for c in children if _LAYER.match(c)]
-    if not layers:
-        return StageLayout(tuple(children) or ("model",), {c: c for c in children})
-    first, last = children.index(layers[0]), max(children.index(layer) for layer in layers)
-    mapping = {}
-    for index, child in enumerate(children):
-        if _LAYER.match(child):
-            mapping[child] = child
-        elif index < first:
-            mapping[child] = "stem"
-        elif index > last:
-            mapping[child] = "head"
-        else:  # a non-layer child between layers: its own stage
-            mapping[child] = child
-    ordered = []
+    """Group units into stages (see the module docstring); ``stages`` names the units that start each stage."""
+    names = [m.name for m in analysis.modules if m.name]  # called modules first, in run order
+    children = [n for n in names if "." not in n]
+    container = next((c for c in CONTAINERS if c in children and _children_of(names, c) and not stages), None)
+    units = []
     for child in children:
-        if mapping[child] not in ordered:
-            ordered.append(mapping[child])
-    return StageLayout(tuple(ordered), mapping)
+        units += _children_of(names, child) if child == container else [child]
+    block_parent = {}
+    for unit in units:  # descend through single-child wrappers (timm's ResNetStage.blocks) to the blocks
+        parent = unit
+        while len(_children_of(names, parent)) == 1 and _children_of(names, _children_of(names, parent)[0]):
+            parent = _children_of(names, parent)[0]
+        block_parent[unit] = parent
+    if stages:
+        unknown = [s for s in stages if s not in units]
+        if unknown:
+            from resnet_cli.errors import UsageError
+
+            raise UsageError(f"--stages: no module {', '.join(repr(u) for u in unknown)} runs at the top level; "
+                             f"the top-level modules, in run order, are: {', '.join(units)}")
+        mapping, current = {}, stages[0]
+        for unit in units:
+            if unit in stages:
+                current = unit
+            mapping[unit] = current
+        return StageLayout(tuple(s for s in stages), mapping, None, block_parent)
+    if container:
+        layer_names = {unit: f"layer{i + 1}" for i, unit in enumerate(_children_of(names, container))}
+    else:
+        layer_names = {unit: unit for unit in units if _LAYER.match(unit)}
+    if not layer_names:
+        return StageLayout(tuple(units) or ("model",), {u: u for u in units}, None, block_parent)
+    positions = [units.index(u) for u in layer_names]
+    first, last = min(positions), max(positions)
+    mapping = {}
+    for index, unit in enumerate(units):
+        if unit in layer_names:
+            mapping[unit] = layer_names[unit]
+        elif index < first:
+            mapping[unit] = "stem"
+        elif index > last:
+            mapping[unit] = "head"
+        else:  # a non-layer unit between layers: its own stage
+            mapping[unit] = unit
+    ordered = []
+    for unit in units:
+        if mapping[unit] not in ordered:
+            ordered.append(mapping[unit])
+    return StageLayout(tuple(ordered), mapping, container, block_parent, frozenset(layer_names.values()))
 
 
 def row_key(module: str, anchor: str, depth: str, layout: StageLayout, leaves: set[str]) -> str:
@@ -124,10 +162,14 @@ def row_key(module: str, anchor: str, depth: str, layout: StageLayout, leaves: s
     if depth == "stage":
         return stage
     if depth == "block":
-        parts = module.split(".")
-        if stage != parts[0]:  # a grouped stage (stem, head) stays one row
-            return stage
-        return ".".join(parts[:2]) if len(parts) >= 2 else parts[0] + OWN_OPS
+        unit = layout.unit_of(module)
+        grouped = layout.units_of(stage) != (unit,)
+        if grouped or (layout.block_stages is not None and stage not in layout.block_stages):
+            return stage  # the stem and the head stay one row
+        parent = layout.block_parent.get(unit, unit)
+        if not module.startswith(parent + "."):
+            return unit + OWN_OPS
+        return parent + "." + module[len(parent) + 1:].split(".", 1)[0]
     return module if module in leaves else module + OWN_OPS
 
 
@@ -198,8 +240,8 @@ def _row_outputs(analysis: Analysis, depth: str, layout: StageLayout, leaves: se
         if module.first_call is None or not name:
             continue
         key = row_key(name, "", depth, layout, leaves)
-        top_level = "." not in name
-        if key == name or (top_level and key == layout.stage_of(name, "")):
+        is_unit = name in layout.stage_of_child
+        if key == name or (is_unit and key == layout.stage_of(name, "")):
             outputs[key] = module.output_shape
     return outputs
 
@@ -296,44 +338,74 @@ def describe_module(module) -> str:
     return kind
 
 
+def _block_noun(block) -> str | None:
+    """'bottleneck' / 'basic block' for the residual block classes of torchvision, timm and this project."""
+    name = type(block).__name__
+    if "Bottleneck" in name:
+        noun = "bottleneck"
+    elif name in ("BasicBlock", "PreActBasic", "PreActBasicBlock"):
+        noun = "basic block"
+    else:
+        return None
+    return ("pre-act " if getattr(block, "preact", False) or name.startswith("PreAct") else "") + noun
+
+
+def _shortcut_kind(block) -> str:
+    """The shortcut of a block: ours records it; torchvision's and timm's keep it in ``downsample``."""
+    kind = getattr(block, "shortcut_kind", None)
+    if kind is not None:
+        return kind
+    shortcut = getattr(block, "downsample", None)
+    if shortcut is None:
+        shortcut = getattr(block, "shortcut", None)
+    if shortcut is None or not list(shortcut.parameters()):
+        return "identity" if shortcut is None or type(shortcut).__name__ in ("Identity", "Sequential") else "subsampling"
+    kinds = {type(m).__name__ for m in shortcut.modules()}
+    return "avg-pool projection" if any("AvgPool" in k for k in kinds) else "projection"
+
+
 def describe_stage(children) -> str:
     """A stage of residual blocks as Keras tutorials and the paper's figures name them."""
     blocks = list(children)
-    kinds = [type(b).__name__ for b in blocks]
-    if blocks and all(k in _BLOCK_NOUN for k in kinds):
-        noun = _BLOCK_NOUN[kinds[0]] + "s"
-        if getattr(blocks[0], "preact", False):
-            noun = "pre-act " + noun
-        if getattr(blocks[0], "se", None) is not None:
+    nouns = [_block_noun(b) for b in blocks]
+    if blocks and all(nouns) and len(set(nouns)) == 1:
+        noun = nouns[0] + "s"
+        se = getattr(blocks[0], "se", None)
+        if se is not None and list(se.parameters()):
             noun += " with squeeze-excite"
         counts: dict[str, int] = {}
         for block in blocks:
-            kind = getattr(block, "shortcut_kind", "identity")
+            kind = _shortcut_kind(block)
             counts[kind] = counts.get(kind, 0) + 1
         parts = [f"{n} {kind}" for kind, n in counts.items()]
         return " + ".join(parts) + " " + noun
     return ", ".join(describe_module(b) for b in blocks)
 
 
-def describer(model, layout_children: dict[str, str] | None = None):
+def describer(model, layout: StageLayout | None = None):
     """A function from row name to description, reading (never changing) ``model``."""
     modules = dict(model.named_modules())
-    children = dict(model.named_children())
+
+    def describe_unit(unit: str) -> str:
+        module = modules.get(unit)
+        if module is None:
+            return ""
+        parent = modules.get(layout.block_parent.get(unit, unit)) if layout else module
+        if list(parent.children()) and parent is not module or type(module).__name__ in ("Sequential", "ModuleList"):
+            return describe_stage(parent.children())
+        return describe_module(module)
 
     def describe(name: str) -> str:
         if name.endswith(OWN_OPS):
             base = name[: -len(OWN_OPS)]
             return "ops in " + (type(modules[base]).__name__ if base in modules else "forward") + ".forward"
-        if name in ("stem", "head") and name not in children:
-            parts = [describe_module(child) for child_name, child in children.items()
-                     if layout_children and layout_children.get(child_name) == name]
-            return ", ".join(p for p in parts if p)
+        units = layout.units_of(name) if layout else ()
+        if units:  # a stage row: one unit (torchvision's layer1, timm's stages.0) or a group (stem, head)
+            if len(units) == 1:
+                return describe_unit(units[0])
+            return ", ".join(p for p in (describe_module(modules[u]) for u in units if u in modules) if p)
         module = modules.get(name)
-        if module is None:
-            return ""
-        if "." not in name and type(module).__name__ == "Sequential":
-            return describe_stage(module.children())
-        return describe_module(module)
+        return describe_module(module) if module is not None else ""
 
     return describe
 
@@ -350,11 +422,13 @@ class Summary:
     spatial_path: tuple[tuple[int, int], ...]
     rows: tuple[Row, ...]
     totals: Totals
+    unsupported: tuple = ()  # analysis.Unsupported: operators no formula covers, with their calls
+    fvcore_uncounted: tuple[tuple[str, int, int], ...] = ()  # (call, calls, MACs) fvcore does not count
 
 
 def summarize(target, model, analysis: Analysis, depth: str = "stage") -> Summary:
     layout = stage_layout(analysis, target.stages)
-    rows = build_rows(analysis, depth, describe=describer(model, layout.stage_of_child), stages=target.stages)
+    rows = build_rows(analysis, depth, describe=describer(model, layout), stages=target.stages)
     # a module's own ops that neither fvcore nor the MAC count sees (a residual add) make an all-zero row
     # here; `flops` shows them, with the FLOPs only it counts
     rows = tuple(r for r in rows if not (r.name.endswith(OWN_OPS) and not (r.params or r.flops or r.macs)))
@@ -362,5 +436,6 @@ def summarize(target, model, analysis: Analysis, depth: str = "stage") -> Summar
         model=target.name, description=target.description, family=target.family,
         spec=target.spec.as_dict() if target.spec is not None else None, input_shape=tuple(analysis.input_shape),
         output_shape=analysis.output_shape, depth=depth, spatial_path=spatial_path(analysis), rows=rows,
-        totals=totals(analysis),
+        totals=totals(analysis), unsupported=analysis.unsupported_ops(),
+        fvcore_uncounted=analysis.fvcore_uncounted(),
     )

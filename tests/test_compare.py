@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from resnet_cli.compare import compare_blocks, compare_models
+from resnet_cli.comparison import compare_blocks, compare_models
 from resnet_cli.spec import BlockKind
 
 REPO = Path(__file__).resolve().parents[1]
@@ -324,7 +324,7 @@ def test_installed_entry_point_and_lazy_torch():
     failed = subprocess.run([str(executable), "compare", "resnet50", f"{BAD}:raises"], cwd=REPO,
                             capture_output=True, text=True, timeout=300)
     assert failed.returncode == 1 and "Traceback" not in failed.stderr and failed.stdout == ""
-    probe = "import sys, resnet_cli.compare_cli, resnet_cli.compare; print('torch' in sys.modules)"
+    probe = "import sys, resnet_cli.compare_cli, resnet_cli.comparison; print('torch' in sys.modules)"
     imported = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True,
                               env={**os.environ}, timeout=120)
     assert imported.stdout.strip() == "False", imported.stderr

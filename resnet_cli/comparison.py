@@ -16,6 +16,7 @@ torch is imported by the functions that need it, never at import time.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from dataclasses import dataclass
 
@@ -400,8 +401,14 @@ def _unknown_message(name: str) -> str:
     close += [c for c in difflib.get_close_matches(key.replace("-", "_"), candidates, n=3, cutoff=0.6) if c not in close]
     hint = f"did you mean {', '.join(close[:3])}? " if close else ""
     return (f"unknown block kind or model '{name}'; {hint}block kinds: {BLOCK_NAMES_HELP}; models: the "
-            f"{len(registry.VARIANTS)} names of `resnet-cli list`, or path/to/file.py:callable, "
-            "package.module:callable")
+            f"{len(registry.VARIANTS)} names of `resnet-cli list`, path/to/file.py:callable, "
+            "package.module:callable, or a checkpoint file (.pt, .pth, .bin, .safetensors)")
+
+
+def _is_checkpoint(thing: str) -> bool:
+    from resnet_cli.target import CHECKPOINT_SUFFIXES
+
+    return thing.lower().endswith(CHECKPOINT_SUFFIXES) or os.path.isfile(thing)
 
 
 def classify(things: list[str]) -> str:
@@ -416,7 +423,7 @@ def classify(things: list[str]) -> str:
             kinds.append("models")
         elif block_choice(thing) is not None:
             kinds.append("blocks")
-        elif thing.strip().lower().replace("-", "_") in registry.VARIANTS or thing.strip().lower() == "custom":
+        elif registry.lookup(thing) is not None or _is_checkpoint(thing):
             kinds.append("models")
         else:
             raise UsageError(_unknown_message(thing))
@@ -451,7 +458,7 @@ def _stage_counts(model, analysis, stages: tuple[str, ...] | None, name: str) ->
             raise UsageError(f"--stages: {name} has no top-level module {', '.join(map(repr, unknown))}; its "
                              f"top-level modules are: {', '.join(children)}")
     layout = stage_layout(analysis, stages)
-    rows = build_rows(analysis, "stage", describe=describer(model, layout.stage_of_child), stages=stages)
+    rows = build_rows(analysis, "stage", describe=describer(model, layout), stages=stages)
     return tuple(StageCount(r.name, r.kind, r.output_shape, r.params, r.flops, r.macs) for r in rows)
 
 
