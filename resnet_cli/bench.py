@@ -35,7 +35,7 @@ from resnet_cli.bench_loop import (
     training_step,
     uses_cuda_graphs,
 )
-from resnet_cli.bench_peak import KernelBench, RooflineSampler
+from resnet_cli.bench_peak import RooflineSampler
 from resnet_cli.bench_records import BenchRequest, BenchRun, ConfigResult, MemoryPrediction, ModelInfo
 from resnet_cli.bench_warnings import with_warnings
 from resnet_cli.errors import RuntimeFailure, Terminated

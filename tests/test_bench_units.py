@@ -231,3 +231,35 @@ def test_isolated_repeats_merge_their_samples():
     assert merged.samples_ms == (1.0, 2.0, 3.0, 4.0, 5.0) and merged.host.median_ms == statistics.median([1, 2, 3, 4, 5])
     assert merged.repeat_medians_ms == (2.0, 4.5) and merged.roofline.gflops_per_s == 60.0
     assert merged.measured_bytes == 100 and merged.measure_s == 2.0
+
+
+def test_roofline_kernels_on_cuda_are_timed_with_events(monkeypatch):
+    """The CUDA branch of a roofline kernel, run on the CPU with fake events: one event pair per call, the
+    rate is FLOPs / event time, and the roofline is the best kernel's best sample."""
+    from resnet_cli import bench_peak
+
+    class FakeEvent:
+        def __init__(self, enable_timing=False):
+            self.at = 0.0
+
+        def record(self):
+            self.at = FakeEvent.clock = getattr(FakeEvent, "clock", 0.0) + 1.5  # 1.5 ms between records
+
+        def synchronize(self):
+            pass
+
+        def elapsed_time(self, other):
+            return other.at - self.at
+
+    monkeypatch.setattr(torch.cuda, "Event", FakeEvent)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: None)
+    # 3e9 FLOPs in 1.5 ms = 2,000 GFLOP/s; 1.5e9 FLOPs in 1.5 ms = 1,000 GFLOP/s
+    fast = bench_peak.KernelBench("fast", 3 * 10**9, lambda: (lambda: None), "cuda:0")
+    slow = bench_peak.KernelBench("slow", 15 * 10**8, lambda: (lambda: None), "cuda:0")
+    for kernel in (fast, slow):
+        kernel.sample(3, 0.0)
+    assert fast.rate().n == 3 and fast.rate().gflops_per_s == pytest.approx(2000.0)
+    sampler = bench_peak.RooflineSampler("cuda:0", "bfloat16", 1)
+    sampler.gemm = slow
+    roofline = sampler.roofline([fast])
+    assert roofline.gflops_per_s == pytest.approx(2000.0) and roofline.kernel == "fast"
