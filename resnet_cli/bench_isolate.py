@@ -24,7 +24,7 @@ from resnet_cli.bench_loop import Progress, no_progress
 from resnet_cli.bench_records import BenchRequest, BenchRun, ConfigResult
 from resnet_cli.bench_stats import sample_stats
 from resnet_cli.bench_warnings import with_warnings
-from resnet_cli.errors import ResnetCliError, RuntimeFailure, Terminated, UsageError
+from resnet_cli.errors import ResnetCliError, Terminated, UsageError
 
 
 def _child_request(request: BenchRequest, model: int, batch) -> BenchRequest:
@@ -40,30 +40,33 @@ def run_isolated(request: BenchRequest, *, progress: Progress = no_progress) -> 
     order = [(model, batch) for batch in batches for model in range(len(request.refs))]
     collected: dict[tuple, list[ConfigResult]] = {}
     models, env, gemm, searches, stopped = {}, {}, None, [], None
-    for repeat in range(request.repeats):
-        for model, batch in order:
-            name = request.targets[model].name
-            progress("isolate", model=name, batch_size=batch or 0, repeat=repeat,
-                     what=f"fresh process{f', repeat {repeat + 1}' if request.repeats > 1 else ''}")
-            child = _run_child(_child_request(request, model, batch))
-            if child.get("failure"):
-                key = (name, batch)
-                collected.setdefault(key, []).append(ConfigResult(name, batch or 0, "error", child["failure"]))
-                continue
-            models.update({m.name: m for m in child["models"]})
-            env = env or child["env"]
-            if child["gemm"] is not None and (gemm is None or child["gemm"].gflops_per_s > gemm.gflops_per_s):
-                gemm = child["gemm"]
-            if repeat == 0:
-                searches += list(child["max_batch"])
-            for result in child["results"]:
-                key = (result.model, None if batch is None else result.batch_size)
-                collected.setdefault(key, []).append(result)
-            stopped = child["stopped_by"]
+    try:
+        for repeat in range(request.repeats):
+            for model, batch in order:
+                name = request.targets[model].name
+                progress("isolate", model=name, batch_size=batch or 0, repeat=repeat,
+                         what=f"fresh process{f', repeat {repeat + 1}' if request.repeats > 1 else ''}")
+                child = _run_child(_child_request(request, model, batch))
+                if child.get("failure"):
+                    key = (name, batch)
+                    collected.setdefault(key, []).append(ConfigResult(name, batch or 0, "error", child["failure"]))
+                    continue
+                models.update({m.name: m for m in child["models"]})
+                env = env or child["env"]
+                if child["gemm"] is not None and (gemm is None or child["gemm"].gflops_per_s > gemm.gflops_per_s):
+                    gemm = child["gemm"]
+                if repeat == 0:
+                    searches += list(child["max_batch"])
+                for result in child["results"]:
+                    key = (result.model, None if batch is None else result.batch_size)
+                    collected.setdefault(key, []).append(result)
+                stopped = child["stopped_by"]
+                if stopped:
+                    break
             if stopped:
                 break
-        if stopped:
-            break
+    except KeyboardInterrupt as stop:  # between two children: what they measured is kept
+        stopped = "SIGTERM" if isinstance(stop, Terminated) else "SIGINT"
     results = tuple(merge(parts) for parts in collected.values())
     run = BenchRun(request=request, models=tuple(models[t.name] for t in request.targets if t.name in models),
                    env=env, gemm=gemm, results=results, stopped_by=stopped, max_batch=tuple(searches))
@@ -99,7 +102,9 @@ def _run_child(request: BenchRequest) -> dict:
             sys.stderr.write(errors)
     if "error" in result:
         kind, message = result["error"]
-        raise (UsageError if kind == "usage" else RuntimeFailure)(message)
+        if kind == "usage":
+            raise UsageError(message)
+        return {"failure": message}  # e.g. this configuration cannot fit: its row says so, the others run
     if stopped and not result["stopped_by"]:
         result["stopped_by"] = stopped
     return result

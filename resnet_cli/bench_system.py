@@ -273,6 +273,7 @@ class PeakMemory:
         if self.cuda:
             torch.cuda.reset_peak_memory_stats(torch.device(self.device))
             return
+        _release_free_heap()  # what the first call freed must not sit resident, hiding the steady-state peak
         try:
             with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
                 handle.write("5")  # Linux >= 4.0: resets VmHWM to the current RSS
