@@ -224,6 +224,8 @@ def _footer(run: BenchRun) -> list[str]:
         + "; img/s = batch / median; " + FLOPS_MEANING
         + "; % peak = GFLOP/s / the roofline: the best of the matmul and the model's own costliest convolutions, "
         "timed alone in this run ('unknown' where the model beat it: measured under contention)",
+        *(["distributed: aggregate = devices × batch / the slowest rank's median; efficiency = aggregate / "
+           "(devices × the same step on one device)"] if run.distributed else []),
         "memory: measured peak of the steady-state steps ("
         + ("torch.cuda.max_memory_allocated" if cuda else "process peak RSS") + ") above what was allocated before, "
         "plus this configuration's weights and input; predicted: weights + gradients + optimizer state + "
@@ -263,10 +265,11 @@ def _search_rows(run: BenchRun) -> list[dict]:
 
 
 DISTRIBUTED_COLUMNS = [
-    Column("batch_per_device", "batch/device", "count"), Column("per_device", "img/s per device", justify="left"),
+    Column("batch_per_device", "batch/dev", "count"),
+    Column("per_device", "img/s per device", justify="left"),
     Column("aggregate_throughput", "aggregate img/s", "float"),
-    Column("single_device_throughput", "one device img/s", "float"),
-    Column("scaling_efficiency_pct", "scaling efficiency", "pct"),
+    Column("single_device_throughput", "1 device img/s", "float", drop=1),
+    Column("scaling_efficiency_pct", "efficiency", "pct"),
 ]
 
 
@@ -275,7 +278,9 @@ def _distributed_rows(run: BenchRun) -> list[dict]:
     for result in run.distributed:
         record = _distributed_record(result)
         efficiency = record["scaling_efficiency"]
-        record["per_device"] = ", ".join(f"{t:,.1f}" for t in result.per_device_throughput)
+        rates = result.per_device_throughput  # every rank's figure is in the JSON; here their range
+        record["per_device"] = (f"{min(rates):,.1f}" if min(rates) == max(rates)
+                                else f"{min(rates):,.1f}–{max(rates):,.1f}")
         record["scaling_efficiency_pct"] = None if efficiency is None else 100 * efficiency
         rows.append(record)
     return rows
