@@ -21,6 +21,7 @@ from resnet_cli import __version__, render
 from resnet_cli.errors import (
     BROKEN_PIPE_EXIT,
     INTERRUPTED_EXIT,
+    ClosedPipe,
     ResnetCliError,
     Terminated,
     error_line,
@@ -190,16 +191,25 @@ def _silence_stdout() -> None:
         pass
 
 
+def _closed_pipe(console) -> None:
+    # rich's own reaction is exit(1) after pointing fd 1 at /dev/null; ours is the same for every format
+    console.quiet = True
+    raise ClosedPipe()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; return its exit code (0 ok, 1 runtime failure, 2 usage error, 130 Ctrl-C, 143 SIGTERM,
     141 when the reader of stdout went away)."""
+    import rich.console  # typer prints help with rich: its broken-pipe reaction must be ours too
+
+    rich.console.Console.on_broken_pipe = _closed_pipe
     command = typer.main.get_command(app)
     try:
         with _sigterm_as_interrupt():
             result = command.main(args=argv if argv is not None else sys.argv[1:], prog_name="resnet-cli",
                                   standalone_mode=False)
             sys.stdout.flush()  # a closed pipe shows here, inside the boundary, not at interpreter exit
-    except BrokenPipeError:
+    except (BrokenPipeError, ClosedPipe):
         _silence_stdout()
         return BROKEN_PIPE_EXIT
     except ResnetCliError as error:
@@ -213,8 +223,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         error_line("interrupted")
         return INTERRUPTED_EXIT
-    except SystemExit as exit_:  # only user code could raise it this far, and it is guarded: still one line
-        error_line(f"unexpected exit ({exit_.code!r})")
+    except SystemExit as exit_:
+        if type(sys.stdout).__name__ == "PacifyFlushWrapper":  # click met a closed pipe while printing
+            _silence_stdout()
+            return BROKEN_PIPE_EXIT
+        error_line(f"unexpected exit ({exit_.code!r})")  # user code is guarded; this is a last resort
         return 1
     except Exception as error:  # click's UsageError / BadParameter / NoSuchOption and Abort
         format_message = getattr(error, "format_message", None)

@@ -158,7 +158,7 @@ TIDY_COLUMNS = (Column("table", "table"), Column("name", "name"), Column("metric
 
 def _convention_columns() -> list[Column]:
     # at a short width the total stays, and the categories fvcore and the papers ignore go first
-    ranks = {"other": 1, "residual_add": 2, "activation": 3, "pooling": 4, "batch_norm": 5, "linear": 6}
+    ranks = {"other": 6, "residual_add": 5, "activation": 4, "pooling": 3, "batch_norm": 2, "linear": 1}
     return ((Column("name", "convention", justify="left", wrap=True),)
             + tuple(Column(c, c.replace("_", " "), "flops", drop=ranks.get(c, 0)) for c in CATEGORIES)
             + (Column("total", "total", "flops"),))

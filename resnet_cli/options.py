@@ -117,15 +117,17 @@ def boundary(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from resnet_cli.errors import INTERRUPTED_EXIT, Terminated, error_line, report_unexpected
+        from resnet_cli.errors import INTERRUPTED_EXIT, ClosedPipe, Terminated, error_line, report_unexpected
 
         from resnet_cli.render import results_to
 
         try:
             with results_to(sys.stdout), contextlib.redirect_stdout(sys.stderr):
                 return command(*args, **kwargs)
-        except (typer.Exit, ResnetCliError, BrokenPipeError):
+        except (typer.Exit, ResnetCliError, ClosedPipe):
             raise
+        except BrokenPipeError:
+            raise ClosedPipe() from None
         except Terminated:  # click would turn these into a bare "Aborted!": end them here, with their code
             error_line("terminated (SIGTERM)")
             raise typer.Exit(Terminated.exit_code) from None

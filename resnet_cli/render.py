@@ -256,7 +256,9 @@ def renderables(document: Document, console) -> list:
     from rich.text import Text
 
     out: list = []
-    for block in document.blocks:
+    for index, block in enumerate(document.blocks):
+        if index and (isinstance(block, Heading) or (isinstance(block, Table) and block.title)):
+            out.append(Text(""))  # a section starts after a blank line
         if isinstance(block, Heading):
             out.append(Text(block.text, style="bold"))
         elif isinstance(block, Lines):
@@ -272,7 +274,8 @@ def renderables(document: Document, console) -> list:
             table, dropped = fit_table(block, console.width)
             out.append(table)
             if dropped:
-                names = ", ".join(c.header if c.header != "%" else c.key.replace("_pct", " %") for c in dropped)
+                names = ", ".join(c.header if c.header != "%" else
+                                  ("%" if c.key == "pct" else c.key.replace("_pct", " %")) for c in dropped)
                 out.append(Text(f"(not shown at this width: {names}; a wider terminal or --format json|csv|markdown "
                                 "shows every column)", style="dim"))
     return out

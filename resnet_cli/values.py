@@ -158,9 +158,9 @@ def parse_input_shape(text: str, option: str = "--input") -> tuple[int, int, int
                          "expected 4 as NxCxHxW, e.g. 1x3x224x224")
     values = []
     for name, part in zip("NCHW", parts):
-        value = _ascii_integer(part)
+        value = _ascii_integer(part) if part == part.strip() else None
         if value is None:
-            raise UsageError(f"{option} '{shown(text)}': {name} = '{shown(part.strip())}' is not an integer; "
+            raise UsageError(f"{option} '{shown(text)}': {name} = '{shown(part)}' is not an integer; "
                              "expected NxCxHxW, e.g. 1x3x224x224")
         if value < 1:
             raise UsageError(f"{option} '{shown(text)}': {name} = {value}; every dimension must be at least 1")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import assert_one_line_error
+
 RESNET50_STAGE_SHAPES = {  # torchvision's resnet50 at 1x3x224x224, from the ResNet paper's Table 1
     "stem": [1, 64, 56, 56], "layer1": [1, 256, 56, 56], "layer2": [1, 512, 28, 28],
     "layer3": [1, 1024, 14, 14], "layer4": [1, 2048, 7, 7], "head": [1, 1000],
@@ -113,12 +115,7 @@ def test_other_formats(cli, fmt, marker):
     (["resnet50", "--layers", "3,x"], "--layers '3,x'"),
 ])
 def test_bad_input_is_one_line_exit_2(cli, args, fragment):
-    result = cli("summary", *args)
-    assert result.exit_code == 2
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and fragment in lines[0]
-    assert "Traceback" not in result.stderr
+    assert_one_line_error(cli("summary", *args), 2, fragment)
 
 
 def _entry_point() -> str:
