@@ -15,7 +15,7 @@ import typer
 
 from resnet_cli import render, values
 from resnet_cli.errors import INTERRUPTED_EXIT, RuntimeFailure, Terminated, UsageError
-from resnet_cli.options import MODEL_HELP, DtypeOpt, FormatOpt, InputOpt, boundary, with_spec_options
+from resnet_cli.options import MODEL_HELP, DtypeOpt, FormatOpt, InputOpt, WeightsOpt, boundary, with_spec_options
 
 DEFAULT_BATCH_SIZES = {"cpu": (1, 8), "cuda": (1, 8, 64)}
 EXIT_CODES = {"SIGINT": INTERRUPTED_EXIT, "SIGTERM": Terminated.exit_code}
@@ -66,6 +66,9 @@ DevicesOpt = Annotated[int, _option(
     "--devices", parser=values.bound(values.parse_int, "--devices", 1, values.MAX_DEVICES), metavar="N",
     help="With --training: DDP over N devices launched by torchrun; per-device and aggregate throughput, "
     "scaling efficiency.")]
+PlotOpt = Annotated[Optional[str], typer.Option(
+    "--plot", metavar="FILE", help="Also draw latency (median, p10–p90 band) and throughput against batch size, one "
+    "line per model (and latency against FLOPs for several models), to FILE.svg|png|pdf.")]
 OutputOpt = Annotated[Optional[str], typer.Option(
     "--output", "-o", metavar="FILE", help="Append the results to FILE for tracking over time: JSON lines "
     "(.jsonl, .json) or CSV (.csv); checked before anything is measured.")]
@@ -94,8 +97,10 @@ def bench(
     repeats: RepeatsOpt = 1,
     isolate: IsolateOpt = False,
     devices: DevicesOpt = 1,
+    weights: WeightsOpt = None,
     fmt: FormatOpt = "table",
     output: OutputOpt = None,
+    plot: PlotOpt = None,
     *,
     overrides: dict,
 ) -> None:
@@ -106,13 +111,19 @@ def bench(
 
     _check_combinations(models or [], batch_size, training, optimizer, find_max_batch, isolate, devices)
     history = check_output(output, [c.key for c in CSV_COLUMNS]) if output else None
+    if plot is not None:
+        from resnet_cli.images import check_image_path
+
+        check_image_path(plot, "--plot")
+    if weights is not None and len(models or []) > 1:
+        raise UsageError("--weights loads one checkpoint into one model; give one MODEL (or a checkpoint as MODEL)")
     from resnet_cli import bench as core  # torch is imported here, not when the CLI loads
     from resnet_cli.bench_records import BenchRequest, ModelRef
     from resnet_cli.bench_system import resolve_device
     from resnet_cli.target import resolve_target
 
-    refs = tuple(ModelRef(name, tuple(overrides.items()), input) for name in (models or [None]))
-    targets = tuple(resolve_target(ref.text, overrides, input) for ref in refs)
+    refs = tuple(ModelRef(name, tuple(overrides.items()), input, weights) for name in (models or [None]))
+    targets = tuple(resolve_target(ref.text, overrides, input, weights=weights) for ref in refs)
     _distinct(targets)
     resolved = resolve_device(device)
     if devices > 1 and device == "auto" and resolved == "cpu":
@@ -136,6 +147,13 @@ def bench(
     render.emit(bench_document(run), fmt)
     if history and measured:
         append(history, flat_records(run, only_measured=True), CSV_COLUMNS, run.env)
+    if plot is not None and measured:
+        from resnet_cli.charts import save_bench_plot
+        from resnet_cli.bench_view import result_record
+
+        records = [result_record(r, run) for r in run.results]
+        series = [(m.name, [r for r in records if r["model"] == m.name]) for m in run.models]
+        save_bench_plot(series, plot)
     _warn(run.warnings)
     if run.stopped_by:
         raise typer.Exit(EXIT_CODES[run.stopped_by])

@@ -13,8 +13,6 @@ import contextlib
 import os
 import signal
 import sys
-from typing import Annotated, Optional
-
 import typer
 
 from resnet_cli import __version__, render
@@ -34,6 +32,9 @@ from resnet_cli.options import (
     FormatOpt,
     InputOpt,
     ModelArg,
+    StagesOpt,
+    VerifyOpt,
+    WeightsOpt,
     boundary,
     with_spec_options,
 )
@@ -47,17 +48,6 @@ app = typer.Typer(
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-WeightsOpt = Annotated[Optional[str], typer.Option(
-    "--weights", metavar="FILE", help="Load this checkpoint (.pt/.pth/.bin state_dict or .safetensors) into the "
-    "model; every missing, unexpected or mis-shaped tensor is listed (exit 1).")]
-VerifyOpt = Annotated[bool, typer.Option(
-    "--verify", help="Also run fvcore's FlopCountAnalysis on a real CPU copy of the model (batch 1) and show its "
-    "count beside ours, stage by stage; any disagreement exits 1.")]
-StagesOpt = Annotated[Optional[str], typer.Option(
-    "--stages", metavar="A,B,...", help="Top-level modules that start each stage, e.g. conv1,layer1,layer2,fc "
-    "(default: stem/layerN/head for torchvision/timm layouts, else each top-level module).")]
-
 
 def _version(value: bool) -> None:
     if value:

@@ -423,3 +423,28 @@ def test_installed_entry_point():
     bad = subprocess.run([entry, "bench", "--device", "tpu"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stdout == "" and len(bad.stderr.strip().splitlines()) == 1
     # (a whole run through the entry point, with SIGTERM and the import checks: test_bench_processes.py)
+
+
+def test_plot_draws_every_model_against_batch_size(cli, fixed_roofline, tmp_path):
+    path = tmp_path / "sweep.png"
+    doc = _doc(cli, "resnet20", "resnet32", "-i", "1x3x32x32", "-b", "1,2", *FAST, "--plot", str(path))
+    assert len(doc["results"]) == 4
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+    assert width > 3 * height / 2  # three panels side by side: latency, throughput, latency vs FLOPs
+    refused = cli("bench", "resnet20", "-i", "1x3x32x32", *FAST, "--plot", str(tmp_path / "sweep.txt"))
+    assert_one_line_error(refused, 2, "--plot", "must end in .svg, .png or .pdf")
+
+
+def test_weights_are_loaded_into_the_benchmarked_model(cli, fixed_roofline, tmp_path):
+    from resnet_cli import api
+
+    good = tmp_path / "resnet20.pth"
+    torch.save(api.build("resnet20").state_dict(), good)
+    assert _doc(cli, "resnet20", "--weights", str(good), "-i", "1x3x32x32", "-b", "1", *FAST)["results"]
+    wrong = tmp_path / "resnet18.pth"
+    torch.save(api.build("resnet18").state_dict(), wrong)
+    result = cli("bench", "resnet20", "--weights", str(wrong), "-i", "1x3x32x32", *FAST)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "does not fit the model" in result.stderr.strip().splitlines()[-1]
