@@ -84,6 +84,7 @@ class ModuleRecord:
     first_call: int | None  # op index when first entered; None if never called
     output_shape: tuple[int, ...] | None
     is_leaf: bool
+    output_value: int | None = None  # dataflow value id of that output (None: not a tensor, or never called)
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,6 @@ import contextlib
 import os
 import signal
 import sys
-from typing import Annotated, Optional
-
 import typer
 
 from resnet_cli import __version__, render
@@ -28,11 +26,15 @@ from resnet_cli.errors import (
     first_line,
 )
 from resnet_cli.options import (
+    ChartOpt,
     DepthOpt,
     DtypeOpt,
     FormatOpt,
     InputOpt,
     ModelArg,
+    StagesOpt,
+    VerifyOpt,
+    WeightsOpt,
     boundary,
     with_spec_options,
 )
@@ -46,17 +48,6 @@ app = typer.Typer(
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-WeightsOpt = Annotated[Optional[str], typer.Option(
-    "--weights", metavar="FILE", help="Load this checkpoint (.pt/.pth/.bin state_dict or .safetensors) into the "
-    "model; every missing, unexpected or mis-shaped tensor is listed (exit 1).")]
-VerifyOpt = Annotated[bool, typer.Option(
-    "--verify", help="Also run fvcore's FlopCountAnalysis on a real CPU copy of the model (batch 1) and show its "
-    "count beside ours, stage by stage; any disagreement exits 1.")]
-StagesOpt = Annotated[Optional[str], typer.Option(
-    "--stages", metavar="A,B,...", help="Top-level modules that start each stage, e.g. conv1,layer1,layer2,fc "
-    "(default: stem/layerN/head for torchvision/timm layouts, else each top-level module).")]
-
 
 def _version(value: bool) -> None:
     if value:
@@ -102,15 +93,20 @@ def summary(
     stages: StagesOpt = None,
     verify: VerifyOpt = False,
     fmt: FormatOpt = "table",
+    chart: ChartOpt = None,
     *,
     overrides: dict,
 ) -> None:
-    """Per-stage output shapes, parameters and FLOPs of a model (default resnet50)."""
+    """Per-stage output shapes, parameters, FLOPs and receptive fields of a model (default resnet50)."""
     from resnet_cli import api
+    from resnet_cli.charts import check_chart_target, stage_chart
 
+    check_chart_target(chart, fmt)
     result = api.summary(model, input, depth, weights=weights, stages=stage_names(stages), verify=verify,
                          **overrides)
-    finish(result, fmt)
+    report = result.report
+    finish(result, fmt, chart, lambda: [stage_chart(report.model, report.rows)],
+           f"{report.model} — {report.description}")
 
 
 @app.command()
@@ -138,14 +134,22 @@ def flops(
     finish(result, fmt)
 
 
-def finish(result, fmt: str) -> None:
-    """Notes for people on stderr, the result on stdout, then the verdict of --verify (exit 1 if it failed)."""
+def finish(result, fmt: str, chart: str | None = None, chart_data=None, heading: str | None = None) -> None:
+    """Notes for people on stderr, the result on stdout, then the verdict of --verify (exit 1 if it failed).
+
+    ``chart`` (summary --chart): "-" draws ``chart_data()``'s bars in the terminal instead of the document;
+    a file name writes them there, beside the document."""
     from resnet_cli.errors import RuntimeFailure
 
     console = render.stderr_console()
     for note in result.notes:
         console.print(f"note: {note}", markup=False, highlight=False)
-    render.emit(result.document, fmt)
+    if chart is None:
+        render.emit(result.document, fmt)
+    else:
+        from resnet_cli.charts import show_chart
+
+        show_chart(chart, chart_data(), lambda: render.emit(result.document, fmt), heading)
     verification = result.verification
     if verification is not None and verification.error:
         raise RuntimeFailure(f"--verify: {verification.error}")
@@ -161,6 +165,9 @@ compare_cli.register(app)
 from resnet_cli import bench_cli  # noqa: E402
 
 bench_cli.register(app)
+from resnet_cli import draw_cli  # noqa: E402
+
+draw_cli.register(app)
 
 
 # ---- the entry point ----
@@ -206,8 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
         with _sigterm_as_interrupt():
-            result = command.main(args=argv if argv is not None else sys.argv[1:], prog_name="resnet-cli",
-                                  standalone_mode=False)
+            from resnet_cli.charts import chart_flag_argv
+
+            result = command.main(args=chart_flag_argv(argv if argv is not None else sys.argv[1:]),
+                                  prog_name="resnet-cli", standalone_mode=False)
             sys.stdout.flush()  # a closed pipe shows here, inside the boundary, not at interpreter exit
     except (BrokenPipeError, ClosedPipe):
         _silence_stdout()

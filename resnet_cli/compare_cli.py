@@ -19,6 +19,13 @@ ChannelsOpt = Annotated[Optional[str], typer.Option(
     "--channels", parser=values.bound(values.parse_int, "--channels"), metavar="INT", help="Blocks: the equal input/output width they are also compared at (default 256).")]
 SizeOpt = Annotated[Optional[str], typer.Option(
     "--size", parser=values.bound(values.parse_int, "--size", 1, values.MAX_DIMENSION), metavar="INT", help="Blocks: spatial size H = W of their input (default 56, ResNet's first stage at 224).")]
+DrawOpt = Annotated[Optional[str], typer.Option(
+    "--draw", metavar="FILE",
+    help="Blocks: also draw them side by side with their conv-weight formulas to FILE.svg|png|pdf.")]
+ChartOpt = Annotated[Optional[str], typer.Option(
+    "--chart", metavar="[FILE]",
+    help="Models: bars of each stage's share of parameters, FLOPs and activations, model beside model: alone, "
+         "in the terminal (instead of the table); --chart FILE.svg|png|pdf writes them to a file.")]
 StagesOpt = Annotated[Optional[List[str]], typer.Option(
     "--stages", help="Models: top-level modules that start each stage, e.g. conv1,layer1,layer2,layer3,layer4,fc; "
                      "once for every model, or once per model in order ('default' keeps a model's own).")]
@@ -46,6 +53,8 @@ def register(app: typer.Typer) -> None:
         channels: ChannelsOpt = None,
         size: SizeOpt = None,
         stages: StagesOpt = None,
+        draw: DrawOpt = None,
+        chart: ChartOpt = None,
         export_weights: ExportOpt = None,
         seed: SeedOpt = None,
         fmt: FormatOpt = "table",
@@ -61,14 +70,19 @@ def register(app: typer.Typer) -> None:
         given = [Flag.option_name(name) for name in overrides]
         from resnet_cli.comparison import classify
 
-        if classify(things) == "blocks":
-            model_only = given + [o for o, v in (("--input", input), ("--stages", stages),
+        from resnet_cli import charts
+        from resnet_cli.images import check_image_path
+
+        blocks = classify(things) == "blocks"
+        if blocks:
+            model_only = given + [o for o, v in (("--input", input), ("--stages", stages), ("--chart", chart),
                                                  ("--export-weights", export_weights), ("--seed", seed)) if v]
             if model_only:
                 raise UsageError(f"{', '.join(model_only)} {_verb(model_only)} to model comparisons; blocks take "
                                  "--channels and --size")
         else:
-            block_only = [o for o, v in (("--channels", channels), ("--size", size)) if v is not None]
+            block_only = [o for o, v in (("--channels", channels), ("--size", size), ("--draw", draw))
+                          if v is not None]
             if block_only:
                 raise UsageError(f"{', '.join(block_only)} {_verb(block_only)} to block comparisons; models take "
                                  "--input NxCxHxW")
@@ -78,11 +92,23 @@ def register(app: typer.Typer) -> None:
                 from resnet_cli.model_compare import check_export
 
                 check_export(things, export_weights)  # before any work
+        if draw is not None:
+            check_image_path(draw, "--draw")
+        charts.check_chart_target(chart, fmt)
         result = api.compare(*things, input=input, channels=channels, size=size, stages=stages, **overrides)
         console = render.stderr_console()
         for note in result.notes:
             console.print(f"note: {note}", markup=False)
-        render.emit(result.document, fmt)
+        if chart is None:
+            render.emit(result.document, fmt)
+        else:
+            data = [charts.stage_chart(m.name, m.stages) for m in result.report.models]
+            charts.show_chart(chart, data, lambda: render.emit(result.document, fmt))
+        if draw is not None:
+            from resnet_cli.draw_image import save_blocks
+
+            save_blocks(result.report, draw)
+            console.print(f"wrote {draw}", markup=False, highlight=False)
         broken = [m for m in getattr(result.report, "models", ()) if m.failure]
         if broken:  # the comparison up to the failure is on stdout; the failure is the user's code: exit 1
             first = broken[0]

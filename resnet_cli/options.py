@@ -44,9 +44,23 @@ FormatOpt = Annotated[str, typer.Option(
 DepthOpt = Annotated[str, typer.Option(
     "--depth", "-d", parser=values.bound(values.parse_choice, "--depth", DEPTHS), metavar="DEPTH",
     help="stage | block | layer.")]
+ChartOpt = Annotated[Optional[str], typer.Option(
+    "--chart", metavar="[FILE]",
+    help="Bars of each stage's share of parameters, FLOPs and activations: alone, in the terminal (instead of "
+         "the table); --chart FILE.svg|png|pdf writes them to a file beside the usual output.")]
 DtypeOpt = Annotated[str, typer.Option(
     "--dtype", parser=values.parse_dtype, metavar="DTYPE",
     help="float32 | float16 | bfloat16 (also fp32, fp16, half, bf16).")]
+
+WeightsOpt = Annotated[Optional[str], typer.Option(
+    "--weights", metavar="FILE", help="Load this checkpoint (.pt/.pth/.bin state_dict or .safetensors) into the "
+    "model; every missing, unexpected or mis-shaped tensor is listed (exit 1).")]
+VerifyOpt = Annotated[bool, typer.Option(
+    "--verify", help="Also run fvcore's FlopCountAnalysis on a real CPU copy of the model (batch 1) and show its "
+    "count beside ours, stage by stage; any disagreement exits 1.")]
+StagesOpt = Annotated[Optional[str], typer.Option(
+    "--stages", metavar="A,B,...", help="Top-level modules that start each stage, e.g. conv1,layer1,layer2,fc "
+    "(default: stem/layerN/head for torchvision/timm layouts, else each top-level module).")]
 
 
 # ---- the architecture options, generated from the spec's fields ----

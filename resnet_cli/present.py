@@ -29,7 +29,13 @@ ROW_COLUMNS = (
     Column("flops_pct", "%", "pct", drop=4),
     Column("macs", "MACs", "flops", drop=6),
     Column("macs_pct", "%", "pct", drop=7),
+    Column("receptive_field", "RF (stride)", "field", drop=2),
     Column("kind", "contains", justify="left", drop=5, wrap=True),
+)
+RF_MEANING = (
+    "the theoretical receptive field of one output unit, in input pixels, along the largest path through the "
+    "residual graph (padding counted, so it can exceed the input); stride: input pixels between adjacent units; "
+    "global: every unit sees the whole input (after a global pool or squeeze-excitation)"
 )
 
 
@@ -40,6 +46,7 @@ def row_records(rows: tuple[Row, ...], totals) -> list[dict]:
             "params": r.params, "params_pct": render.percent(r.params, totals.params),
             "flops": r.flops, "flops_pct": render.percent(r.flops, totals.flops),
             "macs": r.macs, "macs_pct": render.percent(r.macs, totals.macs),
+            "receptive_field": r.receptive_field.as_dict() if r.receptive_field is not None else None,
         }
         for r in rows
     ]
@@ -70,7 +77,7 @@ def summary_data(summary: Summary) -> dict:
             "macs": t.macs,
             "flops_2x_macs": t.flops_2x,
         },
-        "conventions": {"flops": FLOPS_MEANING, "macs": MACS_MEANING},
+        "conventions": {"flops": FLOPS_MEANING, "macs": MACS_MEANING, "receptive_field": RF_MEANING},
         "unsupported": unsupported_data(summary.unsupported),
         "fvcore_uncounted": [{"call": name, "calls": calls, "macs": macs}
                              for name, calls, macs in summary.fvcore_uncounted],
@@ -144,6 +151,7 @@ def total_facts(summary: Summary) -> tuple[tuple[str, str], ...]:
                            + fvcore_gap_note(t.flops, t.macs, summary.fvcore_uncounted)),
         ("MACs", f"{t.macs:,} = {render.human(t.macs)} — {MACS_MEANING}; "
                  f"{render.human(t.flops_2x)}FLOPs at 2 per MAC"),
+        ("RF (stride)", RF_MEANING),
     ]
     if summary.unsupported:
         facts.append(("unsupported", unsupported_text(summary.unsupported)))

@@ -107,6 +107,7 @@ class _Run:
         self.calls: dict[str, int] = {}
         self.first_call: dict[str, int] = {}
         self.outputs: dict[str, tuple[int, ...] | None] = {}
+        self.output_values: dict[str, int | None] = {}
         self.ops: list[OpRecord] = []
         self.functions = _FunctionTracker(self)
         self.root_type = type(model).__name__
@@ -145,6 +146,7 @@ class _Run:
             self.stack.pop()
         first = output[0] if isinstance(output, (tuple, list)) and output else output
         self.outputs[name] = tuple(first.shape) if isinstance(first, torch.Tensor) else None
+        self.output_values[name] = self.values.get(first) if isinstance(first, torch.Tensor) else None
 
     def backward_origin(self) -> tuple[str, str, str] | None:
         """(module, category, anchor) of the forward op whose autograd node is running now."""
@@ -306,6 +308,7 @@ class _Run:
                 name=name, type_name=type(module).__name__, params=params, trainable_params=trainable,
                 running_stats=stats, calls=self.calls.get(name, 0), first_call=self.first_call.get(name),
                 output_shape=self.outputs.get(name), is_leaf=self.leaf[name],
+                output_value=self.output_values.get(name),
             ))
         called = sorted((r for r in records if r.first_call is not None), key=lambda r: r.first_call)
         uncalled = [r for r in records if r.first_call is None]

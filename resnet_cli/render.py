@@ -32,7 +32,7 @@ WRAP_MIN = 24  # $COLUMNS outside this (0, unset on a terminal, huge) is clamped
 class Column:
     key: str  # JSON / CSV key
     header: str  # table / Markdown header
-    kind: str = "text"  # text | count | flops | pct | shape | ms | fixed2 | float | bytes
+    kind: str = "text"  # text | count | flops | pct | shape | ms | fixed2 | float | bytes | field
     justify: str = "right"
     drop: int = 0  # 0: always shown; otherwise dropped first (highest rank first) when the width is short
     wrap: bool = False  # text that may wrap at word boundaries (descriptions); never numbers or names
@@ -131,7 +131,23 @@ def cell(value: Any, kind: str) -> str:
         return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
     if kind == "bytes":
         return human_bytes(value)
+    if kind == "field":
+        return field_text(value)
     return str(value)
+
+
+def field_text(field: dict | None) -> str:
+    """A receptive-field record ({"size", "stride", "global"}) as '427 (32)', '427×395 (32×16)' or 'global'."""
+    if field is None:
+        return "—"
+
+    def axes(values) -> str:
+        texts = ["all" if v is None else f"{v:g}" if isinstance(v, float) else str(v) for v in values]
+        return texts[0] if len(set(texts)) == 1 else "×".join(texts)
+
+    size = "global" if field["global"] else axes(field["size"])
+    stride = field.get("stride")
+    return size if stride is None or field["global"] else f"{size} ({axes(stride)})"
 
 
 # ---- machine formats ----
@@ -151,6 +167,8 @@ def to_csv(columns: Iterable[Column], records: Iterable[dict]) -> str:
             value = record.get(column.key)
             if column.kind == "shape" and value is not None:
                 value = "x".join(str(s) for s in value)
+            elif column.kind == "field" and value is not None:
+                value = field_text(value).replace("×", "x")
             row.append("" if value is None else value)
         writer.writerow(row)
     return buffer.getvalue()

@@ -23,6 +23,7 @@ from resnet_cli.formulas import BACKWARD, FORWARD
 
 if TYPE_CHECKING:  # the analysis module imports torch; reports only read its plain records
     from resnet_cli.analysis import Analysis
+    from resnet_cli.receptive import ReceptiveField
 
 DEPTHS = ("stage", "block", "layer")
 _LAYER = re.compile(r"^layer\d+$")
@@ -41,6 +42,9 @@ class Row:
     backward_macs: int = 0
     backward_flops: int = 0
     by_category: tuple[tuple[str, int], ...] = ()  # forward FLOPs per category
+    # theoretical receptive field of one unit of the row's output (None: the row has no output of its own)
+    receptive_field: ReceptiveField | None = None
+    activation_elements: int = 0  # elements of the new tensors the row's forward ops write (views excluded)
 
 
 @dataclass(frozen=True)
@@ -184,7 +188,8 @@ def build_rows(analysis: Analysis, depth: str = "stage", *, describe=None,
 
     def slot(key: str, position: int, stage: str) -> dict:
         if key not in acc:
-            acc[key] = {"params": 0, "flops": 0, "macs": 0, "all": 0, "bmacs": 0, "bflops": 0, "cat": {}}
+            acc[key] = {"params": 0, "flops": 0, "macs": 0, "all": 0, "bmacs": 0, "bflops": 0, "cat": {},
+                        "written": 0}
             order[key] = position
             stage_of_row[key] = stage
         else:
@@ -199,6 +204,7 @@ def build_rows(analysis: Analysis, depth: str = "stage", *, describe=None,
             entry["macs"] += op.macs
             entry["all"] += op.flops
             entry["cat"][op.category] = entry["cat"].get(op.category, 0) + op.flops
+            entry["written"] += _written_elements(op)
         else:
             entry["bmacs"] += op.macs
             entry["bflops"] += op.flops
@@ -211,7 +217,9 @@ def build_rows(analysis: Analysis, depth: str = "stage", *, describe=None,
         position = module.first_call if module.first_call is not None else big
         slot(key, position, layout.stage_of(name, "") if name else layout.stages[0])["params"] += module.params
 
-    outputs = _row_outputs(analysis, depth, layout, leaves)
+    sources = _row_sources(analysis, depth, layout, leaves)
+    outputs = {key: module.output_shape for key, module in sources.items()}
+    fields = _row_fields(analysis, sources)
     rows = []
     for key in sorted(acc, key=lambda k: order[k]):
         entry = acc[key]
@@ -222,18 +230,45 @@ def build_rows(analysis: Analysis, depth: str = "stage", *, describe=None,
             output_shape=outputs.get(key), params=entry["params"], flops=entry["flops"], macs=entry["macs"],
             all_flops=entry["all"], backward_macs=entry["bmacs"], backward_flops=entry["bflops"],
             by_category=tuple((c, entry["cat"].get(c, 0)) for c in formulas.CATEGORIES if entry["cat"].get(c)),
+            receptive_field=fields.get(key), activation_elements=entry["written"],
         ))
     # stages that ran no op and own no parameter (an nn.Identity child) still get their row
     if depth == "stage":
         present = {r.name for r in rows}
         for stage in layout.stages:
             if stage not in present:
-                rows.append(Row(stage, stage, describe(stage) if describe else "", outputs.get(stage), 0, 0, 0, 0))
+                rows.append(Row(stage, stage, describe(stage) if describe else "", outputs.get(stage), 0, 0, 0, 0,
+                                receptive_field=fields.get(stage)))
     return tuple(rows)
 
 
-def _row_outputs(analysis: Analysis, depth: str, layout: StageLayout, leaves: set[str]) -> dict:
-    """Each row's output shape: that of the row's own module, or of a group's last top-level child."""
+# ops that give a new name to existing storage, or write into it: they add no activation memory
+_VIEWS = frozenset("aten." + name for name in (
+    "view _unsafe_view _reshape_alias t transpose permute expand expand_as slice select unsqueeze squeeze "
+    "detach alias as_strided split split_with_sizes unbind empty"
+).split())
+
+
+def _written_elements(op) -> int:
+    if op.op in _VIEWS or op.op.endswith("_") or not op.output_shape:
+        return 0
+    total = 1
+    for size in op.output_shape:
+        total *= size
+    return total
+
+
+def _row_fields(analysis: Analysis, sources: dict) -> dict:
+    """Each row's receptive field: that of the value its output module returned."""
+    from resnet_cli.receptive import receptive_fields
+
+    fields = receptive_fields(analysis)
+    return {key: fields[module.output_value] for key, module in sources.items()
+            if module.output_value is not None and module.output_value in fields}
+
+
+def _row_sources(analysis: Analysis, depth: str, layout: StageLayout, leaves: set[str]) -> dict:
+    """The module whose output is each row's output: the row's own module, or a group's last top-level child."""
     outputs: dict = {}
     for module in analysis.modules:  # called modules come first, in run order
         name = module.name
@@ -242,7 +277,7 @@ def _row_outputs(analysis: Analysis, depth: str, layout: StageLayout, leaves: se
         key = row_key(name, "", depth, layout, leaves)
         is_unit = name in layout.stage_of_child
         if key == name or (is_unit and key == layout.stage_of(name, "")):
-            outputs[key] = module.output_shape
+            outputs[key] = module
     return outputs
 
 

@@ -24,6 +24,7 @@ class StageCount:
     params: int
     flops: int
     macs: int
+    activation_elements: int = 0  # of the new tensors the stage writes (report.Row.activation_elements)
 
 
 def parse_stages(values: list[str] | None, count: int) -> list[tuple[str, ...] | None]:
@@ -57,7 +58,8 @@ def own_stages(model, analysis, stages: tuple[str, ...] | None, name: str) -> tu
                              f"top-level modules are: {', '.join(children)}")
     layout = stage_layout(analysis, stages)
     rows = build_rows(analysis, "stage", describe=describer(model, layout), stages=stages)
-    return tuple(StageCount(r.name, r.kind, r.output_shape, r.params, r.flops, r.macs) for r in rows)
+    return tuple(StageCount(r.name, r.kind, r.output_shape, r.params, r.flops, r.macs, r.activation_elements)
+                 for r in rows)
 
 
 def _reference_stage_of_ops(analysis, stage_names: tuple[str, ...]) -> dict[int, int]:
