@@ -7,7 +7,7 @@ from typing import Annotated, List, Optional
 import typer
 
 from resnet_cli import values
-from resnet_cli.options import FormatOpt, InputOpt, boundary, with_spec_options
+from resnet_cli.options import FormatOpt, InputOpt, WeightsOpt, boundary, with_spec_options
 from resnet_cli.spec import Flag
 
 ThingsArg = Annotated[Optional[List[str]], typer.Argument(
@@ -57,6 +57,7 @@ def register(app: typer.Typer) -> None:
         chart: ChartOpt = None,
         export_weights: ExportOpt = None,
         seed: SeedOpt = None,
+        weights: WeightsOpt = None,
         fmt: FormatOpt = "table",
         *,
         overrides: dict,
@@ -76,7 +77,8 @@ def register(app: typer.Typer) -> None:
         blocks = classify(things) == "blocks"
         if blocks:
             model_only = given + [o for o, v in (("--input", input), ("--stages", stages), ("--chart", chart),
-                                                 ("--export-weights", export_weights), ("--seed", seed)) if v]
+                                                 ("--export-weights", export_weights), ("--seed", seed),
+                                                 ("--weights", weights)) if v]
             if model_only:
                 raise UsageError(f"{', '.join(model_only)} {_verb(model_only)} to model comparisons; blocks take "
                                  "--channels and --size")
@@ -88,6 +90,9 @@ def register(app: typer.Typer) -> None:
                                  "--input NxCxHxW")
             if seed is not None and export_weights is None:
                 raise UsageError("--seed applies to --export-weights (the seed of the weights it ports)")
+            if seed is not None and weights is not None:
+                raise UsageError("--seed initialises the first model's weights; with --weights they come from the "
+                                 "checkpoint: give one of the two")
             if export_weights is not None:
                 from resnet_cli.model_compare import check_export
 
@@ -95,7 +100,8 @@ def register(app: typer.Typer) -> None:
         if draw is not None:
             check_image_path(draw, "--draw")
         charts.check_chart_target(chart, fmt)
-        result = api.compare(*things, input=input, channels=channels, size=size, stages=stages, **overrides)
+        result = api.compare(*things, input=input, channels=channels, size=size, stages=stages, weights=weights,
+                             **overrides)
         console = render.stderr_console()
         for note in result.notes:
             console.print(f"note: {note}", markup=False)
@@ -119,6 +125,8 @@ def register(app: typer.Typer) -> None:
 
             written = export(result.report, export_weights, 0 if seed is None else seed)
             same = "" if written["identical"] else " (the models differ as listed: the weights load, the outputs differ)"
-            console.print(f"wrote {written['tensors']} tensors of {written['source']} (initialised with seed "
-                          f"{written['seed']}) under {written['target']}'s names to {written['path']} "
-                          f"({written['format']}){same}", markup=False)
+            origin = (f"from {weights}" if written["seed"] is None else
+                      f"initialised with seed {written['seed']}")
+            console.print(f"wrote {written['tensors']} tensors of {written['source']} ({origin}) under "
+                          f"{written['target']}'s names to {written['path']} ({written['format']}){same}",
+                          markup=False)

@@ -282,8 +282,10 @@ def export_weights(comparison: ModelComparison, path: str, seed: int = 0, source
         raise RuntimeFailure(port.refuse_message(plan, source.name, target.name))
     state = port.ported_state(plan, source_state if source_state is not None else _seeded_state(source, seed))
     written = port.write(state, path)
+    from_checkpoint = source_state is not None or source.target.weights is not None
     return {"path": path, "format": written, "tensors": len(state), "identical": alignments[1].identical,
-            "source": source.name, "target": target.name, "seed": None if source_state is not None else seed}
+            "source": source.name, "target": target.name, "seed": None if from_checkpoint else seed,
+            "checkpoint": source.target.weights}
 
 
 def _seeded_state(source: _Analysed, seed: int) -> dict:

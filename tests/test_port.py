@@ -110,3 +110,28 @@ def test_same_parameters_other_computation_is_ported_with_a_warning(tmp_path):
                      "--export-weights", str(path), "-f", "json")
     assert result.exit_code == 0, result.stderr
     assert "the weights load, the outputs differ" in result.stderr and path.exists()
+
+
+def test_export_ports_a_weights_checkpoint_not_a_seed(cli, tmp_path):
+    # the first model takes a checkpoint (--weights); the export carries its tensors, renamed
+    import torchvision
+    from safetensors.torch import load_file
+
+    from tests.fixtures.student_models import KerasResNet50
+
+    torch.manual_seed(3)
+    reference = torchvision.models.resnet50()
+    checkpoint = tmp_path / "resnet50.pth"
+    torch.save(reference.state_dict(), checkpoint)
+    out = tmp_path / "ported.safetensors"
+    result = cli("compare", "resnet50_v1", "tests/fixtures/student_models.py:keras_resnet50", "--weights",
+                 str(checkpoint), "--export-weights", str(out))
+    assert result.exit_code == 0, result.stderr
+    assert f"(from {checkpoint})" in result.stderr
+    student = KerasResNet50()
+    student.load_state_dict(load_file(out), strict=True)
+    assert torch.equal(student.fc.weight, reference.fc.weight)
+    assert torch.equal(student.stage1[0].shortcut[0].weight, reference.layer1[0].downsample[0].weight)
+    both = cli("compare", "resnet50_v1", "tests/fixtures/student_models.py:keras_resnet50", "--weights",
+               str(checkpoint), "--export-weights", str(out), "--seed", "1")
+    assert both.exit_code == 2 and "give one of the two" in both.stderr
