@@ -22,8 +22,8 @@ class Outcome:
 
 def run_cli(*args: str, columns: int | None = None) -> Outcome:
     """Run the real entry point (``resnet_cli.cli.main``) in-process, capturing stdout and stderr apart; at a
-    terminal width of ``columns`` ($COLUMNS) if given, else with $COLUMNS unset."""
-    saved = os.environ.pop("COLUMNS", None)
+    terminal width of ``columns`` ($COLUMNS) if given."""
+    saved = os.environ.get("COLUMNS")
     if columns:
         os.environ["COLUMNS"] = str(columns)
     out, err = io.StringIO(), io.StringIO()
@@ -31,9 +31,10 @@ def run_cli(*args: str, columns: int | None = None) -> Outcome:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = main([str(a) for a in args])
     finally:
-        os.environ.pop("COLUMNS", None)
-        if saved is not None:
-            os.environ["COLUMNS"] = saved
+        if columns:
+            os.environ.pop("COLUMNS", None)
+            if saved is not None:
+                os.environ["COLUMNS"] = saved
     return Outcome(code, out.getvalue(), err.getvalue())
 
 
