@@ -156,41 +156,41 @@ def _variants() -> list[Variant]:
                 "Pre-activation ResNet-101 (Identity Mappings): BN-ReLU before each conv"))
     # tiered "t" stems (24, 32, 64), the shallow and the 200-layer nets, the "s" stem
     add(Variant("resnet10t", "timm", _T.replace(block=_BASIC, layers=_R14),
-                "ResNet-10-T: basic blocks [1,1,1,1], tiered 24/32/64 deep stem, avg-pool shortcut"))
+                "ResNet-10-T: basic blocks [1,1,1,1], tiered 24/32/64 stem, avg-pool shortcut"))
     add(Variant("resnet14t", "timm", _T.replace(layers=_R14),
-                "ResNet-14-T: bottlenecks [1,1,1,1], tiered 24/32/64 deep stem, avg-pool shortcut"))
+                "ResNet-14-T: bottlenecks [1,1,1,1], tiered 24/32/64 stem, avg-pool shortcut"))
     add(Variant("resnet26", "timm", _TV.replace(layers=_R26), "ResNet-26: bottlenecks [2,2,2,2]"))
     add(Variant("resnet26d", "timm", _D.replace(layers=_R26),
                 "ResNet-26-D: bottlenecks [2,2,2,2], deep stem, avg-pool shortcut"))
     add(Variant("resnet26t", "timm", _T.replace(layers=_R26),
-                "ResNet-26-T: bottlenecks [2,2,2,2], tiered 24/32/64 deep stem, avg-pool shortcut"))
+                "ResNet-26-T: bottlenecks [2,2,2,2], tiered 24/32/64 stem, avg-pool shortcut"))
     add(Variant("resnet50t", "timm", _T, "ResNet-50-T: tiered 24/32/64 deep stem, avg-pool shortcut"))
     add(Variant("resnet50s", "timm", _S, "ResNet-50-S: deep stem twice as wide (64/64/128 channels)"))
     add(Variant("resnet200d", "timm", _D.replace(layers=_R200),
                 "ResNet-200-D: bottlenecks [3,24,36,3], deep stem, avg-pool shortcut"))
     # ResNet-RS (Bello et al. 2021, "Revisiting ResNets")
     add(Variant("resnetrs50", "timm", _RS,
-                "ResNet-RS-50: ResNet-D with a strided 3x3 conv for the stem max-pool, SE ratio 1/4"))
+                "ResNet-RS-50: ResNet-D, a strided 3x3 conv for the max-pool, SE ratio 1/4"))
     add(Variant("resnetrs101", "timm", _RS.replace(layers=_R101),
-                "ResNet-RS-101: ResNet-D with a strided 3x3 conv for the stem max-pool, SE ratio 1/4"))
+                "ResNet-RS-101: ResNet-D, a strided 3x3 conv for the max-pool, SE ratio 1/4"))
     # squeeze-excitation and efficient channel attention
     add(Variant("seresnet18", "timm", _TV.replace(block=_BASIC, layers=_R18, se=Attention.SE),
                 "SE-ResNet-18: squeeze-excitation (1/16) after every basic block"))
     add(Variant("seresnext26d_32x4d", "timm", _D.replace(layers=_R26, groups=32, width_per_group=4, se=Attention.SE),
-                "SE-ResNeXt-26-D 32x4d: ResNeXt [2,2,2,2], deep stem, avg-pool shortcut, SE"))
+                "SE-ResNeXt-26-D 32x4d: [2,2,2,2], deep stem, avg-pool shortcut, SE"))
     add(Variant("seresnext26t_32x4d", "timm", _T.replace(layers=_R26, groups=32, width_per_group=4, se=Attention.SE),
-                "SE-ResNeXt-26-T 32x4d: ResNeXt [2,2,2,2], tiered stem, avg-pool shortcut, SE"))
+                "SE-ResNeXt-26-T 32x4d: [2,2,2,2], tiered stem, avg-pool shortcut, SE"))
     add(Variant("seresnext50_32x4d", "timm", _TV.replace(groups=32, width_per_group=4, se=Attention.SE),
                 "SE-ResNeXt-50 32x4d: ResNeXt-50 with squeeze-excitation (1/16)"))
     add(Variant("ecaresnet26t", "timm", _T.replace(layers=_R26, se=Attention.ECA),
-                "ECA-ResNet-26-T: tiered stem, avg-pool shortcut, ECA (a k-tap 1-D conv across channels)"))
+                "ECA-ResNet-26-T: tiered stem, avg-pool shortcut, ECA (a 1-D conv across channels)"))
     add(Variant("ecaresnet50d", "timm", _D.replace(se=Attention.ECA),
                 "ECA-ResNet-50-D: ResNet-50-D with efficient channel attention"))
     add(Variant("ecaresnetlight", "timm", _TV.replace(layers=(1, 1, 11, 3), shortcut=Shortcut.AVGPOOL, se=Attention.ECA),
                 "ECA-ResNet-light: bottlenecks [1,1,11,3], 7x7 stem, avg-pool shortcut, ECA"))
     add(Variant("ecaresnext26t_32x4d", "timm",
                 _T.replace(layers=_R26, groups=32, width_per_group=4, se=Attention.ECA),
-                "ECA-ResNeXt-26-T 32x4d: ResNeXt [2,2,2,2], tiered stem, avg-pool shortcut, ECA"))
+                "ECA-ResNeXt-26-T 32x4d: [2,2,2,2], tiered stem, avg-pool shortcut, ECA"))
     # timm's ResNetV2 (pre-activation; its stem/stages/norm/head names are read as torchvision's)
     add(Variant("resnetv2_18", "timm", _TIMM_V2.replace(block=_PREACT_BASIC, layers=_R18),
                 "Pre-activation ResNet-18: pre-act basic blocks [2,2,2,2]"))
@@ -218,7 +218,7 @@ def _variants() -> list[Variant]:
         depth = 9 * n + 2
         add(Variant(f"preact_resnet{depth}", "preact-cifar",
                     _CIFAR_B.replace(block=_PREACT_BOTTLENECK, layers=(n, n, n)),
-                    f"Pre-activation ResNet-{depth}: 3 stages of {n} pre-act bottlenecks, 64/128/256 channels out",
+                    f"Pre-activation ResNet-{depth}: 3 stages of {n} pre-act bottlenecks (64/128/256 out)",
                     default_input=CIFAR_INPUT))
     # --- Wide ResNets (Zagoruyko & Komodakis 2016): WRN-d-k, (d-4)/6 pre-act basic blocks per stage, widths x k ---
     for depth, k in ((28, 10), (40, 4), (16, 8)):
@@ -231,8 +231,8 @@ def _variants() -> list[Variant]:
     for cardinality in (8, 16):
         add(Variant(f"resnext29_{cardinality}x64d", "resnext-cifar",
                     _CIFAR_B.replace(layers=(3, 3, 3), widths=(64, 128, 256), stem_width=64, groups=cardinality),
-                    f"ResNeXt-29 {cardinality}x64d: 3 stages of 3 bottlenecks, {cardinality} groups of 64 channels "
-                    "(x2 per stage), 256/512/1024 out", default_input=CIFAR_INPUT))
+                    f"ResNeXt-29 {cardinality}x64d: 3 stages of 3 bottlenecks, {cardinality} groups of 64 (x2 per "
+                    "stage)", default_input=CIFAR_INPUT))
     # --- Keras Applications, rebuilt in PyTorch ---
     add(Variant("resnet50_keras", "keras", _KERAS_V1,
                 "keras.applications.ResNet50: v1 stride placement, every conv with a bias"))
