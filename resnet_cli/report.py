@@ -284,9 +284,11 @@ def describe_module(module) -> str:
         strides = [m.stride[0] for m in module.modules() if type(m).__name__ == "Conv2d"]
         if max(strides, default=1) > 1:
             text += f", stride {max(strides)}"
-        return text + (", squeeze-excite" if getattr(module, "se", None) is not None else "")
+        return text + (f", {_attention_noun(module.se)}" if getattr(module, "se", None) is not None else "")
     if kind == "SqueezeExcite":
         return f"squeeze-excite {module.fc1.in_channels}→{module.fc1.out_channels}→{module.fc2.out_channels}"
+    if kind == "EfficientChannelAttention":
+        return f"ECA, {module.conv.kernel_size[0]}-tap 1-D conv across channels"
     if kind == "ZeroPadShortcut":
         return "zero-pad shortcut"
     if kind == "Sequential":  # a deep stem or a shortcut: its convs and pools carry the cost
@@ -294,6 +296,10 @@ def describe_module(module) -> str:
                  if not type(m).__name__.startswith(("BatchNorm", "ReLU", "Identity"))]
         return ", ".join(parts)
     return kind
+
+
+def _attention_noun(module) -> str:
+    return "ECA" if type(module).__name__ == "EfficientChannelAttention" else "squeeze-excite"
 
 
 def describe_stage(children) -> str:
@@ -305,7 +311,7 @@ def describe_stage(children) -> str:
         if getattr(blocks[0], "preact", False):
             noun = "pre-act " + noun
         if getattr(blocks[0], "se", None) is not None:
-            noun += " with squeeze-excite"
+            noun += f" with {_attention_noun(blocks[0].se)}"
         counts: dict[str, int] = {}
         for block in blocks:
             kind = getattr(block, "shortcut_kind", "identity")
