@@ -13,19 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resnet_cli.spec import (
-    Activation,
-    Attention,
-    AttentionAt,
-    ConvBias,
-    ResNetSpec,
-    Shortcut,
-    StemKind,
-    StemPool,
-    StrideAt,
-    eca_kernel_size,
-    make_divisible,
-)
+from resnet_cli import layers
+from resnet_cli.spec import Activation, AttentionAt, ConvBias, ResNetSpec, Shortcut, StemKind, StemPool, StrideAt
 
 # Shortcut kinds, as reports name them.
 IDENTITY = "identity"
@@ -39,81 +28,6 @@ def _conv(cin, cout, kernel, stride=1, groups=1, dilation=1, bias=False) -> nn.C
     padding = dilation * (kernel - 1) // 2
     return nn.Conv2d(cin, cout, kernel, stride=stride, padding=padding, dilation=dilation, groups=groups,
                      bias=bias)
-
-
-def _activation(kind: Activation, inplace: bool) -> nn.Module:
-    return nn.SiLU(inplace=inplace) if kind is Activation.SILU else nn.ReLU(inplace=inplace)
-
-
-class SqueezeExcite(nn.Module):
-    """Squeeze-and-excitation (Hu et al. 2018) as timm's SEModule: mean → 1×1 → ReLU → 1×1 → sigmoid → scale."""
-
-    def __init__(self, channels: int, reduction: int = 16) -> None:
-        super().__init__()
-        reduced = make_divisible(channels / reduction, 8)  # timm's SEModule rounding
-        self.fc1 = nn.Conv2d(channels, reduced, 1, bias=True)
-        self.act = nn.ReLU(inplace=True)
-        self.fc2 = nn.Conv2d(reduced, channels, 1, bias=True)
-        self.gate = nn.Sigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scale = x.mean((2, 3), keepdim=True)
-        scale = self.fc2(self.act(self.fc1(scale)))
-        return x * self.gate(scale)
-
-
-class EfficientChannelAttention(nn.Module):
-    """ECA (Wang et al. 2020) as timm's EcaModule: mean → 1-D conv across channels (k weights) → sigmoid → scale."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        kernel = eca_kernel_size(channels)
-        self.conv = nn.Conv1d(1, 1, kernel, padding=(kernel - 1) // 2, bias=False)
-        self.gate = nn.Sigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scale = self.conv(x.mean((2, 3)).view(x.shape[0], 1, -1))
-        return x * self.gate(scale).view(x.shape[0], -1, 1, 1).expand_as(x)
-
-
-def _attention(kind, channels: int, reduction: int) -> nn.Module | None:
-    kind = Attention(kind)  # True / False from callers that only know squeeze-excitation
-    if kind is Attention.SE:
-        return SqueezeExcite(channels, reduction)
-    if kind is Attention.ECA:
-        return EfficientChannelAttention(channels)
-    return None
-
-
-class DropPath(nn.Module):
-    """Stochastic depth (Huang et al. 2016) as timm's DropPath: in training, drop a sample's residual branch with
-    probability ``rate`` and scale the kept ones by 1/(1 − rate); the identity in eval."""
-
-    def __init__(self, rate: float) -> None:
-        super().__init__()
-        self.rate = rate
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.rate == 0.0:
-            return x
-        keep = 1.0 - self.rate
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(keep)
-        return x * mask.div_(keep)
-
-
-class ZeroPadShortcut(nn.Module):
-    """Option A of the ResNet paper: take every stride-th pixel and pad the new channels with zeros."""
-
-    def __init__(self, stride: int, in_channels: int, out_channels: int) -> None:
-        super().__init__()
-        self.stride = stride
-        self.pad_front = (out_channels - in_channels) // 2
-        self.pad_back = out_channels - in_channels - self.pad_front
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.stride > 1:
-            x = x[:, :, :: self.stride, :: self.stride]
-        return F.pad(x, (0, 0, 0, 0, self.pad_front, self.pad_back))
 
 
 def _preact_shortcut(block: nn.Module, x: torch.Tensor, preact: torch.Tensor) -> torch.Tensor:
@@ -134,10 +48,10 @@ class _Residual(nn.Module):
         self.shortcut_kind = shortcut_kind
         self.se_at = AttentionAt(se_at)
         self.act_name = Activation(activation).value
-        self.add_module(self.act_name, _activation(Activation(activation), inplace=not preact))
-        self.se = _attention(se, cin if self.se_at is AttentionAt.PRE else cout, se_reduction)
+        self.add_module(self.act_name, layers.activation(Activation(activation), inplace=not preact))
+        self.se = layers.attention(se, cin if self.se_at is AttentionAt.PRE else cout, se_reduction)
         self.downsample = downsample
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else None
+        self.drop_path = layers.DropPath(drop_path) if drop_path > 0 else None
 
     @property
     def act(self) -> nn.Module:
@@ -260,10 +174,10 @@ class ResNet(nn.Module):
             self.conv1 = nn.Sequential(
                 _conv(spec.in_channels, first, 3, 2, bias=inner_bias),
                 nn.BatchNorm2d(first),
-                _activation(act, inplace=True),
+                layers.activation(act, inplace=True),
                 _conv(first, second, 3, 1, bias=inner_bias),
                 nn.BatchNorm2d(second),
-                _activation(act, inplace=True),
+                layers.activation(act, inplace=True),
                 _conv(second, out, 3, 1, bias=stem_bias),
             )
         elif spec.stem is StemKind.CIFAR:
@@ -272,7 +186,7 @@ class ResNet(nn.Module):
             self.conv1 = _conv(spec.in_channels, spec.stem_width, 7, 2, bias=stem_bias)
         if not preact:  # pre-activation nets normalise inside the first block instead
             self.bn1 = nn.BatchNorm2d(spec.stem_width)
-            self.add_module(self.act_name, _activation(act, inplace=True))
+            self.add_module(self.act_name, layers.activation(act, inplace=True))
         if spec.stem_pool is StemPool.MAX:
             self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         elif spec.stem_pool is StemPool.CONV:
@@ -280,7 +194,7 @@ class ResNet(nn.Module):
             self.maxpool = nn.Sequential(
                 _conv(spec.stem_width, spec.stem_width, 3, 2, bias=spec.conv_bias is ConvBias.ALL),
                 nn.BatchNorm2d(spec.stem_width),
-                _activation(act, inplace=True),
+                layers.activation(act, inplace=True),
             )
 
         cin = spec.stem_width
@@ -292,7 +206,7 @@ class ResNet(nn.Module):
 
         if preact:  # the final BN-ReLU of a pre-activation net (Keras "post_bn")
             self.post_bn = nn.BatchNorm2d(cin)
-            self.add_module("post_" + self.act_name, _activation(act, inplace=True))
+            self.add_module("post_" + self.act_name, layers.activation(act, inplace=True))
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(cin, spec.num_classes)
 
@@ -362,13 +276,13 @@ def _shortcut(spec: ResNetSpec, cin: int, cout: int, stride: int, first: bool):
         return None, IDENTITY
     bias = spec.conv_bias is ConvBias.ALL or (preact and spec.conv_bias is ConvBias.UNLESS_NORMALIZED)
     if spec.shortcut is Shortcut.ZERO_PAD:
-        return ZeroPadShortcut(stride, cin, cout), ZERO_PAD
+        return layers.ZeroPadShortcut(stride, cin, cout), ZERO_PAD
     if spec.shortcut is Shortcut.AVGPOOL:
         pool = nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False) if stride > 1 else nn.Identity()
-        layers = [pool, nn.Conv2d(cin, cout, 1, bias=bias)]
+        modules = [pool, nn.Conv2d(cin, cout, 1, bias=bias)]
         if not preact:
-            layers.append(nn.BatchNorm2d(cout))
-        return nn.Sequential(*layers), AVGPOOL_PROJECTION
+            modules.append(nn.BatchNorm2d(cout))
+        return nn.Sequential(*modules), AVGPOOL_PROJECTION
     if preact:  # the pre-activated input is projected; no BN after it (timm DownsampleConv preact=True)
         return nn.Conv2d(cin, cout, 1, stride=stride, bias=bias), PROJECTION
     return nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=bias), nn.BatchNorm2d(cout)), PROJECTION

@@ -88,6 +88,14 @@ def test_unknown_model_suggests_close_names():
     assert "did you mean" in str(error.value) and "resnet50" in str(error.value)
 
 
+def test_one_network_has_one_spec():
+    # the default deep stem written out, or a bottleneck's own expansion, is the same network: the same spec
+    # (so a checkpoint or flags naming it are identified as the registered variant)
+    assert ResNetSpec(stem=StemKind.DEEP, stem_widths=(32, 32, 64), shortcut=Shortcut.AVGPOOL) == VARIANTS["resnet50d"].spec
+    assert ResNetSpec(expansion=4) == ResNetSpec() and ResNetSpec(block=BlockKind.BASIC, expansion=1).expansion is None
+    assert ResNetSpec(block=BlockKind.BASIC, expansion=4).expansion == 4
+
+
 def test_old_booleans_name_the_new_choices():
     # --stem-pool and --se were booleans before they had a third value: true/false still mean max/none, se/none
     assert ResNetSpec(stem_pool=False).stem_pool is StemPool.NONE
