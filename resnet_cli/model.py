@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resnet_cli import layers
+from resnet_cli import parts
 from resnet_cli.spec import Activation, AttentionAt, ConvBias, ResNetSpec, Shortcut, StemKind, StemPool, StrideAt
 
 # Shortcut kinds, as reports name them.
@@ -48,10 +48,10 @@ class _Residual(nn.Module):
         self.shortcut_kind = shortcut_kind
         self.se_at = AttentionAt(se_at)
         self.act_name = Activation(activation).value
-        self.add_module(self.act_name, layers.activation(Activation(activation), inplace=not preact))
-        self.se = layers.attention(se, cin if self.se_at is AttentionAt.PRE else cout, se_reduction)
+        self.add_module(self.act_name, parts.activation(Activation(activation), inplace=not preact))
+        self.se = parts.attention(se, cin if self.se_at is AttentionAt.PRE else cout, se_reduction)
         self.downsample = downsample
-        self.drop_path = layers.DropPath(drop_path) if drop_path > 0 else None
+        self.drop_path = parts.DropPath(drop_path) if drop_path > 0 else None
 
     @property
     def act(self) -> nn.Module:
@@ -174,10 +174,10 @@ class ResNet(nn.Module):
             self.conv1 = nn.Sequential(
                 _conv(spec.in_channels, first, 3, 2, bias=inner_bias),
                 nn.BatchNorm2d(first),
-                layers.activation(act, inplace=True),
+                parts.activation(act, inplace=True),
                 _conv(first, second, 3, 1, bias=inner_bias),
                 nn.BatchNorm2d(second),
-                layers.activation(act, inplace=True),
+                parts.activation(act, inplace=True),
                 _conv(second, out, 3, 1, bias=stem_bias),
             )
         elif spec.stem is StemKind.CIFAR:
@@ -186,7 +186,7 @@ class ResNet(nn.Module):
             self.conv1 = _conv(spec.in_channels, spec.stem_width, 7, 2, bias=stem_bias)
         if not preact:  # pre-activation nets normalise inside the first block instead
             self.bn1 = nn.BatchNorm2d(spec.stem_width)
-            self.add_module(self.act_name, layers.activation(act, inplace=True))
+            self.add_module(self.act_name, parts.activation(act, inplace=True))
         if spec.stem_pool is StemPool.MAX:
             self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         elif spec.stem_pool is StemPool.CONV:
@@ -194,7 +194,7 @@ class ResNet(nn.Module):
             self.maxpool = nn.Sequential(
                 _conv(spec.stem_width, spec.stem_width, 3, 2, bias=spec.conv_bias is ConvBias.ALL),
                 nn.BatchNorm2d(spec.stem_width),
-                layers.activation(act, inplace=True),
+                parts.activation(act, inplace=True),
             )
 
         cin = spec.stem_width
@@ -206,7 +206,7 @@ class ResNet(nn.Module):
 
         if preact:  # the final BN-ReLU of a pre-activation net (Keras "post_bn")
             self.post_bn = nn.BatchNorm2d(cin)
-            self.add_module("post_" + self.act_name, layers.activation(act, inplace=True))
+            self.add_module("post_" + self.act_name, parts.activation(act, inplace=True))
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(cin, spec.num_classes)
 
@@ -276,7 +276,7 @@ def _shortcut(spec: ResNetSpec, cin: int, cout: int, stride: int, first: bool):
         return None, IDENTITY
     bias = spec.conv_bias is ConvBias.ALL or (preact and spec.conv_bias is ConvBias.UNLESS_NORMALIZED)
     if spec.shortcut is Shortcut.ZERO_PAD:
-        return layers.ZeroPadShortcut(stride, cin, cout), ZERO_PAD
+        return parts.ZeroPadShortcut(stride, cin, cout), ZERO_PAD
     if spec.shortcut is Shortcut.AVGPOOL:
         pool = nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False) if stride > 1 else nn.Identity()
         modules = [pool, nn.Conv2d(cin, cout, 1, bias=bias)]
