@@ -18,11 +18,13 @@ import torch
 import torch.utils.benchmark as torch_benchmark
 
 from resnet_cli import bench
-from resnet_cli.target import build_target_model, resolve_target
+from resnet_cli.bench_records import BenchRequest
+from resnet_cli.bench_system import cpu_model, load_average
+from resnet_cli.target import build_real, resolve_target
 
 
 def timer_measurement(target, batch: int, threads: int, min_time: float):
-    model = build_target_model(target, "cpu").eval()
+    model = build_real(target, "cpu").eval()
     x = torch.randn(batch, *target.input_shape[1:], generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         model(x)  # explicit warm-up: Timer's own estimate call is one forward only (oneDNN primitive creation)
@@ -43,10 +45,10 @@ def main() -> None:
     args = parser.parse_args()
 
     target = resolve_target(args.model)
-    request = bench.BenchRequest(target=target, device="cpu", batch_sizes=(args.batch,), threads=args.threads,
-                                 warmup_s=1.0, min_time_s=args.min_time)
+    request = BenchRequest(targets=(target,), device="cpu", batch_sizes=(args.batch,), threads=args.threads,
+                           warmup_s=1.0, min_time_s=args.min_time)
     print(f"{args.model} batch {args.batch}, {args.threads} threads, torch {torch.__version__}, "
-          f"cpu {bench.cpu_model()}, load average {bench.load_average()}")
+          f"cpu {cpu_model()}, load average {load_average()}")
     ratios = []
     for round_index in range(1, args.rounds + 1):
         run = bench.run_bench(request)
@@ -60,8 +62,9 @@ def main() -> None:
               f"of median, n={ours.host.n}, run-queue wait {100 * (ours.rq_wait_frac or 0):.1f}%) | "
               f"torch.utils.benchmark median {timer_median:.2f} ms (IQR {100 * timer_rel_iqr:.1f}%, "
               f"n={len(theirs.times)}) | ratio bench/Timer {ratio:.3f}")
-        print(f"         peak {run.peak.gflops_per_s:.1f} GFLOP/s; bench {ours.gflops_per_s:.1f} GFLOP/s = "
-              f"{ours.pct_of_peak:.1f}% of peak; warnings: {list(run.warnings) or 'none'}")
+        pct = "unknown (above the roofline)" if ours.pct_of_peak is None else f"{ours.pct_of_peak:.1f}%"
+        print(f"         roofline {ours.roofline.gflops_per_s:.1f} GFLOP/s ({ours.roofline.kernel}); bench "
+              f"{ours.gflops_per_s:.1f} GFLOP/s = {pct} of it; warnings: {list(run.warnings) or 'none'}")
     print(f"median ratio over {args.rounds} rounds: {statistics.median(ratios):.3f} "
           f"(min {min(ratios):.3f}, max {max(ratios):.3f})")
 

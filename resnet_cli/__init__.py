@@ -1,3 +1,26 @@
-"""resnet-cli: build any ResNet variant and see exactly what it costs."""
+"""resnet-cli: build any ResNet variant and see exactly what it costs.
 
-__version__ = "0.1.0"
+The Python API (see docs/api.md) is importable from here; torch is imported only when a function is
+called, so ``import resnet_cli`` is instant::
+
+    import resnet_cli
+    resnet_cli.summary("resnet50").to_dict()["total"]["params"]      # 25557032
+    resnet_cli.flops("my_resnet.py:build", input="1x3x32x32", training=True)
+    resnet_cli.compare("resnet50", "resnet50_v1")
+    model = resnet_cli.build("resnet50", groups=32, width_per_group=4)
+"""
+
+__version__ = "0.2.0"
+__all__ = ["build", "summary", "flops", "compare", "__version__"]
+
+
+def __getattr__(name):
+    if name in ("build", "summary", "flops", "compare"):
+        from resnet_cli import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'resnet_cli' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + ["build", "summary", "flops", "compare"])

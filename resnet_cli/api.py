@@ -88,7 +88,8 @@ def build(name_or_spec: Any = "resnet50", *, weights: str | None = None, **overr
 
 
 def summary(model: Any = "resnet50", input=None, depth: str = "stage", *, weights: str | None = None,
-            stages=None, **overrides) -> SummaryResult:
+            stages=None, verify: bool = False, **overrides) -> SummaryResult:
+    """Rows at ``depth`` (stage | block | layer); ``verify`` adds fvcore's count per stage beside ours."""
     from resnet_cli.present import summary_document
     from resnet_cli.report import summarize
     from resnet_cli.target import analyze
@@ -97,12 +98,30 @@ def summary(model: Any = "resnet50", input=None, depth: str = "stage", *, weight
     target = target_for(model, input, weights=weights, stages=stages, **overrides)
     analyzed = analyze(target)
     report = summarize(target, analyzed.model, analyzed.analysis, depth)
-    return SummaryResult(report, summary_document(report))
+    verification = _verify(target, analyzed) if verify else None
+    return SummaryResult(report, summary_document(report, verification), _notes(target, analyzed), verification)
+
+
+def _verify(target, analyzed):
+    from resnet_cli.report import stage_layout
+    from resnet_cli.verify import verify
+
+    return verify(target, analyzed.analysis, stage_layout(analyzed.analysis, target.stages))
+
+
+def _notes(target, *analyzed) -> tuple[str, ...]:
+    notes = list(target.notes)
+    for one in analyzed:
+        notes += [n for n in one.notes if n not in notes]
+    return tuple(notes)
 
 
 def flops(model: Any = "resnet50", input=None, training: bool = False, depth: str = "stage",
-          dtype: str = "float32", *, weights: str | None = None, stages=None, **overrides) -> FlopsResult:
-    from resnet_cli.flops import flops_report
+          dtype: str = "float32", *, weights: str | None = None, stages=None, verify: bool = False,
+          **overrides) -> FlopsResult:
+    """Totals under every convention, by operator category and module, memory; ``training`` adds the
+    backward; ``verify`` adds fvcore's count per stage beside ours."""
+    from resnet_cli.flops_report import flops_report
     from resnet_cli.flops_view import flops_document
     from resnet_cli.target import analyze
 
@@ -112,4 +131,35 @@ def flops(model: Any = "resnet50", input=None, training: bool = False, depth: st
     forward = analyze(target)
     step = analyze(target, training=True)
     report = flops_report(target, forward.model, forward.analysis, step.analysis, depth, dtype, training)
-    return FlopsResult(report, flops_document(report))
+    verification = _verify(target, forward) if verify else None
+    return FlopsResult(report, flops_document(report, verification), _notes(target, forward, step), verification)
+
+
+def compare(*models: Any, input=None, channels: int | None = None, size: int | None = None, stages=None,
+            weights: str | None = None, **overrides) -> CompareResult:
+    """Block kinds layer by layer (``compare("basic", "bottleneck")``), or models aligned operator by operator:
+    every difference named and costed, the closest registered variant (one model alone: compared with it).
+    ``weights``: a checkpoint for the first model (the weights ``model_compare.export_weights`` ports)."""
+    from resnet_cli import comparison as comparing
+    from resnet_cli.compare_models_view import models_document
+    from resnet_cli.compare_view import blocks_document
+    from resnet_cli.model_compare import compare_models
+
+    names = [m if isinstance(m, str) else m for m in models]
+    if not all(isinstance(n, str) for n in names):
+        raise UsageError("compare takes names, paths or code references (path/to/file.py:callable)")
+    if comparing.classify(list(names)) == "blocks":
+        model_only = [f"{k}=" for k in overrides] + (["input="] if input is not None else []) + \
+            (["stages="] if stages else []) + (["weights="] if weights is not None else [])
+        if model_only:
+            raise UsageError(f"{', '.join(model_only)} apply to model comparisons; blocks take channels= and size=")
+        report = comparing.compare_blocks(list(names), comparing.DEFAULT_CHANNELS if channels is None else channels,
+                                          comparing.DEFAULT_SIZE if size is None else size)
+        return CompareResult(report, blocks_document(report))
+    if channels is not None or size is not None:
+        raise UsageError("channels= and size= apply to block comparisons; models take input=NxCxHxW")
+    shape = values.parse_input_shape(input) if input is not None else None
+    report = compare_models(list(names), _typed_overrides(overrides), shape,
+                            [stages] if isinstance(stages, str) else stages, weights=weights)
+    notes = tuple(note for model in report.models for note in model.notes)
+    return CompareResult(report, models_document(report), notes)

@@ -1,4 +1,4 @@
-"""``resnet-cli bench``: the command (parse, one call, present) and its presenter.
+"""``resnet-cli bench``: the command — typed options, one call, one document — and its progress bar.
 
 Importing this module does not import torch: ``resnet_cli.bench`` is loaded inside the command.
 Results go to stdout (table | json | csv | markdown); the progress bar and warnings go to stderr.
@@ -6,9 +6,6 @@ Results go to stdout (table | json | csv | markdown); the progress bar and warni
 
 from __future__ import annotations
 
-import datetime
-import json
-import os
 import sys
 import time
 from contextlib import contextmanager
@@ -16,32 +13,65 @@ from typing import Annotated, Optional
 
 import typer
 
-from resnet_cli import render
-from resnet_cli.errors import RuntimeFailure, UsageError
-from resnet_cli.options import DtypeOpt, FormatOpt, InputOpt, ModelArg, boundary, with_spec_options
-from resnet_cli.render import Column
+from resnet_cli import render, values
+from resnet_cli.errors import INTERRUPTED_EXIT, RuntimeFailure, Terminated, UsageError
+from resnet_cli.options import MODEL_HELP, DtypeOpt, FormatOpt, InputOpt, WeightsOpt, boundary, with_spec_options
 
 DEFAULT_BATCH_SIZES = {"cpu": (1, 8), "cuda": (1, 8, 64)}
-FLOPS_MEANING = ("GFLOP/s counts 2 FLOPs per multiply-accumulate of the conv and linear layers (the convention "
-                 "a GEMM roofline is measured in), divided by the median latency")
-OUTPUT_KINDS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv"}
+EXIT_CODES = {"SIGINT": INTERRUPTED_EXIT, "SIGTERM": Terminated.exit_code}
 
-BatchOpt = Annotated[Optional[str], typer.Option(
-    "--batch-size", "-b", help="Batch sizes to sweep, e.g. 1,8,64 (default: N of --input if given, else 1,8 on "
-    "CPU and 1,8,64 on CUDA). Replaces N of --input.")]
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | cuda:N (auto: cuda:0 if available).")]
+
+def _option(*names: str, parser, metavar: str, help: str):
+    return typer.Option(*names, parser=parser, metavar=metavar, help=help)
+
+
+ModelsArg = Annotated[Optional[list[str]], typer.Argument(
+    help=MODEL_HELP + " Several models are measured side by side, interleaved.", show_default="resnet50",
+    metavar="MODEL")]
+BatchOpt = Annotated[Optional[str], _option(
+    "--batch-size", "-b", parser=values.parse_batch_sizes, metavar="N,N,...",
+    help="Batch sizes to sweep, e.g. 1,8,64 (default: N of --input if given, else 1,8 on CPU and 1,8,64 on CUDA).")]
+DeviceOpt = Annotated[str, _option("--device", parser=values.parse_device, metavar="DEVICE",
+                                   help="auto | cpu | cuda | cuda:N (auto: cuda:0 if available).")]
 ChannelsLastOpt = Annotated[bool, typer.Option("--channels-last", help="Model and input in channels-last (NHWC).")]
-CompileOpt = Annotated[bool, typer.Option(
-    "--compile", help="torch.compile the model (per batch size; the compile time is reported separately).")]
-ThreadsOpt = Annotated[Optional[int], typer.Option(
-    "--threads", help="CPU intra-op threads (default: torch.get_num_threads()).")]
-WarmupOpt = Annotated[float, typer.Option("--warmup", help="Seconds of warm-up after the first call (at least "
-                                          "3 iterations).")]
-MinTimeOpt = Annotated[float, typer.Option("--min-time", help="Seconds of measurement per batch size (at least "
-                                           "10 samples, 5 when one forward takes over 1 s).")]
+CompileOpt = Annotated[Optional[str], _option(
+    "--compile", parser=values.bound(values.parse_choice, "--compile", values.COMPILE_MODES), metavar="MODE",
+    help="torch.compile mode: default | reduce-overhead | max-autotune | max-autotune-no-cudagraphs (CUDA graphs "
+    "where the mode implies them); compile time is reported separately.")]
+TrainingOpt = Annotated[bool, typer.Option(
+    "--training", help="Time a whole training step (forward, loss, backward, optimizer step) and its memory.")]
+OptimizerOpt = Annotated[Optional[str], _option(
+    "--optimizer", parser=values.bound(values.parse_choice, "--optimizer", values.OPTIMIZERS), metavar="NAME",
+    help="With --training: sgd (momentum 0.9, the default) | adamw.")]
+FindMaxOpt = Annotated[bool, typer.Option(
+    "--find-max-batch", help="Find the largest batch that fits (predicted, then confirmed by real steps) and "
+    "measure it.")]
+ThreadsOpt = Annotated[Optional[str], _option(
+    "--threads", parser=values.bound(values.parse_int, "--threads", 1, values.MAX_THREADS), metavar="N",
+    help="CPU intra-op threads (default: torch.get_num_threads()).")]
+WarmupOpt = Annotated[float, _option(
+    "--warmup", parser=values.bound(values.parse_float, "--warmup", 0.0, values.MAX_SECONDS), metavar="SECONDS",
+    help="Seconds of warm-up after the first call (at least 3 iterations).")]
+MinTimeOpt = Annotated[float, _option(
+    "--min-time", parser=values.bound(values.parse_float, "--min-time", 0.0, values.MAX_SECONDS, low_open=True),
+    metavar="SECONDS", help="Seconds of measurement per configuration (at least 10 samples, 5 when one step "
+    "takes over 1 s).")]
+RepeatsOpt = Annotated[int, _option(
+    "--repeats", parser=values.bound(values.parse_int, "--repeats", 1, values.MAX_REPEATS), metavar="K",
+    help="Repeat the whole sweep K times and report the spread between the repeats.")]
+IsolateOpt = Annotated[bool, typer.Option(
+    "--isolate", help="Measure each configuration in a fresh subprocess (no allocator, compile cache or "
+    "warm-up carried over).")]
+DevicesOpt = Annotated[int, _option(
+    "--devices", parser=values.bound(values.parse_int, "--devices", 1, values.MAX_DEVICES), metavar="N",
+    help="With --training: DDP over N devices launched by torchrun; per-device and aggregate throughput, "
+    "scaling efficiency.")]
+PlotOpt = Annotated[Optional[str], typer.Option(
+    "--plot", metavar="FILE", help="Also draw latency (median, p10–p90 band) and throughput against batch size, one "
+    "line per model (and latency against FLOPs for several models), to FILE.svg|png|pdf.")]
 OutputOpt = Annotated[Optional[str], typer.Option(
-    "--output", "-o", help="Append the results to FILE for tracking over time: JSON lines (.jsonl, .json) or "
-    "CSV (.csv).")]
+    "--output", "-o", metavar="FILE", help="Append the results to FILE for tracking over time: JSON lines "
+    "(.jsonl, .json) or CSV (.csv); checked before anything is measured.")]
 
 
 def register(app: typer.Typer) -> None:
@@ -51,95 +81,138 @@ def register(app: typer.Typer) -> None:
 @with_spec_options
 @boundary
 def bench(
-    model: ModelArg = None,
+    models: ModelsArg = None,
     input: InputOpt = None,
     batch_size: BatchOpt = None,
     device: DeviceOpt = "auto",
     dtype: DtypeOpt = "float32",
     channels_last: ChannelsLastOpt = False,
-    compile: CompileOpt = False,
+    compile: CompileOpt = None,
+    training: TrainingOpt = False,
+    optimizer: OptimizerOpt = None,
+    find_max_batch: FindMaxOpt = False,
     threads: ThreadsOpt = None,
     warmup: WarmupOpt = 1.0,
     min_time: MinTimeOpt = 3.0,
+    repeats: RepeatsOpt = 1,
+    isolate: IsolateOpt = False,
+    devices: DevicesOpt = 1,
+    weights: WeightsOpt = None,
     fmt: FormatOpt = "table",
     output: OutputOpt = None,
+    plot: PlotOpt = None,
     *,
     overrides: dict,
 ) -> None:
-    """Forward latency and throughput of a ResNet (default resnet50) on CPU or CUDA, against the device's
-    measured GEMM peak: median, p10/p90, IQR, min, n, img/s, GFLOP/s, % of peak."""
-    from resnet_cli import bench as core  # torch is imported here, not when the CLI loads
+    """Latency, throughput and memory of one or more models (default resnet50), inference or training steps,
+    against a roofline measured in the same run: median, p10/p90, IQR, n, img/s, GFLOP/s, % of peak."""
+    from resnet_cli.bench_output import append, check_output
+    from resnet_cli.bench_view import CSV_COLUMNS, bench_document, flat_records
 
-    device = core.parse_device(device)
-    sizes = core.parse_batch_sizes(batch_size) if batch_size is not None else None
-    if threads is not None and threads < 1:
-        raise UsageError(f"--threads {threads}: at least 1 thread is needed")
-    if warmup < 0:
-        raise UsageError(f"--warmup {warmup}: seconds cannot be negative")
-    if min_time <= 0:
-        raise UsageError(f"--min-time {min_time}: seconds must be positive")
-    output_kind = _output_kind(output) if output else None
+    _check_combinations(models or [], batch_size, training, optimizer, find_max_batch, isolate, devices)
+    history = check_output(output, [c.key for c in CSV_COLUMNS]) if output else None
+    if plot is not None:
+        from resnet_cli.images import check_image_path
+
+        check_image_path(plot, "--plot")
+    if weights is not None and len(models or []) > 1:
+        raise UsageError("--weights loads one checkpoint into one model; give one MODEL (or a checkpoint as MODEL)")
+    from resnet_cli import bench as core  # torch is imported here, not when the CLI loads
+    from resnet_cli.bench_records import BenchRequest, ModelRef
+    from resnet_cli.bench_system import resolve_device
     from resnet_cli.target import resolve_target
 
-    target = resolve_target(model, overrides, input)
-    resolved = core.resolve_device(device)
+    refs = tuple(ModelRef(name, tuple(overrides.items()), input, weights) for name in (models or [None]))
+    targets = tuple(resolve_target(ref.text, overrides, input, weights=weights) for ref in refs)
+    _distinct(targets)
+    resolved = resolve_device(device)
+    if devices > 1 and device == "auto" and resolved == "cpu":
+        raise RuntimeFailure(f"--devices {devices}: this machine has no CUDA device; a distributed run needs "
+                             f"{devices} (--device cpu runs {devices} CPU processes with gloo instead)")
     import torch
 
-    if sizes is None:
-        sizes = (target.input_shape[0],) if input else DEFAULT_BATCH_SIZES[resolved.split(":")[0]]
-    request = core.BenchRequest(
-        target=target, device=resolved, batch_sizes=sizes, dtype=dtype, channels_last=channels_last,
-        compile=compile, threads=threads or torch.get_num_threads(), warmup_s=warmup, min_time_s=min_time)
-    with _progress_bar(len(sizes)) as progress:
+    if batch_size is None:
+        batch_size = (targets[0].input_shape[0],) if input else DEFAULT_BATCH_SIZES[resolved.split(":")[0]]
+    request = BenchRequest(
+        targets=targets, device=resolved, batch_sizes=batch_size, dtype=dtype, channels_last=channels_last,
+        compile_mode=compile, training=training, optimizer=optimizer or "sgd",
+        threads=threads or torch.get_num_threads(), warmup_s=warmup, min_time_s=min_time, repeats=repeats,
+        isolate=isolate, find_max_batch=find_max_batch, devices=devices, refs=refs)
+    steps = len(targets) * (1 if find_max_batch else len(batch_size)) * repeats
+    with _progress_bar(steps) as progress:
         run = core.run_bench(request, progress=progress)
     measured = [r for r in run.results if r.ok]
     if not measured and not run.interrupted:
-        raise RuntimeFailure("nothing could be measured: " + "; ".join(run.warnings))
-    present_bench(run, fmt)
-    if output and measured:
-        append_results(run, output, output_kind)
+        raise RuntimeFailure("nothing could be measured: " + "; ".join(run.warnings or ("no configuration ran",)))
+    render.emit(bench_document(run), fmt)
+    if history and measured:
+        append(history, flat_records(run, only_measured=True), CSV_COLUMNS, run.env)
+    if plot is not None and measured:
+        from resnet_cli.charts import save_bench_plot
+        from resnet_cli.bench_view import result_record
+
+        records = [result_record(r, run) for r in run.results]
+        series = [(m.name, [r for r in records if r["model"] == m.name]) for m in run.models]
+        save_bench_plot(series, plot)
     _warn(run.warnings)
-    if run.interrupted:
-        raise typer.Exit(130)
+    if run.stopped_by:
+        raise typer.Exit(EXIT_CODES[run.stopped_by])
 
 
-def _output_kind(path: str) -> str:
-    extension = os.path.splitext(path)[1].lower()
-    if extension not in OUTPUT_KINDS:
-        raise UsageError(f"--output '{path}': the extension decides the format; use .jsonl (JSON lines) or .csv")
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise UsageError(f"--output '{path}': the directory {directory} does not exist")
-    return OUTPUT_KINDS[extension]
+def _check_combinations(models, batch_size, training, optimizer, find_max_batch, isolate, devices) -> None:
+    if optimizer is not None and not training:
+        raise UsageError(f"--optimizer {optimizer} applies to training steps; add --training")
+    if find_max_batch and batch_size is not None:
+        raise UsageError("--find-max-batch chooses the batch size itself; drop --batch-size")
+    if devices > 1:
+        if not training:
+            raise UsageError(f"--devices {devices} runs distributed training steps; add --training")
+        if len(models) > 1 or isolate or find_max_batch:
+            raise UsageError(f"--devices {devices} measures one model, without --isolate or --find-max-batch")
+
+
+def _distinct(targets) -> None:
+    seen = set()
+    for target in targets:
+        if target.name in seen:
+            raise UsageError(f"MODEL {target.name} is given twice; each model is measured once per batch size")
+        seen.add(target.name)
 
 
 # ---- progress (stderr, refreshed only between iterations, never from a background thread) ----
 
 @contextmanager
-def _progress_bar(batches: int):
+def _progress_bar(steps: int):
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = render.stderr_console()
     bar = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console,
                    transient=True, auto_refresh=False, disable=not console.is_terminal)
-    task = bar.add_task("starting", total=batches)
-    state = {"done": -1, "last": 0.0}
+    task = bar.add_task("starting", total=steps)
+    state = {"done": -1, "last": 0.0, "config": None}
 
     def progress(event: str, **details) -> None:
         now = time.monotonic()
+        where = " ".join(str(v) for v in (details.get("model"), details.get("batch_size") and
+                                          f"batch {details['batch_size']}") if v)
         if event == "peak":
-            bar.update(task, description=f"measuring the GEMM peak on {details['device']}")
-        elif event == "batch":
-            state["done"] += 1
-            bar.update(task, completed=state["done"], description=f"batch {details['batch_size']}: first call")
+            bar.update(task, description=f"{where + ': ' if where else ''}timing the roofline kernels")
+        elif event == "search":
+            bar.update(task, description=f"{where}: searching the largest batch that fits")
+        elif event in ("isolate", "distributed"):
+            bar.update(task, description=f"{where}: {details.get('what', event)}")
         elif event == "warmup":
-            bar.update(task, description=f"batch {details['batch_size']}: warm-up")
+            key = (details.get("model"), details.get("batch_size"), details.get("repeat"))
+            if key != state["config"]:
+                state["config"] = key
+                state["done"] += 1
+            bar.update(task, completed=max(0, state["done"]), description=f"{where}: warm-up")
         elif event == "sample":
             if now - state["last"] < 0.25:
                 return
             fraction = min(1.0, details["elapsed"] / details["seconds"])
-            bar.update(task, completed=state["done"] + fraction,
-                       description=f"batch {details['batch_size']}: measuring (n={details['n']})")
+            bar.update(task, completed=max(0, state["done"]) + fraction,
+                       description=f"{where}: measuring (n={details['n']})")
         state["last"] = now
         bar.refresh()
 
@@ -152,191 +225,3 @@ def _warn(lines) -> None:
     for line in lines:
         sys.stdout.flush()  # results first, whole, even when stdout is a pipe shared with stderr
         console.print(f"warning: {line}", markup=False, soft_wrap=True)
-
-
-# ---- the shape of the output, defined once ----
-
-RESULT_COLUMNS = [
-    Column("batch_size", "batch", "count"),
-    Column("status", "status", justify="left"),
-    Column("median_ms", "median", "ms"),
-    Column("p10_ms", "p10", "ms"),
-    Column("p90_ms", "p90", "ms"),
-    Column("iqr_ms", "IQR", "ms"),
-    Column("min_ms", "min", "ms"),
-    Column("n", "n", "count"),
-    Column("throughput", "img/s", "float"),
-    Column("gflops_per_s", "GFLOP/s", "float"),
-    Column("pct_of_peak", "% peak", "pct"),
-    Column("gpu_median_ms", "GPU", "ms"),
-    Column("host_bound", "host-bound"),
-    Column("first_call_ms", "1st call", "ms"),
-    Column("compile_s", "compile s", "fixed2"),
-]
-CUDA_ONLY = ("gpu_median_ms", "host_bound")
-CONTEXT_COLUMNS = [
-    Column("timestamp", "time", justify="left"),
-    Column("model", "model", justify="left"),
-    Column("device", "device", justify="left"),
-    Column("device_name", "device name", justify="left"),
-    Column("dtype", "dtype", justify="left"),
-    Column("channels_last", "channels-last"),
-    Column("compile", "compile"),
-    Column("threads", "threads", "count"),
-    Column("torch", "torch", justify="left"),
-    Column("sample_shape", "input CxHxW", "shape"),
-]
-CSV_COLUMNS = CONTEXT_COLUMNS + RESULT_COLUMNS + [
-    Column("p25_ms", "p25 ms", "ms"), Column("p75_ms", "p75 ms", "ms"),
-    Column("gpu_p90_ms", "GPU p90 ms", "ms"), Column("enqueue_median_ms", "enqueue ms", "ms"),
-    Column("peak_gflops_per_s", "peak GFLOP/s", "float"), Column("rq_wait_frac", "run-queue wait", "float"),
-    Column("other_cpu_frac", "other CPU", "float"),
-]
-
-
-def _r(value, digits: int = 6):
-    return None if value is None else round(value, digits)
-
-
-def result_record(result) -> dict:
-    host, gpu = result.host, result.gpu
-    stat = (lambda name: _r(getattr(host, name))) if host else (lambda name: None)
-    gstat = (lambda name: _r(getattr(gpu, name))) if gpu else (lambda name: None)
-    return {
-        "batch_size": result.batch_size, "status": result.status, "message": result.message,
-        "median_ms": stat("median_ms"), "p10_ms": stat("p10_ms"), "p25_ms": stat("p25_ms"),
-        "p75_ms": stat("p75_ms"), "p90_ms": stat("p90_ms"), "iqr_ms": stat("iqr_ms"), "min_ms": stat("min_ms"),
-        "max_ms": stat("max_ms"), "mean_ms": stat("mean_ms"), "rel_iqr": stat("rel_iqr"),
-        "n": host.n if host else 0,
-        "throughput": _r(result.throughput), "gflops_per_s": _r(result.gflops_per_s),
-        "pct_of_peak": _r(result.pct_of_peak), "peak_gflops_per_s": _r(result.peak_gflops_per_s),
-        "gpu_median_ms": gstat("median_ms"), "gpu_p10_ms": gstat("p10_ms"), "gpu_p90_ms": gstat("p90_ms"),
-        "gpu_iqr_ms": gstat("iqr_ms"), "gpu_min_ms": gstat("min_ms"),
-        "enqueue_median_ms": _r(result.enqueue_median_ms), "host_bound": result.host_bound,
-        "first_call_ms": _r(result.first_call_ms), "compile_s": _r(result.compile_s),
-        "warmup_s": _r(result.warmup_s), "warmup_iters": result.warmup_iters, "measure_s": _r(result.measure_s),
-        "flops_per_batch": result.flops_per_batch, "all_flops_per_batch": result.all_flops_per_batch,
-        "estimated_bytes": result.estimated_bytes, "rq_wait_frac": _r(result.rq_wait_frac),
-        "contended_samples": result.contended_samples, "other_cpu_frac": _r(result.other_cpu_frac),
-        "samples_ms": [round(s, 6) for s in result.samples_ms],
-        "gpu_samples_ms": [round(s, 6) for s in result.gpu_samples_ms],
-    }
-
-
-def _context(run) -> dict:
-    request = run.request
-    return {
-        "model": run.model, "device": request.device, "device_name": run.env.get("device_name"),
-        "dtype": request.dtype, "channels_last": request.channels_last, "compile": request.compile,
-        "threads": request.threads, "torch": run.env.get("torch"), "sample_shape": list(run.sample_shape),
-    }
-
-
-def bench_document(run) -> dict:
-    request, peak = run.request, run.peak
-    return {
-        "schema_version": render.SCHEMA_VERSION,
-        "command": "bench",
-        "model": run.model,
-        "description": run.description,
-        "device": request.device,
-        "device_name": run.env.get("device_name"),
-        "sample_shape": list(run.sample_shape),
-        "dtype": request.dtype,
-        "autocast": request.autocast,
-        "channels_last": request.channels_last,
-        "compile": request.compile,
-        "threads": request.threads,
-        "params": run.params,
-        "flops_per_image": run.flops_per_image,
-        "all_flops_per_image": run.all_flops_per_image,
-        "flops_convention": FLOPS_MEANING,
-        "peak": None if peak is None else {
-            "gflops_per_s": _r(peak.gflops_per_s), "median_gflops_per_s": _r(peak.median_gflops_per_s),
-            "size": peak.size, "dtype": peak.dtype, "n": peak.n, "method": peak.method},
-        "env": run.env,
-        "results": [result_record(r) for r in run.results],
-        "interrupted": run.interrupted,
-        "warnings": list(run.warnings),
-    }
-
-
-def _header_lines(run) -> list[str]:
-    request, env = run.request, run.env
-    versions = f"torch {env.get('torch')}"
-    if request.device_type == "cuda":
-        versions += f", CUDA {env.get('cuda')}, cuDNN {env.get('cudnn')}"
-    lines = [
-        f"{request.device} ({env.get('device_name')}) · {request.dtype}"
-        f"{' via torch.autocast (weights float32)' if request.autocast else ''} · "
-        f"{'channels-last' if request.channels_last else 'NCHW'} · {'torch.compile' if request.compile else 'eager'}"
-        f" · {request.threads} thread{'s' if request.threads != 1 else ''} · {versions}",
-        f"input {render.shape_text(run.sample_shape)} per image · {run.flops_per_image / 1e9:.3f} GFLOP per image "
-        f"(2 per multiply-accumulate, conv + linear; all ops {run.all_flops_per_image / 1e9:.3f})",
-    ]
-    if run.peak is not None:
-        lines.append(f"peak {run.peak.gflops_per_s:,.1f} GFLOP/s: {run.peak.method}")
-    return lines
-
-
-def _footer_lines(run) -> list[str]:
-    cuda = run.request.device_type == "cuda"
-    lines = [
-        "times in ms (GPU: CUDA-event time; compile in s); latency: per-iteration samples of model(x) in eval() under torch.inference_mode()"
-        + (", host wall time ending in torch.cuda.synchronize(); GPU ms from CUDA events" if cuda else "")
-        + "; img/s = batch / median; " + FLOPS_MEANING + "; % of peak = GFLOP/s / measured GEMM peak",
-    ]
-    return lines
-
-
-def _columns(run) -> list[Column]:
-    columns = list(RESULT_COLUMNS)
-    if run.request.device_type != "cuda":
-        columns = [c for c in columns if c.key not in CUDA_ONLY]
-    if not run.request.compile:
-        columns = [c for c in columns if c.key != "compile_s"]
-    if all(r.status == "ok" for r in run.results):
-        columns = [c for c in columns if c.key != "status"]
-    return columns
-
-
-def present_bench(run, fmt: str) -> None:
-    records = [result_record(r) for r in run.results]
-    if fmt == "json":
-        render.emit(render.to_json(bench_document(run)))
-        return
-    if fmt == "csv":
-        context = {**_context(run), "timestamp": None}
-        render.emit(render.to_csv([c for c in CSV_COLUMNS if c.key != "timestamp"],
-                                  [{**context, **record} for record in records]))
-        return
-    title = f"{run.model} — {run.description}"
-    if fmt == "markdown":
-        render.emit("\n".join([f"### bench: {title}", "", *(f"- {line}" for line in _header_lines(run)), "",
-                               render.to_markdown(_columns(run), records),
-                               *(f"- {line}" for line in _footer_lines(run))]))
-        return
-    console = render.stdout_console()
-    console.print(f"[bold]{title}[/bold]", soft_wrap=True)
-    for line in _header_lines(run):
-        console.print(line, soft_wrap=True, markup=False)
-    console.print(render.to_table(_columns(run), records))
-    for line in _footer_lines(run):
-        console.print(line, soft_wrap=True, markup=False)
-
-
-def append_results(run, path: str, kind: str) -> None:
-    """Append one line (JSONL) or row (CSV) per measured batch size, each with its context and a timestamp."""
-    stamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    context = {"timestamp": stamp, **_context(run)}
-    records = [{**context, **result_record(r)} for r in run.results if r.ok]
-    if kind == "jsonl":
-        with open(path, "a", encoding="utf-8") as handle:
-            for record in records:
-                handle.write(json.dumps({**record, "env": run.env}, ensure_ascii=False) + "\n")
-        return
-    text = render.to_csv(CSV_COLUMNS, records)
-    if os.path.exists(path) and os.path.getsize(path) > 0:
-        text = text.split("\n", 1)[1]  # the header is written once, when the file is new
-    with open(path, "a", encoding="utf-8", newline="") as handle:
-        handle.write(text)

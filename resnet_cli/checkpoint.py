@@ -33,9 +33,10 @@ class Mismatch:
         return bool(self.missing or self.unexpected or self.misshaped)
 
     def lines(self) -> list[str]:
-        every = ([f"missing in the checkpoint: {name}" for name in self.missing]
-                 + [f"unexpected in the checkpoint: {name}" for name in self.unexpected]
-                 + [f"shape differs: {name}: model {_shape(a)}, checkpoint {_shape(b)}" for name, a, b in self.misshaped])
+        # tensors of the right name and the wrong shape say most about what differs: they come first
+        every = ([f"shape differs: {name}: model {_shape(a)}, checkpoint {_shape(b)}" for name, a, b in self.misshaped]
+                 + [f"missing in the checkpoint: {name}" for name in self.missing]
+                 + [f"unexpected in the checkpoint: {name}" for name in self.unexpected])
         if len(every) > MAX_LISTED:
             every = every[:MAX_LISTED] + [f"… and {len(every) - MAX_LISTED} more"]
         return every

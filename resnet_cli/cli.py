@@ -21,17 +21,22 @@ from resnet_cli import __version__, render, values
 from resnet_cli.errors import (
     BROKEN_PIPE_EXIT,
     INTERRUPTED_EXIT,
+    ClosedPipe,
     ResnetCliError,
     Terminated,
     error_line,
     first_line,
 )
 from resnet_cli.options import (
+    ChartOpt,
     DepthOpt,
     DtypeOpt,
     FormatOpt,
     InputOpt,
     ModelArg,
+    StagesOpt,
+    VerifyOpt,
+    WeightsOpt,
     boundary,
     with_spec_options,
 )
@@ -46,14 +51,6 @@ app = typer.Typer(
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-WeightsOpt = Annotated[Optional[str], typer.Option(
-    "--weights", metavar="FILE", help="Load this checkpoint (.pt/.pth/.bin state_dict or .safetensors) into the "
-    "model; every missing, unexpected or mis-shaped tensor is listed (exit 1).")]
-StagesOpt = Annotated[Optional[str], typer.Option(
-    "--stages", metavar="A,B,...", help="Top-level modules that start each stage, e.g. conv1,layer1,layer2,fc "
-    "(default: stem/layerN/head for torchvision/timm layouts, else each top-level module).")]
-
 
 def _version(value: bool) -> None:
     if value:
@@ -103,15 +100,22 @@ def summary(
     depth: DepthOpt = "stage",
     weights: WeightsOpt = None,
     stages: StagesOpt = None,
+    verify: VerifyOpt = False,
     fmt: FormatOpt = "table",
+    chart: ChartOpt = None,
     *,
     overrides: dict,
 ) -> None:
-    """Per-stage output shapes, parameters and FLOPs of a model (default resnet50)."""
+    """Per-stage output shapes, parameters, FLOPs and receptive fields of a model (default resnet50)."""
     from resnet_cli import api
+    from resnet_cli.charts import check_chart_target, stage_chart
 
-    result = api.summary(model, input, depth, weights=weights, stages=stage_names(stages), **overrides)
-    render.emit(result.document, fmt)
+    check_chart_target(chart, fmt)
+    result = api.summary(model, input, depth, weights=weights, stages=stage_names(stages), verify=verify,
+                         **overrides)
+    report = result.report
+    finish(result, fmt, chart, lambda: [stage_chart(report.model, report.rows)],
+           f"{report.model} — {report.description}")
 
 
 @app.command()
@@ -126,6 +130,7 @@ def flops(
     dtype: DtypeOpt = "float32",
     weights: WeightsOpt = None,
     stages: StagesOpt = None,
+    verify: VerifyOpt = False,
     fmt: FormatOpt = "table",
     *,
     overrides: dict,
@@ -134,8 +139,31 @@ def flops(
     from resnet_cli import api
 
     result = api.flops(model, input, training, depth, dtype, weights=weights, stages=stage_names(stages),
-                       **overrides)
-    render.emit(result.document, fmt)
+                       verify=verify, **overrides)
+    finish(result, fmt)
+
+
+def finish(result, fmt: str, chart: str | None = None, chart_data=None, heading: str | None = None) -> None:
+    """Notes for people on stderr, the result on stdout, then the verdict of --verify (exit 1 if it failed).
+
+    ``chart`` (summary --chart): "-" draws ``chart_data()``'s bars in the terminal instead of the document;
+    a file name writes them there, beside the document."""
+    from resnet_cli.errors import RuntimeFailure
+
+    console = render.stderr_console()
+    for note in result.notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
+    if chart is None:
+        render.emit(result.document, fmt)
+    else:
+        from resnet_cli.charts import show_chart
+
+        show_chart(chart, chart_data(), lambda: render.emit(result.document, fmt), heading)
+    verification = result.verification
+    if verification is not None and verification.error:
+        raise RuntimeFailure(f"--verify: {verification.error}")
+    if verification is not None and not verification.agrees:
+        raise RuntimeFailure(f"--verify: fvcore disagrees with our count at {', '.join(verification.disagreeing)}")
 
 
 # ---- commands defined in their own modules register themselves below (one line each) ----
@@ -146,6 +174,9 @@ compare_cli.register(app)
 from resnet_cli import bench_cli  # noqa: E402
 
 bench_cli.register(app)
+from resnet_cli import draw_cli  # noqa: E402
+
+draw_cli.register(app)
 
 
 # ---- the entry point ----
@@ -176,16 +207,27 @@ def _silence_stdout() -> None:
         pass
 
 
+def _closed_pipe(console) -> None:
+    # rich's own reaction is exit(1) after pointing fd 1 at /dev/null; ours is the same for every format
+    console.quiet = True
+    raise ClosedPipe()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; return its exit code (0 ok, 1 runtime failure, 2 usage error, 130 Ctrl-C, 143 SIGTERM,
     141 when the reader of stdout went away)."""
+    import rich.console  # typer prints help with rich: its broken-pipe reaction must be ours too
+
+    rich.console.Console.on_broken_pipe = _closed_pipe
     command = typer.main.get_command(app)
     try:
         with _sigterm_as_interrupt():
-            result = command.main(args=argv if argv is not None else sys.argv[1:], prog_name="resnet-cli",
-                                  standalone_mode=False)
+            from resnet_cli.charts import chart_flag_argv
+
+            result = command.main(args=chart_flag_argv(argv if argv is not None else sys.argv[1:]),
+                                  prog_name="resnet-cli", standalone_mode=False)
             sys.stdout.flush()  # a closed pipe shows here, inside the boundary, not at interpreter exit
-    except BrokenPipeError:
+    except (BrokenPipeError, ClosedPipe):
         _silence_stdout()
         return BROKEN_PIPE_EXIT
     except ResnetCliError as error:
@@ -199,8 +241,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         error_line("interrupted")
         return INTERRUPTED_EXIT
-    except SystemExit as exit_:  # only user code could raise it this far, and it is guarded: still one line
-        error_line(f"unexpected exit ({exit_.code!r})")
+    except SystemExit as exit_:
+        if type(sys.stdout).__name__ == "PacifyFlushWrapper":  # click met a closed pipe while printing
+            _silence_stdout()
+            return BROKEN_PIPE_EXIT
+        error_line(f"unexpected exit ({exit_.code!r})")  # user code is guarded; this is a last resort
         return 1
     except Exception as error:  # click's UsageError / BadParameter / NoSuchOption and Abort
         format_message = getattr(error, "format_message", None)

@@ -1,15 +1,15 @@
-"""``compare`` as documents and tables: block comparisons layer by layer, model comparisons stage by stage.
+"""``compare`` of blocks as documents and tables, layer by layer (models: ``resnet_cli.compare_models_view``).
 
 One column list per comparison drives the table, CSV and Markdown; the JSON document carries the same
-numbers (and more) raw. Nothing here computes: ``resnet_cli.compare`` did.
+numbers (and more) raw. Nothing here computes: ``resnet_cli.comparison`` did.
 """
 
 from __future__ import annotations
 
 from resnet_cli import render
-from resnet_cli.compare import BlockComparison, BlockCount, Difference, Divergence, ModelComparison
-from resnet_cli.present import FLOPS_MEANING, MACS_MEANING
-from resnet_cli.render import Column
+from resnet_cli.comparison import BlockComparison, BlockCount
+from resnet_cli.present import FLOPS_MEANING
+from resnet_cli.render import Column, Document, Heading, Lines, Table
 
 PARAMS_FORMULA = "conv weights = k·k·Cin·Cout/groups (bias-free, as in torchvision)"
 MACS_FORMULA = "MACs = conv weights · Hout · Wout (one multiply-accumulate per weight per output position)"
@@ -96,7 +96,7 @@ def _block_document(block: BlockCount, reference: BlockCount) -> dict:
     }
 
 
-def blocks_document(comparison: BlockComparison) -> dict:
+def blocks_data(comparison: BlockComparison) -> dict:
     return {
         "schema_version": render.SCHEMA_VERSION,
         "command": "compare",
@@ -130,247 +130,17 @@ def _times(value: int, reference: int) -> str:
     return f"{value / reference:.3f}×" if reference else "—"
 
 
-def present_blocks(comparison: BlockComparison, fmt: str) -> None:
-    if fmt == "json":
-        render.emit(render.to_json(blocks_document(comparison)))
-        return
-    if fmt == "csv":
-        render.emit(render.to_csv(BLOCK_COLUMNS, [r for s in comparison.sections for b in s.blocks
-                                                  for r in _block_records(b)]))
-        return
+def blocks_document(comparison: BlockComparison) -> Document:
     columns = [c for c in BLOCK_COLUMNS if c.key in _BLOCK_TABLE_KEYS]
     if not any(b.totals.other_params for s in comparison.sections for b in s.blocks):
         columns = [c for c in columns if c.key != "other_params"]
-    footer = [PARAMS_FORMULA, MACS_FORMULA, BN_MEANING, f"FLOPs (fvcore): {FLOPS_MEANING}"]
-    if fmt == "markdown":
-        lines = []
-        for section in comparison.sections:
-            lines += [f"### Blocks {section.title}", ""]
-            for block in section.blocks:
-                lines += [f"**{block.label}** ({block.kind}, as in {block.used_in})", "",
-                          render.to_markdown(columns, _block_records(block))]
-            lines += [f"- {line}" for line in _ratio_lines(section.blocks)] + [""]
-        lines += [f"- {line}" for line in footer]
-        render.emit("\n".join(lines))
-        return
-    console = render.stdout_console()
+    blocks: list = []
     for section in comparison.sections:
-        console.print(f"[bold]Blocks {section.title}[/bold]")
+        blocks.append(Heading(f"Blocks {section.title}"))
         for block in section.blocks:
-            console.print(render.to_table(columns, _block_records(block),
-                                          title=f"{block.label}  ({block.kind}, as in {block.used_in})"))
-        for line in _ratio_lines(section.blocks):
-            console.print(line, soft_wrap=True)
-        console.print()
-    for line in footer:
-        console.print(line, soft_wrap=True)
-
-
-# ---- models ----
-
-def short_labels(comparison: ModelComparison) -> list[str]:
-    """Column labels: a registered name as is, a user's model by its callable's name; repeats numbered."""
-    labels = []
-    for model in comparison.models:
-        label = model.name.rpartition(":")[2] or model.name
-        labels.append(label if label not in labels else f"{label}#{len(labels) + 1}")
-    return labels
-
-
-def _model_columns(comparison: ModelComparison) -> list[Column]:
-    """stage, then per model: output, params, FLOPs (fvcore), MACs; after the first, each with Δ and Δ%."""
-    columns = [Column("stage", "stage", justify="left")]
-    for index, label in enumerate(short_labels(comparison)):
-        key = f"m{index + 1}"
-        columns.append(Column(f"{key}_output", f"{label} output", "shape"))
-        for measure, header, kind in (("params", "params", "count"), ("flops", "FLOPs", "flops"),
-                                      ("macs", "MACs", "flops")):
-            columns.append(Column(f"{key}_{measure}", header, kind))
-            if index:
-                columns.append(Column(f"{key}_{measure}_diff", "Δ", kind))
-                columns.append(Column(f"{key}_{measure}_pct", "Δ%", "pct"))
-    return columns
-
-
-def _difference_fields(prefix: str, measure: str, difference: Difference) -> dict:
-    return {f"{prefix}_{measure}": difference.value, f"{prefix}_{measure}_diff": difference.diff,
-            f"{prefix}_{measure}_pct": difference.pct}
-
-
-def _model_records(comparison: ModelComparison) -> list[dict]:
-    records = []
-    for stage_index in range(comparison.stage_count):
-        record = {"stage": comparison.stage_label(stage_index)}
-        reference = comparison.stage(0, stage_index)
-        for index in range(len(comparison.models)):
-            stage = comparison.stage(index, stage_index)
-            prefix = f"m{index + 1}"
-            record[f"{prefix}_output"] = stage.output_shape if stage else None
-            for measure in ("params", "flops", "macs"):
-                record.update(_difference_fields(prefix, measure, Difference(
-                    getattr(reference, measure) if reference else None, getattr(stage, measure) if stage else None)))
-        records.append(record)
-    total = {"stage": "total"}
-    first = comparison.models[0]
-    for index, model in enumerate(comparison.models):
-        prefix = f"m{index + 1}"
-        total[f"{prefix}_output"] = model.output_shape
-        for measure in ("params", "flops", "macs"):
-            total.update(_difference_fields(prefix, measure, Difference(getattr(first, measure),
-                                                                         getattr(model, measure))))
-    records.append(total)
-    return records
-
-
-def _signed(records: list[dict], columns: list[Column]) -> list[dict]:
-    """Table and Markdown cells for the Δ columns carry their sign (+1,234 / +12.5%)."""
-    signed = []
-    for record in records:
-        record = dict(record)
-        for column in columns:
-            value = record.get(column.key)
-            if column.key.endswith("_diff") and value is not None:
-                record[column.key] = "0" if value == 0 else f"{value:+,}" if column.kind == "count" else \
-                    ("+" if value > 0 else "") + render.human(value)
-            elif column.key.endswith("_pct") and value is not None:
-                record[column.key] = "0.0%" if value == 0 else f"{value:+.1f}%"
-        signed.append(record)
-    return signed
-
-
-def _display_columns(columns: list[Column]) -> list[Column]:
-    return [Column(c.key, c.header, "text", c.justify) if c.key.endswith(("_diff", "_pct")) else c for c in columns]
-
-
-def _divergence_document(divergence: Divergence | None) -> dict | None:
-    if divergence is None:
-        return None
-    return {
-        "stage": divergence.stage or None, "index": divergence.index, "model": divergence.model,
-        "stage_in_model": divergence.stage_in_model, "reasons": list(divergence.reasons),
-        "output_shape": {"reference": _shape_list(divergence.reference_shape),
-                         "model": _shape_list(divergence.output_shape)},
-        "params": {"reference": divergence.params.reference, "model": divergence.params.value,
-                   "diff": divergence.params.diff, "pct": divergence.params.pct},
-        "flops": {"reference": divergence.flops.reference, "model": divergence.flops.value,
-                  "diff": divergence.flops.diff, "pct": divergence.flops.pct},
-    }
-
-
-def _shape_list(shape) -> list[int] | None:
-    return list(shape) if shape else None
-
-
-def models_document(comparison: ModelComparison) -> dict:
-    first = comparison.models[0]
-    flops_index = comparison.first_flops_difference
-    return {
-        "schema_version": render.SCHEMA_VERSION,
-        "command": "compare",
-        "comparison": "models",
-        "reference": first.name,
-        "models": [
-            {"name": m.name, "source": m.source, "description": m.description, "device": m.device, "notes": list(m.notes),
-             "failure": {"module": m.failed_in, "message": m.failure} if m.failure else None,
-             "input_shape": list(m.input_shape), "output_shape": _shape_list(m.output_shape),
-             "stages": [{"name": s.name, "kind": s.kind, "output_shape": _shape_list(s.output_shape),
-                         "params": s.params, "flops": s.flops, "macs": s.macs} for s in m.stages],
-             "total": {"params": m.params, "flops": m.flops, "macs": m.macs},
-             "vs_reference": {measure: {"diff": d.diff, "pct": d.pct} for measure, d in (
-                 (measure, Difference(getattr(first, measure), getattr(m, measure)))
-                 for measure in ("params", "flops", "macs"))},
-             "first_divergence": _divergence_document(d) if index else None}
-            for index, (m, d) in enumerate(zip(comparison.models, comparison.divergences))
-        ],
-        "stages": [
-            {"index": stage_index, "stage": comparison.stage_label(stage_index),
-             "models": [_stage_entry(comparison, index, stage_index) for index in range(len(comparison.models))]}
-            for stage_index in range(comparison.stage_count)
-        ],
-        "first_divergence": _divergence_document(comparison.first_divergence),
-        "first_flops_difference": None if flops_index is None else {
-            "stage": comparison.stage_label(flops_index), "index": flops_index},
-        "conventions": {"flops": FLOPS_MEANING, "macs": MACS_MEANING,
-                        "diff": "model − first model; pct = 100·diff / first model's value",
-                        "first_divergence": "the first stage, by position, where a model's output shape or "
-                                            "parameter count differs from the first model's"},
-    }
-
-
-def _stage_entry(comparison: ModelComparison, index: int, stage_index: int) -> dict:
-    stage, reference = comparison.stage(index, stage_index), comparison.stage(0, stage_index)
-    entry = {"model": comparison.models[index].name, "name": stage.name if stage else None,
-             "output_shape": _shape_list(stage.output_shape) if stage else None}
-    for measure in ("params", "flops", "macs"):
-        difference = Difference(getattr(reference, measure) if reference else None,
-                                getattr(stage, measure) if stage else None)
-        entry.update({measure: difference.value, f"{measure}_diff": difference.diff, f"{measure}_pct": difference.pct})
-    return entry
-
-
-def divergence_lines(comparison: ModelComparison) -> list[str]:
-    """One line per model after the first: where it first leaves the first model, and by how much."""
-    reference = comparison.models[0].name
-    lines = []
-    for index, divergence in enumerate(comparison.divergences[1:], start=1):
-        model = comparison.models[index].name
-        if divergence is None:
-            flops_at = comparison.flops_difference(index)
-            flops = "; FLOPs equal everywhere" if flops_at is None else \
-                f"; FLOPs first differ at {comparison.stage_label(flops_at)}"
-            lines.append(f"first divergence of {model}: none — every stage's output shape and parameters match "
-                         f"{reference}{flops}")
-            continue
-        where = divergence.stage or divergence.stage_in_model
-        if divergence.reasons == ("missing stage",):
-            which = model if divergence.stage_in_model is None else reference
-            lines.append(f"first divergence of {model}: stage {divergence.index + 1} ({where}) — {which} has no "
-                         "such stage")
-            continue
-        parts = []
-        failed = comparison.models[index]
-        if failed.failure and divergence.output_shape is None:
-            parts.append(f"its forward fails in {failed.failed_in or 'its own forward'}: {failed.failure}")
-        elif "output_shape" in divergence.reasons:
-            parts.append(f"output {render.shape_text(divergence.output_shape)} instead of "
-                         f"{render.shape_text(divergence.reference_shape)}")
-        if "params" in divergence.reasons:
-            parts.append(f"params {divergence.params.value:,} instead of {divergence.params.reference:,} "
-                         f"({divergence.params.diff:+,}, {divergence.params.pct:+.1f}%)")
-        if divergence.flops.diff:
-            parts.append(f"FLOPs {render.human(divergence.flops.value)} instead of "
-                         f"{render.human(divergence.flops.reference)} ({divergence.flops.pct:+.1f}%)")
-        name = where if divergence.stage_in_model in (None, divergence.stage) else \
-            f"{where} (its {divergence.stage_in_model})"
-        lines.append(f"first divergence of {model}: {name} — " + "; ".join(parts))
-    return lines
-
-
-def present_models(comparison: ModelComparison, fmt: str) -> None:
-    columns = _model_columns(comparison)
-    records = _model_records(comparison)
-    if fmt == "json":
-        render.emit(render.to_json(models_document(comparison)))
-        return
-    if fmt == "csv":
-        render.emit(render.to_csv(columns, records))
-        return
-    # MACs stay in CSV and JSON: the table keeps to shapes, parameters and FLOPs so two models fit a screen
-    display = _display_columns([c for c in columns if not c.key.endswith(("_macs", "_macs_diff", "_macs_pct"))])
-    shown = _signed(records, columns)
-    labels = short_labels(comparison)
-    inputs = "; ".join(f"{label} = {m.name} ({m.description}), input {render.shape_text(m.input_shape)}"
-                       for label, m in zip(labels, comparison.models))
-    footer = [*divergence_lines(comparison),
-              f"Δ = model − {comparison.models[0].name}; FLOPs (fvcore): {FLOPS_MEANING}; MACs: {MACS_MEANING}"]
-    if fmt == "markdown":
-        render.emit("\n".join([f"### compare {' vs '.join(labels)}", "", f"{inputs}.", "",
-                               render.to_markdown(display, shown),
-                               *(f"- {line}" for line in footer)]))
-        return
-    console = render.stdout_console()
-    console.print(f"[bold]compare {' vs '.join(labels)}[/bold]")
-    console.print(inputs, soft_wrap=True, markup=False)
-    console.print(render.to_table(display, shown))
-    for line in footer:
-        console.print(line, soft_wrap=True)
+            blocks.append(Table(tuple(columns), tuple(_block_records(block)),
+                                f"{block.label}  ({block.kind}, as in {block.used_in})"))
+        blocks.append(Lines(tuple(_ratio_lines(section.blocks))))
+    blocks.append(Lines((PARAMS_FORMULA, MACS_FORMULA, BN_MEANING, f"FLOPs (fvcore): {FLOPS_MEANING}")))
+    every = tuple(r for s in comparison.sections for b in s.blocks for r in _block_records(b))
+    return Document(data=blocks_data(comparison), blocks=tuple(blocks), csv=Table(tuple(BLOCK_COLUMNS), every))

@@ -39,6 +39,13 @@ class Terminated(KeyboardInterrupt):
     exit_code = 143
 
 
+class ClosedPipe(Exception):
+    """The reader of stdout went away (``resnet-cli … | head -1``): end silently, with BROKEN_PIPE_EXIT.
+
+    Not an OSError on purpose: click turns an EPIPE OSError into a bare exit(1) of its own.
+    """
+
+
 INTERRUPTED_EXIT = 130  # 128 + SIGINT
 BROKEN_PIPE_EXIT = 141  # 128 + SIGPIPE: what `cat` or `seq` give when the reader of the pipe goes away
 

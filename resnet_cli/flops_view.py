@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from resnet_cli import render
-from resnet_cli.flops import FlopsReport
+from resnet_cli.flops_report import FlopsReport
+from resnet_cli.present import (
+    fvcore_gap_note,
+    unsupported_data,
+    unsupported_text,
+    verification_blocks,
+    verification_data,
+)
 from resnet_cli.formulas import CATEGORIES
 from resnet_cli.render import Column, Document, Facts, Heading, Lines, Table, human, human_bytes
 
@@ -89,8 +96,9 @@ def flops_data(report: FlopsReport) -> dict:
                          "by_category": dict(c.by_category)} for c in report.conventions],
         "paper": ({"gflops": report.paper_gflops, "source": PAPER, "ours_gmacs_per_sample":
                    round(t.macs / report.batch / 1e9, 3)} if report.paper_gflops else None),
-        "unsupported": [{"op": u.op, "calls": u.calls, "phase": u.phase, "modules": list(u.modules)}
-                        for u in report.unsupported],
+        "unsupported": unsupported_data(report.unsupported),
+        "fvcore_uncounted": [{"call": name, "calls": calls, "macs": macs}
+                             for name, calls, macs in report.fvcore_uncounted],
         "zero_cost_ops": dict(report.zero_cost_ops),
         "memory": {
             "dtype": m.dtype, "bytes_per_element": m.bytes_per_element, "param_bytes": m.param_bytes,
@@ -150,7 +158,7 @@ TIDY_COLUMNS = (Column("table", "table"), Column("name", "name"), Column("metric
 
 def _convention_columns() -> list[Column]:
     # at a short width the total stays, and the categories fvcore and the papers ignore go first
-    ranks = {"other": 1, "residual_add": 2, "activation": 3, "pooling": 4, "batch_norm": 5, "linear": 6}
+    ranks = {"other": 6, "residual_add": 5, "activation": 4, "pooling": 3, "batch_norm": 2, "linear": 1}
     return ((Column("name", "convention", justify="left", wrap=True),)
             + tuple(Column(c, c.replace("_", " "), "flops", drop=ranks.get(c, 0)) for c in CATEGORIES)
             + (Column("total", "total", "flops"),))
@@ -160,7 +168,7 @@ def _convention_records(report: FlopsReport) -> list[dict]:
     return [{"name": c.name, **dict(c.by_category), "total": c.total} for c in report.conventions]
 
 
-def flops_document(report: FlopsReport) -> Document:
+def flops_document(report: FlopsReport, verification=None) -> Document:
     data = flops_data(report)
     t = report.totals
     module_columns = (Column("name", report.depth, justify="left"),) + MODULE_COLUMNS[1:]
@@ -180,6 +188,9 @@ def flops_document(report: FlopsReport) -> Document:
         blocks.append(Table(CATEGORY_COLUMNS, tuple(_category_records(tr.by_category, tr.backward_flops)),
                             "Training step: backward by operator category"))
     blocks += [Heading("Memory"), Facts(_memory_facts(report)), Lines(_notes(report))]
+    if verification is not None:
+        data["verify"] = verification_data(verification)
+        blocks += list(verification_blocks(verification))
     return Document(data=data, blocks=tuple(blocks), csv=Table(TIDY_COLUMNS, tuple(_tidy_rows(data))))
 
 
@@ -191,7 +202,8 @@ def _total_facts(report: FlopsReport) -> tuple[tuple[str, str], ...]:
     for key, label, meaning in TOTAL_LINES:
         value = values[key]
         sample = f"; per sample {value // n:,}" if n > 1 else ""
-        facts.append((label, f"{value:,} = {human(value)}{sample} — {meaning}"))
+        gap = fvcore_gap_note(t.flops, t.macs, report.fvcore_uncounted) if key == "flops" else ""
+        facts.append((label, f"{value:,} = {human(value)}{sample} — {meaning}{gap}"))
     if report.training:
         tr = report.training
         facts.append(("training step", f"{tr.step_flops:,} = {human(tr.step_flops)} — forward (train mode) "
@@ -219,8 +231,7 @@ def _memory_facts(report: FlopsReport) -> tuple[tuple[str, str], ...]:
 
 def _notes(report: FlopsReport) -> tuple[str, ...]:
     if report.unsupported:
-        listed = ", ".join(f"{u.op} ×{u.calls} ({u.phase})" for u in report.unsupported)
-        return (f"Operators no formula covers (counted as 0, listed here): {listed}",)
+        return (unsupported_text(report.unsupported)[0].upper() + unsupported_text(report.unsupported)[1:] + ".",)
     moved = ", ".join(f"{op.removeprefix('aten.')}×{calls}" for op, calls in report.zero_cost_ops)
     return ("Every operator executed is covered by a formula or is data movement "
             f"(0 FLOPs: {moved or 'none'}).",)

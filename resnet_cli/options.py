@@ -45,9 +45,23 @@ FormatOpt = Annotated[str, typer.Option(
 DepthOpt = Annotated[str, typer.Option(
     "--depth", "-d", parser=values.bound(values.parse_choice, "--depth", DEPTHS), metavar="DEPTH",
     help="stage | block | layer.")]
+ChartOpt = Annotated[Optional[str], typer.Option(
+    "--chart", metavar="[FILE]",
+    help="Bars of each stage's share of parameters, FLOPs and activations: alone, in the terminal (instead of "
+         "the table); --chart FILE.svg|png|pdf writes them to a file beside the usual output.")]
 DtypeOpt = Annotated[str, typer.Option(
     "--dtype", parser=values.parse_dtype, metavar="DTYPE",
     help="float32 | float16 | bfloat16 (also fp32, fp16, half, bf16).")]
+
+WeightsOpt = Annotated[Optional[str], typer.Option(
+    "--weights", metavar="FILE", help="Load this checkpoint (.pt/.pth/.bin state_dict or .safetensors) into the "
+    "model; every missing, unexpected or mis-shaped tensor is listed (exit 1).")]
+VerifyOpt = Annotated[bool, typer.Option(
+    "--verify", help="Also run fvcore's FlopCountAnalysis on a real CPU copy of the model (batch 1) and show its "
+    "count beside ours, stage by stage; any disagreement exits 1.")]
+StagesOpt = Annotated[Optional[str], typer.Option(
+    "--stages", metavar="A,B,...", help="Top-level modules that start each stage, e.g. conv1,layer1,layer2,fc "
+    "(default: stem/layerN/head for torchvision/timm layouts, else each top-level module).")]
 
 
 # ---- the architecture options, generated from the spec's fields ----
@@ -122,15 +136,17 @@ def boundary(command):
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        from resnet_cli.errors import INTERRUPTED_EXIT, Terminated, error_line, report_unexpected
+        from resnet_cli.errors import INTERRUPTED_EXIT, ClosedPipe, Terminated, error_line, report_unexpected
 
         from resnet_cli.render import results_to
 
         try:
             with results_to(sys.stdout), contextlib.redirect_stdout(sys.stderr):
                 return command(*args, **kwargs)
-        except (typer.Exit, ResnetCliError, BrokenPipeError):
+        except (typer.Exit, ResnetCliError, ClosedPipe):
             raise
+        except BrokenPipeError:
+            raise ClosedPipe() from None
         except Terminated:  # click would turn these into a bare "Aborted!": end them here, with their code
             error_line("terminated (SIGTERM)")
             raise typer.Exit(Terminated.exit_code) from None

@@ -29,7 +29,13 @@ ROW_COLUMNS = (
     Column("flops_pct", "%", "pct", drop=4),
     Column("macs", "MACs", "flops", drop=6),
     Column("macs_pct", "%", "pct", drop=7),
+    Column("receptive_field", "RF (stride)", "field", drop=2),
     Column("kind", "contains", justify="left", drop=5, wrap=True),
+)
+RF_MEANING = (
+    "the theoretical receptive field of one output unit, in input pixels, along the largest path through the "
+    "residual graph (padding counted, so it can exceed the input); stride: input pixels between adjacent units; "
+    "global: every unit sees the whole input (after a global pool or squeeze-excitation)"
 )
 
 
@@ -40,6 +46,7 @@ def row_records(rows: tuple[Row, ...], totals) -> list[dict]:
             "params": r.params, "params_pct": render.percent(r.params, totals.params),
             "flops": r.flops, "flops_pct": render.percent(r.flops, totals.flops),
             "macs": r.macs, "macs_pct": render.percent(r.macs, totals.macs),
+            "receptive_field": r.receptive_field.as_dict() if r.receptive_field is not None else None,
         }
         for r in rows
     ]
@@ -70,24 +77,60 @@ def summary_data(summary: Summary) -> dict:
             "macs": t.macs,
             "flops_2x_macs": t.flops_2x,
         },
-        "conventions": {"flops": FLOPS_MEANING, "macs": MACS_MEANING},
+        "conventions": {"flops": FLOPS_MEANING, "macs": MACS_MEANING, "receptive_field": RF_MEANING},
+        "unsupported": unsupported_data(summary.unsupported),
+        "fvcore_uncounted": [{"call": name, "calls": calls, "macs": macs}
+                             for name, calls, macs in summary.fvcore_uncounted],
     }
 
 
-def summary_document(summary: Summary) -> Document:
+def summary_document(summary: Summary, verification=None) -> Document:
     records = tuple(row_records(summary.rows, summary.totals))
     columns = (Column("name", summary.depth, justify="left"),) + ROW_COLUMNS[1:]
-    return Document(
-        data=summary_data(summary),
-        blocks=(
-            Heading(f"{summary.model} — {summary.description}"),
-            Lines((f"input {render.shape_text(summary.input_shape)} · output "
-                   f"{render.shape_text(summary.output_shape)} · spatial path {format_path(summary.spatial_path)}",)),
-            Table(columns, records),
-            Facts(total_facts(summary)),
-        ),
-        csv=Table(ROW_COLUMNS, records),
+    data = summary_data(summary)
+    blocks = (
+        Heading(f"{summary.model} — {summary.description}"),
+        Lines((f"input {render.shape_text(summary.input_shape)} · output "
+               f"{render.shape_text(summary.output_shape)} · spatial path {format_path(summary.spatial_path)}",)),
+        Table(columns, records),
+        Facts(total_facts(summary)),
     )
+    if verification is not None:
+        data["verify"] = verification_data(verification)
+        blocks += verification_blocks(verification)
+    return Document(data=data, blocks=blocks, csv=Table(ROW_COLUMNS, records))
+
+
+VERIFY_COLUMNS = (
+    Column("name", "stage", justify="left"),
+    Column("ours", "ours (fvcore convention)", "count"),
+    Column("fvcore", "fvcore FlopCountAnalysis", "count"),
+    Column("agrees", "agrees", justify="left"),
+)
+
+
+def verification_data(verification) -> dict:
+    return {
+        "method": "fvcore FlopCountAnalysis on a real CPU copy of the model at batch 1, times the batch",
+        "batch": verification.batch,
+        "agrees": verification.agrees,
+        "error": verification.error,
+        "stages": [{"name": s.name, "ours": s.ours, "fvcore": s.fvcore, "agrees": s.agrees}
+                   for s in verification.stages],
+    }
+
+
+def verification_blocks(verification) -> tuple:
+    title = "--verify: fvcore beside ours"
+    method = ("fvcore's FlopCountAnalysis traced a real CPU copy of the model at batch 1"
+              + (f"; its figures are × {verification.batch}, the batch" if verification.batch > 1 else ""))
+    if verification.error:
+        return (Heading(title), Lines((method, verification.error)))
+    records = tuple({"name": s.name, "ours": s.ours, "fvcore": s.fvcore, "agrees": "yes" if s.agrees else "NO"}
+                    for s in verification.stages)
+    verdict = ("fvcore agrees with every stage." if verification.agrees else
+               f"fvcore disagrees at: {', '.join(verification.disagreeing)}.")
+    return (Heading(title), Lines((method,)), Table(VERIFY_COLUMNS, records), Lines((verdict,)))
 
 
 def total_facts(summary: Summary) -> tuple[tuple[str, str], ...]:
@@ -104,11 +147,33 @@ def total_facts(summary: Summary) -> tuple[tuple[str, str], ...]:
         facts.append(("BN statistics", f"{t.running_stats:,} running mean/variance values (buffers, not "
                                        "parameters; Keras would count them as non-trainable params)"))
     facts += [
-        ("FLOPs (fvcore)", f"{t.flops:,} = {render.human(t.flops)} — {FLOPS_MEANING}"),
+        ("FLOPs (fvcore)", f"{t.flops:,} = {render.human(t.flops)} — {FLOPS_MEANING}"
+                           + fvcore_gap_note(t.flops, t.macs, summary.fvcore_uncounted)),
         ("MACs", f"{t.macs:,} = {render.human(t.macs)} — {MACS_MEANING}; "
                  f"{render.human(t.flops_2x)}FLOPs at 2 per MAC"),
+        ("RF (stride)", RF_MEANING),
     ]
+    if summary.unsupported:
+        facts.append(("unsupported", unsupported_text(summary.unsupported)))
     return tuple(facts)
+
+
+def fvcore_gap_note(flops: int, macs: int, uncounted) -> str:
+    """Said next to fvcore's figure when it comes out below the MACs: which calls fvcore leaves out."""
+    if flops >= macs or not uncounted:
+        return ""
+    listed = ", ".join(f"{name} ×{calls} ({render.human(m)}MACs)" for name, calls, m in uncounted)
+    return f". NOTE: below the MACs, because fvcore has no handle for {listed}"
+
+
+def unsupported_text(unsupported) -> str:
+    listed = ", ".join(f"{u.op.removeprefix('aten.')} ×{u.calls}" + (f" ({u.phase})" if u.phase != "forward" else "")
+                       for u in unsupported)
+    return f"operators no formula covers, counted as 0 FLOPs: {listed}"
+
+
+def unsupported_data(unsupported) -> list[dict]:
+    return [{"op": u.op, "calls": u.calls, "phase": u.phase, "modules": list(u.modules)} for u in unsupported]
 
 
 LIST_COLUMNS = (

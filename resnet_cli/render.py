@@ -32,7 +32,7 @@ WRAP_MIN = 24  # $COLUMNS outside this (0, unset on a terminal, huge) is clamped
 class Column:
     key: str  # JSON / CSV key
     header: str  # table / Markdown header
-    kind: str = "text"  # text | count | flops | pct | shape | ms | fixed2 | float | bytes
+    kind: str = "text"  # text | count | flops | pct | shape | ms | fixed2 | float | bytes | field
     justify: str = "right"
     drop: int = 0  # 0: always shown; otherwise dropped first (highest rank first) when the width is short
     wrap: bool = False  # text that may wrap at word boundaries (descriptions); never numbers or names
@@ -131,7 +131,23 @@ def cell(value: Any, kind: str) -> str:
         return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
     if kind == "bytes":
         return human_bytes(value)
+    if kind == "field":
+        return field_text(value)
     return str(value)
+
+
+def field_text(field: dict | None) -> str:
+    """A receptive-field record ({"size", "stride", "global"}) as '427 (32)', '427×395 (32×16)' or 'global'."""
+    if field is None:
+        return "—"
+
+    def axes(values) -> str:
+        texts = ["all" if v is None else f"{v:g}" if isinstance(v, float) else str(v) for v in values]
+        return texts[0] if len(set(texts)) == 1 else "×".join(texts)
+
+    size = "global" if field["global"] else axes(field["size"])
+    stride = field.get("stride")
+    return size if stride is None or field["global"] else f"{size} ({axes(stride)})"
 
 
 # ---- machine formats ----
@@ -151,6 +167,8 @@ def to_csv(columns: Iterable[Column], records: Iterable[dict]) -> str:
             value = record.get(column.key)
             if column.kind == "shape" and value is not None:
                 value = "x".join(str(s) for s in value)
+            elif column.kind == "field" and value is not None:
+                value = field_text(value).replace("×", "x")
             row.append("" if value is None else value)
         writer.writerow(row)
     return buffer.getvalue()
@@ -256,7 +274,9 @@ def renderables(document: Document, console) -> list:
     from rich.text import Text
 
     out: list = []
-    for block in document.blocks:
+    for index, block in enumerate(document.blocks):
+        if index and (isinstance(block, Heading) or (isinstance(block, Table) and block.title)):
+            out.append(Text(""))  # a section starts after a blank line
         if isinstance(block, Heading):
             out.append(Text(block.text, style="bold"))
         elif isinstance(block, Lines):
@@ -272,7 +292,8 @@ def renderables(document: Document, console) -> list:
             table, dropped = fit_table(block, console.width)
             out.append(table)
             if dropped:
-                names = ", ".join(c.header if c.header != "%" else c.key.replace("_pct", " %") for c in dropped)
+                names = ", ".join(c.header if c.header != "%" else
+                                  ("%" if c.key == "pct" else c.key.replace("_pct", " %")) for c in dropped)
                 out.append(Text(f"(not shown at this width: {names}; a wider terminal or --format json|csv|markdown "
                                 "shows every column)", style="dim"))
     return out
@@ -310,8 +331,10 @@ def stdout_console(stream=None):
 def stderr_console():
     from rich.console import Console
 
+    # on a terminal, lines wrap at word boundaries; into a file or a pipe, each message stays one line
     is_terminal = sys.stderr.isatty()
-    return Console(stderr=True, highlight=False, width=terminal_width(is_terminal) if not is_terminal else None)
+    return Console(stderr=True, highlight=False, soft_wrap=not is_terminal,
+                   width=terminal_width(True) if is_terminal else None)
 
 
 def write(text: str) -> None:
@@ -347,11 +370,13 @@ class Result:
     terminal (the rich protocol) exactly as the command prints it.
     """
 
-    __slots__ = ("report", "_document")
+    __slots__ = ("report", "_document", "notes", "verification")
 
-    def __init__(self, report, document: Document) -> None:
+    def __init__(self, report, document: Document, notes: tuple[str, ...] = (), verification=None) -> None:
         object.__setattr__(self, "report", report)
         object.__setattr__(self, "_document", document)
+        object.__setattr__(self, "notes", tuple(notes))  # for people: why a model ran on the CPU, assumptions
+        object.__setattr__(self, "verification", verification)  # --verify: resnet_cli.verify.Verification
 
     def __setattr__(self, name, value):
         raise AttributeError(f"{type(self).__name__} is frozen")

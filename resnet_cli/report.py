@@ -18,14 +18,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from resnet_cli import formulas
+from resnet_cli.describe import OWN_OPS, describer
 from resnet_cli.formulas import BACKWARD, FORWARD
 
 if TYPE_CHECKING:  # the analysis module imports torch; reports only read its plain records
     from resnet_cli.analysis import Analysis
+    from resnet_cli.receptive import ReceptiveField
 
 DEPTHS = ("stage", "block", "layer")
 _LAYER = re.compile(r"^layer\d+$")
-OWN_OPS = " (own ops)"
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,9 @@ class Row:
     backward_macs: int = 0
     backward_flops: int = 0
     by_category: tuple[tuple[str, int], ...] = ()  # forward FLOPs per category
+    # theoretical receptive field of one unit of the row's output (None: the row has no output of its own)
+    receptive_field: ReceptiveField | None = None
+    activation_elements: int = 0  # elements of the new tensors the row's forward ops write (views excluded)
 
 
 @dataclass(frozen=True)
@@ -67,53 +71,91 @@ class Totals:
 
 @dataclass(frozen=True)
 class StageLayout:
-    """Which stage each top-level child belongs to, in run order."""
+    """Which stage each unit belongs to, in run order. A unit is a top-level child of the model, or a child
+    of a top-level container of stages (timm's ``stages.0``, ``stages.1`` …)."""
 
     stages: tuple[str, ...]
-    stage_of_child: dict = field(default_factory=dict)
+    stage_of_child: dict = field(default_factory=dict)  # unit -> stage
+    container: str | None = None  # "stages" when its children are the stages
+    block_parent: dict = field(default_factory=dict)  # unit -> the module whose children are its blocks
+    block_stages: frozenset | None = None  # stages split into blocks at block depth (None: every one-unit stage)
+
+    def unit_of(self, module: str) -> str:
+        parts = module.split(".")
+        if self.container and parts[0] == self.container and len(parts) >= 2:
+            return ".".join(parts[:2])
+        return parts[0]
 
     def stage_of(self, module: str, anchor: str) -> str:
+        default = self.stages[0] if self.stages else ""
         if module:
-            return self.stage_of_child.get(_top(module), self.stages[0] if self.stages else "")
+            return self.stage_of_child.get(self.unit_of(module), default)
         if anchor:
-            return self.stage_of_child.get(anchor, self.stages[0])
-        return self.stages[0] if self.stages else ""
+            return self.stage_of_child.get(anchor, default)
+        return default
+
+    def units_of(self, stage: str) -> tuple[str, ...]:
+        return tuple(unit for unit, owner in self.stage_of_child.items() if owner == stage)
 
 
-def _top(name: str) -> str:
-    return name.split(".", 1)[0]
+CONTAINERS = ("stages",)  # timm's ResNetV2 / byobnet keep their stages in one top-level container
+
+
+def _children_of(names: list[str], parent: str) -> list[str]:
+    prefix = parent + "."
+    return [n for n in names if n.startswith(prefix) and "." not in n[len(prefix):]]
 
 
 def stage_layout(analysis: Analysis, stages: tuple[str, ...] | None = None) -> StageLayout:
-    """Group top-level children into stages (see the module docstring); ``stages`` overrides the grouping."""
-    children = [m.name for m in analysis.modules if m.name and "." not in m.name]
-    if stages:
-        mapping = {}
-        current = stages[0]
-        for child in children:
-            if child in stages:
-                current = child
-            mapping[child] = current
-        return StageLayout(tuple(stages), mapping)
-    layers = [c for c in children if _LAYER.match(c)]
-    if not layers:
-        return StageLayout(tuple(children) or ("model",), {c: c for c in children})
-    first, last = children.index(layers[0]), max(children.index(layer) for layer in layers)
-    mapping = {}
-    for index, child in enumerate(children):
-        if _LAYER.match(child):
-            mapping[child] = child
-        elif index < first:
-            mapping[child] = "stem"
-        elif index > last:
-            mapping[child] = "head"
-        else:  # a non-layer child between layers: its own stage
-            mapping[child] = child
-    ordered = []
+    """Group units into stages (see the module docstring); ``stages`` names the units that start each stage."""
+    names = [m.name for m in analysis.modules if m.name]  # called modules first, in run order
+    children = [n for n in names if "." not in n]
+    container = next((c for c in CONTAINERS if c in children and _children_of(names, c) and not stages), None)
+    units = []
     for child in children:
-        if mapping[child] not in ordered:
-            ordered.append(mapping[child])
-    return StageLayout(tuple(ordered), mapping)
+        units += _children_of(names, child) if child == container else [child]
+    block_parent = {}
+    for unit in units:  # descend through single-child wrappers (timm's ResNetStage.blocks) to the blocks
+        parent = unit
+        while len(_children_of(names, parent)) == 1 and _children_of(names, _children_of(names, parent)[0]):
+            parent = _children_of(names, parent)[0]
+        block_parent[unit] = parent
+    if stages:
+        unknown = [s for s in stages if s not in units]
+        if unknown:
+            from resnet_cli.errors import UsageError
+
+            raise UsageError(f"--stages: no module {', '.join(repr(u) for u in unknown)} runs at the top level; "
+                             f"the top-level modules, in run order, are: {', '.join(units)}")
+        mapping, current = {}, stages[0]
+        for unit in units:
+            if unit in stages:
+                current = unit
+            mapping[unit] = current
+        return StageLayout(tuple(s for s in stages), mapping, None, block_parent)
+    if container:
+        layer_names = {unit: f"layer{i + 1}" for i, unit in enumerate(_children_of(names, container))}
+    else:
+        layer_names = {unit: unit for unit in units if _LAYER.match(unit)}
+    if not layer_names:
+        return StageLayout(tuple(units) or ("model",), {u: u for u in units}, None, block_parent)
+    positions = [units.index(u) for u in layer_names]
+    first, last = min(positions), max(positions)
+    mapping = {}
+    for index, unit in enumerate(units):
+        if unit in layer_names:
+            mapping[unit] = layer_names[unit]
+        elif index < first:
+            mapping[unit] = "stem"
+        elif index > last:
+            mapping[unit] = "head"
+        else:  # a non-layer unit between layers: its own stage
+            mapping[unit] = unit
+    ordered = []
+    for unit in units:
+        if mapping[unit] not in ordered:
+            ordered.append(mapping[unit])
+    return StageLayout(tuple(ordered), mapping, container, block_parent, frozenset(layer_names.values()))
 
 
 def row_key(module: str, anchor: str, depth: str, layout: StageLayout, leaves: set[str]) -> str:
@@ -124,10 +166,14 @@ def row_key(module: str, anchor: str, depth: str, layout: StageLayout, leaves: s
     if depth == "stage":
         return stage
     if depth == "block":
-        parts = module.split(".")
-        if stage != parts[0]:  # a grouped stage (stem, head) stays one row
-            return stage
-        return ".".join(parts[:2]) if len(parts) >= 2 else parts[0] + OWN_OPS
+        unit = layout.unit_of(module)
+        grouped = layout.units_of(stage) != (unit,)
+        if grouped or (layout.block_stages is not None and stage not in layout.block_stages):
+            return stage  # the stem and the head stay one row
+        parent = layout.block_parent.get(unit, unit)
+        if not module.startswith(parent + "."):
+            return unit + OWN_OPS
+        return parent + "." + module[len(parent) + 1:].split(".", 1)[0]
     return module if module in leaves else module + OWN_OPS
 
 
@@ -142,7 +188,8 @@ def build_rows(analysis: Analysis, depth: str = "stage", *, describe=None,
 
     def slot(key: str, position: int, stage: str) -> dict:
         if key not in acc:
-            acc[key] = {"params": 0, "flops": 0, "macs": 0, "all": 0, "bmacs": 0, "bflops": 0, "cat": {}}
+            acc[key] = {"params": 0, "flops": 0, "macs": 0, "all": 0, "bmacs": 0, "bflops": 0, "cat": {},
+                        "written": 0}
             order[key] = position
             stage_of_row[key] = stage
         else:
@@ -157,6 +204,7 @@ def build_rows(analysis: Analysis, depth: str = "stage", *, describe=None,
             entry["macs"] += op.macs
             entry["all"] += op.flops
             entry["cat"][op.category] = entry["cat"].get(op.category, 0) + op.flops
+            entry["written"] += _written_elements(op)
         else:
             entry["bmacs"] += op.macs
             entry["bflops"] += op.flops
@@ -169,7 +217,9 @@ def build_rows(analysis: Analysis, depth: str = "stage", *, describe=None,
         position = module.first_call if module.first_call is not None else big
         slot(key, position, layout.stage_of(name, "") if name else layout.stages[0])["params"] += module.params
 
-    outputs = _row_outputs(analysis, depth, layout, leaves)
+    sources = _row_sources(analysis, depth, layout, leaves)
+    outputs = {key: module.output_shape for key, module in sources.items()}
+    fields = _row_fields(analysis, sources)
     rows = []
     for key in sorted(acc, key=lambda k: order[k]):
         entry = acc[key]
@@ -180,27 +230,54 @@ def build_rows(analysis: Analysis, depth: str = "stage", *, describe=None,
             output_shape=outputs.get(key), params=entry["params"], flops=entry["flops"], macs=entry["macs"],
             all_flops=entry["all"], backward_macs=entry["bmacs"], backward_flops=entry["bflops"],
             by_category=tuple((c, entry["cat"].get(c, 0)) for c in formulas.CATEGORIES if entry["cat"].get(c)),
+            receptive_field=fields.get(key), activation_elements=entry["written"],
         ))
     # stages that ran no op and own no parameter (an nn.Identity child) still get their row
     if depth == "stage":
         present = {r.name for r in rows}
         for stage in layout.stages:
             if stage not in present:
-                rows.append(Row(stage, stage, describe(stage) if describe else "", outputs.get(stage), 0, 0, 0, 0))
+                rows.append(Row(stage, stage, describe(stage) if describe else "", outputs.get(stage), 0, 0, 0, 0,
+                                receptive_field=fields.get(stage)))
     return tuple(rows)
 
 
-def _row_outputs(analysis: Analysis, depth: str, layout: StageLayout, leaves: set[str]) -> dict:
-    """Each row's output shape: that of the row's own module, or of a group's last top-level child."""
+# ops that give a new name to existing storage, or write into it: they add no activation memory
+_VIEWS = frozenset("aten." + name for name in (
+    "view _unsafe_view _reshape_alias t transpose permute expand expand_as slice select unsqueeze squeeze "
+    "detach alias as_strided split split_with_sizes unbind empty"
+).split())
+
+
+def _written_elements(op) -> int:
+    if op.op in _VIEWS or op.op.endswith("_") or not op.output_shape:
+        return 0
+    total = 1
+    for size in op.output_shape:
+        total *= size
+    return total
+
+
+def _row_fields(analysis: Analysis, sources: dict) -> dict:
+    """Each row's receptive field: that of the value its output module returned."""
+    from resnet_cli.receptive import receptive_fields
+
+    fields = receptive_fields(analysis)
+    return {key: fields[module.output_value] for key, module in sources.items()
+            if module.output_value is not None and module.output_value in fields}
+
+
+def _row_sources(analysis: Analysis, depth: str, layout: StageLayout, leaves: set[str]) -> dict:
+    """The module whose output is each row's output: the row's own module, or a group's last top-level child."""
     outputs: dict = {}
     for module in analysis.modules:  # called modules come first, in run order
         name = module.name
         if module.first_call is None or not name:
             continue
         key = row_key(name, "", depth, layout, leaves)
-        top_level = "." not in name
-        if key == name or (top_level and key == layout.stage_of(name, "")):
-            outputs[key] = module.output_shape
+        is_unit = name in layout.stage_of_child
+        if key == name or (is_unit and key == layout.stage_of(name, "")):
+            outputs[key] = module
     return outputs
 
 
@@ -247,103 +324,6 @@ def format_path(path) -> str:
     return " → ".join(f"{h}×{w}" for h, w in path)
 
 
-# ---- what each row contains, in words ----
-
-_BLOCK_NOUN = {"Bottleneck": "bottleneck", "BasicBlock": "basic block"}
-
-
-def describe_module(module) -> str:
-    """A short description of one module: its type and the numbers that shape its cost."""
-    kind = type(module).__name__
-    if kind in ("Conv2d", "Conv1d", "Conv3d"):
-        k = "×".join(str(s) for s in module.kernel_size)
-        stride = module.stride[0]
-        text = f"{k}{'/' + str(stride) if stride > 1 else ''} conv {module.in_channels}→{module.out_channels}"
-        if module.groups > 1:
-            text += f", {module.groups} groups"
-        if module.dilation[0] > 1:
-            text += f", dilation {module.dilation[0]}"
-        return text + (" +bias" if module.bias is not None else "")
-    if kind.startswith("BatchNorm"):
-        return f"batch norm {module.num_features}"
-    if kind == "Linear":
-        return f"fc {module.in_features}→{module.out_features}"
-    if kind == "MaxPool2d":
-        k, s = module.kernel_size, module.stride
-        return f"{k}×{k}/{s} max-pool" if isinstance(k, int) else f"max-pool {k}/{s}"
-    if kind == "AvgPool2d":
-        k, s = module.kernel_size, module.stride
-        return f"{k}×{k}/{s} avg-pool" if isinstance(k, int) else f"avg-pool {k}/{s}"
-    if kind == "AdaptiveAvgPool2d":
-        return "global avg-pool"
-    if kind in ("ReLU", "Sigmoid"):
-        return kind
-    if kind in _BLOCK_NOUN:
-        noun = ("pre-act " if getattr(module, "preact", False) else "") + _BLOCK_NOUN[kind]
-        text = f"{getattr(module, 'shortcut_kind', 'identity')} {noun}"
-        strides = [m.stride[0] for m in module.modules() if type(m).__name__ == "Conv2d"]
-        if max(strides, default=1) > 1:
-            text += f", stride {max(strides)}"
-        return text + (f", {_attention_noun(module.se)}" if getattr(module, "se", None) is not None else "")
-    if kind == "SqueezeExcite":
-        return f"squeeze-excite {module.fc1.in_channels}→{module.fc1.out_channels}→{module.fc2.out_channels}"
-    if kind == "EfficientChannelAttention":
-        return f"ECA, {module.conv.kernel_size[0]}-tap 1-D conv across channels"
-    if kind == "ZeroPadShortcut":
-        return "zero-pad shortcut"
-    if kind == "Sequential":  # a deep stem or a shortcut: its convs and pools carry the cost
-        parts = [describe_module(m) for m in module.children()
-                 if not type(m).__name__.startswith(("BatchNorm", "ReLU", "Identity"))]
-        return ", ".join(parts)
-    return kind
-
-
-def _attention_noun(module) -> str:
-    return "ECA" if type(module).__name__ == "EfficientChannelAttention" else "squeeze-excite"
-
-
-def describe_stage(children) -> str:
-    """A stage of residual blocks as Keras tutorials and the paper's figures name them."""
-    blocks = list(children)
-    kinds = [type(b).__name__ for b in blocks]
-    if blocks and all(k in _BLOCK_NOUN for k in kinds):
-        noun = _BLOCK_NOUN[kinds[0]] + "s"
-        if getattr(blocks[0], "preact", False):
-            noun = "pre-act " + noun
-        if getattr(blocks[0], "se", None) is not None:
-            noun += f" with {_attention_noun(blocks[0].se)}"
-        counts: dict[str, int] = {}
-        for block in blocks:
-            kind = getattr(block, "shortcut_kind", "identity")
-            counts[kind] = counts.get(kind, 0) + 1
-        parts = [f"{n} {kind}" for kind, n in counts.items()]
-        return " + ".join(parts) + " " + noun
-    return ", ".join(describe_module(b) for b in blocks)
-
-
-def describer(model, layout_children: dict[str, str] | None = None):
-    """A function from row name to description, reading (never changing) ``model``."""
-    modules = dict(model.named_modules())
-    children = dict(model.named_children())
-
-    def describe(name: str) -> str:
-        if name.endswith(OWN_OPS):
-            base = name[: -len(OWN_OPS)]
-            return "ops in " + (type(modules[base]).__name__ if base in modules else "forward") + ".forward"
-        if name in ("stem", "head") and name not in children:
-            parts = [describe_module(child) for child_name, child in children.items()
-                     if layout_children and layout_children.get(child_name) == name]
-            return ", ".join(p for p in parts if p)
-        module = modules.get(name)
-        if module is None:
-            return ""
-        if "." not in name and type(module).__name__ == "Sequential":
-            return describe_stage(module.children())
-        return describe_module(module)
-
-    return describe
-
-
 @dataclass(frozen=True)
 class Summary:
     model: str
@@ -356,11 +336,13 @@ class Summary:
     spatial_path: tuple[tuple[int, int], ...]
     rows: tuple[Row, ...]
     totals: Totals
+    unsupported: tuple = ()  # analysis.Unsupported: operators no formula covers, with their calls
+    fvcore_uncounted: tuple[tuple[str, int, int], ...] = ()  # (call, calls, MACs) fvcore does not count
 
 
 def summarize(target, model, analysis: Analysis, depth: str = "stage") -> Summary:
     layout = stage_layout(analysis, target.stages)
-    rows = build_rows(analysis, depth, describe=describer(model, layout.stage_of_child), stages=target.stages)
+    rows = build_rows(analysis, depth, describe=describer(model, layout), stages=target.stages)
     # a module's own ops that neither fvcore nor the MAC count sees (a residual add) make an all-zero row
     # here; `flops` shows them, with the FLOPs only it counts
     rows = tuple(r for r in rows if not (r.name.endswith(OWN_OPS) and not (r.params or r.flops or r.macs)))
@@ -368,5 +350,6 @@ def summarize(target, model, analysis: Analysis, depth: str = "stage") -> Summar
         model=target.name, description=target.description, family=target.family,
         spec=target.spec.as_dict() if target.spec is not None else None, input_shape=tuple(analysis.input_shape),
         output_shape=analysis.output_shape, depth=depth, spatial_path=spatial_path(analysis), rows=rows,
-        totals=totals(analysis),
+        totals=totals(analysis), unsupported=analysis.unsupported_ops(),
+        fvcore_uncounted=analysis.fvcore_uncounted(),
     )

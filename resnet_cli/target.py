@@ -42,6 +42,7 @@ class Target:
     identified: str | None = None  # a checkpoint's architecture equals this registered variant
     rebuild_flags: tuple[str, ...] = ()  # a checkpoint's architecture as flags on `custom`
     stages: tuple[str, ...] | None = None  # --stages: the modules that start each stage
+    notes: tuple[str, ...] = ()  # for people: e.g. what a checkpoint's tensors cannot tell
 
     @property
     def is_user_code(self) -> bool:
@@ -95,8 +96,7 @@ def resolve_target(model: str | None = None, overrides: dict[str, Any] | None = 
         target = Target(name=name, source=source, description=f"{getattr(factory, '__name__', 'model')} from {name}",
                         family="user", input_shape=tuple(input_shape or DEFAULT_USER_INPUT), factory=factory)
     elif name.lower().endswith(CHECKPOINT_SUFFIXES) or os.path.isfile(name):
-        _no_overrides(overrides, name, "its architecture comes from its tensors")
-        target = _checkpoint_target(name, input_shape)
+        target = _checkpoint_target(name, overrides, input_shape)
     else:
         raise UsageError(_unknown(name))
     if weights is not None:
@@ -128,13 +128,15 @@ def _no_overrides(overrides: dict, name: str, why: str) -> None:
         raise UsageError(f"{flags} change{'s' if len(overrides) == 1 else ''} registered models; {shown(name)}: {why}")
 
 
-def _checkpoint_target(path: str, input_shape) -> Target:
+def _checkpoint_target(path: str, overrides: dict, input_shape) -> Target:
     from resnet_cli import spec_from_weights
 
     if not os.path.exists(path):
         raise UsageError(f"MODEL '{shown(path)}': no such file; tried {FORMS}")
     inferred = spec_from_weights.infer(path)  # UsageError if the file is no checkpoint of a ResNet
-    spec = inferred.spec
+    # flags change what the tensors cannot tell (stride placement, dilation, the stem pool); a flag that
+    # changes a tensor's shape makes the checkpoint not fit, which loading it reports
+    spec = dataclasses.replace(inferred.spec, **overrides).validate() if overrides else inferred.spec
     if input_shape is None:
         input_shape = (1, spec.in_channels, 224, 224) if inferred.variant is None else \
             (1, spec.in_channels, *inferred.variant.default_input[2:])
@@ -144,9 +146,11 @@ def _checkpoint_target(path: str, input_shape) -> Target:
     description = (f"checkpoint identified as {identified}" if identified else
                    "checkpoint of a ResNet: custom " + " ".join(inferred.flags))
     variant = inferred.variant or dataclasses.replace(registry.CUSTOM, spec=spec)
+    note = (f"{os.path.basename(path)}: {description}; its tensors cannot tell "
+            + "; ".join(spec_from_weights.UNREADABLE) + " — change them with the flags")
     return Target(name=os.path.basename(path), source="checkpoint", description=description,
                   family=variant.family, input_shape=tuple(input_shape), spec=spec, variant=variant,
-                  weights=path, identified=identified, rebuild_flags=inferred.flags)
+                  weights=path, identified=identified, rebuild_flags=inferred.flags, notes=(note,))
 
 
 def _unknown(name: str) -> str:

@@ -8,6 +8,7 @@ the results: the entry point points ``sys.stdout`` at stderr while a command run
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib
 import importlib.util
 import os
@@ -127,8 +128,16 @@ def instantiate(reference: str, factory, device: str | None):
     import torch
     from torch import nn
 
-    if isinstance(factory, nn.Module):  # an instance named directly: analysed where it lives
-        return factory
+    if isinstance(factory, nn.Module):  # an instance handed to the Python API
+        if device != "meta":
+            return factory
+        # analysed on a copy on the meta device, so the user's model is never touched; a model whose
+        # copy fails (a custom __deepcopy__, tensors it cannot move) is run where it lives instead
+        try:
+            with guard(reference, "copying it to the meta device"):
+                return copy.deepcopy(factory).to("meta")
+        except UserCodeError:
+            return factory
     with guard(reference, "calling it"):
         if device is None:
             model = factory()

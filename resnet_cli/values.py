@@ -162,9 +162,9 @@ def parse_input_shape(text: str, option: str = "--input") -> tuple[int, int, int
                          "expected 4 as NxCxHxW, e.g. 1x3x224x224")
     values = []
     for name, part in zip("NCHW", parts):
-        value = _ascii_integer(part)
+        value = _ascii_integer(part) if part == part.strip() else None
         if value is None:
-            raise UsageError(f"{option} '{shown(text)}': {name} = '{shown(part.strip())}' is not an integer; "
+            raise UsageError(f"{option} '{shown(text)}': {name} = '{shown(part)}' is not an integer; "
                              "expected NxCxHxW, e.g. 1x3x224x224")
         if value < 1:
             raise UsageError(f"{option} '{shown(text)}': {name} = {value}; every dimension must be at least 1")
@@ -186,3 +186,39 @@ def bound(parser: Callable, *args, **kwargs) -> Callable[[str], object]:
         return parser(text, *args, **kwargs)
 
     return parse
+
+
+# ---- bench: devices, batch sizes, threads, seconds, repeats, compile modes, optimizers ----
+
+MAX_BATCH = 2**20  # images per forward; far beyond any device's memory, and refused there with one line
+MAX_BATCH_SIZES = 32  # values in one --batch-size sweep
+MAX_CUDA_INDEX = 1023
+MAX_THREADS = 4096
+MAX_SECONDS = 3600.0  # --warmup / --min-time per configuration
+MAX_REPEATS = 100
+MAX_DEVICES = 1024  # --devices: processes of a torch.distributed run
+# torch.compile's modes (torch.compile docstring); CUDA graphs are what the mode implies on CUDA devices
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+OPTIMIZERS = ("sgd", "adamw")
+
+
+def parse_device(text: str, option: str = "--device") -> str:
+    """auto | cpu | cuda | cuda:N, canonical (whether the device exists is a runtime question, checked later)."""
+    key = str(text).strip().lower()
+    if key in ("auto", "cpu", "cuda"):
+        return key
+    if key.startswith("cuda:"):
+        index = _ascii_integer(key[5:]) if key[5:5 + 1] not in "+-" else None
+        if index is not None and 0 <= index <= MAX_CUDA_INDEX:
+            return f"cuda:{index}"
+    raise UsageError(f"{option} '{shown(text)}' is not accepted; choose one of: auto, cpu, cuda, cuda:N "
+                     f"(N from 0 to {MAX_CUDA_INDEX})")
+
+
+def parse_batch_sizes(text: str, option: str = "--batch-size") -> tuple[int, ...]:
+    """Comma-separated batch sizes from 1 to MAX_BATCH, in the order given, each once."""
+    sizes: list[int] = []
+    for value in parse_int_list(text, option, 1, MAX_BATCH, MAX_BATCH_SIZES):
+        if value not in sizes:
+            sizes.append(value)
+    return tuple(sizes)

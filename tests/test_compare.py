@@ -16,12 +16,14 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from resnet_cli.compare import compare_blocks, compare_models
+from resnet_cli.comparison import compare_blocks
+from resnet_cli.model_compare import compare_models
 from resnet_cli.spec import BlockKind
 
 REPO = Path(__file__).resolve().parents[1]
 WRONG = "tests/fixtures/wrong_resnet.py"
 BAD = "tests/fixtures/bad_models.py"
+MISTAKES = "tests/fixtures/tutorial_mistakes.py"
 
 # torchvision's published "num_params" of its ResNet-50 and ResNet-18 weights (models.ResNet50_Weights /
 # ResNet18_Weights meta)
@@ -158,26 +160,39 @@ def test_cli_blocks_csv_and_markdown():
 
 # ---- models ----
 
+# v1 moves layer2.0's stride from the 3×3 conv2 to the 1×1 conv1 (and likewise in layer3.0, layer4.0): conv1
+# and its BatchNorm then run at the half size. By hand, per stage (conv1 Cin·Cout weights + BN's 2 fvcore FLOPs
+# per element, times the spatial positions saved):
+V1_FLOPS_SAVED = ((256 * 128 + 2 * 128) * (56 * 56 - 28 * 28) + (512 * 256 + 2 * 256) * (28 * 28 - 14 * 14)
+                  + (1024 * 512 + 2 * 512) * (14 * 14 - 7 * 7))
+
+
 def test_models_side_by_side_with_differences():
     comparison = compare_models(["resnet50", "resnet50_v1", "resnet50d"])
     resnet50, v1, d = comparison.models
     assert resnet50.params == v1.params == RESNET50_PARAMS
     assert [s.name for s in resnet50.stages] == ["stem", "layer1", "layer2", "layer3", "layer4", "head"]
-    # v1 moves the stride to the 1×1: same shapes and parameters, so no divergence, but fewer FLOPs
-    assert comparison.divergences[1] is None
-    assert comparison.flops_difference(1) == 2 and v1.flops < resnet50.flops
+    # v1: same shapes and parameters, the stride on another conv: one row, named, with what it saves
+    (stride,) = v1.differences
+    assert stride.kind == "changed" and stride.blocks == ("layer2.0", "layer3.0", "layer4.0")
+    assert "stride 2 is on conv1 (1×1) where the reference has it on conv2 (3×3) — this is the v1 placement" \
+        in stride.message
+    assert (stride.params_delta, stride.flops_delta) == (0, -V1_FLOPS_SAVED) == (0, v1.flops - resnet50.flops)
+    assert comparison.divergences[1].stage == "layer2" and comparison.divergences[1].reasons == ("operators",)
     # the "d" deep stem: 3×3 convs 3→32, 32→32, 32→64 with their BNs, against the 7×7 conv 3→64 and its BN
     deep_stem = 9 * 3 * 32 + 9 * 32 * 32 + 9 * 32 * 64 + 2 * (32 + 32 + 64)
+    stem, shortcut = d.differences
+    assert stem.message.startswith("stem: three convs") and stem.params_delta == deep_stem - (7 * 7 * 3 * 64 + 2 * 64)
+    assert "avg-pool projection shortcut" in shortcut.message and shortcut.params_delta == 0
     divergence = comparison.divergences[2]
     assert (divergence.stage, divergence.reasons) == ("stem", ("params",))
-    assert divergence.params.diff == deep_stem - (7 * 7 * 3 * 64 + 2 * 64)
     assert comparison.first_divergence is divergence
 
 
 def test_overrides_apply_to_every_registered_model():
     comparison = compare_models(["resnet50", "resnet101"], {"block": BlockKind.BASIC, "layers": (2, 2, 2, 2)})
     assert [m.params for m in comparison.models] == [RESNET18_PARAMS, RESNET18_PARAMS]
-    assert comparison.first_divergence is None
+    assert comparison.first_divergence is None and comparison.models[1].differences == ()
 
 
 def test_cli_models_json_schema():
@@ -185,8 +200,14 @@ def test_cli_models_json_schema():
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
     assert set(document) >= {"schema_version", "command", "comparison", "reference", "models", "stages",
-                             "first_divergence", "first_flops_difference"}
-    assert document["comparison"] == "models" and document["first_divergence"] is None
+                             "differences", "closest", "first_divergence", "first_flops_difference"}
+    assert document["comparison"] == "models" and document["stages_aligned_by"] == "structure"
+    (row,) = document["differences"]
+    assert set(row) >= {"kind", "reference", "model", "message", "blocks", "params_delta", "flops_delta"}
+    assert (row["reference"], row["model"], row["flops_delta"]) == ("layer2.0", "layer2.0", -V1_FLOPS_SAVED)
+    assert document["closest"] == {"name": "resnet50_v1", "flags": {}, "exact": True}
+    divergence = document["first_divergence"]
+    assert divergence["stage"] == "layer2" and divergence["message"] == row["message"]
     assert document["first_flops_difference"]["stage"] == "layer2"
     entry = document["stages"][2]["models"][1]
     assert set(entry) >= {"model", "name", "output_shape", "params", "params_diff", "params_pct", "flops",
@@ -207,32 +228,43 @@ def test_cli_models_csv_has_a_row_per_stage_and_total():
 
 def test_correct_hand_written_resnet50_matches():
     comparison = compare_models(["resnet50", f"{WRONG}:correct"])
-    assert comparison.models[1].params == RESNET50_PARAMS
+    assert comparison.models[1].params == RESNET50_PARAMS and comparison.models[1].differences == ()
     assert comparison.first_divergence is None and comparison.models[1].device == "meta"
+    assert (comparison.subject.closest.name, comparison.subject.closest.exact) == ("resnet50", True)
 
 
-def test_forgotten_stride_diverges_at_layer2():
+def test_forgotten_stride_is_named_with_its_cost():
     result = invoke("resnet50", f"{WRONG}:forgot_stride", "--format", "json")
     assert result.exit_code == 0, result.stderr
-    divergence = json.loads(result.stdout)["first_divergence"]
+    document = json.loads(result.stdout)
+    (row,) = document["differences"]
+    assert row["message"].startswith("layer2.0, layer3.0 and layer4.0: no stride 2: the reference downsamples here "
+                                     "with stride 2 on conv2 (3×3) and the projection conv")
+    # every later map is larger: the whole FLOPs difference is this row's
+    model = document["models"][1]
+    assert row["flops_delta"] == model["vs_reference"]["flops"]["diff"] and row["params_delta"] == 0
+    divergence = document["first_divergence"]
     assert divergence["stage"] == "layer2" and divergence["reasons"] == ["output_shape"]
     # 224 / 4 = 56 after the stem; layer2 should halve it to 28
     assert divergence["output_shape"] == {"reference": [1, 512, 28, 28], "model": [1, 512, 56, 56]}
-    assert divergence["params"]["diff"] == 0
+    assert document["closest"] is None  # no stride anywhere after the stem: no spec says that
 
 
-def test_3x3_projection_shortcut_diverges_at_layer1_by_its_weights():
+def test_3x3_projection_shortcut_is_one_row_for_four_blocks():
     comparison = compare_models(["resnet50", f"{WRONG}:shortcut_3x3"])
+    (row,) = comparison.models[1].differences
+    assert row.blocks == ("layer1.0", "layer2.0", "layer3.0", "layer4.0")
+    assert "3×3 conv where the reference's is 1×1" in row.message
+    # each projection Cin→Cout: 3·3·Cin·Cout instead of 1·1·Cin·Cout
+    assert row.params_delta == 8 * (64 * 256 + 256 * 512 + 512 * 1024 + 1024 * 2048) == 22_151_168
     divergence = comparison.first_divergence
-    assert divergence.stage == "layer1" and divergence.reasons == ("params",)
-    # layer1.0's projection 64→256: 3·3·64·256 instead of 1·1·64·256
-    assert divergence.params.diff == 9 * 64 * 256 - 64 * 256 == 131_072
+    assert divergence.stage == "layer1" and divergence.params.diff == 8 * 64 * 256
 
 
 def test_stride_on_every_conv_is_compared_up_to_where_it_breaks():
     # the strided 1x1, 3x3 and 1x1 convs take layer2.0's main path from 56 to 7 while the shortcut is at
-    # 28: the residual add fails there. The stem and layer1 still ran and match; the first divergence is
-    # layer2, where the forward breaks; that is a failure of the user's code: exit 1, one stderr line
+    # 28: the residual add fails there. The stem and layer1 still ran and match; the differences are the
+    # strides of layer2.0, then the failure; that is a failure of the user's code: exit 1, one stderr line
     result = invoke("resnet50", f"{WRONG}:stride_on_every_conv", "--format", "json")
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
@@ -242,18 +274,43 @@ def test_stride_on_every_conv_is_compared_up_to_where_it_breaks():
     broken = doc["models"][1]
     assert broken["failure"]["module"] == "layer2.0"
     assert [s["output_shape"] for s in broken["stages"][:2]] == [[1, 64, 56, 56], [1, 256, 56, 56]]
+    stride, failure = doc["differences"]
+    assert stride["message"].startswith("layer2.0: stride 2 on conv1 (1×1), conv2 (3×3) and conv3 (1×1) where the "
+                                        "reference has it on conv2 (3×3) only")
+    assert failure["kind"] == "failure" and "must match the size" in failure["message"]
     assert doc["first_divergence"]["stage"] == "layer2"
-    assert broken["first_divergence"]["output_shape"]["model"] is None
+    assert broken["first_divergence"]["output_shape"]["model"] is None  # layer2 never finished
+    assert [s["models"][1]["name"] for s in doc["stages"]][3:] == [None, None, None]  # never reached
     # the parameters of every stage are still counted from the module, run or not (resnet50's: by hand
     # the same layers, only strides differ)
     assert broken["total"]["params"] == 25_557_032
 
 
-def test_cli_table_names_the_first_divergence():
+def test_cli_table_puts_the_differences_first_and_fits_80_columns(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
     result = invoke("resnet50", f"{WRONG}:forgot_stride")
     assert result.exit_code == 0, result.stderr
-    assert f"first divergence of {WRONG}:forgot_stride: layer2" in result.stdout
-    assert "1×512×56×56 instead of 1×512×28×28" in result.stdout
+    out = result.stdout
+    assert out.index("no stride 2") < out.index("stage ")  # the answer, then the table
+    assert all(len(line) <= 80 for line in out.splitlines())
+    # no number split: every cell of the table is whole (1×1024×56×56 and +1415.7% each on one line)
+    assert "1×1024×56×56" in out and "+1415.7%" in out and "…" not in out
+    assert "not shown at this width" in out
+
+
+def test_one_model_alone_is_identified():
+    result = invoke(f"{MISTAKES}:stride_on_1x1", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["closest"] == {"name": "resnet50_v1", "flags": {}, "exact": True}
+    assert document["reference"] == "resnet50_v1" and document["differences"] == []
+    table = invoke(f"{MISTAKES}:stride_on_1x1").stdout
+    assert "stride_on_1x1 equals resnet50_v1 (every operator, shape and parameter)" in table
+    # not exact: compared with the closest variant, the difference named
+    alone = json.loads(invoke(f"{MISTAKES}:no_relu_after_add", "-f", "json").stdout)
+    assert alone["closest"] == {"name": "resnet50", "flags": {}, "exact": False}
+    assert [d["message"].split(";")[0] for d in alone["differences"]] == [
+        "every block of layer1–layer4: no ReLU after the residual addition"]
 
 
 def test_package_module_callable_and_stages_option():
@@ -262,10 +319,11 @@ def test_package_module_callable_and_stages_option():
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
     assert [m["source"] for m in document["models"]] == ["module", "file"]
+    assert document["stages_aligned_by"] == "position"
     # features (conv 3·3·3·8 + BN 2·8), then pool + classifier (8·10 + 10)
     assert [(s["name"], s["params"]) for s in document["models"][0]["stages"]] == [
         ("features", 9 * 3 * 8 + 16), ("classifier", 8 * 10 + 10)]
-    assert document["first_divergence"] is None
+    assert document["first_divergence"] is None and document["differences"] == []
 
 
 def test_model_needing_real_tensors_falls_back_to_cpu():
@@ -280,8 +338,8 @@ def test_model_needing_real_tensors_falls_back_to_cpu():
 # ---- bad input: one line, exit 2 for usage, 1 for the user's code ----
 
 @pytest.mark.parametrize("args, code, words", [
-    (["basic"], 2, "at least two"),
-    ([], 2, "at least two"),
+    (["basic"], 2, "two block kinds or at least one model"),
+    ([], 2, "two block kinds or at least one model"),
     (["basic", "bottlenek"], 2, "did you mean bottleneck"),
     (["resnet50", "resnet5O"], 2, "unknown block kind or model 'resnet5O'"),
     (["basic", "resnet50"], 2, "cannot compare block kinds"),
@@ -303,6 +361,11 @@ def test_model_needing_real_tensors_falls_back_to_cpu():
     (["resnet50", "resnet18", "--block", "triple"], 2, "--block 'triple' is not accepted"),
     (["resnet50", "resnet18", "--format", "yaml"], 2, "--format 'yaml' is not accepted"),
     ([f"{BAD}:Tiny", f"{BAD}:Tiny", "--layers", "2,2"], 2, "override flags change registered models"),
+    (["resnet18", "resnet34", "resnet50", "--export-weights", "w.safetensors"], 2, "3 models were given"),
+    (["resnet18", "resnet34", "--seed", "1"], 2, "--seed applies to --export-weights"),
+    (["resnet18", "resnet34", "--export-weights", "w.safetensors", "--seed", "-1"], 2, "--seed -1 is out of range"),
+    (["resnet18", "resnet34", "--export-weights", "no/such/dir/w.safetensors"], 2, "folder no/such/dir does not"),
+    (["basic", "bottleneck", "--export-weights", "w.pt"], 2, "--export-weights applies to model comparisons"),
     (["resnet50", f"{BAD}:raises"], 1, "calling it raised ValueError: student forgot to set num_classes"),
     (["resnet50", f"{BAD}:FailsInForward"], 1, "raised NotImplementedError: forward is homework"),
     (["resnet50", "tests/fixtures/broken_import.py:model"], 1,
@@ -324,7 +387,7 @@ def test_installed_entry_point_and_lazy_torch():
     failed = subprocess.run([str(executable), "compare", "resnet50", f"{BAD}:raises"], cwd=REPO,
                             capture_output=True, text=True, timeout=300)
     assert failed.returncode == 1 and "Traceback" not in failed.stderr and failed.stdout == ""
-    probe = "import sys, resnet_cli.compare_cli, resnet_cli.compare; print('torch' in sys.modules)"
+    probe = "import sys, resnet_cli.compare_cli, resnet_cli.comparison; print('torch' in sys.modules)"
     imported = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True,
                               env={**os.environ}, timeout=120)
     assert imported.stdout.strip() == "False", imported.stderr

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import assert_one_line_error
 from resnet_cli.registry import VARIANTS
 
 RESNET50_STAGE_SHAPES = {  # torchvision's resnet50 at 1x3x224x224, from the ResNet paper's Table 1
@@ -115,12 +116,7 @@ def test_other_formats(cli, fmt, marker):
     (["resnet50", "--layers", "3,x"], "--layers '3,x'"),
 ])
 def test_bad_input_is_one_line_exit_2(cli, args, fragment):
-    result = cli("summary", *args)
-    assert result.exit_code == 2
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and fragment in lines[0]
-    assert "Traceback" not in result.stderr
+    assert_one_line_error(cli("summary", *args), 2, fragment)
 
 
 def _entry_point() -> str:

@@ -1,13 +1,13 @@
-"""``compare``: residual blocks layer by layer, or whole models stage by stage, from the one analysis core.
+"""``compare``: residual blocks layer by layer, or whole models operator by operator, from one analysis core.
 
 Two comparisons, chosen by what is named:
 
 * **blocks** (``basic``, ``bottleneck``, ``resnext-32x4d`` …): the real block modules of
   ``resnet_cli.model`` built on the meta device, each at the width where ResNet uses it and all at one
   equal input/output width, every layer with the formula behind its count.
-* **models** (registered names, ``path/to/file.py:callable``, ``package.module:callable``): each model's
-  stage rows (``resnet_cli.report.build_rows``) aligned by position, differences against the first
-  model, and the first stage where output shapes or parameter counts diverge.
+* **models** (registered names, ``path/to/file.py:callable``, ``package.module:callable``): aligned
+  by structure and diagnosed in ``resnet_cli.model_compare``; this module tells the two apart
+  (``classify``).
 
 Everything here returns frozen dataclasses of plain numbers; ``resnet_cli.compare_view`` renders them.
 torch is imported by the functions that need it, never at import time.
@@ -16,6 +16,7 @@ torch is imported by the functions that need it, never at import time.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from dataclasses import dataclass
 
@@ -25,7 +26,6 @@ from resnet_cli.spec import BlockKind
 
 DEFAULT_CHANNELS = 256
 DEFAULT_SIZE = 56
-DEFAULT_USER_INPUT = registry.IMAGENET_INPUT
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -274,117 +274,8 @@ def compare_blocks(kinds: list[str], channels: int = DEFAULT_CHANNELS, size: int
 
 
 # ---------------------------------------------------------------------------------------------------
-# Models
+# Names: which comparison, and a user's own model (the model comparison is resnet_cli.model_compare)
 # ---------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StageCount:
-    name: str
-    kind: str
-    output_shape: tuple[int, ...] | None
-    params: int
-    flops: int
-    macs: int
-
-
-@dataclass(frozen=True)
-class ModelCount:
-    name: str  # as given on the command line
-    source: str  # "registry" | "file" | "module"
-    description: str
-    input_shape: tuple[int, ...]
-    output_shape: tuple[int, ...] | None
-    device: str  # where it was analysed: "meta", or "cpu" when the user's code needed real tensors
-    stages: tuple[StageCount, ...]
-    params: int
-    flops: int
-    macs: int
-    notes: tuple[str, ...] = ()  # for people (stderr): e.g. why it ran on the CPU
-    # where and why its forward failed after some stages ran ("layer2.0", torch's message); the stages
-    # are then those that ran (and the parameters of those that did not)
-    failed_in: str | None = None
-    failure: str | None = None
-
-
-@dataclass(frozen=True)
-class Difference:
-    """One model's value against the first model's (``reference``)."""
-
-    reference: int | None
-    value: int | None
-
-    @property
-    def diff(self) -> int | None:
-        return None if self.reference is None or self.value is None else self.value - self.reference
-
-    @property
-    def pct(self) -> float | None:
-        diff = self.diff
-        return None if diff is None or not self.reference else round(100.0 * diff / self.reference, 4)
-
-
-@dataclass(frozen=True)
-class Divergence:
-    """The first stage (by position) where a model's output shape or parameter count leaves the first's."""
-
-    index: int
-    stage: str  # the first model's name for the stage ("" if it has none there)
-    model: str
-    stage_in_model: str | None  # the diverging model's name for the stage (None: it has no such stage)
-    reference_shape: tuple[int, ...] | None
-    output_shape: tuple[int, ...] | None
-    params: Difference
-    flops: Difference
-
-    @property
-    def reasons(self) -> tuple[str, ...]:
-        if self.stage_in_model is None or not self.stage:
-            return ("missing stage",)
-        found = []
-        if self.reference_shape != self.output_shape:
-            found.append("output_shape")
-        if self.params.diff:
-            found.append("params")
-        return tuple(found)
-
-
-@dataclass(frozen=True)
-class ModelComparison:
-    models: tuple[ModelCount, ...]
-    stage_count: int  # rows: the most stages any model has
-    divergences: tuple[Divergence | None, ...]  # per model after the first: its first divergence
-
-    @property
-    def first_divergence(self) -> Divergence | None:
-        found = [d for d in self.divergences if d is not None]
-        return min(found, key=lambda d: d.index) if found else None
-
-    @property
-    def first_flops_difference(self) -> int | None:
-        """The first stage index where any model's FLOPs differ from the first's (None: nowhere)."""
-        found = [i for i in (self.flops_difference(m) for m in range(1, len(self.models))) if i is not None]
-        return min(found) if found else None
-
-    def flops_difference(self, model_index: int) -> int | None:
-        """The first stage index where this model's FLOPs differ from the first model's."""
-        for index in range(self.stage_count):
-            reference, other = self.stage(0, index), self.stage(model_index, index)
-            if reference is None or other is None or reference.flops != other.flops:
-                return index
-        return None
-
-    def stage(self, model_index: int, stage_index: int) -> StageCount | None:
-        stages = self.models[model_index].stages
-        return stages[stage_index] if stage_index < len(stages) else None
-
-    def stage_label(self, stage_index: int) -> str:
-        names = []
-        for index in range(len(self.models)):
-            stage = self.stage(index, stage_index)
-            if stage is not None and stage.name not in names:
-                names.append(stage.name)
-        return " / ".join(names)
 
 
 def is_user_model(name: str) -> bool:
@@ -400,23 +291,32 @@ def _unknown_message(name: str) -> str:
     close += [c for c in difflib.get_close_matches(key.replace("-", "_"), candidates, n=3, cutoff=0.6) if c not in close]
     hint = f"did you mean {', '.join(close[:3])}? " if close else ""
     return (f"unknown block kind or model '{name}'; {hint}block kinds: {BLOCK_NAMES_HELP}; models: the "
-            f"{len(registry.VARIANTS)} names of `resnet-cli list`, or path/to/file.py:callable, "
-            "package.module:callable")
+            f"{len(registry.VARIANTS)} names of `resnet-cli list`, path/to/file.py:callable, "
+            "package.module:callable, or a checkpoint file (.pt, .pth, .bin, .safetensors)")
+
+
+def _is_checkpoint(thing: str) -> bool:
+    from resnet_cli.target import CHECKPOINT_SUFFIXES
+
+    return thing.lower().endswith(CHECKPOINT_SUFFIXES) or os.path.isfile(thing)
 
 
 def classify(things: list[str]) -> str:
-    """'blocks' or 'models' for the names given; a UsageError for too few, unknown or mixed names."""
-    if len(things) < 2:
+    """'blocks' or 'models' for the names given; a UsageError for too few, unknown or mixed names.
+
+    One model alone is compared with its closest registered variant; blocks need two."""
+    if not things or (len(things) == 1 and block_choice(things[0]) is not None):
         got = f"got {len(things)}{': ' + things[0] if things else ''}"
-        raise UsageError(f"compare needs at least two things to compare ({got}); e.g. `resnet-cli compare basic "
-                         "bottleneck` or `resnet-cli compare resnet50 resnet50d`")
+        raise UsageError(f"compare needs two block kinds or at least one model ({got}); e.g. `resnet-cli compare "
+                         "basic bottleneck`, `resnet-cli compare resnet50 resnet50d` or `resnet-cli compare "
+                         "my_resnet.py:build`")
     kinds = []
     for thing in things:
         if is_user_model(thing):
             kinds.append("models")
         elif block_choice(thing) is not None:
             kinds.append("blocks")
-        elif thing.strip().lower().replace("-", "_") in registry.VARIANTS or thing.strip().lower() == "custom":
+        elif registry.lookup(thing) is not None or _is_checkpoint(thing):
             kinds.append("models")
         else:
             raise UsageError(_unknown_message(thing))
@@ -437,93 +337,3 @@ def analyze_user_model(reference: str, input_shape: tuple[int, ...]):
 
     analyzed = analyze(resolve_target(reference, None, tuple(input_shape)), allow_partial=True)
     return analyzed.model, analyzed.analysis, analyzed.device, analyzed.notes, analyzed.failure
-
-
-# ---- the comparison ----
-
-def _stage_counts(model, analysis, stages: tuple[str, ...] | None, name: str) -> tuple[StageCount, ...]:
-    from resnet_cli.report import build_rows, describer, stage_layout
-
-    if stages:
-        children = [m.name for m in analysis.modules if m.name and "." not in m.name]
-        unknown = [s for s in stages if s not in children]
-        if unknown:
-            raise UsageError(f"--stages: {name} has no top-level module {', '.join(map(repr, unknown))}; its "
-                             f"top-level modules are: {', '.join(children)}")
-    layout = stage_layout(analysis, stages)
-    rows = build_rows(analysis, "stage", describe=describer(model, layout.stage_of_child), stages=stages)
-    return tuple(StageCount(r.name, r.kind, r.output_shape, r.params, r.flops, r.macs) for r in rows)
-
-
-def parse_stages(values: list[str] | None, count: int) -> list[tuple[str, ...] | None]:
-    """``--stages`` once for every model, or once per model in order ('default' keeps a model's own)."""
-    if not values:
-        return [None] * count
-    if len(values) not in (1, count):
-        raise UsageError(f"--stages given {len(values)} times for {count} models; give it once (for every model) "
-                         "or once per model, in order ('default' keeps a model's own stages)")
-    parsed = []
-    for value in values:
-        names = tuple(part.strip() for part in value.split(",") if part.strip())
-        if value.strip().lower() in ("default", "-"):
-            parsed.append(None)
-        elif not names:
-            raise UsageError(f"--stages '{value}' is empty; give top-level module names, e.g. conv1,layer1,layer2")
-        else:
-            parsed.append(names)
-    return parsed * count if len(parsed) == 1 else parsed
-
-
-def compare_models(names: list[str], overrides: dict | None = None,
-                   input_shape: tuple[int, ...] | None = None, stages: list[str] | None = None) -> ModelComparison:
-    """Analyse every model once and line their stages up by position against the first."""
-    from resnet_cli.report import totals
-    from resnet_cli.target import analyze_target, resolve_target
-
-    stage_choices = parse_stages(stages, len(names))
-    registered = [n for n in names if not is_user_model(n)]
-    if overrides and not registered:
-        raise UsageError("architecture override flags change registered models, and none is named; "
-                         "your own model's structure comes from its code")
-    user_input = input_shape
-    if user_input is None and registered:
-        user_input = resolve_target(registered[0]).input_shape
-    counts = []
-    for name, stage_names in zip(names, stage_choices):
-        notes: tuple[str, ...] = ()
-        if is_user_model(name):
-            shape = user_input or DEFAULT_USER_INPUT
-            model, analysis, device, notes, failure = analyze_user_model(name, shape)
-            source = "file" if name.rpartition(":")[0].endswith(".py") or "/" in name.rpartition(":")[0] else "module"
-            description = f"{type(model).__name__} from {name}"
-        else:
-            target = resolve_target(name, overrides, input_shape)
-            model, analysis = analyze_target(target)
-            source, description, device, failure = "registry", target.description, "meta", None
-        total = totals(analysis)
-        counts.append(ModelCount(
-            name=name, source=source, description=description, input_shape=tuple(analysis.input_shape),
-            output_shape=analysis.output_shape, device=device,
-            stages=_stage_counts(model, analysis, stage_names, name), params=total.params, flops=total.flops,
-            macs=total.macs, notes=notes, failed_in=failure.module if failure else None,
-            failure=failure.reason if failure else None))
-    reference = counts[0]
-    divergences = tuple([None] + [_first_divergence(reference, other) for other in counts[1:]])
-    return ModelComparison(tuple(counts), max(len(c.stages) for c in counts), divergences)
-
-
-def _first_divergence(reference: ModelCount, other: ModelCount) -> Divergence | None:
-    for index in range(max(len(reference.stages), len(other.stages))):
-        ours = reference.stages[index] if index < len(reference.stages) else None
-        theirs = other.stages[index] if index < len(other.stages) else None
-        if ours is not None and theirs is not None and ours.output_shape == theirs.output_shape \
-                and ours.params == theirs.params:
-            continue
-        return Divergence(
-            index=index, stage=ours.name if ours else "", model=other.name,
-            stage_in_model=theirs.name if theirs else None,
-            reference_shape=ours.output_shape if ours else None, output_shape=theirs.output_shape if theirs else None,
-            params=Difference(ours.params if ours else None, theirs.params if theirs else None),
-            flops=Difference(ours.flops if ours else None, theirs.flops if theirs else None),
-        )
-    return None

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from resnet_cli import formulas
 from resnet_cli.values import DTYPE_BYTES
 from resnet_cli.formulas import BACKWARD, CATEGORIES, FORWARD
+from resnet_cli.analysis import Unsupported
 from resnet_cli.report import Row, Totals, build_rows, describer, stage_layout, totals
 
 if TYPE_CHECKING:
@@ -37,14 +38,6 @@ class Convention:
     description: str
     total: int
     by_category: tuple[tuple[str, int], ...]  # what this convention counts in each category
-
-
-@dataclass(frozen=True)
-class Unsupported:
-    op: str
-    calls: int
-    phase: str
-    modules: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -90,6 +83,7 @@ class FlopsReport:
     paper_gflops: float | None
     rows: tuple[Row, ...]
     unsupported: tuple[Unsupported, ...]
+    fvcore_uncounted: tuple[tuple[str, int, int], ...]
     zero_cost_ops: tuple[tuple[str, int], ...]  # data-movement ops seen (0 FLOPs by definition), with calls
     memory: Memory
     training: Training | None
@@ -140,24 +134,11 @@ def _conventions(categories: tuple[CategoryCount, ...], t: Totals) -> tuple[Conv
     )
 
 
-def _unsupported(analysis: "Analysis") -> tuple[Unsupported, ...]:
-    found: dict[tuple[str, str], list] = {}
-    for op in analysis.ops:
-        if op.supported:
-            continue
-        entry = found.setdefault((op.op, op.phase), [0, []])
-        entry[0] += 1
-        if op.module not in entry[1]:
-            entry[1].append(op.module)
-    return tuple(Unsupported(op, calls, phase, tuple(modules[:5]))
-                 for (op, phase), (calls, modules) in sorted(found.items()))
-
-
 def flops_report(target, model, analysis: "Analysis", training_analysis: "Analysis | None",
                  depth: str = "stage", dtype: str = "float32", with_training: bool = False) -> FlopsReport:
     size = DTYPE_BYTES[dtype]
     layout = stage_layout(analysis, target.stages)
-    describe = describer(model, layout.stage_of_child)
+    describe = describer(model, layout)
     t = totals(analysis)
     categories = _by_category(analysis, FORWARD)
     memory = Memory(
@@ -174,15 +155,16 @@ def flops_report(target, model, analysis: "Analysis", training_analysis: "Analys
             backward_macs=tt.backward_macs, by_category=_by_category(training_analysis, BACKWARD),
             rows=build_rows(training_analysis, depth, describe=describe, stages=target.stages),
         )
-    unsupported = _unsupported(analysis)
+    unsupported = analysis.unsupported_ops()
     if training_analysis is not None and with_training:
-        unsupported += _unsupported(training_analysis)
+        unsupported += training_analysis.unsupported_ops()
     return FlopsReport(
         model=target.name, description=target.description, input_shape=tuple(analysis.input_shape),
         batch=analysis.input_shape[0], depth=depth, totals=t, by_category=categories,
         conventions=_conventions(categories, t),
         paper_gflops=target.paper_gflops,
         rows=build_rows(analysis, depth, describe=describe, stages=target.stages), unsupported=unsupported,
+        fvcore_uncounted=analysis.fvcore_uncounted(),
         zero_cost_ops=tuple(sorted(Counter(op.op for op in analysis.ops if op.zero_cost).items())), memory=memory,
         training=training,
     )
