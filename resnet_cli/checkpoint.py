@@ -113,11 +113,21 @@ def read(path: str) -> dict:
                 raise
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else "refused"
-        raise _not_a_checkpoint(path, f"torch.load(weights_only=True) refused it: {first[:160]}") from None
+        raise _not_a_checkpoint(path, f"torch.load(weights_only=True) refused it: {_refusal(error)}") from None
     except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError, AttributeError) as error:
         raise _not_a_checkpoint(path, f"{type(error).__name__}: {str(error).strip().splitlines()[0][:160] if str(error).strip() else ''}") from None
     return _strip_prefix(_unwrap(obj, path))
+
+
+def _refusal(error: BaseException) -> str:
+    """torch's weights-only refusal in a few words: the class it would have had to unpickle, if it says."""
+    import re
+
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
+    if found:
+        return (f"it holds a pickled {found.group(1)}, not only tensors (save the model's state_dict() "
+                "instead)")
+    return "it is not a file of tensors torch.save wrote"
 
 
 def _read_safetensors(path: str) -> dict:

@@ -17,25 +17,25 @@ BN_MEANING = "BatchNorm parameters = 2·C (γ and β); its running mean and vari
 
 # ---- blocks ----
 
-BLOCK_COLUMNS = [
+BLOCK_COLUMNS = [  # drop: at a short width the least needed go first (the formulas and weights stay)
     Column("setting", "setting", justify="left"),
     Column("block", "block", justify="left"),
-    Column("layer", "layer", justify="left"),
-    Column("what", "what", justify="left"),
+    Column("layer", "layer", justify="left", drop=3),
+    Column("what", "what", justify="left", wrap=True),
     Column("kernel", "kernel", justify="left"),
     Column("stride", "stride"),
     Column("in_channels", "Cin"),
     Column("out_channels", "Cout"),
     Column("groups", "groups"),
-    Column("output_shape", "output", "shape"),
+    Column("output_shape", "output", "shape", drop=4),
     Column("params_formula", "k·k·Cin·Cout/groups", justify="left"),
     Column("conv_weights", "conv weights", "count"),
-    Column("bn_params", "BN params", "count"),
-    Column("other_params", "bias", "count"),
+    Column("bn_params", "BN params", "count", drop=2),
+    Column("other_params", "bias", "count", drop=5),
     Column("params", "params", "count"),
-    Column("macs_formula", "weights·H·W", justify="left"),
-    Column("macs", "MACs", "count"),
-    Column("flops", "FLOPs (fvcore)", "count"),
+    Column("macs_formula", "weights·H·W", justify="left", drop=6),
+    Column("macs", "MACs", "count", drop=1),
+    Column("flops", "FLOPs (fvcore)", "count", drop=7),
 ]
 _BLOCK_TABLE_KEYS = ("layer", "what", "output_shape", "params_formula", "conv_weights", "bn_params", "other_params",
                      "macs_formula", "macs", "flops")

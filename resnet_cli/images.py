@@ -4,7 +4,6 @@ half a file behind. matplotlib is imported by ``pyplot()`` only, so no command p
 from __future__ import annotations
 
 import os
-import tempfile
 
 from resnet_cli.errors import UsageError
 
@@ -20,12 +19,6 @@ def check_image_path(path: str, option: str) -> str:
     if not os.path.isdir(folder):
         raise UsageError(f"{option} '{path}': the folder {folder} does not exist")
     return suffix
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
 
 
 def pyplot():
@@ -49,27 +42,19 @@ def text_width(text: str, size: float = 9.0, bold: bool = False) -> float:
 
 
 def save(figure, path: str, option: str = "--output") -> None:
-    """Write ``figure`` to ``path`` through a temporary file in the same folder, then close it."""
-    from resnet_cli.errors import RuntimeFailure
+    """Write ``figure`` to ``path`` (never half a file), then close it."""
+    from resnet_cli.atomic import replacing
 
     suffix = check_image_path(path, option)
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=".resnet-cli-", suffix="." + suffix, dir=folder)
-    os.close(handle)
     try:
-        # fixed metadata: the same figure gives the same bytes (committed images do not churn)
-        metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None},
-                    "png": {"Software": None}}[suffix]
-        import matplotlib
+        with replacing(path, option) as temporary:
+            # fixed metadata: the same figure gives the same bytes (committed images do not churn)
+            metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None},
+                        "png": {"Software": None}}[suffix]
+            import matplotlib
 
-        # SVG text stays text (searchable, selectable, smaller) instead of glyph outlines
-        with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "resnet-cli"}):
-            figure.savefig(temporary, format=suffix, dpi=150, metadata=metadata)
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private; the figure is an ordinary file
-        os.replace(temporary, path)
-    except OSError as error:
-        raise RuntimeFailure(f"{option} '{path}': cannot write it: {error.strerror or error}") from None
+            # SVG text stays text (searchable, selectable, smaller) instead of glyph outlines
+            with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "resnet-cli"}):
+                figure.savefig(temporary, format=suffix, dpi=150, metadata=metadata)
     finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
         pyplot().close(figure)

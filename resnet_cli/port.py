@@ -13,12 +13,10 @@ temporary name and renamed, so a failure never leaves half a file.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from resnet_cli.errors import RuntimeFailure, UsageError
+from resnet_cli.errors import UsageError
 
 _ROLES = ("weight", "bias", "running_mean", "running_var")
 _PICKLE_SUFFIXES = (".pt", ".pth", ".bin")
@@ -120,22 +118,15 @@ def write(state: dict, path: str) -> str:
     """Write ``state`` to ``path`` atomically; returns the format written."""
     import torch
 
+    from resnet_cli.atomic import replacing
+
     target = check_path(path)
     pickle = target.suffix.lower() in _PICKLE_SUFFIXES
-    folder = target.parent if str(target.parent) else "."
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=folder)
-    os.close(descriptor)
-    try:
+    with replacing(str(target), "--export-weights") as temporary:
         if pickle:
             torch.save(state, temporary)
         else:
             from safetensors.torch import save_file
 
             save_file(state, temporary)
-        os.replace(temporary, target)
-    except OSError as error:
-        raise RuntimeFailure(f"--export-weights {path}: {error.strerror or error}; nothing written") from None
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
     return "torch.save state_dict" if pickle else "safetensors"

@@ -292,8 +292,9 @@ def renderables(document: Document, console) -> list:
             table, dropped = fit_table(block, console.width)
             out.append(table)
             if dropped:
-                names = ", ".join(c.header if c.header != "%" else
-                                  ("%" if c.key == "pct" else c.key.replace("_pct", " %")) for c in dropped)
+                labels = [c.header if c.header != "%" else ("%" if c.key == "pct" else c.key.replace("_pct", " %"))
+                          for c in dropped]
+                names = ", ".join(dict.fromkeys(labels))  # each name once, in the order dropped
                 out.append(Text(f"(not shown at this width: {names}; a wider terminal or --format json|csv|markdown "
                                 "shows every column)", style="dim"))
     return out

@@ -95,6 +95,9 @@ def resolve_target(model: str | None = None, overrides: dict[str, Any] | None = 
         source = "file" if location.endswith(".py") or "/" in location or os.sep in location else "module"
         target = Target(name=name, source=source, description=f"{getattr(factory, '__name__', 'model')} from {name}",
                         family="user", input_shape=tuple(input_shape or DEFAULT_USER_INPUT), factory=factory)
+    elif name.endswith(".py"):
+        raise UsageError(f"MODEL '{shown(name)}' is a Python file: name the function or class in it that builds "
+                         f"the model, as {shown(name)}:CALLABLE")
     elif name.lower().endswith(CHECKPOINT_SUFFIXES) or os.path.isfile(name):
         target = _checkpoint_target(name, overrides, input_shape)
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 from dataclasses import dataclass
 
 import pytest
@@ -19,11 +20,20 @@ class Outcome:
     stderr: str
 
 
-def run_cli(*args: str) -> Outcome:
-    """Run the real entry point (``resnet_cli.cli.main``) in-process, capturing stdout and stderr apart."""
+def run_cli(*args: str, columns: int | None = None) -> Outcome:
+    """Run the real entry point (``resnet_cli.cli.main``) in-process, capturing stdout and stderr apart; at a
+    terminal width of ``columns`` ($COLUMNS) if given, else with $COLUMNS unset."""
+    saved = os.environ.pop("COLUMNS", None)
+    if columns:
+        os.environ["COLUMNS"] = str(columns)
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in args])
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main([str(a) for a in args])
+    finally:
+        os.environ.pop("COLUMNS", None)
+        if saved is not None:
+            os.environ["COLUMNS"] = saved
     return Outcome(code, out.getvalue(), err.getvalue())
 
 

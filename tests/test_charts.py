@@ -24,18 +24,7 @@ from resnet_cli.errors import UsageError
 REPO = Path(__file__).resolve().parents[1]
 
 
-def invoke(*args, columns=None):
-    """The real entry point, in-process, at a terminal width of ``columns`` ($COLUMNS) if given."""
-    saved = os.environ.get("COLUMNS")
-    os.environ.pop("COLUMNS", None)
-    if columns:
-        os.environ["COLUMNS"] = str(columns)
-    try:
-        return run_cli(*args)
-    finally:
-        os.environ.pop("COLUMNS", None)
-        if saved is not None:
-            os.environ["COLUMNS"] = saved
+invoke = run_cli
 
 
 def _svg_text(path: Path) -> str:

@@ -5,7 +5,6 @@ stride 2 at the first block of conv3_x … with a projection shortcut), from the
 models in tests/fixtures/user_models.py, and from torchvision's modules; never from our own output.
 """
 
-import os
 import re
 import struct
 import subprocess
@@ -30,18 +29,7 @@ def _in_repo(monkeypatch):
     monkeypatch.chdir(REPO)
 
 
-def invoke(*args, columns=None):
-    """The real entry point, in-process, at a terminal width of ``columns`` ($COLUMNS) if given."""
-    saved = os.environ.get("COLUMNS")
-    os.environ.pop("COLUMNS", None)
-    if columns:
-        os.environ["COLUMNS"] = str(columns)
-    try:
-        return run_cli(*args)
-    finally:
-        os.environ.pop("COLUMNS", None)
-        if saved is not None:
-            os.environ["COLUMNS"] = saved
+invoke = run_cli
 
 
 def _resnet50_stage_params():

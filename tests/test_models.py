@@ -111,7 +111,7 @@ def test_a_checkpoint_loads_into_the_model_it_describes(checkpoints):
 
 @pytest.mark.parametrize("key, fragment", [
     ("text", "is not a readable checkpoint"),
-    ("module", "weights_only=True) refused it"),
+    ("module", "weights_only=True) refused it: it holds a pickled torchvision.models.resnet.ResNet"),
     ("student", "holds no 'layer1.0.conv1.weight' tensor"),
 ])
 def test_files_that_are_no_resnet_checkpoint_are_refused(cli, checkpoints, key, fragment):
@@ -177,6 +177,8 @@ def test_unknown_model_names_every_form_tried(cli):
     assert "path/to/file.py:callable" in line and ".safetensors" in line
     assert_one_line_error(cli("summary", "no/such/file.pth"), 2, "no such file")
     assert_one_line_error(cli("flops", "tests/fixtures:build"), 2, "is a directory, not a Python file")
+    assert_one_line_error(cli("summary", f"{STUDENT}"), 2, "is a Python file: name the function or class",
+                          f"{STUDENT}:CALLABLE")
 
 
 # ---- stages of any model ----
