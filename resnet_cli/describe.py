@@ -58,7 +58,7 @@ def describe_module(module) -> str:
         return "zero-pad shortcut"
     if kind == "Sequential":  # a deep stem or a shortcut: its convs and pools carry the cost
         parts = [describe_module(m) for m in module.children()
-                 if not type(m).__name__.startswith(("BatchNorm", "ReLU", "Identity"))]
+                 if not type(m).__name__.startswith(("BatchNorm", "ReLU", "SiLU", "Identity"))]
         return ", ".join(parts)
     return kind
 

@@ -202,6 +202,10 @@ FORMULAS: dict[str, Callable] = {
     "aten.silu": _per_output(5, ACTIVATION),
     "aten.silu_": _per_output(5, ACTIVATION),
     "aten.silu_backward": _per_output(9, ACTIVATION),
+    # the random masks of dropout and stochastic depth (training only): drawn, not computed from the data; 0, as
+    # fvcore and torch.utils.flop_counter count them (the mask's multiplication is counted where it happens)
+    "aten.bernoulli_": _per_output(0, OTHER),
+    "aten.bernoulli": _per_output(0, OTHER),
     # pooling
     "aten.max_pool2d": _max_pool,
     "aten.max_pool2d_with_indices": _max_pool,

@@ -125,6 +125,20 @@ def test_silu_and_drop_rates_follow_timm():
     assert _params(ours) == _params(reference) == base.params
 
 
+def test_flops_counts_silu_and_the_drop_masks():
+    # a training step with SiLU and both drop rates: every operator has a formula, the MACs are the plain net's,
+    # and each SiLU is 5 FLOPs per element (sigmoid's 4 and a product): at 2x3x64x64 the stem's three run on
+    # 2·24·32·32, 2·32·32·32 and 2·64·32·32 elements
+    import resnet_cli
+
+    doc = resnet_cli.flops("resnet10t", input="2x3x64x64", training=True, activation="silu",
+                           drop_path_rate=0.2, drop_rate=0.1).to_dict()
+    assert doc["unsupported"] == []
+    assert doc["total"]["macs"] == closed_form.counts(VARIANTS["resnet10t"].spec, (2, 3, 64, 64)).macs
+    stem = next(r for r in doc["by_module"]["rows"] if r["name"] == "stem")
+    assert stem["by_category"]["activation"] == 5 * 2 * 32 * 32 * (24 + 32 + 64)
+
+
 def test_expansion_against_torchvision_with_another_expansion():
     # torchvision reads the expansion from the block class: a Bottleneck subclass with expansion 2 is the
     # reference for --expansion 2
