@@ -18,8 +18,9 @@ Names are read in torchvision's layout (which timm's ``ResNet`` and this project
   when fc1 is as wide as the input, ``--se-at pre``) or ECA (``se.conv``); conv biases; the classes (``fc``).
 
 Weights cannot tell where a stride sits (v1 and v1.5 hold the same tensors), nor whether the stem has a
-max-pool or a stage is dilated, nor the activation or the drop rates: the inference takes torchvision's and
-timm's choices there and says so. In timm's ResNetV2 layout an average-pool shortcut holds the same tensors as
+max-pool or a stage is dilated, nor the activation, the drop rates, or whether an attention as wide as its
+block's output sits before the addition, after it or on the shortcut: the inference takes torchvision's and
+timm's choices there (standard placement, no drops) and says so for the first four. In timm's ResNetV2 layout an average-pool shortcut holds the same tensors as
 a projection; every ResNetV2 timm registers with a deep stem averages, so a deep stem is read as ``avgpool``.
 """
 
@@ -45,10 +46,11 @@ from resnet_cli.spec import (
 )
 from resnet_cli.values import shown
 
+# said with every checkpoint (the drop rates, which change nothing outside training, and the place of an attention
+# as wide as its block's output — standard, post or identity — are not: see the module's docstring)
 UNREADABLE = ("stride placement (v1 and v1.5 hold the same tensors; v1.5 assumed)",
               "dilation (none assumed)", "the stem max-pool (assumed for 7x7 and deep stems, not for CIFAR stems)",
-              "the activation (ReLU assumed)", "the drop rates (0 assumed)",
-              "where squeeze-excitation sits when it has the block's output width (standard assumed)")
+              "the activation (ReLU assumed)")
 
 _TIMM_V2 = (  # timm ResNetV2 name -> torchvision layout
     (re.compile(r"^stem\.conv\."), "conv1."),
