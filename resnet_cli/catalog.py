@@ -1,69 +1,30 @@
-"""The registry as a table: each variant's parameters and FLOPs at its default input (for `list`).
+"""The registry as a table: each variant's parameters, MACs and FLOPs at its default input (for `list`).
 
-Analysing all the variants takes a few seconds (resnet1202 alone has 1,202 layers), so the computed
-table is kept in the user's cache directory, keyed by a hash of this package's source and the torch
-version: any change to a formula or a variant computes it afresh. RESNET_CLI_NO_CACHE=1 skips it.
+Every figure comes from ``resnet_cli.closed_form`` (arithmetic on the spec, checked equal to the analysis core
+for every variant in the tests), so `list` neither imports torch nor analyses a model, and keeps no cache.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-from pathlib import Path
-
 from resnet_cli import registry
+from resnet_cli.closed_form import counts
 
 
-def _cache_file() -> Path | None:
-    if os.environ.get("RESNET_CLI_NO_CACHE"):
-        return None
-    package = Path(__file__).parent
-    digest = hashlib.sha256()
-    for source in sorted(package.glob("*.py")):
-        digest.update(source.read_bytes())
-    try:
-        from importlib.metadata import version
-
-        digest.update(version("torch").encode())
-    except Exception:
-        return None
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "resnet-cli"
-    return root / f"catalog-{digest.hexdigest()[:16]}.json"
-
-
-def compute_catalog() -> list[dict]:
-    from resnet_cli.report import totals
-    from resnet_cli.target import analyze_target, resolve_target
-
+def catalog(family: str | None = None) -> list[dict]:
+    """One record per registered variant (of ``family``, or all), in registry order."""
     entries = []
-    for name, variant in registry.VARIANTS.items():
-        target = resolve_target(name)
-        _, analysis = analyze_target(target)
-        t = totals(analysis)
+    for variant in registry.in_family(family):
+        figures = counts(variant.spec, variant.default_input)
         entries.append({
-            "name": name, "family": variant.family, "block": variant.spec.block.value,
-            "layers": list(variant.spec.layers), "params": t.params, "flops": t.flops, "macs": t.macs,
-            "gflops": round(t.flops / 1e9, 3), "gmacs": round(t.macs / 1e9, 3),
-            "input": list(target.input_shape), "description": variant.description,
+            "name": variant.name, "family": variant.family, "block": variant.spec.block.value,
+            "layers": list(variant.spec.layers), "params": figures.params, "flops": figures.flops,
+            "macs": figures.macs, "gflops": round(figures.flops / 1e9, 3), "gmacs": round(figures.macs / 1e9, 3),
+            "input": list(variant.default_input), "description": variant.description,
         })
     return entries
 
 
-def catalog() -> list[dict]:
-    path = _cache_file()
-    if path is not None and path.is_file():
-        try:
-            return json.loads(path.read_text())
-        except (OSError, ValueError):
-            pass
-    entries = compute_catalog()
-    if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_suffix(".tmp")
-            temporary.write_text(json.dumps(entries))
-            temporary.replace(path)
-        except OSError:
-            pass
-    return entries
+def families(family: str | None = None) -> list[dict]:
+    """The families shown (all, or ``family``): name, title and the reference their variants are checked against."""
+    return [{"name": f.name, "title": f.title, "reference": f.reference}
+            for f in registry.FAMILIES.values() if family is None or f.name == family]

@@ -13,9 +13,11 @@ import contextlib
 import os
 import signal
 import sys
+from typing import Annotated, Optional
+
 import typer
 
-from resnet_cli import __version__, render
+from resnet_cli import __version__, render, values
 from resnet_cli.errors import (
     BROKEN_PIPE_EXIT,
     INTERRUPTED_EXIT,
@@ -38,6 +40,7 @@ from resnet_cli.options import (
     boundary,
     with_spec_options,
 )
+from resnet_cli.registry import FAMILIES
 
 app = typer.Typer(
     name="resnet-cli",
@@ -72,14 +75,20 @@ def stage_names(text: str | None) -> tuple[str, ...] | None:
     return names
 
 
+FamilyOpt = Annotated[Optional[str], typer.Option(
+    "--family", parser=values.bound(values.parse_choice, "--family", tuple(FAMILIES)), metavar="FAMILY",
+    help="Only this family: " + " | ".join(FAMILIES) + ".")]
+
+
 @app.command("list")
 @boundary
-def list_models(fmt: FormatOpt = "table") -> None:
-    """Every registered variant: family, block, blocks per stage, parameters, GFLOPs at its default input."""
-    from resnet_cli.catalog import catalog
+def list_models(family: FamilyOpt = None, fmt: FormatOpt = "table") -> None:
+    """Every registered variant by family, with the reference it is checked against: block, blocks per stage,
+    parameters, GFLOPs and GMACs at its default input."""
+    from resnet_cli.catalog import catalog, families
     from resnet_cli.present import list_document
 
-    render.emit(list_document(catalog()), fmt)
+    render.emit(list_document(catalog(family), families(family)), fmt)
 
 
 @app.command()

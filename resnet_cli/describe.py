@@ -49,14 +49,16 @@ def describe_module(module) -> str:
         strides = [m.stride[0] for m in module.modules() if type(m).__name__ == "Conv2d"]
         if max(strides, default=1) > 1:
             text += f", stride {max(strides)}"
-        return text + (", squeeze-excite" if getattr(module, "se", None) is not None else "")
+        return text + (f", {_attention_noun(module.se)}" if getattr(module, "se", None) is not None else "")
     if kind == "SqueezeExcite":
         return f"squeeze-excite {module.fc1.in_channels}→{module.fc1.out_channels}→{module.fc2.out_channels}"
+    if kind == "EfficientChannelAttention":
+        return f"ECA, {module.conv.kernel_size[0]}-tap 1-D conv across channels"
     if kind == "ZeroPadShortcut":
         return "zero-pad shortcut"
     if kind == "Sequential":  # a deep stem or a shortcut: its convs and pools carry the cost
         parts = [describe_module(m) for m in module.children()
-                 if not type(m).__name__.startswith(("BatchNorm", "ReLU", "Identity"))]
+                 if not type(m).__name__.startswith(("BatchNorm", "ReLU", "SiLU", "Identity"))]
         return ", ".join(parts)
     return kind
 
@@ -87,6 +89,10 @@ def _shortcut_kind(block) -> str:
     return "avg-pool projection" if any("AvgPool" in k for k in kinds) else "projection"
 
 
+def _attention_noun(module) -> str:
+    return "ECA" if type(module).__name__ == "EfficientChannelAttention" else "squeeze-excite"
+
+
 def describe_stage(children) -> str:
     """A stage of residual blocks as Keras tutorials and the paper's figures name them."""
     blocks = list(children)
@@ -95,7 +101,7 @@ def describe_stage(children) -> str:
         noun = nouns[0] + "s"
         se = getattr(blocks[0], "se", None)
         if se is not None and list(se.parameters()):
-            noun += " with squeeze-excite"
+            noun += f" with {_attention_noun(se)}"
         counts: dict[str, int] = {}
         for block in blocks:
             kind = _shortcut_kind(block)

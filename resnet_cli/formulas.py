@@ -197,6 +197,15 @@ FORMULAS: dict[str, Callable] = {
     "aten.sigmoid": _per_output(4, ACTIVATION),
     "aten.sigmoid_": _per_output(4, ACTIVATION),
     "aten.sigmoid_backward": _per_output(3, ACTIVATION),
+    # silu = x * sigmoid(x): the sigmoid's 4 and a product; its gradient dy * s * (1 + x * (1 - s)) recomputes s
+    # (4) and takes 5 more
+    "aten.silu": _per_output(5, ACTIVATION),
+    "aten.silu_": _per_output(5, ACTIVATION),
+    "aten.silu_backward": _per_output(9, ACTIVATION),
+    # the random masks of dropout and stochastic depth (training only): drawn, not computed from the data; 0, as
+    # fvcore and torch.utils.flop_counter count them (the mask's multiplication is counted where it happens)
+    "aten.bernoulli_": _per_output(0, OTHER),
+    "aten.bernoulli": _per_output(0, OTHER),
     # pooling
     "aten.max_pool2d": _max_pool,
     "aten.max_pool2d_with_indices": _max_pool,
@@ -278,7 +287,7 @@ CATEGORY_FORMULAS = {
     LINEAR: "2·M·K·N for an [M,K]×[K,N] product (+ M·N bias adds); backward: 2·M·K·N per gradient, + bias sum",
     BATCH_NORM: "2 per element in inference (one scale, one shift), 5 in training (fvcore's convention); "
                 "backward 9 per element",
-    ACTIVATION: "ReLU 1 per element (one comparison); sigmoid 4; their gradients 1 and 3",
+    ACTIVATION: "ReLU 1 per element (one comparison); sigmoid 4; SiLU 5; their gradients 1, 3 and 9",
     POOLING: "max-pool kh·kw−1 comparisons per output; avg-pool kh·kw per output; global mean 1 per input "
              "element; gradients 1 per routed element (max) or kh·kw per output (avg)",
     RESIDUAL_ADD: "1 per output element of an add of two same-shape tensors (forward), and of the gradient "

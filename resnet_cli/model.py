@@ -1,9 +1,10 @@
 """One builder that turns any ``ResNetSpec`` into an ``nn.Module``.
 
 Module names follow torchvision (``conv1``, ``bn1``, ``layer1.0.downsample.0`` …) so torchvision
-checkpoints load with ``strict=True``; the deep stem, average-pool shortcut and squeeze-excitation follow
-timm's names (``conv1.0``, ``downsample.1``, ``se.fc1``) so timm's ResNet-C/D/SE checkpoints load too.
-Each block records what kind of shortcut it has (``shortcut_kind``) so reports can describe it.
+checkpoints load with ``strict=True``; the deep stem, the conv stem pool, average-pool shortcut and channel
+attention follow timm's names (``conv1.0``, ``maxpool.0``, ``downsample.1``, ``se.fc1``, ``se.conv``) so timm's
+ResNet-C/D/S/T, SE, ECA and ResNet-RS checkpoints load too. Activation modules are named after their kind
+(``relu``, ``silu``). Each block records its shortcut kind (``shortcut_kind``) so reports can describe it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from resnet_cli.spec import ConvBias, ResNetSpec, Shortcut, StemKind, StrideAt
+from resnet_cli import parts
+from resnet_cli.spec import Activation, AttentionAt, ConvBias, ResNetSpec, Shortcut, StemKind, StemPool, StrideAt
 
 # Shortcut kinds, as reports name them.
 IDENTITY = "identity"
@@ -28,43 +30,6 @@ def _conv(cin, cout, kernel, stride=1, groups=1, dilation=1, bias=False) -> nn.C
                      bias=bias)
 
 
-class SqueezeExcite(nn.Module):
-    """Squeeze-and-excitation (Hu et al. 2018) as timm's SEModule: mean → 1×1 → ReLU → 1×1 → sigmoid → scale."""
-
-    def __init__(self, channels: int, reduction: int = 16, divisor: int = 8) -> None:
-        super().__init__()
-        reduced = _make_divisible(channels / reduction, divisor)
-        self.fc1 = nn.Conv2d(channels, reduced, 1, bias=True)
-        self.act = nn.ReLU(inplace=True)
-        self.fc2 = nn.Conv2d(reduced, channels, 1, bias=True)
-        self.gate = nn.Sigmoid()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        scale = x.mean((2, 3), keepdim=True)
-        scale = self.fc2(self.act(self.fc1(scale)))
-        return x * self.gate(scale)
-
-
-def _make_divisible(value: float, divisor: int) -> int:
-    # timm.layers.make_divisible with round_limit=0, as its SEModule calls it
-    return max(divisor, int(value + divisor / 2) // divisor * divisor)
-
-
-class ZeroPadShortcut(nn.Module):
-    """Option A of the ResNet paper: take every stride-th pixel and pad the new channels with zeros."""
-
-    def __init__(self, stride: int, in_channels: int, out_channels: int) -> None:
-        super().__init__()
-        self.stride = stride
-        self.pad_front = (out_channels - in_channels) // 2
-        self.pad_back = out_channels - in_channels - self.pad_front
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.stride > 1:
-            x = x[:, :, :: self.stride, :: self.stride]
-        return F.pad(x, (0, 0, 0, 0, self.pad_front, self.pad_back))
-
-
 def _preact_shortcut(block: nn.Module, x: torch.Tensor, preact: torch.Tensor) -> torch.Tensor:
     # Projections read the pre-activated input (Keras ResNetV2, timm PreActBottleneck); a parameter-free
     # subsampling shortcut reads the block's raw input, as Keras's 1×1 max-pool does.
@@ -73,20 +38,58 @@ def _preact_shortcut(block: nn.Module, x: torch.Tensor, preact: torch.Tensor) ->
     return block.downsample(x) if block.downsample is not None else x
 
 
-class BasicBlock(nn.Module):
+class _Residual(nn.Module):
+    """What every block shares: the attention slot (``se``, timm's name, wherever ``se_at`` puts it), stochastic
+    depth (``drop_path``, only when its rate is above 0, as in timm) and the activation (named after its kind)."""
+
+    def _common(self, cin, cout, downsample, shortcut_kind, se, se_reduction, se_at, drop_path, preact,
+                activation) -> None:
+        self.preact = preact
+        self.shortcut_kind = shortcut_kind
+        self.se_at = AttentionAt(se_at)
+        self.act_name = Activation(activation).value
+        self.add_module(self.act_name, parts.activation(Activation(activation), inplace=not preact))
+        self.se = parts.attention(se, cin if self.se_at is AttentionAt.PRE else cout, se_reduction)
+        self.downsample = downsample
+        self.drop_path = parts.DropPath(drop_path) if drop_path > 0 else None
+
+    @property
+    def act(self) -> nn.Module:
+        return self._modules[self.act_name]
+
+    def _attend(self, x: torch.Tensor, where: AttentionAt) -> torch.Tensor:
+        return self.se(x) if self.se is not None and self.se_at is where else x
+
+    def _merge(self, out: torch.Tensor, x: torch.Tensor, shortcut: torch.Tensor | None = None) -> torch.Tensor:
+        """The residual branch's output joined to the shortcut: attention, drop path, addition (then the
+        activation, unless pre-activation), attention after the addition. The shortcut of ``x`` is computed
+        here, after the residual branch, in torchvision's and timm's order, unless given."""
+        out = self._attend(out, AttentionAt.STANDARD)
+        if self.drop_path is not None:
+            out = self.drop_path(out)
+        if shortcut is None:
+            shortcut = x if self.downsample is None else self.downsample(x)
+        shortcut = self._attend(shortcut, AttentionAt.IDENTITY)
+        if self.preact:
+            out = out + shortcut
+        else:
+            out += shortcut  # torchvision's order
+            out = self.act(out)
+        return self._attend(out, AttentionAt.POST)
+
+
+class BasicBlock(_Residual):
     """Two 3×3 convs (torchvision's BasicBlock); ``preact`` moves BN-ReLU before each conv (He et al. 2016b)."""
 
     expansion = 1
 
     def __init__(self, cin, planes, stride, downsample, shortcut_kind, dilation, first_dilation, se,
-                 preact, bias_policy):
+                 preact, bias_policy, *, se_reduction=16, se_at=AttentionAt.STANDARD, activation=Activation.RELU,
+                 drop_path=0.0, expansion=None):
         super().__init__()
-        cout = planes
-        self.preact = preact
-        self.shortcut_kind = shortcut_kind
+        cout = planes * (self.expansion if expansion is None else expansion)
         if preact:
             self.bn1 = nn.BatchNorm2d(cin)
-            self.relu = nn.ReLU(inplace=False)
             self.conv1 = _conv(cin, planes, 3, stride, dilation=first_dilation, bias=False)
             self.bn2 = nn.BatchNorm2d(planes)
             self.conv2 = _conv(planes, cout, 3, dilation=dilation, bias=bias_policy is not ConvBias.NONE)
@@ -94,40 +97,32 @@ class BasicBlock(nn.Module):
             bias = bias_policy is ConvBias.ALL
             self.conv1 = _conv(cin, planes, 3, stride, dilation=first_dilation, bias=bias)
             self.bn1 = nn.BatchNorm2d(planes)
-            self.relu = nn.ReLU(inplace=True)
             self.conv2 = _conv(planes, cout, 3, dilation=dilation, bias=bias)
             self.bn2 = nn.BatchNorm2d(cout)
-        self.se = SqueezeExcite(cout) if se else None
-        self.downsample = downsample
+        self._common(cin, cout, downsample, shortcut_kind, se, se_reduction, se_at, drop_path, preact, activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.preact:
-            preact = self.relu(self.bn1(x))
+            preact = self.act(self.bn1(x))
             shortcut = _preact_shortcut(self, x, preact)
-            out = self.conv1(preact)
-            out = self.conv2(self.relu(self.bn2(out)))
-            if self.se is not None:
-                out = self.se(out)
-            return out + shortcut
-        out = self.relu(self.bn1(self.conv1(x)))
+            out = self.conv1(self._attend(preact, AttentionAt.PRE))
+            out = self.conv2(self.act(self.bn2(out)))
+            return self._merge(out, x, shortcut)
+        out = self.act(self.bn1(self.conv1(self._attend(x, AttentionAt.PRE))))
         out = self.bn2(self.conv2(out))
-        if self.se is not None:
-            out = self.se(out)
-        out += x if self.downsample is None else self.downsample(x)  # torchvision's order
-        return self.relu(out)
+        return self._merge(out, x)
 
 
-class Bottleneck(nn.Module):
+class Bottleneck(_Residual):
     """1×1 → 3×3 (grouped) → 1×1 (torchvision's Bottleneck); ``stride_on_1x1`` gives the paper's v1."""
 
     expansion = 4
 
     def __init__(self, cin, planes, stride, downsample, shortcut_kind, dilation, first_dilation, se,
-                 preact, bias_policy, width, groups, stride_on_1x1):
+                 preact, bias_policy, width, groups, stride_on_1x1, *, se_reduction=16,
+                 se_at=AttentionAt.STANDARD, activation=Activation.RELU, drop_path=0.0, expansion=None):
         super().__init__()
-        cout = planes * self.expansion
-        self.preact = preact
-        self.shortcut_kind = shortcut_kind
+        cout = planes * (self.expansion if expansion is None else expansion)
         stride1, stride3 = (stride, 1) if stride_on_1x1 else (1, stride)
         if preact:
             # Keras ResNetV2 / timm PreActBottleneck: BN-ReLU before every conv, no BN after the last
@@ -138,7 +133,6 @@ class Bottleneck(nn.Module):
             self.conv2 = _conv(width, width, 3, stride3, groups, first_dilation, bias=bias_policy is ConvBias.ALL)
             self.bn3 = nn.BatchNorm2d(width)
             self.conv3 = _conv(width, cout, 1, bias=tail_bias)
-            self.relu = nn.ReLU(inplace=False)
         else:
             bias = bias_policy is ConvBias.ALL
             self.conv1 = _conv(cin, width, 1, stride1, bias=bias)
@@ -147,27 +141,20 @@ class Bottleneck(nn.Module):
             self.bn2 = nn.BatchNorm2d(width)
             self.conv3 = _conv(width, cout, 1, bias=bias)
             self.bn3 = nn.BatchNorm2d(cout)
-            self.relu = nn.ReLU(inplace=True)
-        self.se = SqueezeExcite(cout) if se else None
-        self.downsample = downsample
+        self._common(cin, cout, downsample, shortcut_kind, se, se_reduction, se_at, drop_path, preact, activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.preact:
-            preact = self.relu(self.bn1(x))
+            preact = self.act(self.bn1(x))
             shortcut = _preact_shortcut(self, x, preact)
-            out = self.conv1(preact)
-            out = self.conv2(self.relu(self.bn2(out)))
-            out = self.conv3(self.relu(self.bn3(out)))
-            if self.se is not None:
-                out = self.se(out)
-            return out + shortcut
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
+            out = self.conv1(self._attend(preact, AttentionAt.PRE))
+            out = self.conv2(self.act(self.bn2(out)))
+            out = self.conv3(self.act(self.bn3(out)))
+            return self._merge(out, x, shortcut)
+        out = self.act(self.bn1(self.conv1(self._attend(x, AttentionAt.PRE))))
+        out = self.act(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
-        if self.se is not None:
-            out = self.se(out)
-        out += x if self.downsample is None else self.downsample(x)  # torchvision's order
-        return self.relu(out)
+        return self._merge(out, x)
 
 
 class ResNet(nn.Module):
@@ -178,17 +165,20 @@ class ResNet(nn.Module):
         spec.validate()
         self.spec = spec
         preact = spec.block.is_preact
+        act = spec.activation
+        self.act_name = act.value
         stem_bias = spec.conv_bias is ConvBias.ALL or (preact and spec.conv_bias is ConvBias.UNLESS_NORMALIZED)
         if spec.stem is StemKind.DEEP:
-            inner = spec.stem_width // 2
+            first, second, out = spec.deep_stem_widths()
+            inner_bias = spec.conv_bias is ConvBias.ALL
             self.conv1 = nn.Sequential(
-                _conv(spec.in_channels, inner, 3, 2, bias=spec.conv_bias is ConvBias.ALL),
-                nn.BatchNorm2d(inner),
-                nn.ReLU(inplace=True),
-                _conv(inner, inner, 3, 1, bias=spec.conv_bias is ConvBias.ALL),
-                nn.BatchNorm2d(inner),
-                nn.ReLU(inplace=True),
-                _conv(inner, spec.stem_width, 3, 1, bias=stem_bias),
+                _conv(spec.in_channels, first, 3, 2, bias=inner_bias),
+                nn.BatchNorm2d(first),
+                parts.activation(act, inplace=True),
+                _conv(first, second, 3, 1, bias=inner_bias),
+                nn.BatchNorm2d(second),
+                parts.activation(act, inplace=True),
+                _conv(second, out, 3, 1, bias=stem_bias),
             )
         elif spec.stem is StemKind.CIFAR:
             self.conv1 = _conv(spec.in_channels, spec.stem_width, 3, 1, bias=stem_bias)
@@ -196,9 +186,16 @@ class ResNet(nn.Module):
             self.conv1 = _conv(spec.in_channels, spec.stem_width, 7, 2, bias=stem_bias)
         if not preact:  # pre-activation nets normalise inside the first block instead
             self.bn1 = nn.BatchNorm2d(spec.stem_width)
-            self.relu = nn.ReLU(inplace=True)
-        if spec.stem_pool:
+            self.add_module(self.act_name, parts.activation(act, inplace=True))
+        if spec.stem_pool is StemPool.MAX:
             self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        elif spec.stem_pool is StemPool.CONV:
+            # ResNet-RS: a strided 3x3 conv replaces the max-pool; timm keeps the name 'maxpool' for its weights
+            self.maxpool = nn.Sequential(
+                _conv(spec.stem_width, spec.stem_width, 3, 2, bias=spec.conv_bias is ConvBias.ALL),
+                nn.BatchNorm2d(spec.stem_width),
+                parts.activation(act, inplace=True),
+            )
 
         cin = spec.stem_width
         dilations = spec.stage_dilations()
@@ -209,7 +206,7 @@ class ResNet(nn.Module):
 
         if preact:  # the final BN-ReLU of a pre-activation net (Keras "post_bn")
             self.post_bn = nn.BatchNorm2d(cin)
-            self.post_relu = nn.ReLU(inplace=True)
+            self.add_module("post_" + self.act_name, parts.activation(act, inplace=True))
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(cin, spec.num_classes)
 
@@ -226,13 +223,18 @@ class ResNet(nn.Module):
     def _make_stage(spec: ResNetSpec, index: int, cin: int, previous_dilation: int, dilation: int):
         blocks = []
         cout = spec.out_channels(index)
+        first_block = sum(spec.layers[:index])
+        total_blocks = sum(spec.layers)
         for block_index, stride in enumerate(spec.block_strides(index)):
             first = block_index == 0
             downsample, kind = _shortcut(spec, cin, cout, stride, first)
+            # timm's stochastic depth rule: the rate rises linearly from 0 at the first block of the network
+            drop_path = spec.drop_path_rate * (first_block + block_index) / max(total_blocks - 1, 1)
             common = dict(
                 cin=cin, planes=spec.widths[index], stride=stride, downsample=downsample, shortcut_kind=kind,
                 dilation=dilation, first_dilation=previous_dilation if first else dilation, se=spec.se,
-                preact=spec.block.is_preact, bias_policy=spec.conv_bias,
+                preact=spec.block.is_preact, bias_policy=spec.conv_bias, se_reduction=spec.se_reduction,
+                se_at=spec.se_at, activation=spec.activation, drop_path=drop_path, expansion=spec.block_expansion,
             )
             if spec.block.is_bottleneck:
                 blocks.append(Bottleneck(**common, width=spec.bottleneck_width(index), groups=spec.groups,
@@ -245,15 +247,17 @@ class ResNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv1(x)
         if hasattr(self, "bn1"):
-            x = self.relu(self.bn1(x))
+            x = self._modules[self.act_name](self.bn1(x))
         if hasattr(self, "maxpool"):
             x = self.maxpool(x)
         for index in range(self.spec.num_stages):
             x = getattr(self, f"layer{index + 1}")(x)
         if hasattr(self, "post_bn"):
-            x = self.post_relu(self.post_bn(x))
+            x = self._modules["post_" + self.act_name](self.post_bn(x))
         x = self.avgpool(x)
         x = torch.flatten(x, 1)
+        if self.spec.drop_rate and self.training:
+            x = F.dropout(x, p=self.spec.drop_rate, training=True)
         return self.fc(x)
 
 
@@ -272,13 +276,13 @@ def _shortcut(spec: ResNetSpec, cin: int, cout: int, stride: int, first: bool):
         return None, IDENTITY
     bias = spec.conv_bias is ConvBias.ALL or (preact and spec.conv_bias is ConvBias.UNLESS_NORMALIZED)
     if spec.shortcut is Shortcut.ZERO_PAD:
-        return ZeroPadShortcut(stride, cin, cout), ZERO_PAD
+        return parts.ZeroPadShortcut(stride, cin, cout), ZERO_PAD
     if spec.shortcut is Shortcut.AVGPOOL:
         pool = nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False) if stride > 1 else nn.Identity()
-        layers = [pool, nn.Conv2d(cin, cout, 1, bias=bias)]
+        modules = [pool, nn.Conv2d(cin, cout, 1, bias=bias)]
         if not preact:
-            layers.append(nn.BatchNorm2d(cout))
-        return nn.Sequential(*layers), AVGPOOL_PROJECTION
+            modules.append(nn.BatchNorm2d(cout))
+        return nn.Sequential(*modules), AVGPOOL_PROJECTION
     if preact:  # the pre-activated input is projected; no BN after it (timm DownsampleConv preact=True)
         return nn.Conv2d(cin, cout, 1, stride=stride, bias=bias), PROJECTION
     return nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=bias), nn.BatchNorm2d(cout)), PROJECTION

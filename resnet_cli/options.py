@@ -14,6 +14,7 @@ import enum
 import functools
 import inspect
 import sys
+import types
 import typing
 from typing import Annotated, Any, Optional
 
@@ -67,6 +68,8 @@ StagesOpt = Annotated[Optional[str], typer.Option(
 
 def _spec_parser(name: str, annotation, flag: Flag):
     option = Flag.option_name(name)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):  # `int | None`: None = not given
+        annotation = next(arg for arg in typing.get_args(annotation) if arg is not type(None))
     origin = typing.get_origin(annotation)
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         return values.bound(lambda text, opt, kind=annotation: values.parse_enum(kind, text, opt), option)
@@ -74,6 +77,8 @@ def _spec_parser(name: str, annotation, flag: Flag):
         return values.bound(values.parse_bool, option)
     if annotation is int:
         return values.bound(values.parse_int, option, flag.low, flag.high)
+    if annotation is float:
+        return values.bound(values.parse_float, option, flag.low, flag.high)
     if origin is tuple and typing.get_args(annotation)[0] is int:
         return values.bound(values.parse_int_list, option, flag.low, flag.high, flag.max_items)
     if origin is tuple and typing.get_args(annotation)[0] is bool:

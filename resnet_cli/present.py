@@ -189,13 +189,20 @@ LIST_COLUMNS = (
 )
 
 
-def list_document(entries: list[dict]) -> Document:
-    shown = tuple({**e, "layers": "[" + ",".join(str(n) for n in e["layers"]) + "]"} for e in entries)
+def list_document(entries: list[dict], families: list[dict]) -> Document:
+    """Every variant, grouped by family under the reference its figures are checked against; one flat CSV."""
+    shown = [{**e, "layers": "[" + ",".join(str(n) for n in e["layers"]) + "]"} for e in entries]
     flat = tuple({**e, "layers": "-".join(str(n) for n in e["layers"])} for e in entries)
+    grouped = tuple(c for c in LIST_COLUMNS if c.key != "family")  # the heading names the family
+    blocks: list = []
+    for family in families:
+        records = tuple(e for e in shown if e["family"] == family["name"])
+        blocks += [Heading(f"{family['name']} — {family['title']} ({len(records)})"),
+                   Lines((f"checked against {family['reference']}",), style="dim"),
+                   Table(grouped, records)]
     return Document(
-        data={"schema_version": render.SCHEMA_VERSION, "command": "list", "models": entries},
-        blocks=(
-            Table(LIST_COLUMNS, shown),
+        data={"schema_version": render.SCHEMA_VERSION, "command": "list", "families": families, "models": entries},
+        blocks=tuple(blocks) + (
             Lines(("GFLOPs are fvcore's count (1 per multiply-add) at each model's default input; GMACs count "
                    "conv + linear multiply-accumulates only.",)),
         ),

@@ -1,7 +1,9 @@
 """The named variants: data, one entry each, never a function per variant.
 
 Every entry is a ``Variant``: its spec, the family it belongs to, its default input and one line on what
-makes it different. ``resolve`` looks a name up (suggesting the closest names when it is unknown).
+makes it different. Every family names the outside reference its variants are checked against (``FAMILIES``;
+the tests in tests/test_references.py and tests/test_families.py). ``resolve`` looks a name up (suggesting the
+closest names when it is unknown).
 """
 
 from __future__ import annotations
@@ -10,10 +12,46 @@ import difflib
 from dataclasses import dataclass
 
 from resnet_cli.errors import UsageError
-from resnet_cli.spec import BlockKind, ConvBias, ResNetSpec, Shortcut, StemKind, StrideAt
+from resnet_cli.spec import (
+    Attention,
+    BlockKind,
+    ConvBias,
+    ResNetSpec,
+    Shortcut,
+    StemKind,
+    StemPool,
+    StrideAt,
+)
 
 IMAGENET_INPUT = (1, 3, 224, 224)
 CIFAR_INPUT = (1, 3, 32, 32)
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    title: str
+    reference: str  # what every variant of the family is checked against, in the tests
+
+
+FAMILIES: dict[str, Family] = {family.name: family for family in (
+    Family("torchvision", "torchvision.models",
+           "torchvision's weight metadata (num_params, GFLOPS) and its state_dict, loaded strictly, same outputs"),
+    Family("paper", "The ResNet paper's v1 (He et al. 2015)",
+           "the paper's Table 1 GFLOPs (multiply-adds); torchvision's parameter counts (the same tensors)"),
+    Family("timm", "timm: ResNet-C/D/S/T stems, SE, ECA, ResNet-RS, ResNetV2",
+           "timm.create_model: parameters, FlopCounterMode MACs, state_dict loaded strictly, outputs within 1e-5"),
+    Family("cifar", "The ResNet paper's CIFAR-10 nets (section 4.2)",
+           "the paper's Table 6 parameter counts and the count by hand; *_cifar: torchvision's, stem and fc swapped"),
+    Family("preact-cifar", "Pre-activation CIFAR nets (He et al. 2016, Identity Mappings)",
+           "the paper's 1.7M (164) and 10.2M (1001), and the count by hand"),
+    Family("wide-cifar", "Wide ResNets on CIFAR (Zagoruyko & Komodakis 2016)",
+           "the paper's 36.5M (WRN-28-10), 8.9M (WRN-40-4), 11.0M (WRN-16-8), and the count by hand"),
+    Family("resnext-cifar", "ResNeXt-29 on CIFAR (Xie et al. 2017)",
+           "the paper's 34.4M (8x64d) and 68.1M (16x64d), and the count by hand"),
+    Family("keras", "keras.applications, rebuilt in PyTorch",
+           "the Total / Trainable / Non-trainable params Keras's model.summary() prints"),
+)}
 
 
 @dataclass(frozen=True)
@@ -29,28 +67,40 @@ class Variant:
 
 _BASIC = BlockKind.BASIC
 _BOTTLENECK = BlockKind.BOTTLENECK
+_PREACT_BASIC = BlockKind.PREACT_BASIC
+_PREACT_BOTTLENECK = BlockKind.PREACT_BOTTLENECK
 _R18, _R34, _R50, _R101, _R152 = (2, 2, 2, 2), (3, 4, 6, 3), (3, 4, 6, 3), (3, 4, 23, 3), (3, 8, 36, 3)
+_R200 = (3, 24, 36, 3)
+_R26, _R14 = (2, 2, 2, 2), (1, 1, 1, 1)
 
 _TV = ResNetSpec()  # torchvision's defaults: bottleneck v1.5, 7x7 stem, projection shortcuts
 _V1 = ResNetSpec(stride_at=StrideAt.FIRST_1X1)
-# timm's "d": deep 3x3 stem (stem_width=32 inside, 64 out) and average-pool downsampling shortcuts
+# timm's "d": deep 3x3 stem (32, 32, 64) and average-pool downsampling shortcuts
 _D = ResNetSpec(stem=StemKind.DEEP, shortcut=Shortcut.AVGPOOL)
+# timm's "t": the tiered deep stem (24, 32, 64) and average-pool shortcuts
+_T = _D.replace(stem_widths=(24, 32, 64))
+# timm's "s": the deep stem twice as wide (64, 64, 128), projection shortcuts
+_S = ResNetSpec(stem=StemKind.DEEP, stem_width=128)
+# ResNet-RS (Bello et al. 2021) as timm builds it: D, a strided conv for the stem max-pool, SE with ratio 1/4
+_RS = _D.replace(stem_pool=StemPool.CONV, se=Attention.SE, se_reduction=4)
 _CIFAR = ResNetSpec(
     block=_BASIC,
     widths=(16, 32, 64),
     stem=StemKind.CIFAR,
     stem_width=16,
-    stem_pool=False,
+    stem_pool=StemPool.NONE,
     shortcut=Shortcut.ZERO_PAD,
     num_classes=10,
 )
-_CIFAR_IMAGENET = ResNetSpec(block=_BASIC, stem=StemKind.CIFAR, stem_pool=False, num_classes=10)
+_CIFAR_IMAGENET = ResNetSpec(block=_BASIC, stem=StemKind.CIFAR, stem_pool=StemPool.NONE, num_classes=10)
+# The CIFAR nets of the follow-up papers: a 3x3/1 stem, no pool, projection shortcuts (fb.resnet.torch's 'B')
+_CIFAR_B = ResNetSpec(widths=(16, 32, 64), stem=StemKind.CIFAR, stem_width=16, stem_pool=StemPool.NONE,
+                      num_classes=10)
 _KERAS_V1 = ResNetSpec(stride_at=StrideAt.FIRST_1X1, conv_bias=ConvBias.ALL)
 _KERAS_V2 = ResNetSpec(
     block=BlockKind.PREACT_BOTTLENECK, stride_at=StrideAt.LAST_BLOCK, conv_bias=ConvBias.UNLESS_NORMALIZED
 )
 _TIMM_V2 = ResNetSpec(block=BlockKind.PREACT_BOTTLENECK)
-
 
 def _variants() -> list[Variant]:
     v = []
@@ -98,12 +148,57 @@ def _variants() -> list[Variant]:
                 "ResNet-152-D: deep 3x3 stem, avg-pool downsampling shortcut"))
     add(Variant("resnext50d_32x4d", "timm", _D.replace(groups=32, width_per_group=4),
                 "ResNeXt-50-D 32x4d: ResNeXt with the deep stem and avg-pool shortcut"))
-    add(Variant("seresnet50", "timm", _TV.replace(se=True),
+    add(Variant("seresnet50", "timm", _TV.replace(se=Attention.SE),
                 "SE-ResNet-50: squeeze-and-excitation (ratio 1/16) after every bottleneck"))
     add(Variant("resnetv2_50", "timm", _TIMM_V2,
                 "Pre-activation ResNet-50 (Identity Mappings): BN-ReLU before each conv"))
     add(Variant("resnetv2_101", "timm", _TIMM_V2.replace(layers=_R101),
                 "Pre-activation ResNet-101 (Identity Mappings): BN-ReLU before each conv"))
+    # tiered "t" stems (24, 32, 64), the shallow and the 200-layer nets, the "s" stem
+    add(Variant("resnet10t", "timm", _T.replace(block=_BASIC, layers=_R14),
+                "ResNet-10-T: basic blocks [1,1,1,1], tiered 24/32/64 stem, avg-pool shortcut"))
+    add(Variant("resnet14t", "timm", _T.replace(layers=_R14),
+                "ResNet-14-T: bottlenecks [1,1,1,1], tiered 24/32/64 stem, avg-pool shortcut"))
+    add(Variant("resnet26", "timm", _TV.replace(layers=_R26), "ResNet-26: bottlenecks [2,2,2,2]"))
+    add(Variant("resnet26d", "timm", _D.replace(layers=_R26),
+                "ResNet-26-D: bottlenecks [2,2,2,2], deep stem, avg-pool shortcut"))
+    add(Variant("resnet26t", "timm", _T.replace(layers=_R26),
+                "ResNet-26-T: bottlenecks [2,2,2,2], tiered 24/32/64 stem, avg-pool shortcut"))
+    add(Variant("resnet50t", "timm", _T, "ResNet-50-T: tiered 24/32/64 deep stem, avg-pool shortcut"))
+    add(Variant("resnet50s", "timm", _S, "ResNet-50-S: deep stem twice as wide (64/64/128 channels)"))
+    add(Variant("resnet200d", "timm", _D.replace(layers=_R200),
+                "ResNet-200-D: bottlenecks [3,24,36,3], deep stem, avg-pool shortcut"))
+    # ResNet-RS (Bello et al. 2021, "Revisiting ResNets")
+    add(Variant("resnetrs50", "timm", _RS,
+                "ResNet-RS-50: ResNet-D, a strided 3x3 conv for the max-pool, SE ratio 1/4"))
+    add(Variant("resnetrs101", "timm", _RS.replace(layers=_R101),
+                "ResNet-RS-101: ResNet-D, a strided 3x3 conv for the max-pool, SE ratio 1/4"))
+    # squeeze-excitation and efficient channel attention
+    add(Variant("seresnet18", "timm", _TV.replace(block=_BASIC, layers=_R18, se=Attention.SE),
+                "SE-ResNet-18: squeeze-excitation (1/16) after every basic block"))
+    add(Variant("seresnext26d_32x4d", "timm", _D.replace(layers=_R26, groups=32, width_per_group=4, se=Attention.SE),
+                "SE-ResNeXt-26-D 32x4d: [2,2,2,2], deep stem, avg-pool shortcut, SE"))
+    add(Variant("seresnext26t_32x4d", "timm", _T.replace(layers=_R26, groups=32, width_per_group=4, se=Attention.SE),
+                "SE-ResNeXt-26-T 32x4d: [2,2,2,2], tiered stem, avg-pool shortcut, SE"))
+    add(Variant("seresnext50_32x4d", "timm", _TV.replace(groups=32, width_per_group=4, se=Attention.SE),
+                "SE-ResNeXt-50 32x4d: ResNeXt-50 with squeeze-excitation (1/16)"))
+    add(Variant("ecaresnet26t", "timm", _T.replace(layers=_R26, se=Attention.ECA),
+                "ECA-ResNet-26-T: tiered stem, avg-pool shortcut, ECA (a 1-D conv across channels)"))
+    add(Variant("ecaresnet50d", "timm", _D.replace(se=Attention.ECA),
+                "ECA-ResNet-50-D: ResNet-50-D with efficient channel attention"))
+    add(Variant("ecaresnetlight", "timm", _TV.replace(layers=(1, 1, 11, 3), shortcut=Shortcut.AVGPOOL, se=Attention.ECA),
+                "ECA-ResNet-light: bottlenecks [1,1,11,3], 7x7 stem, avg-pool shortcut, ECA"))
+    add(Variant("ecaresnext26t_32x4d", "timm",
+                _T.replace(layers=_R26, groups=32, width_per_group=4, se=Attention.ECA),
+                "ECA-ResNeXt-26-T 32x4d: [2,2,2,2], tiered stem, avg-pool shortcut, ECA"))
+    # timm's ResNetV2 (pre-activation; its stem/stages/norm/head names are read as torchvision's)
+    add(Variant("resnetv2_18", "timm", _TIMM_V2.replace(block=_PREACT_BASIC, layers=_R18),
+                "Pre-activation ResNet-18: pre-act basic blocks [2,2,2,2]"))
+    add(Variant("resnetv2_50d", "timm", _TIMM_V2.replace(stem=StemKind.DEEP, shortcut=Shortcut.AVGPOOL),
+                "Pre-activation ResNet-50-D: deep stem, avg-pool shortcut"))
+    add(Variant("resnetv2_50t", "timm",
+                _TIMM_V2.replace(stem=StemKind.DEEP, stem_widths=(24, 32, 64), shortcut=Shortcut.AVGPOOL),
+                "Pre-activation ResNet-50-T: tiered 24/32/64 deep stem, avg-pool shortcut"))
     # --- the ResNet paper's CIFAR-10 nets (section 4.2): 6n+2 layers ---
     for n in (3, 5, 7, 9, 18, 200):
         depth = 6 * n + 2
@@ -115,6 +210,29 @@ def _variants() -> list[Variant]:
                 "ResNet-18 for CIFAR-10: 3x3 stride-1 stem, no max-pool", default_input=CIFAR_INPUT))
     add(Variant("resnet34_cifar", "cifar", _CIFAR_IMAGENET.replace(layers=_R34),
                 "ResNet-34 for CIFAR-10: 3x3 stride-1 stem, no max-pool", default_input=CIFAR_INPUT))
+    # --- the Identity Mappings paper's CIFAR nets (He et al. 2016b): pre-activation, projection shortcuts ---
+    add(Variant("preact_resnet110", "preact-cifar", _CIFAR_B.replace(block=_PREACT_BASIC, layers=(18, 18, 18)),
+                "Pre-activation ResNet-110: 3 stages of 18 pre-act basic blocks, 16/32/64 channels",
+                default_input=CIFAR_INPUT))
+    for n in (18, 111):
+        depth = 9 * n + 2
+        add(Variant(f"preact_resnet{depth}", "preact-cifar",
+                    _CIFAR_B.replace(block=_PREACT_BOTTLENECK, layers=(n, n, n)),
+                    f"Pre-activation ResNet-{depth}: 3 stages of {n} pre-act bottlenecks (64/128/256 out)",
+                    default_input=CIFAR_INPUT))
+    # --- Wide ResNets (Zagoruyko & Komodakis 2016): WRN-d-k, (d-4)/6 pre-act basic blocks per stage, widths x k ---
+    for depth, k in ((28, 10), (40, 4), (16, 8)):
+        n = (depth - 4) // 6
+        add(Variant(f"wrn_{depth}_{k}", "wide-cifar",
+                    _CIFAR_B.replace(block=_PREACT_BASIC, layers=(n, n, n), widths=(16 * k, 32 * k, 64 * k)),
+                    f"WRN-{depth}-{k}: 3 stages of {n} pre-act basic blocks, {16 * k}/{32 * k}/{64 * k} channels",
+                    default_input=CIFAR_INPUT))
+    # --- ResNeXt-29 (Xie et al. 2017, section 5.2): 3 stages of 3 bottlenecks, C groups of 64 channels ---
+    for cardinality in (8, 16):
+        add(Variant(f"resnext29_{cardinality}x64d", "resnext-cifar",
+                    _CIFAR_B.replace(layers=(3, 3, 3), widths=(64, 128, 256), stem_width=64, groups=cardinality),
+                    f"ResNeXt-29 {cardinality}x64d: 3 stages of 3 bottlenecks, {cardinality} groups of 64 (x2 per "
+                    "stage)", default_input=CIFAR_INPUT))
     # --- Keras Applications, rebuilt in PyTorch ---
     add(Variant("resnet50_keras", "keras", _KERAS_V1,
                 "keras.applications.ResNet50: v1 stride placement, every conv with a bias"))
@@ -135,6 +253,11 @@ VARIANTS: dict[str, Variant] = {variant.name: variant for variant in _variants()
 
 # A spec described by flags alone starts from this base (torchvision's ResNet-50 defaults).
 CUSTOM = Variant("custom", "custom", ResNetSpec(), "described by flags", IMAGENET_INPUT)
+
+
+def in_family(family: str | None) -> list[Variant]:
+    """The variants of ``family`` (every variant for None), in registry order."""
+    return [v for v in VARIANTS.values() if family is None or v.family == family]
 
 
 def lookup(name: str) -> Variant | None:

@@ -9,63 +9,23 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
+import typing
 from dataclasses import dataclass, field
 
 from resnet_cli.errors import UsageError
-from resnet_cli.values import MAX_BLOCKS, MAX_CHANNELS, MAX_CLASSES, MAX_STAGES
-
-
-class BlockKind(str, enum.Enum):
-    """The residual block. Pre-activation forms are the Identity Mappings paper's (He et al. 2016b)."""
-
-    BASIC = "basic"
-    BOTTLENECK = "bottleneck"
-    PREACT_BASIC = "preact-basic"
-    PREACT_BOTTLENECK = "preact-bottleneck"
-
-    @property
-    def expansion(self) -> int:
-        return 4 if self in (BlockKind.BOTTLENECK, BlockKind.PREACT_BOTTLENECK) else 1
-
-    @property
-    def is_bottleneck(self) -> bool:
-        return self.expansion == 4
-
-    @property
-    def is_preact(self) -> bool:
-        return self in (BlockKind.PREACT_BASIC, BlockKind.PREACT_BOTTLENECK)
-
-
-class StemKind(str, enum.Enum):
-    """The layers before the first stage."""
-
-    CONV7 = "7x7"  # 7×7/2 conv (+ BN, ReLU) — the ResNet paper, torchvision, Keras
-    DEEP = "deep"  # three 3×3 convs, the first with stride 2 — "ResNet-C" of Bag of Tricks, timm's c/d
-    CIFAR = "cifar"  # one 3×3/1 conv — the ResNet paper's CIFAR-10 nets (section 4.2)
-
-
-class StrideAt(str, enum.Enum):
-    """Where a stage's downsampling stride sits."""
-
-    FIRST_1X1 = "v1"  # first 1×1 conv of the first block: the original paper, Keras ResNet50
-    CONV3X3 = "v1.5"  # 3×3 conv of the first block: torchvision, timm ("ResNet-B")
-    LAST_BLOCK = "last-block"  # last block of the stage: Keras ResNet50V2
-
-
-class Shortcut(str, enum.Enum):
-    """The shortcut of a block whose input and output shapes differ."""
-
-    PROJECTION = "projection"  # 1×1 conv (with the stride) + BN: the paper's option B
-    AVGPOOL = "avgpool"  # 2×2 average pool, then 1×1 conv + BN: Bag of Tricks "ResNet-D"
-    ZERO_PAD = "zero-pad"  # subsample and pad channels with zeros, no parameters: option A
-
-
-class ConvBias(str, enum.Enum):
-    """Which convolutions carry a bias."""
-
-    NONE = "none"  # torchvision, timm, the papers' PyTorch ports
-    ALL = "all"  # Keras ResNet50/101/152 (every Conv2D keeps use_bias=True)
-    UNLESS_NORMALIZED = "unless-bn"  # Keras ResNet*V2: convs not followed directly by a BatchNorm
+from resnet_cli.kinds import (  # noqa: F401 (re-exported: the spec's vocabulary is imported from here)
+    Activation,
+    Attention,
+    AttentionAt,
+    BlockKind,
+    ConvBias,
+    Shortcut,
+    StemKind,
+    StemPool,
+    StrideAt,
+)
+from resnet_cli.values import MAX_BLOCKS, MAX_CHANNELS, MAX_CLASSES, MAX_STAGES, parse_enum
 
 
 @dataclass(frozen=True)
@@ -74,12 +34,13 @@ class Flag:
 
     ``resnet_cli.options`` turns every field that carries one into an option of every command, with a
     parser chosen by the field's type (enum, int, bool, tuple of ints or bools), so a new field is
-    declared here, once, and built in ``resnet_cli.model``.
+    declared here, once, and built in ``resnet_cli.model``. A float field takes ``low``/``high`` as its range;
+    an optional field (``int | None``) is parsed as its type, None being "not given".
     """
 
     help: str
-    low: int = 1
-    high: int = MAX_CHANNELS
+    low: float = 1
+    high: float = MAX_CHANNELS
     max_items: int = MAX_STAGES
     metavar: str | None = None
 
@@ -110,7 +71,11 @@ class ResNetSpec:
         "7x7 | deep (three 3x3 convs, ResNet-C/D) | cifar (one 3x3/1 conv)."))
     stem_width: int = field(default=64, metadata=_flag(
         "Channels out of the stem (64 for ImageNet nets, 16 for CIFAR)."))
-    stem_pool: bool = field(default=True, metadata=_flag("true | false: the 3x3/2 max-pool after the stem."))
+    stem_widths: tuple[int, ...] = field(default=(), metadata=_flag(
+        "The deep stem's three conv widths, e.g. 24,32,64 (timm's tiered 't' stem); the last is --stem-width. "
+        "Default: half, half, full.", max_items=3, metavar="W,W,W"))
+    stem_pool: StemPool = field(default=StemPool.MAX, metadata=_flag(
+        "max (3x3/2 max-pool) | conv (3x3/2 conv, ResNet-RS) | none; true/false = max/none."))
     stride_at: StrideAt = field(default=StrideAt.CONV3X3, metadata=_flag(
         "v1 (first 1x1, the paper) | v1.5 (3x3, torchvision) | last-block (Keras V2)."))
     shortcut: Shortcut = field(default=Shortcut.PROJECTION, metadata=_flag(
@@ -118,13 +83,42 @@ class ResNetSpec:
     groups: int = field(default=1, metadata=_flag("Groups of the 3x3 conv (ResNeXt cardinality)."))
     width_per_group: int = field(default=64, metadata=_flag(
         "Width per group (64 = ResNet, 4 = ResNeXt 32x4d, 128 = Wide)."))
-    se: bool = field(default=False, metadata=_flag("true | false: squeeze-and-excitation in every block."))
+    expansion: int | None = field(default=None, metadata=_flag(
+        "Block output = expansion x stage width (default: 4 for bottlenecks, 1 for basic blocks).",
+        high=64, metavar="N"))
+    se: Attention = field(default=Attention.NONE, metadata=_flag(
+        "Channel attention in every block: none | se (squeeze-excitation) | eca (ECA-Net); true/false = se/none."))
+    se_reduction: int = field(default=16, metadata=_flag(
+        "Squeeze-excitation reduction ratio: C -> C/r channels, rounded to a multiple of 8 (16; ResNet-RS 4)."))
+    se_at: AttentionAt = field(default=AttentionAt.STANDARD, metadata=_flag(
+        "Where the attention sits: standard (before the addition) | pre (block input) | post (after the "
+        "addition) | identity (on the shortcut)."))
+    activation: Activation = field(default=Activation.RELU, metadata=_flag("relu | silu."))
     dilate: tuple[bool, ...] = field(default=(), metadata=_flag(
         "Per stage after the first: dilation instead of stride, e.g. 0,1,1.", metavar="B,B,..."))
     conv_bias: ConvBias = field(default=ConvBias.NONE, metadata=_flag(
         "none | all (Keras V1) | unless-bn (Keras V2)."))
+    drop_rate: float = field(default=0.0, metadata=_flag(
+        "Dropout before the classifier in training (timm's drop_rate); changes no count.", low=0, high=1,
+        metavar="RATE"))
+    drop_path_rate: float = field(default=0.0, metadata=_flag(
+        "Stochastic depth in training, rising linearly to this rate at the last block (timm's rule); changes "
+        "no count.", low=0, high=1, metavar="RATE"))
     num_classes: int = field(default=1000, metadata=_flag("Outputs of the final fc layer.", high=MAX_CLASSES))
     in_channels: int = field(default=3, metadata=_flag("Input channels the stem takes."))
+
+    def __post_init__(self) -> None:
+        # enum fields given as their values or old booleans (ResNetSpec(stem_pool=False), api overrides)
+        for name, kind in _ENUM_FIELDS.items():
+            value = getattr(self, name)
+            if not isinstance(value, kind):
+                object.__setattr__(self, name, parse_enum(kind, value, Flag.option_name(name)))
+        # one spelling per network, so equal networks have equal specs (checkpoint identification, "modified:")
+        if self.expansion is not None and self.expansion == self.block.expansion:
+            object.__setattr__(self, "expansion", None)
+        if (self.stem is StemKind.DEEP and self.stem_width % 2 == 0
+                and tuple(self.stem_widths) == (self.stem_width // 2, self.stem_width // 2, self.stem_width)):
+            object.__setattr__(self, "stem_widths", ())
 
     # ---- derived structure (pure arithmetic, used by the builder and the report) ----
 
@@ -169,7 +163,7 @@ class ResNetSpec:
 
     def stem_stride(self) -> int:
         conv_stride = 1 if self.stem is StemKind.CIFAR else 2
-        return conv_stride * (2 if self.stem_pool else 1)
+        return conv_stride * (1 if self.stem_pool is StemPool.NONE else 2)
 
     def total_stride(self) -> int:
         stride = self.stem_stride()
@@ -178,8 +172,13 @@ class ResNetSpec:
                 stride *= block_stride
         return stride
 
+    @property
+    def block_expansion(self) -> int:
+        """Output channels per unit of stage width: ``expansion`` if given, else the block kind's (4 or 1)."""
+        return self.block.expansion if self.expansion is None else self.expansion
+
     def out_channels(self, stage_index: int) -> int:
-        return self.widths[stage_index] * self.block.expansion
+        return self.widths[stage_index] * self.block_expansion
 
     def bottleneck_width(self, stage_index: int) -> int:
         """Width of the grouped 3×3 conv: torchvision's int(planes * width_per_group / 64) * groups."""
@@ -187,6 +186,18 @@ class ResNetSpec:
 
     def stem_channels(self) -> int:
         return self.stem_width
+
+    def se_channels(self, channels: int) -> int:
+        """The squeeze-excitation's reduced width for ``channels``: C / se_reduction rounded to a multiple of 8
+        (timm's make_divisible with round_limit=0, as its SEModule calls it)."""
+        return make_divisible(channels / self.se_reduction, 8)
+
+    def deep_stem_widths(self) -> tuple[int, int, int]:
+        """The three convs of the deep stem: ``stem_widths``, or half, half and the full stem width (timm's
+        'deep' stem of the C/D/S variants)."""
+        if self.stem_widths:
+            return tuple(self.stem_widths)  # type: ignore[return-value]
+        return self.stem_width // 2, self.stem_width // 2, self.stem_width
 
     # ---- validation at the boundary ----
 
@@ -205,7 +216,18 @@ class ResNetSpec:
             raise UsageError(f"--widths {_csv(self.widths)}: widths must be positive integers")
         if self.stem_width < 1:
             raise UsageError(f"--stem-width {self.stem_width}: must be a positive integer")
-        if self.stem is StemKind.DEEP and self.stem_width % 2:
+        if self.stem_widths:
+            if self.stem is not StemKind.DEEP:
+                raise UsageError(f"--stem-widths {_csv(self.stem_widths)} sets the deep stem's convs; "
+                                 f"the {self.stem.value} stem has one conv (use --stem deep)")
+            if len(self.stem_widths) != 3:
+                raise UsageError(f"--stem-widths {_csv(self.stem_widths)} has {len(self.stem_widths)} values; the "
+                                 "deep stem has three convs, e.g. 24,32,64")
+            if self.stem_widths[-1] != self.stem_width:
+                raise UsageError(f"--stem-widths {_csv(self.stem_widths)} ends in {self.stem_widths[-1]} but "
+                                 f"--stem-width is {self.stem_width}: the last conv is the stem's output, so give "
+                                 f"--stem-width {self.stem_widths[-1]} too")
+        elif self.stem is StemKind.DEEP and self.stem_width % 2:
             raise UsageError(
                 f"--stem-width {self.stem_width}: the deep stem's inner convs use half the stem width, "
                 "so it must be even"
@@ -248,6 +270,15 @@ class ResNetSpec:
                         f"--shortcut zero-pad cannot shrink channels ({before} -> {self.out_channels(index)} "
                         f"in stage {index + 1}); use projection or avgpool"
                     )
+        if self.expansion is not None and self.expansion < 1:
+            raise UsageError(f"--expansion {self.expansion}: must be a positive integer")
+        if self.se_reduction < 1:
+            raise UsageError(f"--se-reduction {self.se_reduction}: must be a positive integer")
+        for name in ("drop_rate", "drop_path_rate"):
+            rate = getattr(self, name)
+            if not 0.0 <= rate < 1.0:
+                raise UsageError(f"{Flag.option_name(name)} {rate:g}: must be at least 0 and below 1 (a rate of 1 "
+                                 "drops everything)")
         if self.num_classes < 1:
             raise UsageError(f"--num-classes {self.num_classes}: must be a positive integer")
         if self.in_channels < 1:
@@ -271,5 +302,23 @@ class ResNetSpec:
         return result
 
 
+def make_divisible(value: float, divisor: int) -> int:
+    """timm.layers.make_divisible(value, divisor, round_limit=0): the nearest multiple, at least ``divisor``."""
+    return max(divisor, int(value + divisor / 2) // divisor * divisor)
+
+
+def eca_kernel_size(channels: int, gamma: int = 2, beta: int = 1) -> int:
+    """ECA-Net's adaptive kernel size: the odd number nearest |log2(C) + b| / γ, at least 3 (timm's EcaModule)."""
+    t = int(abs(math.log(channels, 2) + beta) / gamma)
+    return max(t if t % 2 else t + 1, 3)
+
+
 def _csv(values) -> str:
     return ",".join(str(v) for v in values)
+
+
+# the enum-typed fields, which __post_init__ coerces from their values (and old booleans)
+_ENUM_FIELDS = {
+    name: kind for name, kind in typing.get_type_hints(ResNetSpec).items()
+    if isinstance(kind, type) and issubclass(kind, enum.Enum)
+}

@@ -121,13 +121,17 @@ def parse_bool_list(text: str, option: str, max_items: int = MAX_STAGES) -> tupl
 
 
 def parse_enum(enum_type: type[E], text: str, option: str) -> E:
-    """An enum member by its value (case-insensitive; '_' and '-' alike)."""
+    """An enum member by its value (case-insensitive; '_' and '-' alike) or an alias its ``_missing_`` takes."""
     if isinstance(text, enum_type):
         return text
     key = str(text).strip().lower().replace("_", "-")
     for member in enum_type:
         if str(member.value).lower().replace("_", "-") == key:
             return member
+    try:  # an alias the enum itself accepts (its _missing_), e.g. --stem-pool true for max
+        return enum_type(key)
+    except ValueError:
+        pass
     raise UsageError(f"{option} '{shown(text)}' is not accepted; choose one of: "
                      f"{', '.join(str(m.value) for m in enum_type)}")
 

@@ -113,10 +113,16 @@ def _narrow(spec):
     # The field depends on kernels, strides, paddings, dilations and the wiring, never on channel counts,
     # so each variant is measured at 16 channels per stage: the same geometry at a fraction of the cost
     # (test_width_does_not_change_the_measured_field checks that at full width on resnet18).
-    return dataclasses.replace(spec, widths=(16,) * len(spec.layers), stem_width=16)
+    return dataclasses.replace(spec, widths=(16,) * len(spec.layers), stem_width=16,
+                               stem_widths=(16, 16, 16) if spec.stem_widths else ())
 
 
-@pytest.mark.parametrize("name", sorted(registry.VARIANTS))
+# The deeper or wider siblings of issue 10's families repeat the geometry of one checked here (resnet50d, resnetrs50,
+# preact_resnet164, resnext29_8x64d) with more blocks.
+SIBLINGS = {"resnet200d", "resnetrs101", "preact_resnet1001", "resnext29_16x64d"}
+
+
+@pytest.mark.parametrize("name", sorted(set(registry.VARIANTS) - SIBLINGS))
 def test_every_variant_matches_its_gradient_measured_field(name):
     variant = registry.VARIANTS[name]
     shape = CIFAR_PROBE if variant.default_input == registry.CIFAR_INPUT else IMAGENET_PROBE

@@ -1,18 +1,19 @@
-"""Every named variant against its reference: torchvision and timm themselves, the ResNet paper's CIFAR
-table, and Keras's published model summaries. Nothing here compares resnet-cli with its own output."""
+"""Every named variant against its reference: torchvision itself, the ResNet paper's CIFAR table, and Keras's
+published model summaries (timm and the follow-up papers: tests/test_families.py). Nothing here compares
+resnet-cli with its own output; where a variant is analysed at its default input, the closed form `list` prints
+is checked against that analysis too."""
 
 import pytest
-import timm
 import torch
 import torchvision
 
+from resnet_cli import closed_form
 from resnet_cli.model import build_model
 from resnet_cli.registry import VARIANTS
 from resnet_cli.report import totals
 from resnet_cli.target import analyze_target, resolve_target
 
 TORCHVISION = [n for n, v in VARIANTS.items() if v.family == "torchvision"]
-TIMM = [n for n, v in VARIANTS.items() if v.family == "timm"]
 
 
 def _params(model) -> int:
@@ -23,6 +24,11 @@ def _shapes(state_dict) -> dict:
     return {key: tuple(value.shape) for key, value in state_dict.items()}
 
 
+def _assert_closed_form(name, t) -> None:
+    figures = closed_form.counts(VARIANTS[name].spec, VARIANTS[name].default_input)
+    assert (figures.params, figures.macs, figures.flops) == (t.params, t.macs, t.flops)
+
+
 @pytest.mark.parametrize("name", TORCHVISION)
 def test_torchvision_published_params_and_macs(name):
     # torchvision's own weight metadata: "num_params" and "_ops" (its GFLOPS column, which counts
@@ -31,6 +37,7 @@ def test_torchvision_published_params_and_macs(name):
     t = totals(analyze_target(resolve_target(name))[1])
     assert t.params == meta["num_params"]
     assert round(t.macs / 1e9, 3) == pytest.approx(meta["_ops"], abs=1e-9)
+    _assert_closed_form(name, t)
 
 
 @pytest.mark.parametrize("name", TORCHVISION)
@@ -43,32 +50,6 @@ def test_torchvision_checkpoint_loads_strictly_and_gives_identical_outputs(name)
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         assert torch.equal(ours(x), reference(x))
-
-
-@pytest.mark.parametrize("name", TIMM)
-def test_timm_params_and_macs(name):
-    reference = timm.create_model(name, pretrained=False).eval()
-    t = totals(analyze_target(resolve_target(name))[1])
-    assert t.params == _params(reference)
-    # timm publishes no MAC table in the package; count its model's conv+linear work with torch's own
-    # FlopCounterMode (2 FLOPs per multiply-accumulate) on the same 224x224 input
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        reference(torch.randn(1, 3, 224, 224))
-    assert 2 * t.macs == counter.get_total_flops()
-
-
-@pytest.mark.parametrize("name", [n for n in TIMM if not n.startswith("resnetv2")])
-def test_timm_resnet_checkpoints_load_strictly(name):
-    # the C/D/SE variants keep timm's parameter names (conv1.0, downsample.1, se.fc1), so timm weights load
-    torch.manual_seed(0)
-    reference = timm.create_model(name, pretrained=False).eval()
-    ours = build_model(VARIANTS[name].spec).eval()
-    ours.load_state_dict(reference.state_dict(), strict=True)
-    x = torch.randn(2, 3, 64, 64)
-    with torch.no_grad():
-        torch.testing.assert_close(ours(x), reference(x), rtol=1e-5, atol=1e-5)
 
 
 # The ResNet paper (He et al. 2015), Table 6: CIFAR-10 nets of 6n+2 layers and their parameter counts.
@@ -121,6 +102,7 @@ def test_keras_summary_totals(name, published):
     assert t.trainable_params == trainable
     assert t.running_stats == non_trainable
     assert t.keras_total_params == total
+    _assert_closed_form(name, t)
 
 
 def test_paper_v1_puts_the_stride_on_the_first_1x1():

@@ -1,12 +1,14 @@
 """The spec type: validation at the boundary, derived strides, input parsing."""
 
 import dataclasses
+import json
 
 import pytest
 
+from conftest import assert_one_line_error
 from resnet_cli.errors import UsageError
 from resnet_cli.registry import VARIANTS, resolve
-from resnet_cli.spec import BlockKind, ResNetSpec, Shortcut, StrideAt
+from resnet_cli.spec import Attention, BlockKind, ResNetSpec, Shortcut, StemKind, StemPool, StrideAt
 from resnet_cli.values import parse_input_shape
 
 
@@ -26,6 +28,15 @@ def test_spec_is_frozen():
     ({"num_classes": 0}, "--num-classes 0"),
     ({"in_channels": -1}, "--in-channels -1"),
     ({"shortcut": Shortcut.ZERO_PAD, "widths": (64, 32, 16, 8)}, "cannot shrink"),
+    ({"stem_widths": (24, 32, 64)}, "the 7x7 stem has one conv"),
+    ({"stem": StemKind.DEEP, "stem_widths": (24, 32)}, "--stem-widths 24,32 has 2 values"),
+    ({"stem": StemKind.DEEP, "stem_widths": (64, 64, 128)}, "ends in 128 but --stem-width is 64"),
+    ({"expansion": 0}, "--expansion 0"),
+    ({"se_reduction": 0}, "--se-reduction 0"),
+    ({"drop_rate": 1.0}, "--drop-rate 1: must be at least 0 and below 1"),
+    ({"drop_path_rate": -0.5}, "--drop-path-rate -0.5"),
+    ({"shortcut": Shortcut.ZERO_PAD, "expansion": 1, "widths": (64, 64, 64, 64), "layers": (1, 1, 1, 1),
+      "stem_width": 128}, "cannot shrink channels (128 -> 64"),
 ])
 def test_conflicting_fields_are_rejected_with_the_bad_value(changes, fragment):
     with pytest.raises(UsageError, match=fragment.replace("(", r"\(")):
@@ -77,3 +88,51 @@ def test_unknown_model_suggests_close_names():
     with pytest.raises(UsageError) as error:
         resolve("resnet51")
     assert "did you mean" in str(error.value) and "resnet50" in str(error.value)
+
+
+def test_one_network_has_one_spec():
+    # the default deep stem written out, or a bottleneck's own expansion, is the same network: the same spec
+    # (so a checkpoint or flags naming it are identified as the registered variant)
+    assert ResNetSpec(stem=StemKind.DEEP, stem_widths=(32, 32, 64), shortcut=Shortcut.AVGPOOL) == VARIANTS["resnet50d"].spec
+    assert ResNetSpec(expansion=4) == ResNetSpec() and ResNetSpec(block=BlockKind.BASIC, expansion=1).expansion is None
+    assert ResNetSpec(block=BlockKind.BASIC, expansion=4).expansion == 4
+
+
+def test_old_booleans_name_the_new_choices():
+    # --stem-pool and --se were booleans before they had a third value: true/false still mean max/none, se/none
+    assert ResNetSpec(stem_pool=False).stem_pool is StemPool.NONE
+    assert ResNetSpec(stem_pool="true").stem_pool is StemPool.MAX
+    assert ResNetSpec(se=True).se is Attention.SE and ResNetSpec(se="no").se is Attention.NONE
+    assert ResNetSpec(se="eca").se is Attention.ECA
+
+
+@pytest.mark.parametrize("flags, field, value", [
+    (["--stem-pool", "false"], "stem_pool", "none"),
+    (["--stem-pool", "TRUE"], "stem_pool", "max"),
+    (["--stem-pool", "conv"], "stem_pool", "conv"),
+    (["--se", "true"], "se", "se"),
+    (["--se", "eca", "--se-at", "post"], "se_at", "post"),
+    (["--stem", "deep", "--stem-widths", "24,32,64"], "stem_widths", [24, 32, 64]),
+    (["--expansion", "2"], "expansion", 2),
+    (["--drop-path-rate", "0.1"], "drop_path_rate", 0.1),
+    (["--activation", "silu"], "activation", "silu"),
+])
+def test_new_flags_reach_the_spec(cli, flags, field, value):
+    result = cli("summary", "resnet18", *flags, "--input", "1x3x64x64", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["spec"][field] == value
+
+
+@pytest.mark.parametrize("flags, fragments", [
+    (["--stem-pool", "maybe"], ("--stem-pool 'maybe'", "max, conv, none")),
+    (["--se", "cbam"], ("--se 'cbam'", "none, se, eca")),
+    (["--se-at", "after"], ("--se-at 'after'", "standard, pre, post, identity")),
+    (["--stem-widths", "24,32,64,80"], ("--stem-widths", "at most 3")),
+    (["--stem-widths", "24,32,64"], ("--stem-widths 24,32,64", "--stem deep")),
+    (["--expansion", "0"], ("--expansion 0", "from 1 to 64")),
+    (["--drop-rate", "1.5"], ("--drop-rate 1.5", "from 0 to 1")),
+    (["--drop-rate", "1"], ("--drop-rate 1", "below 1")),
+    (["--se-reduction", "x"], ("--se-reduction 'x'", "not an integer")),
+])
+def test_bad_new_flags_get_one_line(cli, flags, fragments):
+    assert_one_line_error(cli("summary", "resnet18", *flags), 2, *fragments)

@@ -12,7 +12,13 @@ def _small(name):
     return "1x3x32x32" if VARIANTS[name].default_input[2] == 32 else "1x3x64x64"
 
 
-@pytest.mark.parametrize("name", sorted(VARIANTS))
+# The deeper or wider siblings of issue 10's families repeat a structure checked here at a smaller size (resnet50d,
+# resnetrs50, preact_resnet164, resnext29_8x64d); their totals are checked in closed form against the analysis, and
+# against timm or the papers, in tests/test_families.py.
+SIBLINGS = {"resnet200d", "resnetrs101", "preact_resnet1001", "resnext29_16x64d"}
+
+
+@pytest.mark.parametrize("name", sorted(set(VARIANTS) - SIBLINGS))
 def test_fvcore_agrees_stage_by_stage_on_every_variant(name):
     result = api.summary(name, input=_small(name), verify=True)
     verification = result.verification
