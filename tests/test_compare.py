@@ -384,9 +384,6 @@ def test_installed_entry_point_and_lazy_torch():
     assert result.returncode == 0, result.stderr
     blocks = json.loads(result.stdout)["sections"][0]["blocks"]
     assert [b["total"]["conv_weights"] for b in blocks] == [73_728, 69_632]
-    failed = subprocess.run([str(executable), "compare", "resnet50", f"{BAD}:raises"], cwd=REPO,
-                            capture_output=True, text=True, timeout=300)
-    assert failed.returncode == 1 and "Traceback" not in failed.stderr and failed.stdout == ""
     probe = "import sys, resnet_cli.compare_cli, resnet_cli.comparison; print('torch' in sys.modules)"
     imported = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True,
                               env={**os.environ}, timeout=120)

@@ -55,27 +55,30 @@ def test_a_directory_named_like_a_python_file(cli, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("columns", ["0", "", "-5", "abc", "1000000000"])
-def test_any_columns_value_gives_a_sane_table(columns):
-    env = {**os.environ, "COLUMNS": columns}
-    done = subprocess.run([_entry_point(), "summary", "resnet18"], capture_output=True, text=True, env=env,
-                          timeout=120)
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    assert "11,689,512" in done.stdout and "layer4" in done.stdout
-    assert max(len(line) for line in lines) <= 400
+def test_any_columns_value_gives_a_sane_table(cli, columns, monkeypatch):
+    monkeypatch.setenv("COLUMNS", columns)
+    result = cli("summary", "resnet18")
+    assert result.exit_code == 0, result.stderr
+    assert "11,689,512" in result.stdout and "layer4" in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= 400
 
 
-@pytest.mark.parametrize("fmt", ["table", "json", "csv", "markdown"])
-def test_a_closed_pipe_ends_every_format_alike(fmt):
+def test_a_closed_pipe_ends_every_format_alike():
     # `resnet-cli summary resnet50 | head -1`: the reader goes away; we exit 141 (128 + SIGPIPE, as `cat`
     # and `seq` do), silently, for every format. (`true` reads nothing and is gone before we write anything,
-    # so the pipe is closed for sure; with `head -1` it depends on the pipe's buffer.)
-    done = subprocess.run(f"'{_entry_point()}' summary resnet18 --format {fmt} | true; "
-                          "echo \"${PIPESTATUS[0]}\"",
-                          shell=True, executable="/bin/bash", capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "COLUMNS": "200"})
-    assert done.stdout.strip() == "141", done.stderr
-    assert "Traceback" not in done.stderr and "Error" not in done.stderr
+    # so the pipe is closed for sure; with `head -1` it depends on the pipe's buffer.) The four run at once.
+    runs = {fmt: subprocess.Popen(f"'{_entry_point()}' summary resnet18 --format {fmt} | true; "
+                                  "echo \"${PIPESTATUS[0]}\"", shell=True, executable="/bin/bash",
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env={**os.environ, "COLUMNS": "200"})
+            for fmt in ("table", "json", "csv", "markdown")}
+    for fmt, process in runs.items():
+        out, err = process.communicate(timeout=120)
+        assert out.strip() == "141", (fmt, err)
+        assert "Traceback" not in err and "error" not in err, (fmt, err)
+    helped = subprocess.run(f"'{_entry_point()}' summary --help | true; echo \"${{PIPESTATUS[0]}}\"", shell=True,
+                            executable="/bin/bash", capture_output=True, text=True, timeout=60)
+    assert helped.stdout.strip() == "141" and helped.stderr == ""
 
 
 def test_sigterm_is_met_like_ctrl_c(tmp_path):
