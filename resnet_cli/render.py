@@ -274,6 +274,7 @@ def renderables(document: Document, console) -> list:
     from rich.text import Text
 
     out: list = []
+    said: set[str] = set()
     for index, block in enumerate(document.blocks):
         if index and (isinstance(block, Heading) or (isinstance(block, Table) and block.title)):
             out.append(Text(""))  # a section starts after a blank line
@@ -295,8 +296,11 @@ def renderables(document: Document, console) -> list:
                 labels = [c.header if c.header != "%" else ("%" if c.key == "pct" else c.key.replace("_pct", " %"))
                           for c in dropped]
                 names = ", ".join(dict.fromkeys(labels))  # each name once, in the order dropped
-                out.append(Text(f"(not shown at this width: {names}; a wider terminal or --format json|csv|markdown "
-                                "shows every column)", style="dim"))
+                note = (f"(not shown at this width: {names}; a wider terminal or --format json|csv|markdown "
+                        "shows every column)")
+                if note not in said:  # tables of one kind in a row (list's families) say it once
+                    said.add(note)
+                    out.append(Text(note, style="dim"))
     return out
 
 
