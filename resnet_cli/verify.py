@@ -48,11 +48,9 @@ def verify(target, analysis, layout) -> Verification:
     """fvcore's count of ``target`` per stage of ``layout`` (from ``analysis``, our count) beside ours."""
     import torch
 
-    from resnet_cli.target import build_real
-
     batch = analysis.input_shape[0]
     try:
-        model = build_real(target, "cpu").eval()
+        model = _real_copy(target).eval()
         x = torch.randn((1, *analysis.input_shape[1:]), generator=torch.Generator().manual_seed(0))
         by_module = _fvcore_by_module(model, x)
     except Exception as error:  # noqa: BLE001 - fvcore's tracer can fail in many ways; say which, in one line
@@ -75,6 +73,23 @@ def verify(target, analysis, layout) -> Verification:
     if root or ours.get(ROOT_OPS):
         checks.append(StageCheck(ROOT_OPS, ours.get(ROOT_OPS, 0), root * batch))
     return Verification(batch, tuple(checks))
+
+
+def _real_copy(target):
+    """The model with real tensors on the CPU. FLOPs do not depend on the values, so a model this project
+    builds gets zeros (no initialisation to pay for: a second for the widest variants); a user's code, whose
+    forward may branch on values, and a checkpoint's weights are built for real."""
+    from resnet_cli.target import build, build_real
+
+    if target.spec is None or target.weights is not None:
+        return build_real(target, "cpu")
+    import torch
+
+    model = build(target, "meta").to_empty(device="cpu")
+    with torch.no_grad():
+        for tensor in list(model.parameters()) + list(model.buffers()):
+            tensor.zero_()
+    return model
 
 
 def _fvcore_by_module(model, x) -> dict[str, int]:

@@ -24,7 +24,8 @@ from resnet_cli.spec import Activation, AttentionAt, ResNetSpec
 from resnet_cli.spec_from_weights import identify, spec_of, to_torchvision_names
 from resnet_cli.target import analyze_target, resolve_target
 
-TIMM = [n for n, v in VARIANTS.items() if v.family == "timm"]
+TIMM = [n for n, v in VARIANTS.items() if v.family == "timm" and not v.sibling_of]
+TIMM_SIBLINGS = [n for n, v in VARIANTS.items() if v.family == "timm" and v.sibling_of]
 # torchvision's and Keras's variants are analysed at their default input by tests/test_references.py, which
 # checks the closed form there; every other variant here
 CLOSED_FORM_HERE = [n for n, v in VARIANTS.items() if v.family not in ("torchvision", "keras", "timm")]
@@ -67,6 +68,42 @@ def test_timm_counts_names_and_identification(name):
     _assert_closed_form(name, t)
     # a checkpoint of timm's model is identified by name from its tensors' names and shapes alone
     assert identify(spec_of(_shapes(theirs))).name == name
+
+
+@pytest.mark.parametrize("name", TIMM_SIBLINGS)
+def test_timm_siblings_counts_names_and_macs(name):
+    # the deeper and wider siblings: timm's own model against the closed form (tested equal to the analysis
+    # on every structure above), its tensors' names and shapes, and identification by name. timm's model runs
+    # for real on the CPU at 32x32 (zeros, not initialised: counts do not depend on values), which is faster
+    # than its Python meta kernels; FlopCounterMode counts it there.
+    variant = VARIANTS[name]
+    reference = timm.create_model(name, device="meta")
+    theirs = _shapes(to_torchvision_names(reference.state_dict()))
+    assert _shapes(build_model(variant.spec, "meta").state_dict()) == theirs
+    assert closed_form.counts(variant.spec, variant.default_input).params == _params(reference)
+    reference = reference.to_empty(device="cpu").eval()
+    with torch.no_grad():
+        for tensor in list(reference.parameters()) + list(reference.buffers()):
+            tensor.zero_()
+        with FlopCounterMode(display=False) as counter:
+            reference(torch.zeros(1, 3, 32, 32))
+    assert 2 * closed_form.counts(variant.spec, (1, 3, 32, 32)).macs == counter.get_total_flops()
+    assert identify(spec_of(theirs)).name == name
+
+
+def test_siblings_differ_from_their_representative_only_in_depth_and_width():
+    # what lets the per-variant structure checks (fvcore per stage, the receptive field against gradients)
+    # run on each representative only: the same fields but blocks per stage, widths and groups
+    import dataclasses
+
+    same_code = {"layers", "widths", "groups", "width_per_group"}
+    for name, variant in VARIANTS.items():
+        if variant.sibling_of:
+            representative = VARIANTS[variant.sibling_of]
+            assert representative.sibling_of is None, name
+            differ = {f.name for f in dataclasses.fields(ResNetSpec)
+                      if getattr(variant.spec, f.name) != getattr(representative.spec, f.name)}
+            assert differ and differ <= same_code, (name, differ)
 
 
 def _randomized(model):
@@ -347,7 +384,7 @@ def test_list_groups_every_variant_under_its_family_and_reference(cli):
 
 def test_list_family_filters_and_is_a_validated_choice(cli):
     data = json.loads(cli("list", "--family", "timm", "--format", "json").stdout)
-    assert {m["family"] for m in data["models"]} == {"timm"} and len(data["models"]) == len(TIMM)
+    assert {m["family"] for m in data["models"]} == {"timm"} and len(data["models"]) == len(TIMM + TIMM_SIBLINGS)
     assert [f["name"] for f in data["families"]] == ["timm"]
     csv = cli("list", "--family", "wide-cifar", "--format", "csv").stdout.splitlines()
     assert csv[0].startswith("name,family") and [row.split(",")[0] for row in csv[1:]] == [
