@@ -44,7 +44,8 @@ def test_torchvision_published_params_and_macs(name):
 def test_torchvision_checkpoint_loads_strictly_and_gives_identical_outputs(name):
     torch.manual_seed(0)
     reference = getattr(torchvision.models, name)().eval()
-    ours = build_model(VARIANTS[name].spec).eval()
+    # ours takes every tensor from torchvision's: no initialisation of its own to pay for
+    ours = build_model(VARIANTS[name].spec, "meta").to_empty(device="cpu").eval()
     assert _shapes(ours.state_dict()) == _shapes(reference.state_dict())
     ours.load_state_dict(reference.state_dict(), strict=True)
     x = torch.randn(1, 3, 32, 32)
@@ -71,6 +72,16 @@ def test_cifar_params_match_the_paper(name, published):
     stage3 = conv(32, 64) + conv(64, 64) + 2 * bn(64) + (n - 1) * (2 * conv(64, 64) + 2 * bn(64))
     expected = conv(3, 16) + bn(16) + stage1 + stage2 + stage3 + 64 * 10 + 10
     assert params == expected
+    # what `list` prints (the closed form) is the same count; and its MACs, by hand at 32x32: each 3x3 conv does
+    # 9·Cin·Cout per output position (32², 16², 8² in the three stages), the fc 64·10
+    from resnet_cli import closed_form
+
+    figures = closed_form.counts(VARIANTS[name].spec, (1, 3, 32, 32))
+    assert figures.params == expected
+    macs = (conv(3, 16) + 2 * n * conv(16, 16)) * 32 * 32 \
+        + (conv(16, 32) + (2 * n - 1) * conv(32, 32)) * 16 * 16 \
+        + (conv(32, 64) + (2 * n - 1) * conv(64, 64)) * 8 * 8 + 64 * 10
+    assert figures.macs == macs
     # and the paper's rounded figure (2 significant digits, 3 for 0.27M etc.)
     assert abs(params - published) / published < 0.03
 
