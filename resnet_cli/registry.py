@@ -235,6 +235,8 @@ def _variants() -> list[Variant]:
         ("seresnext101d_32x8d", "seresnext26d_32x4d", _D.replace(layers=_R101, groups=32, width_per_group=8,
                                                                  se=Attention.SE), "SE-ResNeXt-101-D 32x8d"),
         ("ecaresnet50t", "ecaresnet26t", _T.replace(se=Attention.ECA), "ECA-ResNet-50-T: tiered stem, ECA"),
+        ("ecaresnext50t_32x4d", "ecaresnet26t", _T.replace(groups=32, width_per_group=4, se=Attention.ECA),
+         "ECA-ResNeXt-50-T 32x4d: tiered stem, ECA"),
         ("ecaresnet101d", "ecaresnet50d", _D.replace(layers=_R101, se=Attention.ECA), "ECA-ResNet-101-D"),
         ("ecaresnet200d", "ecaresnet50d", _D.replace(layers=_R200, se=Attention.ECA), "ECA-ResNet-200-D"),
         ("ecaresnet269d", "ecaresnet50d", _D.replace(layers=_R269, se=Attention.ECA),
