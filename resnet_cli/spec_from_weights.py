@@ -95,7 +95,14 @@ def infer(path: str) -> Inferred:
     from resnet_cli import checkpoint
 
     shapes = {k: tuple(v.shape) for k, v in to_torchvision_names(checkpoint.read(path)).items()}
-    spec = spec_of(shapes, path)
+    try:
+        spec = spec_of(shapes, path)
+    except (KeyError, ValueError, IndexError, ZeroDivisionError, TypeError):
+        # names of a ResNet but a layout the reading does not follow (timm's legacy SENets number their
+        # stages from 1 with other block names, …): not a ResNet checkpoint this tool can read
+        raise UsageError(f"'{shown(path)}': its tensors' names and shapes do not follow a ResNet layout this tool "
+                         "reads (torchvision's, timm's ResNet and ResNetV2, this project's); analyse your model's "
+                         "code instead (path/to/file.py:callable) with --weights") from None
     return Inferred(spec, identify(spec), rebuild_flags(spec))
 
 

@@ -60,6 +60,8 @@ def checkpoints(tmp_path_factory):
     torch.save(KerasResNet50().state_dict(), paths["student"])
     paths["module"] = folder / "whole_module.pt"  # a pickled nn.Module: weights_only refuses it
     torch.save(torchvision.models.resnet18(), paths["module"])
+    paths["legacy"] = folder / "legacy_seresnet18.pth"  # timm's legacy SENet layout (layer0, …)
+    torch.save(timm.create_model("legacy_seresnet18").state_dict(), paths["legacy"])
     paths["text"] = folder / "notes.pth"
     paths["text"].write_text("not a checkpoint\n")
     return {k: str(v) for k, v in paths.items()}
@@ -113,6 +115,7 @@ def test_a_checkpoint_loads_into_the_model_it_describes(checkpoints):
     ("text", "is not a readable checkpoint"),
     ("module", "weights_only=True) refused it: it holds a pickled torchvision.models.resnet.ResNet"),
     ("student", "holds no 'layer1.0.conv1.weight' tensor"),
+    ("legacy", "do not follow a ResNet layout this tool reads"),
 ])
 def test_files_that_are_no_resnet_checkpoint_are_refused(cli, checkpoints, key, fragment):
     assert_one_line_error(cli("summary", checkpoints[key]), 2, fragment)
