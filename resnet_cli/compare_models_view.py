@@ -14,7 +14,7 @@ import itertools
 
 from resnet_cli import render
 from resnet_cli.model_compare import Delta, Divergence, ModelComparison
-from resnet_cli.present import FLOPS_MEANING, MACS_MEANING
+from resnet_cli.present import FLOPS_MEANING, MACS_MEANING, unsupported_data, unsupported_text
 from resnet_cli.render import Column, Document, Facts, Heading, Lines, Table
 
 EXACT = "every operator, shape and parameter"
@@ -168,6 +168,7 @@ def models_data(comparison: ModelComparison) -> dict:
                  (measure, Delta(getattr(first, measure), getattr(m, measure)))
                  for measure in ("params", "flops", "macs"))},
              "differences": [_difference_document(d) for d in m.differences],
+             "unsupported": unsupported_data(m.unsupported),
              "closest": _closest_document(m.closest),
              "first_divergence": _divergence_document(d) if index else None}
             for index, (m, d) in enumerate(zip(comparison.models, comparison.divergences))
@@ -261,6 +262,7 @@ def models_document(comparison: ModelComparison) -> Document:
             blocks.append(Facts(tuple(group)))
         else:
             blocks.append(Lines(tuple(text for _, text in group)))
+    unsupported = tuple(f"{m.name}: {unsupported_text(m.unsupported)}" for m in comparison.models if m.unsupported)
     blocks += [Table(tuple(display), tuple(_signed(records, columns)), rows),
-               Lines((f"{delta}FLOPs (fvcore): {FLOPS_MEANING}; MACs: {MACS_MEANING}",))]
+               Lines((f"{delta}FLOPs (fvcore): {FLOPS_MEANING}; MACs: {MACS_MEANING}",) + unsupported)]
     return Document(data=models_data(comparison), blocks=tuple(blocks), csv=Table(tuple(columns), tuple(records)))

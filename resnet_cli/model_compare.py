@@ -41,6 +41,7 @@ class ModelCount:
     differences: tuple[Difference, ...] = ()  # against the first model (none for the first)
     closest: Closest | None = None  # the registered variant (and flags) it is, or is nearest to
     aligned: tuple[StageCount | None, ...] = ()  # its counterpart of each of the first model's stages
+    unsupported: tuple = ()  # analysis.Unsupported: operators no formula covers (0 FLOPs), with their calls
 
 
 @dataclass(frozen=True)
@@ -243,7 +244,8 @@ def _comparison(analysed: list[_Analysed], stage_choices) -> ModelComparison:
             device=item.device, stages=stages, params=total.params, flops=total.flops, macs=total.macs,
             notes=item.notes, failed_in=item.failure.module if item.failure is not None else None,
             failure=item.failure.reason if item.failure is not None else None, differences=differences,
-            closest=item.closest if index else (item.closest if len(analysed) == 1 else None), aligned=aligned))
+            closest=item.closest if index else (item.closest if len(analysed) == 1 else None), aligned=aligned,
+            unsupported=item.analysis.unsupported_ops()))
     for index, count in enumerate(counts):
         divergences.append(_divergence(counts, index, first) if index and count.differences else None)
     names = tuple(s.name for s in own[0]) if not by_position else \

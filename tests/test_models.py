@@ -320,3 +320,15 @@ def test_api_takes_modules_and_specs_and_renders():
     assert resnet_cli.summary(spec).to_dict()["total"]["params"] == RESNET18_PARAMS
     with pytest.raises(AttributeError):
         result.report = None
+
+
+def test_unsupported_operators_are_listed_in_compare(cli, tmp_path):
+    model = tmp_path / "softmax.py"
+    model.write_text("from torch import nn\n"
+                     "def plain():\n    return nn.Sequential(nn.Flatten(), nn.Linear(12, 5))\n"
+                     "def softmax():\n    return nn.Sequential(nn.Flatten(), nn.Linear(12, 5), nn.Softmax(-1))\n")
+    args = ("compare", f"{model}:plain", f"{model}:softmax", "--input", "1x3x2x2")
+    doc = _json(cli, *args)
+    assert [m["unsupported"] for m in doc["models"]] == [
+        [], [{"op": "aten._softmax", "calls": 1, "phase": "forward", "modules": ["2"]}]]
+    assert f"{model}:softmax: operators no formula covers, counted as 0 FLOPs: _softmax ×1" in cli(*args).stdout
