@@ -101,3 +101,26 @@ def test_click_errors_are_one_line_exit_2(cli):
     assert_one_line_error(cli("summary", "--frmat", "json"), 2, "No such option: --frmat")
     assert_one_line_error(cli("summary", "--input"), 2, "--input")
     assert_one_line_error(cli("no-such-command"), 2, "No such command")
+
+
+def test_list_reads_and_writes_no_cache(cli, tmp_path, monkeypatch):
+    # the reported rows: a tampered cache file was trusted, XDG_CACHE_HOME=relative wrote under the working
+    # directory. `list` now computes its figures in closed form on every call and keeps no cache at all.
+    home = tmp_path / "home"
+    tampered = home / ".cache" / "resnet-cli"
+    tampered.mkdir(parents=True)
+    for name, text in (("catalog-0000.json", '{"a": 1}'), ("catalog-1111.json", "[]"),
+                       ("catalog-2222.json", '[{"name": "resnet50", "params": 1}]')):
+        (tampered / name).write_text(text)
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative")
+    monkeypatch.chdir(work)
+    import json
+
+    models = {m["name"]: m for m in json.loads(cli("list", "--format", "json").stdout)["models"]}
+    assert models["resnet50"]["params"] == 25_557_032  # torchvision's ResNet50_Weights meta
+    assert list(work.iterdir()) == []  # nothing written under the working directory
+    assert sorted(p.name for p in tampered.iterdir()) == ["catalog-0000.json", "catalog-1111.json",
+                                                          "catalog-2222.json"]
