@@ -15,7 +15,7 @@ from typing import Any
 
 from resnet_cli import values
 from resnet_cli.errors import UsageError
-from resnet_cli.render import Result
+from resnet_cli.result import Result
 from resnet_cli.spec import Flag, ResNetSpec
 
 
