@@ -17,11 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from resnet_cli.spec import (
+    AVGPOOL_PROJECTION,
+    PROJECTION,
     Attention,
     AttentionAt,
     ConvBias,
     ResNetSpec,
-    Shortcut,
     StemKind,
     StemPool,
     StrideAt,
@@ -163,22 +164,15 @@ def _block(tally: _Tally, spec: ResNetSpec, index, cin, cout, stride, first_dila
 
 
 def _shortcut(tally: _Tally, spec: ResNetSpec, cin, cout, stride, first, size) -> None:
-    """The cost of model._shortcut's module (parameter-free subsampling and zero-padding cost nothing)."""
-    preact = spec.block.is_preact
-    shape_changes = stride != 1 or cin != cout
-    if preact and spec.stride_at is StrideAt.LAST_BLOCK:
-        if first:
-            shape_changes = True
-        elif stride != 1 and cin == cout:
-            return  # a 1x1 max-pool
-    if not shape_changes or spec.shortcut is Shortcut.ZERO_PAD:
+    """The cost of the shortcut ``spec.shortcut_of`` gives the block (subsampling and zero-padding cost nothing)."""
+    kind = spec.shortcut_of(cin, cout, stride, first)
+    if kind not in (PROJECTION, AVGPOOL_PROJECTION):
         return
-    bias = spec.conv_bias is ConvBias.ALL or (preact and spec.conv_bias is ConvBias.UNLESS_NORMALIZED)
-    if spec.shortcut is Shortcut.AVGPOOL:
+    if kind == AVGPOOL_PROJECTION:
         if stride > 1:
             size = tuple(ceil_pool_size(s, 2, stride) for s in size)
-        size = tally.conv(size, cin, cout, 1, bias=bias)
+        size = tally.conv(size, cin, cout, 1, bias=spec.shortcut_bias)
     else:
-        size = tally.conv(size, cin, cout, 1, stride, bias=bias)
-    if not preact:
+        size = tally.conv(size, cin, cout, 1, stride, bias=spec.shortcut_bias)
+    if not spec.block.is_preact:
         tally.batch_norm(cout, size)

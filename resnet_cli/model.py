@@ -14,14 +14,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from resnet_cli import parts
-from resnet_cli.spec import Activation, AttentionAt, ConvBias, ResNetSpec, Shortcut, StemKind, StemPool, StrideAt
+from resnet_cli.spec import (  # noqa: F401 (the shortcut kinds are also read from here)
+    AVGPOOL_PROJECTION,
+    IDENTITY,
+    PROJECTION,
+    SUBSAMPLE,
+    ZERO_PAD,
+    Activation,
+    AttentionAt,
+    ConvBias,
+    ResNetSpec,
+    StemKind,
+    StemPool,
+    StrideAt,
+)
 
-# Shortcut kinds, as reports name them.
-IDENTITY = "identity"
-PROJECTION = "projection"
-AVGPOOL_PROJECTION = "avg-pool projection"
-ZERO_PAD = "zero-pad"
-SUBSAMPLE = "subsampling"
 
 
 def _conv(cin, cout, kernel, stride=1, groups=1, dilation=1, bias=False) -> nn.Conv2d:
@@ -262,30 +269,24 @@ class ResNet(nn.Module):
 
 
 def _shortcut(spec: ResNetSpec, cin: int, cout: int, stride: int, first: bool):
-    """The shortcut module of one block and its kind."""
-    preact = spec.block.is_preact
-    shape_changes = stride != 1 or cin != cout
-    # Keras ResNetV2 projects in every stage's first block (conv_shortcut=True) and subsamples the
-    # last block's identity with a 1×1 max-pool.
-    if preact and spec.stride_at is StrideAt.LAST_BLOCK:
-        if first:
-            shape_changes = True
-        elif stride != 1 and cin == cout:
-            return nn.MaxPool2d(kernel_size=1, stride=stride), SUBSAMPLE
-    if not shape_changes:
-        return None, IDENTITY
-    bias = spec.conv_bias is ConvBias.ALL or (preact and spec.conv_bias is ConvBias.UNLESS_NORMALIZED)
-    if spec.shortcut is Shortcut.ZERO_PAD:
-        return parts.ZeroPadShortcut(stride, cin, cout), ZERO_PAD
-    if spec.shortcut is Shortcut.AVGPOOL:
+    """The shortcut module of one block (``spec.shortcut_of`` decides which) and its kind."""
+    kind = spec.shortcut_of(cin, cout, stride, first)
+    bias = spec.shortcut_bias
+    if kind == IDENTITY:
+        return None, kind
+    if kind == SUBSAMPLE:
+        return nn.MaxPool2d(kernel_size=1, stride=stride), kind
+    if kind == ZERO_PAD:
+        return parts.ZeroPadShortcut(stride, cin, cout), kind
+    if kind == AVGPOOL_PROJECTION:
         pool = nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False) if stride > 1 else nn.Identity()
         modules = [pool, nn.Conv2d(cin, cout, 1, bias=bias)]
-        if not preact:
+        if not spec.block.is_preact:
             modules.append(nn.BatchNorm2d(cout))
-        return nn.Sequential(*modules), AVGPOOL_PROJECTION
-    if preact:  # the pre-activated input is projected; no BN after it (timm DownsampleConv preact=True)
-        return nn.Conv2d(cin, cout, 1, stride=stride, bias=bias), PROJECTION
-    return nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=bias), nn.BatchNorm2d(cout)), PROJECTION
+        return nn.Sequential(*modules), kind
+    if spec.block.is_preact:  # the pre-activated input is projected; no BN after it (timm DownsampleConv preact)
+        return nn.Conv2d(cin, cout, 1, stride=stride, bias=bias), kind
+    return nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=bias), nn.BatchNorm2d(cout)), kind
 
 
 def build_model(spec: ResNetSpec, device: str | torch.device | None = None) -> ResNet:

@@ -27,6 +27,14 @@ from resnet_cli.kinds import (  # noqa: F401 (re-exported: the spec's vocabulary
 )
 from resnet_cli.values import MAX_BLOCKS, MAX_CHANNELS, MAX_CLASSES, MAX_STAGES, parse_enum
 
+# The shortcut of a block, as reports name it.
+IDENTITY = "identity"
+PROJECTION = "projection"  # 1×1 conv (+ BN): option B
+AVGPOOL_PROJECTION = "avg-pool projection"  # 2×2 average pool, then 1×1 conv (+ BN): ResNet-D
+ZERO_PAD = "zero-pad"  # subsample and pad channels with zeros: option A
+SUBSAMPLE = "subsampling"  # a 1×1 max-pool with a stride: Keras ResNetV2's last block
+SHORTCUT_KINDS = (IDENTITY, PROJECTION, AVGPOOL_PROJECTION, ZERO_PAD, SUBSAMPLE)
+
 
 @dataclass(frozen=True)
 class Flag:
@@ -198,6 +206,26 @@ class ResNetSpec:
         if self.stem_widths:
             return tuple(self.stem_widths)  # type: ignore[return-value]
         return self.stem_width // 2, self.stem_width // 2, self.stem_width
+
+    def shortcut_of(self, cin: int, cout: int, stride: int, first: bool) -> str:
+        """The shortcut of a block taking ``cin`` to ``cout`` channels at ``stride`` (``first`` of its stage):
+        one of the SHORTCUT_KINDS. The builder makes its module; the closed form counts its cost."""
+        shape_changes = stride != 1 or cin != cout
+        # Keras ResNetV2 projects in every stage's first block (conv_shortcut=True) and subsamples the
+        # last block's identity with a 1×1 max-pool.
+        if self.block.is_preact and self.stride_at is StrideAt.LAST_BLOCK:
+            if first:
+                shape_changes = True
+            elif stride != 1 and cin == cout:
+                return SUBSAMPLE
+        if not shape_changes:
+            return IDENTITY
+        return {Shortcut.ZERO_PAD: ZERO_PAD, Shortcut.AVGPOOL: AVGPOOL_PROJECTION}.get(self.shortcut, PROJECTION)
+
+    @property
+    def shortcut_bias(self) -> bool:
+        """Whether a projection shortcut's conv has a bias (Keras V1: every conv; V2: where no BN follows)."""
+        return self.conv_bias is ConvBias.ALL or (self.block.is_preact and self.conv_bias is ConvBias.UNLESS_NORMALIZED)
 
     # ---- validation at the boundary ----
 
