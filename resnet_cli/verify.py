@@ -94,11 +94,12 @@ def _real_copy(target):
 
 def _fvcore_by_module(model, x) -> dict[str, int]:
     import torch
-    from fvcore.nn import FlopCountAnalysis
 
     logging.getLogger("fvcore").setLevel(logging.ERROR)
     with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore")  # fvcore's import and its tracer warn about torch.jit's deprecation
+        from fvcore.nn import FlopCountAnalysis
+
         counter = FlopCountAnalysis(model, (x,))
         counter.unsupported_ops_warnings(False)
         counter.uncalled_modules_warnings(False)

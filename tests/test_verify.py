@@ -66,3 +66,9 @@ def test_fvcore_failing_is_said_in_one_line(cli):
     result = cli("summary", "tests/fixtures/bad_models.py:ReturnsALabel", "--input", "1x3x16x16", "--verify")
     assert result.exit_code == 1
     assert "--verify: fvcore could not count this model" in result.stderr.strip().splitlines()[-1]
+
+
+def test_verify_says_nothing_on_stderr_when_all_is_well(cli):
+    # fvcore's import and tracer warn about torch.jit's deprecation: not the user's concern
+    result = cli("flops", "resnet20", "--verify", "--format", "json")
+    assert result.exit_code == 0 and result.stderr == ""
