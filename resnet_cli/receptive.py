@@ -132,6 +132,16 @@ def _per_dim(value, count: int) -> tuple:
     return (value,) * count
 
 
+def _over_trailing_dims(field: ReceptiveField, shape, count: int, rule) -> ReceptiveField:
+    """Apply ``rule(span, axis)`` to the spans of the last ``count`` dims of ``shape``; the others pass."""
+    first = len(shape) - count
+    spans = []
+    for span in field.spans:
+        axis = None if span.dim is None else span.dim - first
+        spans.append(span if axis is None or not 0 <= axis < count else rule(span, axis))
+    return ReceptiveField(tuple(spans))
+
+
 def _window(op: OpRecord, read, kernel, stride, padding, dilation, transposed=False) -> ReceptiveField:
     """A sliding window over the last len(kernel) dims of the first value read."""
     field, shape = read[0]
@@ -139,23 +149,18 @@ def _window(op: OpRecord, read, kernel, stride, padding, dilation, transposed=Fa
     stride = tuple(kernel[i] if s in (None, 0) else s for i, s in enumerate(_per_dim(stride, count)))
     padding = _per_dim(padding if padding is not None else 0, count)
     dilation = _per_dim(dilation if dilation is not None else 1, count)
-    first = len(shape) - count
-    spans = []
-    for span in field.spans:
-        axis = None if span.dim is None else span.dim - first
-        if axis is None or not 0 <= axis < count:
-            spans.append(span)
-            continue
+
+    def rule(span, axis):
         k, s, p, d = kernel[axis], stride[axis], padding[axis], dilation[axis] or 1
         reach = (k - 1) * d
         if transposed:  # output o reads input (o + p − t·d) / s: the window, scaled down by the stride
             start = span.start + span.jump * Fraction(p - reach, s)
             size = None if span.size is None else span.size + span.jump * Fraction(reach, s)
-            spans.append(replace(span, start=start, size=size, jump=Fraction(span.jump) / s))
-        else:
-            size = None if span.size is None else span.size + reach * span.jump
-            spans.append(replace(span, start=span.start - p * span.jump, size=size, jump=span.jump * s))
-    return ReceptiveField(tuple(spans))
+            return replace(span, start=start, size=size, jump=Fraction(span.jump) / s)
+        size = None if span.size is None else span.size + reach * span.jump
+        return replace(span, start=span.start - p * span.jump, size=size, jump=span.jump * s)
+
+    return _over_trailing_dims(field, shape, count, rule)
 
 
 def _convolution(op: OpRecord, read) -> ReceptiveField:
@@ -189,20 +194,16 @@ def _adaptive_pool(op: OpRecord, read) -> ReceptiveField:
     out = op.output_shape or shape
     count = _pool_dims(op.op, shape)
     first = len(shape) - count
-    spans = []
-    for span in field.spans:
-        axis = None if span.dim is None else span.dim - first
-        if axis is None or not 0 <= axis < count:
-            spans.append(span)
-            continue
+
+    def rule(span, axis):
         n, o = shape[first + axis], out[first + axis]
         if o == 1:
-            spans.append(replace(span, size=None))
-            continue
+            return replace(span, size=None)
         window = max(ceil((i + 1) * n / o) - floor(i * n / o) for i in range(o))
         size = None if span.size is None else span.size + (window - 1) * span.jump
-        spans.append(replace(span, size=size, jump=span.jump * Fraction(n, o)))
-    return ReceptiveField(tuple(spans))
+        return replace(span, size=size, jump=span.jump * Fraction(n, o))
+
+    return _over_trailing_dims(field, shape, count, rule)
 
 
 def _reduction(op: OpRecord, read) -> ReceptiveField:
