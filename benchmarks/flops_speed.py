@@ -35,7 +35,7 @@ COMPETITOR_CODE = {
     "fvcore (no_grad)": """
 import torch, warnings, logging; warnings.simplefilter('ignore'); logging.disable(logging.WARNING)
 from fvcore.nn import FlopCountAnalysis
-from resnet_cli.model import build_model; from resnet_cli.registry import VARIANTS
+from resnet_cli.nn.model import build_model; from resnet_cli.spec.registry import VARIANTS
 m = build_model(VARIANTS[{name!r}].spec).eval(); x = torch.randn({shape})
 with torch.no_grad():
     a = FlopCountAnalysis(m, (x,)); a.unsupported_ops_warnings(False); print(a.total())
@@ -43,7 +43,7 @@ with torch.no_grad():
     "FlopCounterMode (no_grad)": """
 import torch
 from torch.utils.flop_counter import FlopCounterMode
-from resnet_cli.model import build_model; from resnet_cli.registry import VARIANTS
+from resnet_cli.nn.model import build_model; from resnet_cli.spec.registry import VARIANTS
 m = build_model(VARIANTS[{name!r}].spec).eval(); x = torch.randn({shape})
 with torch.no_grad(), FlopCounterMode(display=False) as c:
     m(x)
@@ -52,7 +52,7 @@ print(c.get_total_flops() // 2)
     "torchinfo": """
 import torch
 from torchinfo import summary
-from resnet_cli.model import build_model; from resnet_cli.registry import VARIANTS
+from resnet_cli.nn.model import build_model; from resnet_cli.spec.registry import VARIANTS
 m = build_model(VARIANTS[{name!r}].spec).eval()
 s = summary(m, input_size={shape}, verbose=0, device='cpu')
 print(s.total_mult_adds)

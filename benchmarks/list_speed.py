@@ -30,9 +30,9 @@ from pathlib import Path
 CLI = str(Path(sys.executable).parent / "resnet-cli")
 
 ANALYSIS_CODE = """
-from resnet_cli.registry import VARIANTS
-from resnet_cli.report import totals
-from resnet_cli.target import analyze_target, resolve_target
+from resnet_cli.spec.registry import VARIANTS
+from resnet_cli.report.rows import totals
+from resnet_cli.sources.target import analyze_target, resolve_target
 print(sum(totals(analyze_target(resolve_target(name))[1]).params for name in VARIANTS))
 """
 

@@ -1,3 +1,3 @@
-from resnet_cli.cli import run
+from resnet_cli.cli.app import run
 
 run()

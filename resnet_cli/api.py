@@ -4,7 +4,7 @@
 ``package.module:callable``, a checkpoint path), an ``nn.Module`` instance or a ``ResNetSpec``. Architecture
 fields may be given as keywords (``groups=32``, ``block="basic"``). Each function returns a ``Result`` whose
 ``to_dict()`` is exactly the command's ``--format json`` document, and which renders in Jupyter and in a
-terminal as the command prints it. The CLI (``resnet_cli.cli``) is a thin layer over these functions.
+terminal as the command prints it. The CLI (``resnet_cli.cli.app``) is a thin layer over these functions.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import dataclasses
 import typing
 from typing import Any
 
-from resnet_cli import values
-from resnet_cli.errors import UsageError
-from resnet_cli.result import Result
-from resnet_cli.spec import Flag, ResNetSpec
+from resnet_cli.base import values
+from resnet_cli.base.errors import UsageError
+from resnet_cli.views.result import Result
+from resnet_cli.spec.fields import Flag, ResNetSpec
 
 
 class SummaryResult(Result):
@@ -33,7 +33,7 @@ class CompareResult(Result):
 
 def _typed_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
     """Keyword overrides as typed spec values: strings go through the command line's parsers."""
-    from resnet_cli.options import SPEC_OPTIONS, _spec_parser
+    from resnet_cli.cli.options import SPEC_OPTIONS, _spec_parser
 
     hints = typing.get_type_hints(ResNetSpec)
     fields = {f.name: f for f in dataclasses.fields(ResNetSpec)}
@@ -54,7 +54,7 @@ def _typed_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
 
 def target_for(model=None, input=None, *, weights: str | None = None, stages=None, **overrides):
     """The ``Target`` of anything MODEL accepts, an nn.Module or a ResNetSpec."""
-    from resnet_cli import target as targets
+    from resnet_cli.sources import target as targets
 
     shape = values.parse_input_shape(input) if input is not None else None
     typed = _typed_overrides(overrides)
@@ -79,7 +79,7 @@ def target_for(model=None, input=None, *, weights: str | None = None, stages=Non
 
 def build(name_or_spec: Any = "resnet50", *, weights: str | None = None, **overrides):
     """The model as an ``nn.Module`` with real (initialised, or the checkpoint's) weights, on the CPU."""
-    from resnet_cli.target import build_real
+    from resnet_cli.sources.target import build_real
 
     target = target_for(name_or_spec, weights=weights, **overrides)
     if target.source == "instance":
@@ -90,9 +90,9 @@ def build(name_or_spec: Any = "resnet50", *, weights: str | None = None, **overr
 def summary(model: Any = "resnet50", input=None, depth: str = "stage", *, weights: str | None = None,
             stages=None, verify: bool = False, **overrides) -> SummaryResult:
     """Rows at ``depth`` (stage | block | layer); ``verify`` adds fvcore's count per stage beside ours."""
-    from resnet_cli.present import summary_document
-    from resnet_cli.report import summarize
-    from resnet_cli.target import analyze
+    from resnet_cli.views.summary import summary_document
+    from resnet_cli.report.rows import summarize
+    from resnet_cli.sources.target import analyze
 
     depth = values.parse_choice(depth, "depth", ("stage", "block", "layer"))
     target = target_for(model, input, weights=weights, stages=stages, **overrides)
@@ -103,8 +103,8 @@ def summary(model: Any = "resnet50", input=None, depth: str = "stage", *, weight
 
 
 def _verify(target, analyzed):
-    from resnet_cli.report import stage_layout
-    from resnet_cli.verify import verify
+    from resnet_cli.report.rows import stage_layout
+    from resnet_cli.report.verify import verify
 
     return verify(target, analyzed.analysis, stage_layout(analyzed.analysis, target.stages))
 
@@ -121,9 +121,9 @@ def flops(model: Any = "resnet50", input=None, training: bool = False, depth: st
           **overrides) -> FlopsResult:
     """Totals under every convention, by operator category and module, memory; ``training`` adds the
     backward; ``verify`` adds fvcore's count per stage beside ours."""
-    from resnet_cli.flops_report import flops_report
-    from resnet_cli.flops_view import flops_document
-    from resnet_cli.target import analyze
+    from resnet_cli.report.flops import flops_report
+    from resnet_cli.views.flops import flops_document
+    from resnet_cli.sources.target import analyze
 
     depth = values.parse_choice(depth, "depth", ("stage", "block", "layer"))
     dtype = values.parse_dtype(dtype, "dtype")
@@ -140,10 +140,10 @@ def compare(*models: Any, input=None, channels: int | None = None, size: int | N
     """Block kinds layer by layer (``compare("basic", "bottleneck")``), or models aligned operator by operator:
     every difference named and costed, the closest registered variant (one model alone: compared with it).
     ``weights``: a checkpoint for the first model (the weights ``model_compare.export_weights`` ports)."""
-    from resnet_cli import comparison as comparing
-    from resnet_cli.compare_models_view import models_document
-    from resnet_cli.compare_view import blocks_document
-    from resnet_cli.model_compare import compare_models
+    from resnet_cli.comparison import blocks as comparing
+    from resnet_cli.views.compare import models_document
+    from resnet_cli.views.compare_blocks import blocks_document
+    from resnet_cli.comparison.models import compare_models
 
     names = [m if isinstance(m, str) else m for m in models]
     if not all(isinstance(n, str) for n in names):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from resnet_cli.cli import main
+from resnet_cli.cli.app import main
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class Outcome:
 
 
 def run_cli(*args: str, columns: int | None = None) -> Outcome:
-    """Run the real entry point (``resnet_cli.cli.main``) in-process, capturing stdout and stderr apart; at a
+    """Run the real entry point (``resnet_cli.cli.app.main``) in-process, capturing stdout and stderr apart; at a
     terminal width of ``columns`` ($COLUMNS) if given."""
     saved = os.environ.get("COLUMNS")
     if columns:

@@ -15,10 +15,12 @@ import pytest
 import torch
 
 from conftest import assert_one_line_error
-from resnet_cli import bench, bench_loop, bench_system
-from resnet_cli.bench_loop import Samples
-from resnet_cli.bench_peak import KernelRate, Roofline
-from resnet_cli.bench_records import BenchRequest
+from resnet_cli.benchmark import run as bench
+from resnet_cli.benchmark import loop as bench_loop
+from resnet_cli.benchmark import system as bench_system
+from resnet_cli.benchmark.loop import Samples
+from resnet_cli.benchmark.peak import KernelRate, Roofline
+from resnet_cli.benchmark.records import BenchRequest
 
 FAST = ("--warmup", "0", "--min-time", "0.05", "--threads", "1")
 TINY = ("resnet20", *FAST)  # CIFAR ResNet-20 at 1x3x32x32
@@ -202,7 +204,7 @@ def test_several_models_interleaved_side_by_side(cli, fixed_roofline, tmp_path, 
 def test_training_step_flops_memory_and_optimizer(cli, fixed_roofline):
     from torch.utils.flop_counter import FlopCounterMode
 
-    from resnet_cli.target import build_real, resolve_target
+    from resnet_cli.sources.target import build_real, resolve_target
 
     doc = _doc(cli, *TINY, "-b", "2", "--training", "--optimizer", "adamw")
     assert doc["mode"] == "training" and doc["optimizer"] == "adamw" and doc["env"]["flags"]["eval"] is False

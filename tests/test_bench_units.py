@@ -9,13 +9,14 @@ import statistics
 import pytest
 import torch
 
-from resnet_cli import bench_memory, bench_output
-from resnet_cli.bench_isolate import merge
-from resnet_cli.bench_peak import KernelRate, Roofline, conv_shapes
-from resnet_cli.bench_records import BenchRequest, ConfigResult, DistributedResult
-from resnet_cli.bench_stats import Stats, repeat_spread, sample_stats
-from resnet_cli.errors import RuntimeFailure, UsageError
-from resnet_cli.target import analyze_target, resolve_target
+from resnet_cli.benchmark import memory as bench_memory
+from resnet_cli.benchmark import history as bench_output
+from resnet_cli.benchmark.isolate import merge
+from resnet_cli.benchmark.peak import KernelRate, Roofline, conv_shapes
+from resnet_cli.benchmark.records import BenchRequest, ConfigResult, DistributedResult
+from resnet_cli.benchmark.stats import Stats, repeat_spread, sample_stats
+from resnet_cli.base.errors import RuntimeFailure, UsageError
+from resnet_cli.sources.target import analyze_target, resolve_target
 
 
 # ---- statistics ----
@@ -90,7 +91,7 @@ def test_the_roofline_times_the_models_costliest_convolutions():
 def test_counts_are_linear_forward_and_affine_in_training():
     # bench counts inference once at batch 1 and scales; a training step at batches 1 and 2 and extends the
     # line (batch norm saves per-channel statistics whatever N). Check both against batch 3 counted directly.
-    from resnet_cli.report import totals
+    from resnet_cli.report.rows import totals
 
     def at(batch, training=False):
         return analyze_target(resolve_target("resnet18", {}, (batch, 3, 64, 64)), training=training)[1]
@@ -130,7 +131,7 @@ def test_predicted_memory_by_hand_against_torchvision():
 def test_saved_activations_match_what_autograd_keeps_in_a_real_step():
     # count, with torch's own saved-tensor hooks, the distinct storages other than parameters and buffers a real training
     # forward of resnet18 at batch 2 keeps for the backward
-    from resnet_cli.target import build_real
+    from resnet_cli.sources.target import build_real
 
     target = resolve_target("resnet18", {}, (2, 3, 64, 64))
     model = build_real(target).train()
@@ -236,7 +237,7 @@ def test_isolated_repeats_merge_their_samples():
 def test_roofline_kernels_on_cuda_are_timed_with_events(monkeypatch):
     """The CUDA branch of a roofline kernel, run on the CPU with fake events: one event pair per call, the
     rate is FLOPs / event time, and the roofline is the best kernel's best sample."""
-    from resnet_cli import bench_peak
+    from resnet_cli.benchmark import peak as bench_peak
 
     class FakeEvent:
         def __init__(self, enable_timing=False):

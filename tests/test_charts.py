@@ -17,9 +17,9 @@ import torch
 import torchvision
 
 from conftest import run_cli
-from resnet_cli.charts import bench_figure, chart_flag_argv, save_bench_plot
-from resnet_cli.cli import main
-from resnet_cli.errors import UsageError
+from resnet_cli.render.charts import bench_figure, chart_flag_argv, save_bench_plot
+from resnet_cli.cli.app import main
+from resnet_cli.base.errors import UsageError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -65,9 +65,9 @@ def test_summary_chart_in_the_terminal(columns):
 def test_activations_by_hand():
     # resnet50's stem at 224: conv1 writes 1×64×112×112 = 802,816 elements, bn1 as many, relu is in place,
     # the max-pool 1×64×56×56 = 200,704: 1,806,336 elements · 4 bytes = 7,225,344 bytes = 6.89 MiB
-    from resnet_cli.charts import stage_chart
-    from resnet_cli.report import build_rows
-    from resnet_cli.target import analyze_target, resolve_target
+    from resnet_cli.render.charts import stage_chart
+    from resnet_cli.report.rows import build_rows
+    from resnet_cli.sources.target import analyze_target, resolve_target
 
     _, analysis = analyze_target(resolve_target("resnet50"))
     chart = stage_chart("resnet50", build_rows(analysis))
@@ -160,7 +160,7 @@ def test_bench_plot_from_plain_records(tmp_path):
 
 
 def test_other_commands_never_import_matplotlib():
-    code = ("import sys; from resnet_cli.cli import main; "
+    code = ("import sys; from resnet_cli.cli.app import main; "
             "assert main(['--help']) == 0; assert 'matplotlib' not in sys.modules and 'torch' not in sys.modules; "
             "assert main(['draw', '--help']) == 0 and main(['summary', '--help']) == 0; "
             "assert 'matplotlib' not in sys.modules and 'torch' not in sys.modules; "

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from conftest import run_cli
-from resnet_cli.comparison import compare_blocks
-from resnet_cli.model_compare import compare_models
-from resnet_cli.spec import BlockKind
+from resnet_cli.comparison.blocks import compare_blocks
+from resnet_cli.comparison.models import compare_models
+from resnet_cli.spec.fields import BlockKind
 
 REPO = Path(__file__).resolve().parents[1]
 WRONG = "tests/fixtures/wrong_resnet.py"
@@ -378,7 +378,7 @@ def test_bad_input_is_one_line(args, code, words):
 # ---- as a user meets it: the installed entry point ----
 
 def test_compare_does_not_import_torch_until_it_runs():
-    probe = "import sys, resnet_cli.compare_cli, resnet_cli.comparison; print('torch' in sys.modules)"
+    probe = "import sys, resnet_cli.cli.compare, resnet_cli.comparison.blocks; print('torch' in sys.modules)"
     imported = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True,
                               env={**os.environ}, timeout=120)
     assert imported.stdout.strip() == "False", imported.stderr

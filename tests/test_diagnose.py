@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from resnet_cli.model_compare import compare_models
-from resnet_cli.spec import BlockKind, ConvBias, ResNetSpec, Shortcut, StemKind, StrideAt
+from resnet_cli.comparison.models import compare_models
+from resnet_cli.spec.fields import BlockKind, ConvBias, ResNetSpec, Shortcut, StemKind, StrideAt
 
 REPO = Path(__file__).resolve().parents[1]
 MISTAKES = "tests/fixtures/tutorial_mistakes.py"
@@ -195,10 +195,10 @@ def specs(draw):
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(specs())
 def test_every_spec_is_identified_exactly(spec):
-    from resnet_cli.align import structure
-    from resnet_cli.analysis import analyze
-    from resnet_cli.identify import closest
-    from resnet_cli.model import build_model
+    from resnet_cli.structure.align import structure
+    from resnet_cli.analysis.analyze import analyze
+    from resnet_cli.comparison.identify import closest
+    from resnet_cli.nn.model import build_model
 
     shape = (1, 3, 64, 64)
     found = closest(structure(analyze(build_model(spec, "meta"), shape)), shape)

@@ -17,8 +17,8 @@ import torch
 import torchvision
 
 from conftest import run_cli
-from resnet_cli.draw import diagram
-from resnet_cli.target import analyze_target, resolve_target
+from resnet_cli.report.draw import diagram
+from resnet_cli.sources.target import analyze_target, resolve_target
 
 REPO = Path(__file__).resolve().parents[1]
 USER = "tests/fixtures/user_models.py"

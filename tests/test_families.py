@@ -16,13 +16,13 @@ import torchvision
 from torch.utils.flop_counter import FlopCounterMode
 
 from conftest import assert_one_line_error
-from resnet_cli import closed_form
-from resnet_cli.model import build_model
-from resnet_cli.registry import FAMILIES, VARIANTS
-from resnet_cli.report import totals
-from resnet_cli.spec import Activation, AttentionAt, ResNetSpec
-from resnet_cli.spec_from_weights import identify, spec_of, to_torchvision_names
-from resnet_cli.target import analyze_target, resolve_target
+from resnet_cli.spec import closed_form
+from resnet_cli.nn.model import build_model
+from resnet_cli.spec.registry import FAMILIES, VARIANTS
+from resnet_cli.report.rows import totals
+from resnet_cli.spec.fields import Activation, AttentionAt, ResNetSpec
+from resnet_cli.sources.spec_from_weights import identify, spec_of, to_torchvision_names
+from resnet_cli.sources.target import analyze_target, resolve_target
 
 TIMM = [n for n, v in VARIANTS.items() if v.family == "timm" and not v.sibling_of]
 TIMM_SIBLINGS = [n for n, v in VARIANTS.items() if v.family == "timm" and v.sibling_of]
@@ -219,7 +219,7 @@ def test_closed_form_at_odd_sizes_with_every_new_field():
         ResNetSpec(block="basic", layers=(1, 1, 1), widths=(16, 32, 64), stem_width=16, shortcut="zero-pad",
                    se="eca", se_at="post", stride_at="v1.5", conv_bias="all", expansion=2),
     ]
-    from resnet_cli.target import target_of_spec
+    from resnet_cli.sources.target import target_of_spec
 
     for spec in specs:
         for shape in ((2, 3, 61, 45), (1, 3, 33, 97)):
@@ -395,7 +395,7 @@ def test_list_family_filters_and_is_a_validated_choice(cli):
 
 
 def test_list_needs_neither_torch_nor_a_cache(tmp_path):
-    code = ("import sys; from resnet_cli.cli import main; rc = main(['list', '--format', 'json']); "
+    code = ("import sys; from resnet_cli.cli.app import main; rc = main(['list', '--format', 'json']); "
             "assert rc == 0 and 'torch' not in sys.modules, 'torch was imported'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           env={**os.environ, "XDG_CACHE_HOME": str(tmp_path), "HOME": str(tmp_path)})

@@ -11,11 +11,11 @@ from conftest import assert_one_line_error
 from fvcore.nn import ActivationCountAnalysis, FlopCountAnalysis
 from torch.utils.flop_counter import FlopCounterMode
 
-from resnet_cli.model import build_model
-from resnet_cli.registry import VARIANTS
-from resnet_cli.report import totals
-from resnet_cli.target import analyze_target, resolve_target
-from resnet_cli.values import parse_input_shape
+from resnet_cli.nn.model import build_model
+from resnet_cli.spec.registry import VARIANTS
+from resnet_cli.report.rows import totals
+from resnet_cli.sources.target import analyze_target, resolve_target
+from resnet_cli.base.values import parse_input_shape
 
 logging.getLogger("fvcore").setLevel(logging.ERROR)
 
@@ -179,7 +179,7 @@ def test_grouped_backward_is_counted_per_group():
     # `groups` for grad_weight and reports 4x (groups x) too much there; its forward and grad_input agree.
     from torch import nn
 
-    from resnet_cli.analysis import analyze
+    from resnet_cli.analysis.analyze import analyze
 
     def build():
         return nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, groups=4, bias=False),

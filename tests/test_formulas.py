@@ -3,8 +3,8 @@
 import torch
 from torch import nn
 
-from resnet_cli.analysis import analyze
-from resnet_cli.report import totals
+from resnet_cli.analysis.analyze import analyze
+from resnet_cli.report.rows import totals
 
 
 def _run(module, shape, training=False):

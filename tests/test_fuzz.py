@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import run_cli
-from resnet_cli import values
-from resnet_cli.errors import UsageError
-from resnet_cli.spec import BlockKind, StemKind
+from resnet_cli.base import values
+from resnet_cli.base.errors import UsageError
+from resnet_cli.spec.fields import BlockKind, StemKind
 
 FAST = settings(max_examples=150, deadline=None, derandomize=True, database=None)
 CLI = settings(max_examples=45, deadline=None, derandomize=True, database=None,

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from resnet_cli import meta_shortcuts
+from resnet_cli.analysis import meta_shortcuts
 
 aten = torch.ops.aten
 f16, f32, f64, i64 = torch.float16, torch.float32, torch.float64, torch.int64
@@ -93,7 +93,7 @@ def test_every_shortcut_is_exercised():
 def test_an_analysis_does_not_import_dynamo():
     code = (
         "import sys\n"
-        "from resnet_cli.target import analyze, resolve_target\n"
+        "from resnet_cli.sources.target import analyze, resolve_target\n"
         "for name in ('resnet50', 'seresnet50', 'resnetv2_50'):\n"
         "    analyze(resolve_target(name))\n"
         "    analyze(resolve_target(name), training=True)\n"

@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 import resnet_cli
 from conftest import assert_one_line_error
 from resnet_cli import api
-from resnet_cli.target import resolve_target
+from resnet_cli.sources.target import resolve_target
 
 RESNET50_PARAMS = 25_557_032  # torchvision ResNet50_Weights.IMAGENET1K_V1.meta["num_params"]
 RESNET18_PARAMS = 11_689_512  # torchvision ResNet18_Weights.IMAGENET1K_V1.meta["num_params"]
@@ -76,7 +76,7 @@ def checkpoints(tmp_path_factory):
 def test_checkpoints_of_torchvision_and_timm_are_identified(checkpoints, key, name):
     target = resolve_target(checkpoints[key])
     assert target.source == "checkpoint" and target.identified == name
-    from resnet_cli.registry import VARIANTS
+    from resnet_cli.spec.registry import VARIANTS
 
     assert target.spec == VARIANTS[name].spec
 
@@ -314,7 +314,7 @@ def test_api_takes_modules_and_specs_and_renders():
     assert "11,689,512" in console.export_text()
     built = resnet_cli.build("resnet50", groups=32, width_per_group=4)
     assert sum(p.numel() for p in built.parameters()) == 25_028_904  # torchvision ResNeXt50_32X4D meta
-    from resnet_cli.spec import BlockKind, ResNetSpec
+    from resnet_cli.spec.fields import BlockKind, ResNetSpec
 
     spec = ResNetSpec(block=BlockKind.BASIC, layers=(2, 2, 2, 2))
     assert resnet_cli.summary(spec).to_dict()["total"]["params"] == RESNET18_PARAMS

@@ -36,8 +36,8 @@ def _same_output(reference, model, shape):
 def test_keras_style_resnet50_loads_resnet50_v1_weights(tmp_path):
     from safetensors.torch import load_file
 
-    from resnet_cli import registry
-    from resnet_cli.model import build_model
+    from resnet_cli.spec import registry
+    from resnet_cli.nn.model import build_model
     from tests.fixtures.renamed_resnets import KerasStyleResNet50
 
     path = tmp_path / "keras.safetensors"
@@ -54,15 +54,15 @@ def test_keras_style_resnet50_loads_resnet50_v1_weights(tmp_path):
 def test_cifar_resnet18_takes_every_tensor_in_its_place():
     """Through the API, with the BatchNorm tensors random too (initialised, they are all ones and zeros), so
     that a swapped pair of same-shaped tensors would show in the outputs."""
-    from resnet_cli import port
-    from resnet_cli.model_compare import compare_models
+    from resnet_cli.comparison import port
+    from resnet_cli.comparison.models import compare_models
     from tests.fixtures.cifar_tutorials import ResNet18
 
     comparison = compare_models(["resnet18_cifar", "tests/fixtures/cifar_tutorials.py:ResNet18"])
     (source, target), (_, alignment) = comparison.handles
     plan = port.plan(alignment, source.model, target.model)
     assert plan.complete
-    from resnet_cli.model import build_model
+    from resnet_cli.nn.model import build_model
 
     reference = build_model(source.target.spec)
     generator = torch.Generator().manual_seed(2)

@@ -3,7 +3,7 @@
 The gradient-measured field of an output unit is the support of d(unit)/d(input): with every weight
 positive, BatchNorm an identity and max-pools replaced by average pools of the same geometry, no path's
 contribution can cancel or be switched off, so the support is exactly the set of input pixels the unit
-depends on. It must equal the theoretical region (resnet_cli.receptive) clipped to the input.
+depends on. It must equal the theoretical region (resnet_cli.structure.receptive) clipped to the input.
 
 The hand calculations use the recurrence of Araujo, Norris & Sim, "Computing Receptive Fields of
 Convolutional Neural Networks" (Distill, 2019): a k×k window of stride s and dilation d at jump j adds
@@ -17,11 +17,11 @@ import pytest
 import torch
 from torch import nn
 
-from resnet_cli import registry
-from resnet_cli.analysis import analyze
-from resnet_cli.model import build_model
-from resnet_cli.receptive import module_fields
-from resnet_cli.report import build_rows, stage_layout
+from resnet_cli.spec import registry
+from resnet_cli.analysis.analyze import analyze
+from resnet_cli.nn.model import build_model
+from resnet_cli.structure.receptive import module_fields
+from resnet_cli.report.rows import build_rows, stage_layout
 
 @pytest.fixture(autouse=True)
 def _one_thread():

@@ -7,11 +7,11 @@ import pytest
 import torch
 import torchvision
 
-from resnet_cli import closed_form
-from resnet_cli.model import build_model
-from resnet_cli.registry import VARIANTS
-from resnet_cli.report import totals
-from resnet_cli.target import analyze_target, resolve_target
+from resnet_cli.spec import closed_form
+from resnet_cli.nn.model import build_model
+from resnet_cli.spec.registry import VARIANTS
+from resnet_cli.report.rows import totals
+from resnet_cli.sources.target import analyze_target, resolve_target
 
 TORCHVISION = [n for n, v in VARIANTS.items() if v.family == "torchvision"]
 
@@ -74,7 +74,7 @@ def test_cifar_params_match_the_paper(name, published):
     assert params == expected
     # what `list` prints (the closed form) is the same count; and its MACs, by hand at 32x32: each 3x3 conv does
     # 9·Cin·Cout per output position (32², 16², 8² in the three stages), the fc 64·10
-    from resnet_cli import closed_form
+    from resnet_cli.spec import closed_form
 
     figures = closed_form.counts(VARIANTS[name].spec, (1, 3, 32, 32))
     assert figures.params == expected

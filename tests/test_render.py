@@ -7,7 +7,8 @@ import json
 import pytest
 
 from conftest import run_cli
-from resnet_cli import api, render
+from resnet_cli import api
+from resnet_cli.render import emit as render
 
 WIDTHS = (60, 80, 120, 200)
 CASES = {
@@ -99,7 +100,7 @@ def test_three_models_fit_120_columns(monkeypatch):
 def test_legends_wrap_at_word_boundaries(monkeypatch):
     monkeypatch.setenv("COLUMNS", "60")
     out = run_cli("summary", "resnet50").stdout
-    from resnet_cli.present import FLOPS_MEANING
+    from resnet_cli.views.summary import FLOPS_MEANING
 
     words = set(FLOPS_MEANING.split())
     tokens = set(out.split())

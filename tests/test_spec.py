@@ -6,10 +6,10 @@ import json
 import pytest
 
 from conftest import assert_one_line_error
-from resnet_cli.errors import UsageError
-from resnet_cli.registry import VARIANTS, resolve
-from resnet_cli.spec import Attention, BlockKind, ResNetSpec, Shortcut, StemKind, StemPool, StrideAt
-from resnet_cli.values import parse_input_shape
+from resnet_cli.base.errors import UsageError
+from resnet_cli.spec.registry import VARIANTS, resolve
+from resnet_cli.spec.fields import Attention, BlockKind, ResNetSpec, Shortcut, StemKind, StemPool, StrideAt
+from resnet_cli.base.values import parse_input_shape
 
 
 def test_spec_is_frozen():

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import assert_one_line_error
-from resnet_cli.registry import VARIANTS
+from resnet_cli.spec.registry import VARIANTS
 
 RESNET50_STAGE_SHAPES = {  # torchvision's resnet50 at 1x3x224x224, from the ResNet paper's Table 1
     "stem": [1, 64, 56, 56], "layer1": [1, 256, 56, 56], "layer2": [1, 512, 28, 28],
@@ -144,7 +144,7 @@ def test_python_dash_m_works():
 
 def test_help_does_not_import_torch():
     # `resnet-cli --help` must not pay for torch: the CLI module and the help text load without it
-    code = ("import sys; from resnet_cli.cli import main; "
+    code = ("import sys; from resnet_cli.cli.app import main; "
             "rc = main(['--help']); "
             "assert 'torch' not in sys.modules, 'torch was imported'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from resnet_cli import api, formulas
-from resnet_cli.registry import VARIANTS
+from resnet_cli import api
+from resnet_cli.analysis import ops as formulas
+from resnet_cli.spec.registry import VARIANTS
 
 
 def _small(name):

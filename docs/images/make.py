@@ -6,12 +6,12 @@ script prints nothing else.
 
 from pathlib import Path
 
-from resnet_cli.charts import save_stage_chart, stage_chart
-from resnet_cli.comparison import compare_blocks
-from resnet_cli.draw import diagram
-from resnet_cli.draw_image import save_blocks, save_diagram
-from resnet_cli.report import build_rows
-from resnet_cli.target import analyze_target, resolve_target
+from resnet_cli.render.charts import save_stage_chart, stage_chart
+from resnet_cli.comparison.blocks import compare_blocks
+from resnet_cli.report.draw import diagram
+from resnet_cli.render.diagram import save_blocks, save_diagram
+from resnet_cli.report.rows import build_rows
+from resnet_cli.sources.target import analyze_target, resolve_target
 
 HERE = Path(__file__).resolve().parent
 

@@ -1,0 +1,3 @@
+"""Layer 7: bench: measured latency, throughput and memory.
+
+(Named benchmark/, not bench/: ``resnet_cli.benchmark.run`` is the public API function.)"""

@@ -1,0 +1,266 @@
+"""The command line: thin Typer commands over the Python API (``resnet_cli.api``), and the entry point.
+
+Each command takes typed values (``resnet_cli.cli.options``), makes one API call and emits its document.
+``main`` is the one boundary of the process: our errors, click's parse errors, Ctrl-C, SIGTERM and a closed
+pipe each end in one stderr line (or none, for the pipe) and a documented exit code. (While a command runs,
+``sys.stdout`` points at stderr and results go to the real stdout: see ``resnet_cli.cli.options.boundary``.)
+torch is imported inside the commands only, so ``resnet-cli --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from resnet_cli import __version__
+from resnet_cli.render import emit as render
+from resnet_cli.base import values
+from resnet_cli.base.errors import (
+    BROKEN_PIPE_EXIT,
+    INTERRUPTED_EXIT,
+    ClosedPipe,
+    ResnetCliError,
+    Terminated,
+    error_line,
+    first_line,
+)
+from resnet_cli.cli.options import (
+    ChartOpt,
+    DepthOpt,
+    DtypeOpt,
+    FormatOpt,
+    InputOpt,
+    ModelArg,
+    StagesOpt,
+    VerifyOpt,
+    WeightsOpt,
+    boundary,
+    with_spec_options,
+)
+from resnet_cli.spec.registry import FAMILIES
+
+app = typer.Typer(
+    name="resnet-cli",
+    help="Build any ResNet variant and see exactly what it costs: shapes, parameters, FLOPs, memory, latency.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"resnet-cli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """Build any ResNet variant and see exactly what it costs."""
+
+
+def stage_names(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not names:
+        from resnet_cli.base.errors import UsageError
+
+        raise UsageError(f"--stages '{text}' is empty; give top-level module names, e.g. conv1,layer1,layer2")
+    return names
+
+
+FamilyOpt = Annotated[Optional[str], typer.Option(
+    "--family", parser=values.bound(values.parse_choice, "--family", tuple(FAMILIES)), metavar="FAMILY",
+    help="Only this family: " + " | ".join(FAMILIES) + ".")]
+
+
+@app.command("list")
+@boundary
+def list_models(family: FamilyOpt = None, fmt: FormatOpt = "table") -> None:
+    """Every registered variant by family, with the reference it is checked against: block, blocks per stage,
+    parameters, GFLOPs and GMACs at its default input."""
+    from resnet_cli.spec.catalog import catalog, families
+    from resnet_cli.views.summary import list_document
+
+    render.emit(list_document(catalog(family), families(family)), fmt)
+
+
+@app.command()
+@with_spec_options
+@boundary
+def summary(
+    model: ModelArg = None,
+    input: InputOpt = None,
+    depth: DepthOpt = "stage",
+    weights: WeightsOpt = None,
+    stages: StagesOpt = None,
+    verify: VerifyOpt = False,
+    fmt: FormatOpt = "table",
+    chart: ChartOpt = None,
+    *,
+    overrides: dict,
+) -> None:
+    """Per-stage output shapes, parameters, FLOPs and receptive fields of a model (default resnet50)."""
+    from resnet_cli import api
+    from resnet_cli.render.charts import check_chart_target, stage_chart
+
+    check_chart_target(chart, fmt)
+    result = api.summary(model, input, depth, weights=weights, stages=stage_names(stages), verify=verify,
+                         **overrides)
+    report = result.report
+    finish(result, fmt, chart, lambda: [stage_chart(report.model, report.rows)],
+           f"{report.model} — {report.description}")
+
+
+@app.command()
+@with_spec_options
+@boundary
+def flops(
+    model: ModelArg = None,
+    input: InputOpt = None,
+    depth: DepthOpt = "stage",
+    training: bool = typer.Option(False, "--training", help="Add the backward pass (from the real backward "
+                                  "ops) and the activation memory a training step keeps."),
+    dtype: DtypeOpt = "float32",
+    weights: WeightsOpt = None,
+    stages: StagesOpt = None,
+    verify: VerifyOpt = False,
+    fmt: FormatOpt = "table",
+    *,
+    overrides: dict,
+) -> None:
+    """Every operation accounted for: totals under each convention, by operator and module, memory."""
+    from resnet_cli import api
+
+    result = api.flops(model, input, training, depth, dtype, weights=weights, stages=stage_names(stages),
+                       verify=verify, **overrides)
+    finish(result, fmt)
+
+
+def finish(result, fmt: str, chart: str | None = None, chart_data=None, heading: str | None = None) -> None:
+    """Notes for people on stderr, the result on stdout, then the verdict of --verify (exit 1 if it failed).
+
+    ``chart`` (summary --chart): "-" draws ``chart_data()``'s bars in the terminal instead of the document;
+    a file name writes them there, beside the document."""
+    from resnet_cli.base.errors import RuntimeFailure
+
+    console = render.stderr_console()
+    for note in result.notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
+    if chart is None:
+        render.emit(result.document, fmt)
+    else:
+        from resnet_cli.render.charts import show_chart
+
+        show_chart(chart, chart_data(), lambda: render.emit(result.document, fmt), heading)
+    verification = result.verification
+    if verification is not None and verification.error:
+        raise RuntimeFailure(f"--verify: {verification.error}")
+    if verification is not None and not verification.agrees:
+        raise RuntimeFailure(f"--verify: fvcore disagrees with our count at {', '.join(verification.disagreeing)}")
+
+
+# ---- commands defined in their own modules register themselves below (one line each) ----
+# (each module must not import torch at import time: `resnet-cli --help` stays instant)
+from resnet_cli.cli import compare as compare_cli  # noqa: E402
+
+compare_cli.register(app)
+from resnet_cli.cli import bench as bench_cli  # noqa: E402
+
+bench_cli.register(app)
+from resnet_cli.cli import draw as draw_cli  # noqa: E402
+
+draw_cli.register(app)
+
+
+# ---- the entry point ----
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread (an embedding application): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe: point fd 1 at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.__stdout__.fileno())
+    except (OSError, AttributeError, ValueError):
+        pass
+
+
+def _closed_pipe(console) -> None:
+    # rich's own reaction is exit(1) after pointing fd 1 at /dev/null; ours is the same for every format
+    console.quiet = True
+    raise ClosedPipe()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; return its exit code (0 ok, 1 runtime failure, 2 usage error, 130 Ctrl-C, 143 SIGTERM,
+    141 when the reader of stdout went away)."""
+    import rich.console  # typer prints help with rich: its broken-pipe reaction must be ours too
+
+    rich.console.Console.on_broken_pipe = _closed_pipe
+    command = typer.main.get_command(app)
+    try:
+        with _sigterm_as_interrupt():
+            from resnet_cli.render.charts import chart_flag_argv
+
+            result = command.main(args=chart_flag_argv(argv if argv is not None else sys.argv[1:]),
+                                  prog_name="resnet-cli", standalone_mode=False)
+            sys.stdout.flush()  # a closed pipe shows here, inside the boundary, not at interpreter exit
+    except (BrokenPipeError, ClosedPipe):
+        _silence_stdout()
+        return BROKEN_PIPE_EXIT
+    except ResnetCliError as error:
+        for line in getattr(error, "details", ()):
+            sys.stderr.write(f"  {line}\n")
+        error_line(str(error))
+        return error.exit_code
+    except Terminated:
+        error_line("terminated (SIGTERM)")
+        return Terminated.exit_code
+    except KeyboardInterrupt:
+        error_line("interrupted")
+        return INTERRUPTED_EXIT
+    except SystemExit as exit_:
+        if type(sys.stdout).__name__ == "PacifyFlushWrapper":  # click met a closed pipe while printing
+            _silence_stdout()
+            return BROKEN_PIPE_EXIT
+        error_line(f"unexpected exit ({exit_.code!r})")  # user code is guarded; this is a last resort
+        return 1
+    except Exception as error:  # click's UsageError / BadParameter / NoSuchOption and Abort
+        format_message = getattr(error, "format_message", None)
+        if format_message is None and type(error).__name__ == "Abort":
+            error_line("aborted")
+            return 1
+        if format_message is None:
+            error_line(f"unexpected {type(error).__name__}: {first_line(error)}")
+            return 1
+        error_line(format_message())
+        return getattr(error, "exit_code", 2) or 2
+    return result if isinstance(result, int) else 0
+
+
+def run() -> None:
+    sys.exit(main())

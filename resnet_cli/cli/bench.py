@@ -1,0 +1,228 @@
+"""``resnet-cli bench``: the command — typed options, one call, one document — and its progress bar.
+
+Importing this module does not import torch: ``resnet_cli.benchmark.run`` is loaded inside the command.
+Results go to stdout (table | json | csv | markdown); the progress bar and warnings go to stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import contextmanager
+from typing import Annotated, Optional
+
+import typer
+
+from resnet_cli.render import emit as render
+from resnet_cli.base import values
+from resnet_cli.base.errors import INTERRUPTED_EXIT, RuntimeFailure, Terminated, UsageError
+from resnet_cli.cli.options import MODEL_HELP, DtypeOpt, FormatOpt, InputOpt, WeightsOpt, boundary, with_spec_options
+
+DEFAULT_BATCH_SIZES = {"cpu": (1, 8), "cuda": (1, 8, 64)}
+EXIT_CODES = {"SIGINT": INTERRUPTED_EXIT, "SIGTERM": Terminated.exit_code}
+
+
+def _option(*names: str, parser, metavar: str, help: str):
+    return typer.Option(*names, parser=parser, metavar=metavar, help=help)
+
+
+ModelsArg = Annotated[Optional[list[str]], typer.Argument(
+    help=MODEL_HELP + " Several models are measured side by side, interleaved.", show_default="resnet50",
+    metavar="MODEL")]
+BatchOpt = Annotated[Optional[str], _option(
+    "--batch-size", "-b", parser=values.parse_batch_sizes, metavar="N,N,...",
+    help="Batch sizes to sweep, e.g. 1,8,64 (default: N of --input if given, else 1,8 on CPU and 1,8,64 on CUDA).")]
+DeviceOpt = Annotated[str, _option("--device", parser=values.parse_device, metavar="DEVICE",
+                                   help="auto | cpu | cuda | cuda:N (auto: cuda:0 if available).")]
+ChannelsLastOpt = Annotated[bool, typer.Option("--channels-last", help="Model and input in channels-last (NHWC).")]
+CompileOpt = Annotated[Optional[str], _option(
+    "--compile", parser=values.bound(values.parse_choice, "--compile", values.COMPILE_MODES), metavar="MODE",
+    help="torch.compile mode: default | reduce-overhead | max-autotune | max-autotune-no-cudagraphs (CUDA graphs "
+    "where the mode implies them); compile time is reported separately.")]
+TrainingOpt = Annotated[bool, typer.Option(
+    "--training", help="Time a whole training step (forward, loss, backward, optimizer step) and its memory.")]
+OptimizerOpt = Annotated[Optional[str], _option(
+    "--optimizer", parser=values.bound(values.parse_choice, "--optimizer", values.OPTIMIZERS), metavar="NAME",
+    help="With --training: sgd (momentum 0.9, the default) | adamw.")]
+FindMaxOpt = Annotated[bool, typer.Option(
+    "--find-max-batch", help="Find the largest batch that fits (predicted, then confirmed by real steps) and "
+    "measure it.")]
+ThreadsOpt = Annotated[Optional[str], _option(
+    "--threads", parser=values.bound(values.parse_int, "--threads", 1, values.MAX_THREADS), metavar="N",
+    help="CPU intra-op threads (default: torch.get_num_threads()).")]
+WarmupOpt = Annotated[float, _option(
+    "--warmup", parser=values.bound(values.parse_float, "--warmup", 0.0, values.MAX_SECONDS), metavar="SECONDS",
+    help="Seconds of warm-up after the first call (at least 3 iterations).")]
+MinTimeOpt = Annotated[float, _option(
+    "--min-time", parser=values.bound(values.parse_float, "--min-time", 0.0, values.MAX_SECONDS, low_open=True),
+    metavar="SECONDS", help="Seconds of measurement per configuration (at least 10 samples, 5 when one step "
+    "takes over 1 s).")]
+RepeatsOpt = Annotated[int, _option(
+    "--repeats", parser=values.bound(values.parse_int, "--repeats", 1, values.MAX_REPEATS), metavar="K",
+    help="Repeat the whole sweep K times and report the spread between the repeats.")]
+IsolateOpt = Annotated[bool, typer.Option(
+    "--isolate", help="Measure each configuration in a fresh subprocess (no allocator, compile cache or "
+    "warm-up carried over).")]
+DevicesOpt = Annotated[int, _option(
+    "--devices", parser=values.bound(values.parse_int, "--devices", 1, values.MAX_DEVICES), metavar="N",
+    help="With --training: DDP over N devices launched by torchrun; per-device and aggregate throughput, "
+    "scaling efficiency.")]
+PlotOpt = Annotated[Optional[str], typer.Option(
+    "--plot", metavar="FILE", help="Also draw latency (median, p10–p90 band) and throughput against batch size, one "
+    "line per model (and latency against FLOPs for several models), to FILE.svg|png|pdf.")]
+OutputOpt = Annotated[Optional[str], typer.Option(
+    "--output", "-o", metavar="FILE", help="Append the results to FILE for tracking over time: JSON lines "
+    "(.jsonl, .json) or CSV (.csv); checked before anything is measured.")]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench)
+
+
+@with_spec_options
+@boundary
+def bench(
+    models: ModelsArg = None,
+    input: InputOpt = None,
+    batch_size: BatchOpt = None,
+    device: DeviceOpt = "auto",
+    dtype: DtypeOpt = "float32",
+    channels_last: ChannelsLastOpt = False,
+    compile: CompileOpt = None,
+    training: TrainingOpt = False,
+    optimizer: OptimizerOpt = None,
+    find_max_batch: FindMaxOpt = False,
+    threads: ThreadsOpt = None,
+    warmup: WarmupOpt = 1.0,
+    min_time: MinTimeOpt = 3.0,
+    repeats: RepeatsOpt = 1,
+    isolate: IsolateOpt = False,
+    devices: DevicesOpt = 1,
+    weights: WeightsOpt = None,
+    fmt: FormatOpt = "table",
+    output: OutputOpt = None,
+    plot: PlotOpt = None,
+    *,
+    overrides: dict,
+) -> None:
+    """Latency, throughput and memory of one or more models (default resnet50), inference or training steps,
+    against a roofline measured in the same run: median, p10/p90, IQR, n, img/s, GFLOP/s, % of peak."""
+    from resnet_cli.benchmark.history import append, check_output
+    from resnet_cli.views.bench import CSV_COLUMNS, bench_document, flat_records
+
+    _check_combinations(models or [], batch_size, training, optimizer, find_max_batch, isolate, devices)
+    history = check_output(output, [c.key for c in CSV_COLUMNS]) if output else None
+    if plot is not None:
+        from resnet_cli.render.images import check_image_path
+
+        check_image_path(plot, "--plot")
+    if weights is not None and len(models or []) > 1:
+        raise UsageError("--weights loads one checkpoint into one model; give one MODEL (or a checkpoint as MODEL)")
+    from resnet_cli.benchmark import run as core  # torch is imported here, not when the CLI loads
+    from resnet_cli.benchmark.records import BenchRequest, ModelRef
+    from resnet_cli.benchmark.system import resolve_device
+    from resnet_cli.sources.target import resolve_target
+
+    refs = tuple(ModelRef(name, tuple(overrides.items()), input, weights) for name in (models or [None]))
+    targets = tuple(resolve_target(ref.text, overrides, input, weights=weights) for ref in refs)
+    _distinct(targets)
+    resolved = resolve_device(device)
+    if devices > 1 and device == "auto" and resolved == "cpu":
+        raise RuntimeFailure(f"--devices {devices}: this machine has no CUDA device; a distributed run needs "
+                             f"{devices} (--device cpu runs {devices} CPU processes with gloo instead)")
+    import torch
+
+    if batch_size is None:
+        batch_size = (targets[0].input_shape[0],) if input else DEFAULT_BATCH_SIZES[resolved.split(":")[0]]
+    request = BenchRequest(
+        targets=targets, device=resolved, batch_sizes=batch_size, dtype=dtype, channels_last=channels_last,
+        compile_mode=compile, training=training, optimizer=optimizer or "sgd",
+        threads=threads or torch.get_num_threads(), warmup_s=warmup, min_time_s=min_time, repeats=repeats,
+        isolate=isolate, find_max_batch=find_max_batch, devices=devices, refs=refs)
+    steps = len(targets) * (1 if find_max_batch else len(batch_size)) * repeats
+    with _progress_bar(steps) as progress:
+        run = core.run_bench(request, progress=progress)
+    measured = [r for r in run.results if r.ok]
+    if not measured and not run.interrupted:
+        raise RuntimeFailure("nothing could be measured: " + "; ".join(run.warnings or ("no configuration ran",)))
+    render.emit(bench_document(run), fmt)
+    if history and measured:
+        append(history, flat_records(run, only_measured=True), CSV_COLUMNS, run.env)
+    if plot is not None and measured:
+        from resnet_cli.render.charts import save_bench_plot
+        from resnet_cli.views.bench import result_record
+
+        records = [result_record(r, run) for r in run.results]
+        series = [(m.name, [r for r in records if r["model"] == m.name]) for m in run.models]
+        save_bench_plot(series, plot)
+    _warn(run.warnings)
+    if run.stopped_by:
+        raise typer.Exit(EXIT_CODES[run.stopped_by])
+
+
+def _check_combinations(models, batch_size, training, optimizer, find_max_batch, isolate, devices) -> None:
+    if optimizer is not None and not training:
+        raise UsageError(f"--optimizer {optimizer} applies to training steps; add --training")
+    if find_max_batch and batch_size is not None:
+        raise UsageError("--find-max-batch chooses the batch size itself; drop --batch-size")
+    if devices > 1:
+        if not training:
+            raise UsageError(f"--devices {devices} runs distributed training steps; add --training")
+        if len(models) > 1 or isolate or find_max_batch:
+            raise UsageError(f"--devices {devices} measures one model, without --isolate or --find-max-batch")
+
+
+def _distinct(targets) -> None:
+    seen = set()
+    for target in targets:
+        if target.name in seen:
+            raise UsageError(f"MODEL {target.name} is given twice; each model is measured once per batch size")
+        seen.add(target.name)
+
+
+# ---- progress (stderr, refreshed only between iterations, never from a background thread) ----
+
+@contextmanager
+def _progress_bar(steps: int):
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = render.stderr_console()
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console,
+                   transient=True, auto_refresh=False, disable=not console.is_terminal)
+    task = bar.add_task("starting", total=steps)
+    state = {"done": -1, "last": 0.0, "config": None}
+
+    def progress(event: str, **details) -> None:
+        now = time.monotonic()
+        where = " ".join(str(v) for v in (details.get("model"), details.get("batch_size") and
+                                          f"batch {details['batch_size']}") if v)
+        if event == "peak":
+            bar.update(task, description=f"{where + ': ' if where else ''}timing the roofline kernels")
+        elif event == "search":
+            bar.update(task, description=f"{where}: searching the largest batch that fits")
+        elif event in ("isolate", "distributed"):
+            bar.update(task, description=f"{where}: {details.get('what', event)}")
+        elif event == "warmup":
+            key = (details.get("model"), details.get("batch_size"), details.get("repeat"))
+            if key != state["config"]:
+                state["config"] = key
+                state["done"] += 1
+            bar.update(task, completed=max(0, state["done"]), description=f"{where}: warm-up")
+        elif event == "sample":
+            if now - state["last"] < 0.25:
+                return
+            fraction = min(1.0, details["elapsed"] / details["seconds"])
+            bar.update(task, completed=max(0, state["done"]) + fraction,
+                       description=f"{where}: measuring (n={details['n']})")
+        state["last"] = now
+        bar.refresh()
+
+    with bar:
+        yield progress
+
+
+def _warn(lines) -> None:
+    console = render.stderr_console()
+    for line in lines:
+        sys.stdout.flush()  # results first, whole, even when stdout is a pipe shared with stderr
+        console.print(f"warning: {line}", markup=False, soft_wrap=True)

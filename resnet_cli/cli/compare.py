@@ -1,0 +1,133 @@
+"""The ``compare`` command: parse, make one call, present. torch is imported inside the command only."""
+
+from __future__ import annotations
+
+from typing import Annotated, List, Optional
+
+import typer
+
+from resnet_cli.base import values
+from resnet_cli.cli.options import FormatOpt, InputOpt, WeightsOpt, boundary, with_spec_options
+from resnet_cli.spec.fields import Flag
+
+ThingsArg = Annotated[Optional[List[str]], typer.Argument(
+    help="Two or more block kinds (basic, bottleneck, preact-basic, preact-bottleneck, resnext[-GxWd], wide, se, "
+         "se-basic), or models (registered names, path/to/file.py:callable, package.module:callable): one model "
+         "alone is compared with the registered variant closest to it.",
+    show_default=False, metavar="BLOCK|MODEL")]
+ChannelsOpt = Annotated[Optional[str], typer.Option(
+    "--channels", parser=values.bound(values.parse_int, "--channels"), metavar="INT", help="Blocks: the equal input/output width they are also compared at (default 256).")]
+SizeOpt = Annotated[Optional[str], typer.Option(
+    "--size", parser=values.bound(values.parse_int, "--size", 1, values.MAX_DIMENSION), metavar="INT", help="Blocks: spatial size H = W of their input (default 56, ResNet's first stage at 224).")]
+DrawOpt = Annotated[Optional[str], typer.Option(
+    "--draw", metavar="FILE",
+    help="Blocks: also draw them side by side with their conv-weight formulas to FILE.svg|png|pdf.")]
+ChartOpt = Annotated[Optional[str], typer.Option(
+    "--chart", metavar="[FILE]",
+    help="Models: bars of each stage's share of parameters, FLOPs and activations, model beside model: alone, "
+         "in the terminal (instead of the table); --chart FILE.svg|png|pdf writes them to a file.")]
+StagesOpt = Annotated[Optional[List[str]], typer.Option(
+    "--stages", help="Models: top-level modules that start each stage, e.g. conv1,layer1,layer2,layer3,layer4,fc; "
+                     "once for every model, or once per model in order ('default' keeps a model's own).")]
+
+ExportOpt = Annotated[Optional[str], typer.Option(
+    "--export-weights", help="Models: write the first model's weights under the second model's parameter names "
+                             "(safetensors; .pt/.pth: torch.save), if every tensor has a counterpart.",
+    metavar="FILE")]
+SeedOpt = Annotated[Optional[str], typer.Option(
+    "--seed", parser=values.bound(values.parse_int, "--seed", 0, 2**63 - 1), metavar="INT",
+    help="Models, with --export-weights: the seed the first model's weights are initialised with (default 0).")]
+
+
+def _verb(options: list[str]) -> str:
+    return "applies" if len(options) == 1 else "apply"
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @with_spec_options
+    @boundary
+    def compare(
+        things: ThingsArg = None,
+        input: InputOpt = None,
+        channels: ChannelsOpt = None,
+        size: SizeOpt = None,
+        stages: StagesOpt = None,
+        draw: DrawOpt = None,
+        chart: ChartOpt = None,
+        export_weights: ExportOpt = None,
+        seed: SeedOpt = None,
+        weights: WeightsOpt = None,
+        fmt: FormatOpt = "table",
+        *,
+        overrides: dict,
+    ) -> None:
+        """Blocks layer by layer (`compare basic bottleneck`), or models aligned layer by layer: every difference
+        named, the closest registered variant found, weights ported (`compare resnet50 my_resnet.py:build`)."""
+        from resnet_cli import api
+        from resnet_cli.render import emit as render
+        from resnet_cli.base.errors import UsageError, UserCodeError
+
+        things = list(things or [])
+        given = [Flag.option_name(name) for name in overrides]
+        from resnet_cli.comparison.blocks import classify
+
+        from resnet_cli.render import charts
+        from resnet_cli.render.images import check_image_path
+
+        blocks = classify(things) == "blocks"
+        if blocks:
+            model_only = given + [o for o, v in (("--input", input), ("--stages", stages), ("--chart", chart),
+                                                 ("--export-weights", export_weights), ("--seed", seed),
+                                                 ("--weights", weights)) if v]
+            if model_only:
+                raise UsageError(f"{', '.join(model_only)} {_verb(model_only)} to model comparisons; blocks take "
+                                 "--channels and --size")
+        else:
+            block_only = [o for o, v in (("--channels", channels), ("--size", size), ("--draw", draw))
+                          if v is not None]
+            if block_only:
+                raise UsageError(f"{', '.join(block_only)} {_verb(block_only)} to block comparisons; models take "
+                                 "--input NxCxHxW")
+            if seed is not None and export_weights is None:
+                raise UsageError("--seed applies to --export-weights (the seed of the weights it ports)")
+            if seed is not None and weights is not None:
+                raise UsageError("--seed initialises the first model's weights; with --weights they come from the "
+                                 "checkpoint: give one of the two")
+            if export_weights is not None:
+                from resnet_cli.comparison.models import check_export
+
+                check_export(things, export_weights)  # before any work
+        if draw is not None:
+            check_image_path(draw, "--draw")
+        charts.check_chart_target(chart, fmt)
+        result = api.compare(*things, input=input, channels=channels, size=size, stages=stages, weights=weights,
+                             **overrides)
+        console = render.stderr_console()
+        for note in result.notes:
+            console.print(f"note: {note}", markup=False)
+        if chart is None:
+            render.emit(result.document, fmt)
+        else:
+            data = [charts.stage_chart(m.name, m.stages) for m in result.report.models]
+            charts.show_chart(chart, data, lambda: render.emit(result.document, fmt))
+        if draw is not None:
+            from resnet_cli.render.diagram import save_blocks
+
+            save_blocks(result.report, draw)
+            console.print(f"wrote {draw}", markup=False, highlight=False)
+        broken = [m for m in getattr(result.report, "models", ()) if m.failure]
+        if broken:  # the comparison up to the failure is on stdout; the failure is the user's code: exit 1
+            first = broken[0]
+            raise UserCodeError(f"{first.name}: its forward fails in {first.failed_in or 'its own forward'}: "
+                                f"{first.failure} (compared up to there above)")
+        if export_weights is not None:
+            from resnet_cli.comparison.models import export_weights as export
+
+            written = export(result.report, export_weights, 0 if seed is None else seed)
+            same = "" if written["identical"] else " (the models differ as listed: the weights load, the outputs differ)"
+            origin = (f"from {weights}" if written["seed"] is None else
+                      f"initialised with seed {written['seed']}")
+            console.print(f"wrote {written['tensors']} tensors of {written['source']} ({origin}) under "
+                          f"{written['target']}'s names to {written['path']} ({written['format']}){same}",
+                          markup=False)

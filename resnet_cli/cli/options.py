@@ -1,0 +1,159 @@
+"""Command-line options, declared once, typed at the edge; and the one error boundary.
+
+Every option's text goes through a parser of ``resnet_cli.base.values`` (given to Typer as ``parser=``), so the
+commands receive typed, bounded values and a bad value gets one line naming it and what is accepted.
+The architecture options are not written here at all: they are generated from the fields of
+``resnet_cli.spec.fields.ResNetSpec`` that carry a ``Flag``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import enum
+import functools
+import inspect
+import sys
+import types
+import typing
+from typing import Annotated, Any, Optional
+
+import typer
+
+from resnet_cli.base import values
+from resnet_cli.base.errors import ResnetCliError
+from resnet_cli.render.emit import FORMATS
+from resnet_cli.spec.fields import Flag, ResNetSpec
+
+SPEC_PANEL = "Architecture overrides (change any field of MODEL)"
+DEPTHS = ("stage", "block", "layer")
+
+MODEL_HELP = (
+    "What to analyse, resolved in this order: a registered name (see `resnet-cli list`) or `custom` with the "
+    "architecture flags; path/to/file.py:callable or package.module:callable (a function or class returning "
+    "an nn.Module); a checkpoint file (.pt, .pth, .bin: a state_dict; .safetensors), whose architecture is "
+    "inferred from its tensor names and shapes."
+)
+
+ModelArg = Annotated[Optional[str], typer.Argument(help=MODEL_HELP, show_default="resnet50", metavar="MODEL")]
+InputOpt = Annotated[Optional[str], typer.Option(
+    "--input", "-i", parser=values.parse_input_shape, metavar="NxCxHxW",
+    help="Input shape NxCxHxW, e.g. 1x3x224x224 (default: the model's own).")]
+FormatOpt = Annotated[str, typer.Option(
+    "--format", "-f", parser=values.bound(values.parse_choice, "--format", FORMATS), metavar="FORMAT",
+    help="table | json | csv | markdown.")]
+DepthOpt = Annotated[str, typer.Option(
+    "--depth", "-d", parser=values.bound(values.parse_choice, "--depth", DEPTHS), metavar="DEPTH",
+    help="stage | block | layer.")]
+ChartOpt = Annotated[Optional[str], typer.Option(
+    "--chart", metavar="[FILE]",
+    help="Bars of each stage's share of parameters, FLOPs and activations: alone, in the terminal (instead of "
+         "the table); --chart FILE.svg|png|pdf writes them to a file beside the usual output.")]
+DtypeOpt = Annotated[str, typer.Option(
+    "--dtype", parser=values.parse_dtype, metavar="DTYPE",
+    help="float32 | float16 | bfloat16 (also fp32, fp16, half, bf16).")]
+
+WeightsOpt = Annotated[Optional[str], typer.Option(
+    "--weights", metavar="FILE", help="Load this checkpoint (.pt/.pth/.bin state_dict or .safetensors) into the "
+    "model; every missing, unexpected or mis-shaped tensor is listed (exit 1).")]
+VerifyOpt = Annotated[bool, typer.Option(
+    "--verify", help="Also run fvcore's FlopCountAnalysis on a real CPU copy of the model (batch 1) and show its "
+    "count beside ours, stage by stage; any disagreement exits 1.")]
+StagesOpt = Annotated[Optional[str], typer.Option(
+    "--stages", metavar="A,B,...", help="Top-level modules that start each stage, e.g. conv1,layer1,layer2,fc "
+    "(default: stem/layerN/head for torchvision/timm layouts, else each top-level module).")]
+
+
+# ---- the architecture options, generated from the spec's fields ----
+
+def _spec_parser(name: str, annotation, flag: Flag):
+    option = Flag.option_name(name)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):  # `int | None`: None = not given
+        annotation = next(arg for arg in typing.get_args(annotation) if arg is not type(None))
+    origin = typing.get_origin(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return values.bound(lambda text, opt, kind=annotation: values.parse_enum(kind, text, opt), option)
+    if annotation is bool:
+        return values.bound(values.parse_bool, option)
+    if annotation is int:
+        return values.bound(values.parse_int, option, flag.low, flag.high)
+    if annotation is float:
+        return values.bound(values.parse_float, option, flag.low, flag.high)
+    if origin is tuple and typing.get_args(annotation)[0] is int:
+        return values.bound(values.parse_int_list, option, flag.low, flag.high, flag.max_items)
+    if origin is tuple and typing.get_args(annotation)[0] is bool:
+        return values.bound(values.parse_bool_list, option, flag.max_items)
+    raise TypeError(f"ResNetSpec.{name}: no command-line parser for {annotation!r}")  # a bug of ours
+
+
+def _spec_options() -> dict[str, Any]:
+    hints = typing.get_type_hints(ResNetSpec)
+    options = {}
+    for spec_field in dataclasses.fields(ResNetSpec):
+        flag = Flag.of(spec_field)
+        if flag is None:
+            continue
+        annotation = hints[spec_field.name]
+        metavar = flag.metavar
+        if metavar is None:
+            metavar = "BOOL" if annotation is bool else "INT" if annotation is int else "CHOICE"
+        options[spec_field.name] = Annotated[Optional[str], typer.Option(
+            Flag.option_name(spec_field.name), parser=_spec_parser(spec_field.name, annotation, flag),
+            help=flag.help, metavar=metavar, rich_help_panel=SPEC_PANEL, show_default=False)]
+    return options
+
+
+SPEC_OPTIONS = _spec_options()  # spec field -> its Typer option, in the order of the fields
+
+
+def with_spec_options(command):
+    """Give a command every architecture option. The command takes one keyword ``overrides`` instead: the
+    typed values of the options given, keyed by spec field (``{"stem_width": 32}``)."""
+    signature = inspect.signature(command, eval_str=True)
+    kept = [p for p in signature.parameters.values() if p.name != "overrides"]
+    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
+             for name, annotation in SPEC_OPTIONS.items()]
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        overrides = {name: kwargs.pop(name) for name in SPEC_OPTIONS if kwargs.get(name) is not None}
+        for name in SPEC_OPTIONS:
+            kwargs.pop(name, None)
+        return command(*args, overrides=overrides, **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=kept + added)
+    return wrapper
+
+
+# ---- the one error boundary ----
+
+def boundary(command):
+    """Run a command's body: results go to the real stdout while ``sys.stdout`` points at stderr (so a user's
+    model that prints cannot corrupt a JSON document); Ctrl-C and SIGTERM end with their exit codes; a bug of
+    ours becomes one line (set RESNET_CLI_DEBUG=1 to see its traceback). Our own errors go up to the entry
+    point, which prints them (``resnet_cli.cli.app.main``).
+    """
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from resnet_cli.base.errors import INTERRUPTED_EXIT, ClosedPipe, Terminated, error_line, report_unexpected
+
+        from resnet_cli.render.emit import results_to
+
+        try:
+            with results_to(sys.stdout), contextlib.redirect_stdout(sys.stderr):
+                return command(*args, **kwargs)
+        except (typer.Exit, ResnetCliError, ClosedPipe):
+            raise
+        except BrokenPipeError:
+            raise ClosedPipe() from None
+        except Terminated:  # click would turn these into a bare "Aborted!": end them here, with their code
+            error_line("terminated (SIGTERM)")
+            raise typer.Exit(Terminated.exit_code) from None
+        except KeyboardInterrupt:
+            error_line("interrupted")
+            raise typer.Exit(INTERRUPTED_EXIT) from None
+        except Exception as error:  # a bug of ours: still one line, unless debugging
+            raise report_unexpected(error) from error
+
+    return wrapper

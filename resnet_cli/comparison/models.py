@@ -1,0 +1,302 @@
+"""``compare`` for models: each analysed once, aligned by structure, its differences named and costed.
+
+Every model after the first is aligned with the first (``resnet_cli.structure.align``): its differences
+(``resnet_cli.comparison.diagnose`` → ``resnet_cli.comparison.folding``), the registered variant it is or is closest to
+(``resnet_cli.comparison.identify``), and a stage table whose rows are the first model's stages, each model's
+numbers coming from the operators aligned with them (``resnet_cli.comparison.stage_alignment``; ``--stages``
+falls back to lining up named stages by position). One model alone is compared with its closest
+variant. ``export_weights`` ports the first model's weights to the second's names (``resnet_cli.comparison.port``).
+
+Everything returned is frozen plain numbers and text; ``resnet_cli.views.compare`` renders it.
+torch is imported by the functions that need it, never at import time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from resnet_cli.spec import registry
+from resnet_cli.base.errors import RuntimeFailure, UsageError
+from resnet_cli.comparison.folding import Difference
+from resnet_cli.comparison.identify import Closest
+from resnet_cli.comparison.stage_alignment import StageCount, aligned_stages, own_stages, parse_stages, stage_of_path
+
+@dataclass(frozen=True)
+class ModelCount:
+    name: str  # as given on the command line (the closest variant's label when it was added)
+    source: str  # "registry" | "file" | "module" | "closest"
+    description: str
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...] | None
+    device: str  # where it was analysed: "meta", or "cpu" when the user's code needed real tensors
+    stages: tuple[StageCount, ...]  # its own stages
+    params: int
+    flops: int
+    macs: int
+    notes: tuple[str, ...] = ()  # for people (stderr): e.g. why it ran on the CPU
+    # where and why its forward failed after some stages ran ("layer2.0", torch's message)
+    failed_in: str | None = None
+    failure: str | None = None
+    differences: tuple[Difference, ...] = ()  # against the first model (none for the first)
+    closest: Closest | None = None  # the registered variant (and flags) it is, or is nearest to
+    aligned: tuple[StageCount | None, ...] = ()  # its counterpart of each of the first model's stages
+    unsupported: tuple = ()  # analysis.Unsupported: operators no formula covers (0 FLOPs), with their calls
+
+
+@dataclass(frozen=True)
+class Delta:
+    """One model's value against the first model's (``reference``)."""
+
+    reference: int | None
+    value: int | None
+
+    @property
+    def diff(self) -> int | None:
+        return None if self.reference is None or self.value is None else self.value - self.reference
+
+    @property
+    def pct(self) -> float | None:
+        diff = self.diff
+        return None if diff is None or not self.reference else round(100.0 * diff / self.reference, 4)
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """A model's first difference from the first model, and the stage (of the first model) it is in."""
+
+    index: int
+    stage: str
+    model: str
+    stage_in_model: str | None  # the model's modules aligned with that stage (None: nothing is)
+    reference_shape: tuple[int, ...] | None
+    output_shape: tuple[int, ...] | None
+    params: Delta
+    flops: Delta
+    difference: Difference
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        if self.stage_in_model is None:
+            return ("missing stage",)
+        found = []
+        if self.reference_shape != self.output_shape:
+            found.append("output_shape")
+        if self.params.diff:
+            found.append("params")
+        return tuple(found) or ("operators",)
+
+
+@dataclass(frozen=True)
+class ModelComparison:
+    models: tuple[ModelCount, ...]
+    stage_names: tuple[str, ...]  # the rows: the first model's stages (or the --stages by position)
+    divergences: tuple[Divergence | None, ...]  # per model: its first difference (None for the first)
+    by_position: bool = False  # --stages: rows are the named stages lined up by position
+    handles: tuple = field(default=(), compare=False, repr=False)  # what export_weights needs
+
+    @property
+    def stage_count(self) -> int:
+        return len(self.stage_names)
+
+    @property
+    def subject(self) -> ModelCount:
+        """The model the comparison is about: the second (the only one, when one is compared alone)."""
+        return self.models[1] if len(self.models) > 1 else self.models[0]
+
+    @property
+    def first_divergence(self) -> Divergence | None:
+        found = [d for d in self.divergences if d is not None]
+        return min(found, key=lambda d: d.index) if found else None
+
+    @property
+    def first_flops_difference(self) -> int | None:
+        found = [i for i in (self.flops_difference(m) for m in range(1, len(self.models))) if i is not None]
+        return min(found) if found else None
+
+    def flops_difference(self, model_index: int) -> int | None:
+        """The first stage index where this model's FLOPs differ from the first model's."""
+        for index in range(self.stage_count):
+            reference, other = self.stage(0, index), self.stage(model_index, index)
+            if reference is None or other is None or reference.flops != other.flops:
+                return index
+        return None
+
+    def stage(self, model_index: int, stage_index: int) -> StageCount | None:
+        stages = self.models[model_index].aligned
+        return stages[stage_index] if stage_index < len(stages) else None
+
+    def stage_label(self, stage_index: int) -> str:
+        return self.stage_names[stage_index]
+
+
+@dataclass(frozen=True)
+class _Analysed:
+    """One model as analysed: what the comparison and the weight export read."""
+
+    target: object  # resnet_cli.sources.target.Target
+    name: str
+    source: str
+    description: str
+    model: object
+    analysis: object
+    structure: object
+    device: str
+    notes: tuple[str, ...]
+    failure: object  # the AnalysisFailure of a forward that broke midway, else None
+    closest: Closest | None = None
+
+
+def _analyse(target, reference: str | None, source: str | None = None) -> _Analysed:
+    from resnet_cli.structure.align import structure
+    from resnet_cli.comparison.identify import closest, name_spec
+    from resnet_cli.sources.target import analyze
+
+    analyzed = analyze(target, allow_partial=target.is_user_code)
+    shaped = structure(analyzed.analysis, analyzed.failure is not None)
+    if target.spec is None:  # user code: which variant it is, the search says
+        found = closest(shaped, tuple(analyzed.analysis.input_shape), reference)
+    elif target.variant is not None and target.variant.name in registry.VARIANTS and not target.changed:
+        found = Closest(target.variant.name, (), True, target.spec)
+    else:  # flags or a checkpoint: the registered name it differs least from, and the flags
+        found = Closest(*name_spec(target.spec, reference), True, target.spec)
+    return _Analysed(target, target.name, source or target.source, target.description, analyzed.model,
+                     analyzed.analysis, shaped, analyzed.device, tuple(target.notes) + tuple(analyzed.notes),
+                     analyzed.failure, found)
+
+
+def check_export(names: list[str], path: str) -> None:
+    """``--export-weights`` refused before any work: more than two models, or a path it cannot write."""
+    from resnet_cli.comparison.port import check_path
+
+    if len(names) > 2:
+        raise UsageError(f"--export-weights ports the first model's weights to the second; {len(names)} models were "
+                         "given (give two, or one to port from its closest variant)")
+    check_path(path)
+
+
+def compare_models(names: list[str], overrides: dict | None = None, input_shape: tuple[int, ...] | None = None,
+                   stages: list[str] | None = None, weights: str | None = None) -> ModelComparison:
+    """Analyse every model once, align each with the first, name its differences, identify it.
+
+    ``overrides`` (spec field -> value) change every registered model; ``weights`` is a checkpoint for the
+    first model (the weights ``export_weights`` ports)."""
+    from resnet_cli.comparison.blocks import is_user_model
+    from resnet_cli.sources.target import resolve_target, target_of_spec
+
+    registered = [n for n in names if not is_user_model(n)]
+    if overrides and not registered:
+        raise UsageError("architecture override flags change registered models, and none is named; "
+                         "your own model's structure comes from its code")
+    user_input = input_shape
+    if user_input is None and registered:
+        user_input = resolve_target(registered[0], overrides).input_shape
+    reference = names[0] if names[0] in registry.VARIANTS else None
+    analysed = []
+    for index, name in enumerate(names):
+        user = is_user_model(name)
+        target = resolve_target(name, None if user else overrides, user_input if user else input_shape,
+                                weights=weights if index == 0 else None)
+        analysed.append(_analyse(target, reference))
+    subject = analysed[0]
+    if len(analysed) == 1 and subject.target.is_user_code and subject.closest is not None:
+        # one model alone: compared with the registered variant closest to it
+        found = subject.closest
+        description = registry.VARIANTS[found.name].description + (", with the flags shown" if found.flags else "")
+        candidate = dataclasses.replace(target_of_spec(found.spec, tuple(subject.analysis.input_shape)),
+                                        name=found.label,
+                                        description=f"the registered variant closest to it: {description}")
+        analysed.insert(0, _analyse(candidate, found.name, source="closest"))
+    stage_choices = parse_stages(stages, len(analysed))
+    return _comparison(analysed, stage_choices)
+
+
+def _comparison(analysed: list[_Analysed], stage_choices) -> ModelComparison:
+    from resnet_cli.structure.align import align
+    from resnet_cli.comparison.diagnose import findings
+    from resnet_cli.comparison.folding import fold
+    from resnet_cli.report.rows import totals
+    from resnet_cli.comparison.stage_alignment import unused_modules
+
+    first = analysed[0]
+    first_totals = totals(first.analysis)
+    own = [own_stages(a.model, a.analysis, choice, a.name) for a, choice in zip(analysed, stage_choices)]
+    by_position = any(choice is not None for choice in stage_choices)
+    counts, alignments, divergences = [], [], []
+    for index, (item, stages) in enumerate(zip(analysed, own)):
+        total = totals(item.analysis)
+        differences: tuple[Difference, ...] = ()
+        alignment = None
+        if index == 0:
+            aligned = stages
+        else:
+            alignment = align(first.structure, item.structure)
+            failure = (item.failure.module, item.failure.reason) if item.failure is not None else None
+            rows = fold(findings(alignment, failure), first.structure, item.structure, first_totals.flops)
+            differences = rows + unused_modules(first.model, first.analysis, item.model, item.analysis,
+                                                    item.failure is not None)
+            aligned = stages if by_position else aligned_stages(first.analysis, own[0], alignment, item.analysis,
+                                                                item.failure is not None)
+        alignments.append(alignment)
+        counts.append(ModelCount(
+            name=item.name, source=item.source, description=item.description,
+            input_shape=tuple(item.analysis.input_shape), output_shape=item.analysis.output_shape,
+            device=item.device, stages=stages, params=total.params, flops=total.flops, macs=total.macs,
+            notes=item.notes, failed_in=item.failure.module if item.failure is not None else None,
+            failure=item.failure.reason if item.failure is not None else None, differences=differences,
+            closest=item.closest if index else (item.closest if len(analysed) == 1 else None), aligned=aligned,
+            unsupported=item.analysis.unsupported_ops()))
+    for index, count in enumerate(counts):
+        divergences.append(_divergence(counts, index, first) if index and count.differences else None)
+    names = tuple(s.name for s in own[0]) if not by_position else \
+        tuple(" / ".join(dict.fromkeys(s[i].name for s in own if i < len(s))) for i in range(max(map(len, own))))
+    return ModelComparison(tuple(counts), names, tuple(divergences), by_position, (tuple(analysed), tuple(alignments)))
+
+
+def _divergence(counts: list[ModelCount], index: int, first: _Analysed) -> Divergence:
+    difference = counts[index].differences[0]
+    reference_stages = counts[0].aligned
+    stage_index = stage_of_path(first.analysis, difference.reference, reference_stages, counts[index].aligned,
+                                difference.model)
+    ours = reference_stages[stage_index] if stage_index < len(reference_stages) else None
+    theirs = counts[index].aligned[stage_index] if stage_index < len(counts[index].aligned) else None
+    return Divergence(
+        index=stage_index, stage=ours.name if ours else "", model=counts[index].name,
+        stage_in_model=theirs.name if theirs else None, reference_shape=ours.output_shape if ours else None,
+        output_shape=theirs.output_shape if theirs else None,
+        params=Delta(ours.params if ours else None, theirs.params if theirs else None),
+        flops=Delta(ours.flops if ours else None, theirs.flops if theirs else None), difference=difference)
+
+
+def export_weights(comparison: ModelComparison, path: str, seed: int = 0, source_state: dict | None = None) -> dict:
+    """Write the first model's weights (``source_state``, else initialised under ``seed``) under the second
+    model's names to ``path``. Returns what was written; RuntimeFailure (nothing written) if the models'
+    tensors do not pair up one to one."""
+    from resnet_cli.comparison import port
+
+    analysed, alignments = comparison.handles
+    if len(analysed) != 2:
+        raise RuntimeFailure(f"--export-weights: no registered variant is close to {analysed[0].name}; there is no "
+                             "model to port weights from (name one: `compare REFERENCE MODEL --export-weights FILE`)")
+    source, target = analysed
+    plan = port.plan(alignments[1], source.model, target.model)
+    if not plan.complete:
+        raise RuntimeFailure(port.refuse_message(plan, source.name, target.name))
+    state = port.ported_state(plan, source_state if source_state is not None else _seeded_state(source, seed))
+    written = port.write(state, path)
+    from_checkpoint = source_state is not None or source.target.weights is not None
+    return {"path": path, "format": written, "tensors": len(state), "identical": alignments[1].identical,
+            "source": source.name, "target": target.name, "seed": None if from_checkpoint else seed,
+            "checkpoint": source.target.weights}
+
+
+def _seeded_state(source: _Analysed, seed: int) -> dict:
+    """The source model built for real (on the CPU), its initialisation under ``seed`` — or its checkpoint's
+    tensors when it was given one (``weights``)."""
+    import torch
+
+    from resnet_cli.sources.target import build_real
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build_real(source.target).state_dict()

@@ -1,0 +1,297 @@
+"""One builder that turns any ``ResNetSpec`` into an ``nn.Module``.
+
+Module names follow torchvision (``conv1``, ``bn1``, ``layer1.0.downsample.0`` …) so torchvision
+checkpoints load with ``strict=True``; the deep stem, the conv stem pool, average-pool shortcut and channel
+attention follow timm's names (``conv1.0``, ``maxpool.0``, ``downsample.1``, ``se.fc1``, ``se.conv``) so timm's
+ResNet-C/D/S/T, SE, ECA and ResNet-RS checkpoints load too. Activation modules are named after their kind
+(``relu``, ``silu``). Each block records its shortcut kind (``shortcut_kind``) so reports can describe it.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from resnet_cli.nn import parts
+from resnet_cli.spec.fields import (  # noqa: F401 (the shortcut kinds are also read from here)
+    AVGPOOL_PROJECTION,
+    IDENTITY,
+    PROJECTION,
+    SUBSAMPLE,
+    ZERO_PAD,
+    Activation,
+    AttentionAt,
+    ConvBias,
+    ResNetSpec,
+    StemKind,
+    StemPool,
+    StrideAt,
+)
+
+
+
+def _conv(cin, cout, kernel, stride=1, groups=1, dilation=1, bias=False) -> nn.Conv2d:
+    padding = dilation * (kernel - 1) // 2
+    return nn.Conv2d(cin, cout, kernel, stride=stride, padding=padding, dilation=dilation, groups=groups,
+                     bias=bias)
+
+
+def _preact_shortcut(block: nn.Module, x: torch.Tensor, preact: torch.Tensor) -> torch.Tensor:
+    # Projections read the pre-activated input (Keras ResNetV2, timm PreActBottleneck); a parameter-free
+    # subsampling shortcut reads the block's raw input, as Keras's 1×1 max-pool does.
+    if block.shortcut_kind in (PROJECTION, AVGPOOL_PROJECTION):
+        return block.downsample(preact)
+    return block.downsample(x) if block.downsample is not None else x
+
+
+class _Residual(nn.Module):
+    """What every block shares: the attention slot (``se``, timm's name, wherever ``se_at`` puts it), stochastic
+    depth (``drop_path``, only when its rate is above 0, as in timm) and the activation (named after its kind)."""
+
+    def _common(self, cin, cout, downsample, shortcut_kind, se, se_reduction, se_at, drop_path, preact,
+                activation) -> None:
+        self.preact = preact
+        self.shortcut_kind = shortcut_kind
+        self.se_at = AttentionAt(se_at)
+        self.act_name = Activation(activation).value
+        self.add_module(self.act_name, parts.activation(Activation(activation), inplace=not preact))
+        self.se = parts.attention(se, cin if self.se_at is AttentionAt.PRE else cout, se_reduction)
+        self.downsample = downsample
+        self.drop_path = parts.DropPath(drop_path) if drop_path > 0 else None
+
+    @property
+    def act(self) -> nn.Module:
+        return self._modules[self.act_name]
+
+    def _attend(self, x: torch.Tensor, where: AttentionAt) -> torch.Tensor:
+        return self.se(x) if self.se is not None and self.se_at is where else x
+
+    def _merge(self, out: torch.Tensor, x: torch.Tensor, shortcut: torch.Tensor | None = None) -> torch.Tensor:
+        """The residual branch's output joined to the shortcut: attention, drop path, addition (then the
+        activation, unless pre-activation), attention after the addition. The shortcut of ``x`` is computed
+        here, after the residual branch, in torchvision's and timm's order, unless given."""
+        out = self._attend(out, AttentionAt.STANDARD)
+        if self.drop_path is not None:
+            out = self.drop_path(out)
+        if shortcut is None:
+            shortcut = x if self.downsample is None else self.downsample(x)
+        shortcut = self._attend(shortcut, AttentionAt.IDENTITY)
+        if self.preact:
+            out = out + shortcut
+        else:
+            out += shortcut  # torchvision's order
+            out = self.act(out)
+        return self._attend(out, AttentionAt.POST)
+
+
+class BasicBlock(_Residual):
+    """Two 3×3 convs (torchvision's BasicBlock); ``preact`` moves BN-ReLU before each conv (He et al. 2016b)."""
+
+    expansion = 1
+
+    def __init__(self, cin, planes, stride, downsample, shortcut_kind, dilation, first_dilation, se,
+                 preact, bias_policy, *, se_reduction=16, se_at=AttentionAt.STANDARD, activation=Activation.RELU,
+                 drop_path=0.0, expansion=None):
+        super().__init__()
+        cout = planes * (self.expansion if expansion is None else expansion)
+        if preact:
+            self.bn1 = nn.BatchNorm2d(cin)
+            self.conv1 = _conv(cin, planes, 3, stride, dilation=first_dilation, bias=False)
+            self.bn2 = nn.BatchNorm2d(planes)
+            self.conv2 = _conv(planes, cout, 3, dilation=dilation, bias=bias_policy is not ConvBias.NONE)
+        else:
+            bias = bias_policy is ConvBias.ALL
+            self.conv1 = _conv(cin, planes, 3, stride, dilation=first_dilation, bias=bias)
+            self.bn1 = nn.BatchNorm2d(planes)
+            self.conv2 = _conv(planes, cout, 3, dilation=dilation, bias=bias)
+            self.bn2 = nn.BatchNorm2d(cout)
+        self._common(cin, cout, downsample, shortcut_kind, se, se_reduction, se_at, drop_path, preact, activation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.preact:
+            preact = self.act(self.bn1(x))
+            shortcut = _preact_shortcut(self, x, preact)
+            out = self.conv1(self._attend(preact, AttentionAt.PRE))
+            out = self.conv2(self.act(self.bn2(out)))
+            return self._merge(out, x, shortcut)
+        out = self.act(self.bn1(self.conv1(self._attend(x, AttentionAt.PRE))))
+        out = self.bn2(self.conv2(out))
+        return self._merge(out, x)
+
+
+class Bottleneck(_Residual):
+    """1×1 → 3×3 (grouped) → 1×1 (torchvision's Bottleneck); ``stride_on_1x1`` gives the paper's v1."""
+
+    expansion = 4
+
+    def __init__(self, cin, planes, stride, downsample, shortcut_kind, dilation, first_dilation, se,
+                 preact, bias_policy, width, groups, stride_on_1x1, *, se_reduction=16,
+                 se_at=AttentionAt.STANDARD, activation=Activation.RELU, drop_path=0.0, expansion=None):
+        super().__init__()
+        cout = planes * (self.expansion if expansion is None else expansion)
+        stride1, stride3 = (stride, 1) if stride_on_1x1 else (1, stride)
+        if preact:
+            # Keras ResNetV2 / timm PreActBottleneck: BN-ReLU before every conv, no BN after the last
+            tail_bias = bias_policy is not ConvBias.NONE
+            self.bn1 = nn.BatchNorm2d(cin)
+            self.conv1 = _conv(cin, width, 1, stride1, bias=bias_policy is ConvBias.ALL)
+            self.bn2 = nn.BatchNorm2d(width)
+            self.conv2 = _conv(width, width, 3, stride3, groups, first_dilation, bias=bias_policy is ConvBias.ALL)
+            self.bn3 = nn.BatchNorm2d(width)
+            self.conv3 = _conv(width, cout, 1, bias=tail_bias)
+        else:
+            bias = bias_policy is ConvBias.ALL
+            self.conv1 = _conv(cin, width, 1, stride1, bias=bias)
+            self.bn1 = nn.BatchNorm2d(width)
+            self.conv2 = _conv(width, width, 3, stride3, groups, first_dilation, bias=bias)
+            self.bn2 = nn.BatchNorm2d(width)
+            self.conv3 = _conv(width, cout, 1, bias=bias)
+            self.bn3 = nn.BatchNorm2d(cout)
+        self._common(cin, cout, downsample, shortcut_kind, se, se_reduction, se_at, drop_path, preact, activation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.preact:
+            preact = self.act(self.bn1(x))
+            shortcut = _preact_shortcut(self, x, preact)
+            out = self.conv1(self._attend(preact, AttentionAt.PRE))
+            out = self.conv2(self.act(self.bn2(out)))
+            out = self.conv3(self.act(self.bn3(out)))
+            return self._merge(out, x, shortcut)
+        out = self.act(self.bn1(self.conv1(self._attend(x, AttentionAt.PRE))))
+        out = self.act(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self._merge(out, x)
+
+
+class ResNet(nn.Module):
+    """A ResNet built from a spec. ``spec`` is kept for reports; it never changes after construction."""
+
+    def __init__(self, spec: ResNetSpec) -> None:
+        super().__init__()
+        spec.validate()
+        self.spec = spec
+        preact = spec.block.is_preact
+        act = spec.activation
+        self.act_name = act.value
+        stem_bias = spec.conv_bias is ConvBias.ALL or (preact and spec.conv_bias is ConvBias.UNLESS_NORMALIZED)
+        if spec.stem is StemKind.DEEP:
+            first, second, out = spec.deep_stem_widths()
+            inner_bias = spec.conv_bias is ConvBias.ALL
+            self.conv1 = nn.Sequential(
+                _conv(spec.in_channels, first, 3, 2, bias=inner_bias),
+                nn.BatchNorm2d(first),
+                parts.activation(act, inplace=True),
+                _conv(first, second, 3, 1, bias=inner_bias),
+                nn.BatchNorm2d(second),
+                parts.activation(act, inplace=True),
+                _conv(second, out, 3, 1, bias=stem_bias),
+            )
+        elif spec.stem is StemKind.CIFAR:
+            self.conv1 = _conv(spec.in_channels, spec.stem_width, 3, 1, bias=stem_bias)
+        else:
+            self.conv1 = _conv(spec.in_channels, spec.stem_width, 7, 2, bias=stem_bias)
+        if not preact:  # pre-activation nets normalise inside the first block instead
+            self.bn1 = nn.BatchNorm2d(spec.stem_width)
+            self.add_module(self.act_name, parts.activation(act, inplace=True))
+        if spec.stem_pool is StemPool.MAX:
+            self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        elif spec.stem_pool is StemPool.CONV:
+            # ResNet-RS: a strided 3x3 conv replaces the max-pool; timm keeps the name 'maxpool' for its weights
+            self.maxpool = nn.Sequential(
+                _conv(spec.stem_width, spec.stem_width, 3, 2, bias=spec.conv_bias is ConvBias.ALL),
+                nn.BatchNorm2d(spec.stem_width),
+                parts.activation(act, inplace=True),
+            )
+
+        cin = spec.stem_width
+        dilations = spec.stage_dilations()
+        for index in range(spec.num_stages):
+            previous_dilation = dilations[index - 1] if index else 1
+            stage, cin = self._make_stage(spec, index, cin, previous_dilation, dilations[index])
+            self.add_module(f"layer{index + 1}", stage)
+
+        if preact:  # the final BN-ReLU of a pre-activation net (Keras "post_bn")
+            self.post_bn = nn.BatchNorm2d(cin)
+            self.add_module("post_" + self.act_name, parts.activation(act, inplace=True))
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(cin, spec.num_classes)
+
+        if self.fc.weight.is_meta:  # nothing to initialise: meta tensors hold no values
+            return
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    @staticmethod
+    def _make_stage(spec: ResNetSpec, index: int, cin: int, previous_dilation: int, dilation: int):
+        blocks = []
+        cout = spec.out_channels(index)
+        first_block = sum(spec.layers[:index])
+        total_blocks = sum(spec.layers)
+        for block_index, stride in enumerate(spec.block_strides(index)):
+            first = block_index == 0
+            downsample, kind = _shortcut(spec, cin, cout, stride, first)
+            # timm's stochastic depth rule: the rate rises linearly from 0 at the first block of the network
+            drop_path = spec.drop_path_rate * (first_block + block_index) / max(total_blocks - 1, 1)
+            common = dict(
+                cin=cin, planes=spec.widths[index], stride=stride, downsample=downsample, shortcut_kind=kind,
+                dilation=dilation, first_dilation=previous_dilation if first else dilation, se=spec.se,
+                preact=spec.block.is_preact, bias_policy=spec.conv_bias, se_reduction=spec.se_reduction,
+                se_at=spec.se_at, activation=spec.activation, drop_path=drop_path, expansion=spec.block_expansion,
+            )
+            if spec.block.is_bottleneck:
+                blocks.append(Bottleneck(**common, width=spec.bottleneck_width(index), groups=spec.groups,
+                                         stride_on_1x1=spec.stride_at is StrideAt.FIRST_1X1))
+            else:
+                blocks.append(BasicBlock(**common))
+            cin = cout
+        return nn.Sequential(*blocks), cout
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv1(x)
+        if hasattr(self, "bn1"):
+            x = self._modules[self.act_name](self.bn1(x))
+        if hasattr(self, "maxpool"):
+            x = self.maxpool(x)
+        for index in range(self.spec.num_stages):
+            x = getattr(self, f"layer{index + 1}")(x)
+        if hasattr(self, "post_bn"):
+            x = self._modules["post_" + self.act_name](self.post_bn(x))
+        x = self.avgpool(x)
+        x = torch.flatten(x, 1)
+        if self.spec.drop_rate and self.training:
+            x = F.dropout(x, p=self.spec.drop_rate, training=True)
+        return self.fc(x)
+
+
+def _shortcut(spec: ResNetSpec, cin: int, cout: int, stride: int, first: bool):
+    """The shortcut module of one block (``spec.shortcut_of`` decides which) and its kind."""
+    kind = spec.shortcut_of(cin, cout, stride, first)
+    bias = spec.shortcut_bias
+    if kind == IDENTITY:
+        return None, kind
+    if kind == SUBSAMPLE:
+        return nn.MaxPool2d(kernel_size=1, stride=stride), kind
+    if kind == ZERO_PAD:
+        return parts.ZeroPadShortcut(stride, cin, cout), kind
+    if kind == AVGPOOL_PROJECTION:
+        pool = nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False) if stride > 1 else nn.Identity()
+        modules = [pool, nn.Conv2d(cin, cout, 1, bias=bias)]
+        if not spec.block.is_preact:
+            modules.append(nn.BatchNorm2d(cout))
+        return nn.Sequential(*modules), kind
+    if spec.block.is_preact:  # the pre-activated input is projected; no BN after it (timm DownsampleConv preact)
+        return nn.Conv2d(cin, cout, 1, stride=stride, bias=bias), kind
+    return nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=bias), nn.BatchNorm2d(cout)), kind
+
+
+def build_model(spec: ResNetSpec, device: str | torch.device | None = None) -> ResNet:
+    """Build the model for ``spec``; ``device='meta'`` allocates nothing (used for counting)."""
+    if device is None:
+        return ResNet(spec)
+    with torch.device(device):
+        return ResNet(spec)

@@ -1,0 +1,355 @@
+"""Turn one ``Analysis`` into rows and totals: plain numbers, no formatting.
+
+Every command reads these: ``summary`` and ``flops`` show rows at a depth, ``compare`` lines rows of two
+models up. Rows at any depth sum exactly to the totals, because every op and every parameter is given
+to exactly one row.
+
+Stages: a model whose top-level children include ``layer1``, ``layer2`` … (torchvision's layout, ours
+too) has the stages ``stem`` (every child run before the first layer), ``layer1`` … ``layerN`` and
+``head`` (every child run after the last). Any other model's stages are its top-level children, or the
+modules a caller names. Ops run by a module's own ``forward`` outside any child (a residual add, a
+flatten) belong to that module; at the root they belong to the stage that ran just before them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from resnet_cli.analysis import ops as formulas
+from resnet_cli.report.describe import OWN_OPS, describer
+from resnet_cli.analysis.ops import BACKWARD, FORWARD
+
+if TYPE_CHECKING:  # the analysis module imports torch; reports only read its plain records
+    from resnet_cli.analysis.analyze import Analysis
+    from resnet_cli.structure.receptive import ReceptiveField
+
+DEPTHS = ("stage", "block", "layer")
+_LAYER = re.compile(r"^layer\d+$")
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    stage: str
+    kind: str
+    output_shape: tuple[int, ...] | None
+    params: int
+    flops: int  # fvcore's count (forward)
+    macs: int  # conv + linear multiply-accumulates (forward)
+    all_flops: int  # every forward op, 2 FLOPs per multiply-accumulate
+    backward_macs: int = 0
+    backward_flops: int = 0
+    by_category: tuple[tuple[str, int], ...] = ()  # forward FLOPs per category
+    # theoretical receptive field of one unit of the row's output (None: the row has no output of its own)
+    receptive_field: ReceptiveField | None = None
+    activation_elements: int = 0  # elements of the new tensors the row's forward ops write (views excluded)
+
+
+@dataclass(frozen=True)
+class Totals:
+    params: int
+    trainable_params: int
+    running_stats: int  # BN running mean+var elements: Keras's "non-trainable params"
+    flops: int  # fvcore convention
+    macs: int
+    all_flops: int
+    backward_macs: int
+    backward_flops: int
+    fvcore_activations: int
+
+    @property
+    def keras_total_params(self) -> int:
+        return self.params + self.running_stats
+
+    @property
+    def flops_2x(self) -> int:
+        """torch.utils.flop_counter's convention: 2 FLOPs per multiply-accumulate, nothing else."""
+        return 2 * self.macs
+
+
+@dataclass(frozen=True)
+class StageLayout:
+    """Which stage each unit belongs to, in run order. A unit is a top-level child of the model, or a child
+    of a top-level container of stages (timm's ``stages.0``, ``stages.1`` …)."""
+
+    stages: tuple[str, ...]
+    stage_of_child: dict = field(default_factory=dict)  # unit -> stage
+    container: str | None = None  # "stages" when its children are the stages
+    block_parent: dict = field(default_factory=dict)  # unit -> the module whose children are its blocks
+    block_stages: frozenset | None = None  # stages split into blocks at block depth (None: every one-unit stage)
+
+    def unit_of(self, module: str) -> str:
+        parts = module.split(".")
+        if self.container and parts[0] == self.container and len(parts) >= 2:
+            return ".".join(parts[:2])
+        return parts[0]
+
+    def stage_of(self, module: str, anchor: str) -> str:
+        default = self.stages[0] if self.stages else ""
+        if module:
+            return self.stage_of_child.get(self.unit_of(module), default)
+        if anchor:
+            return self.stage_of_child.get(anchor, default)
+        return default
+
+    def units_of(self, stage: str) -> tuple[str, ...]:
+        return tuple(unit for unit, owner in self.stage_of_child.items() if owner == stage)
+
+
+CONTAINERS = ("stages",)  # timm's ResNetV2 / byobnet keep their stages in one top-level container
+
+
+def _children_of(names: list[str], parent: str) -> list[str]:
+    prefix = parent + "."
+    return [n for n in names if n.startswith(prefix) and "." not in n[len(prefix):]]
+
+
+def stage_layout(analysis: Analysis, stages: tuple[str, ...] | None = None) -> StageLayout:
+    """Group units into stages (see the module docstring); ``stages`` names the units that start each stage."""
+    names = [m.name for m in analysis.modules if m.name]  # called modules first, in run order
+    children = [n for n in names if "." not in n]
+    container = next((c for c in CONTAINERS if c in children and _children_of(names, c) and not stages), None)
+    units = []
+    for child in children:
+        units += _children_of(names, child) if child == container else [child]
+    block_parent = {}
+    for unit in units:  # descend through single-child wrappers (timm's ResNetStage.blocks) to the blocks
+        parent = unit
+        while len(_children_of(names, parent)) == 1 and _children_of(names, _children_of(names, parent)[0]):
+            parent = _children_of(names, parent)[0]
+        block_parent[unit] = parent
+    if stages:
+        unknown = [s for s in stages if s not in units]
+        if unknown:
+            from resnet_cli.base.errors import UsageError
+
+            raise UsageError(f"--stages: no module {', '.join(repr(u) for u in unknown)} runs at the top level; "
+                             f"the top-level modules, in run order, are: {', '.join(units)}")
+        mapping, current = {}, stages[0]
+        for unit in units:
+            if unit in stages:
+                current = unit
+            mapping[unit] = current
+        return StageLayout(tuple(s for s in stages), mapping, None, block_parent)
+    if container:
+        layer_names = {unit: f"layer{i + 1}" for i, unit in enumerate(_children_of(names, container))}
+    else:
+        layer_names = {unit: unit for unit in units if _LAYER.match(unit)}
+    if not layer_names:
+        return StageLayout(tuple(units) or ("model",), {u: u for u in units}, None, block_parent)
+    positions = [units.index(u) for u in layer_names]
+    first, last = min(positions), max(positions)
+    mapping = {}
+    for index, unit in enumerate(units):
+        if unit in layer_names:
+            mapping[unit] = layer_names[unit]
+        elif index < first:
+            mapping[unit] = "stem"
+        elif index > last:
+            mapping[unit] = "head"
+        else:  # a non-layer unit between layers: its own stage
+            mapping[unit] = unit
+    ordered = []
+    for unit in units:
+        if mapping[unit] not in ordered:
+            ordered.append(mapping[unit])
+    return StageLayout(tuple(ordered), mapping, container, block_parent, frozenset(layer_names.values()))
+
+
+def row_key(module: str, anchor: str, depth: str, layout: StageLayout, leaves: set[str]) -> str:
+    """The row an op (or a module's parameters) belongs to at ``depth``."""
+    stage = layout.stage_of(module, anchor)
+    if not module:  # the root module's own ops
+        return stage + OWN_OPS if depth == "layer" else stage
+    if depth == "stage":
+        return stage
+    if depth == "block":
+        unit = layout.unit_of(module)
+        grouped = layout.units_of(stage) != (unit,)
+        if grouped or (layout.block_stages is not None and stage not in layout.block_stages):
+            return stage  # the stem and the head stay one row
+        parent = layout.block_parent.get(unit, unit)
+        if not module.startswith(parent + "."):
+            return unit + OWN_OPS
+        return parent + "." + module[len(parent) + 1:].split(".", 1)[0]
+    return module if module in leaves else module + OWN_OPS
+
+
+def build_rows(analysis: Analysis, depth: str = "stage", *, describe=None,
+               stages: tuple[str, ...] | None = None) -> tuple[Row, ...]:
+    """Rows at ``depth`` (stage|block|layer) in run order; ``describe(name)`` gives each row's kind."""
+    layout = stage_layout(analysis, stages)
+    leaves = {m.name for m in analysis.modules if m.is_leaf}
+    order: dict[str, int] = {}
+    acc: dict[str, dict] = {}
+    stage_of_row: dict[str, str] = {}
+
+    def slot(key: str, position: int, stage: str) -> dict:
+        if key not in acc:
+            acc[key] = {"params": 0, "flops": 0, "macs": 0, "all": 0, "bmacs": 0, "bflops": 0, "cat": {},
+                        "written": 0}
+            order[key] = position
+            stage_of_row[key] = stage
+        else:
+            order[key] = min(order[key], position)
+        return acc[key]
+
+    for op in analysis.ops:
+        key = row_key(op.module, op.anchor, depth, layout, leaves)
+        entry = slot(key, op.index, layout.stage_of(op.module, op.anchor))
+        if op.phase == FORWARD:
+            entry["flops"] += op.fvcore_flops
+            entry["macs"] += op.macs
+            entry["all"] += op.flops
+            entry["cat"][op.category] = entry["cat"].get(op.category, 0) + op.flops
+            entry["written"] += _written_elements(op)
+        else:
+            entry["bmacs"] += op.macs
+            entry["bflops"] += op.flops
+    big = len(analysis.ops) + 1
+    for module in analysis.modules:
+        if not module.params:
+            continue
+        name = module.name
+        key = row_key(name, "", depth, layout, leaves) if name else layout.stages[0]
+        position = module.first_call if module.first_call is not None else big
+        slot(key, position, layout.stage_of(name, "") if name else layout.stages[0])["params"] += module.params
+
+    sources = _row_sources(analysis, depth, layout, leaves)
+    outputs = {key: module.output_shape for key, module in sources.items()}
+    fields = _row_fields(analysis, sources)
+    rows = []
+    for key in sorted(acc, key=lambda k: order[k]):
+        entry = acc[key]
+        if key.endswith(OWN_OPS) and not any(entry[k] for k in ("params", "all", "bflops")):
+            continue  # a module's own data-movement ops only (a flatten): nothing to show
+        rows.append(Row(
+            name=key, stage=stage_of_row[key], kind=describe(key) if describe else "",
+            output_shape=outputs.get(key), params=entry["params"], flops=entry["flops"], macs=entry["macs"],
+            all_flops=entry["all"], backward_macs=entry["bmacs"], backward_flops=entry["bflops"],
+            by_category=tuple((c, entry["cat"].get(c, 0)) for c in formulas.CATEGORIES if entry["cat"].get(c)),
+            receptive_field=fields.get(key), activation_elements=entry["written"],
+        ))
+    # stages that ran no op and own no parameter (an nn.Identity child) still get their row
+    if depth == "stage":
+        present = {r.name for r in rows}
+        for stage in layout.stages:
+            if stage not in present:
+                rows.append(Row(stage, stage, describe(stage) if describe else "", outputs.get(stage), 0, 0, 0, 0,
+                                receptive_field=fields.get(stage)))
+    return tuple(rows)
+
+
+# ops that give a new name to existing storage, or write into it: they add no activation memory
+_VIEWS = frozenset("aten." + name for name in (
+    "view _unsafe_view _reshape_alias t transpose permute expand expand_as slice select unsqueeze squeeze "
+    "detach alias as_strided split split_with_sizes unbind empty"
+).split())
+
+
+def _written_elements(op) -> int:
+    if op.op in _VIEWS or op.op.endswith("_") or not op.output_shape:
+        return 0
+    total = 1
+    for size in op.output_shape:
+        total *= size
+    return total
+
+
+def _row_fields(analysis: Analysis, sources: dict) -> dict:
+    """Each row's receptive field: that of the value its output module returned."""
+    from resnet_cli.structure.receptive import receptive_fields
+
+    fields = receptive_fields(analysis)
+    return {key: fields[module.output_value] for key, module in sources.items()
+            if module.output_value is not None and module.output_value in fields}
+
+
+def _row_sources(analysis: Analysis, depth: str, layout: StageLayout, leaves: set[str]) -> dict:
+    """The module whose output is each row's output: the row's own module, or a group's last top-level child."""
+    outputs: dict = {}
+    for module in analysis.modules:  # called modules come first, in run order
+        name = module.name
+        if module.first_call is None or not name:
+            continue
+        key = row_key(name, "", depth, layout, leaves)
+        is_unit = name in layout.stage_of_child
+        if key == name or (is_unit and key == layout.stage_of(name, "")):
+            outputs[key] = module
+    return outputs
+
+
+def totals(analysis: Analysis) -> Totals:
+    forward = [op for op in analysis.ops if op.phase == FORWARD]
+    backward = [op for op in analysis.ops if op.phase == BACKWARD]
+    return Totals(
+        params=analysis.params, trainable_params=analysis.trainable_params, running_stats=analysis.running_stats,
+        flops=sum(op.fvcore_flops for op in forward), macs=sum(op.macs for op in forward),
+        all_flops=sum(op.flops for op in forward), backward_macs=sum(op.macs for op in backward),
+        backward_flops=sum(op.flops for op in backward),
+        fvcore_activations=sum(op.fvcore_activations for op in forward),
+    )
+
+
+def spatial_path(analysis: Analysis) -> tuple[tuple[int, int], ...]:
+    """Spatial sizes along the main path: the input, then each new size a conv or pool produces.
+
+    Global pools (a mean) and the 1×1 maps inside squeeze-excitation are left out: they are not the main
+    path's resolution.
+    """
+    if len(analysis.input_shape) != 4:
+        return ()
+    path = [tuple(analysis.input_shape[2:])]
+    for op in analysis.ops:
+        if op.phase != FORWARD or op.category not in (formulas.CONVOLUTION, formulas.POOLING):
+            continue
+        if op.op in ("aten.mean", "aten._adaptive_avg_pool2d") or not op.output_shape:
+            continue
+        if len(op.output_shape) != 4:
+            continue
+        size = tuple(op.output_shape[2:])
+        if ".se." in f".{op.module}.":
+            continue
+        # the main path only shrinks; a larger size is a branch reading the block's input
+        if size != path[-1] and size[0] <= path[-1][0] and size[1] <= path[-1][1]:
+            path.append(size)
+    return tuple(path)
+
+
+def format_path(path) -> str:
+    if all(h == w for h, w in path):
+        return " → ".join(str(h) for h, _ in path)
+    return " → ".join(f"{h}×{w}" for h, w in path)
+
+
+@dataclass(frozen=True)
+class Summary:
+    model: str
+    description: str
+    family: str
+    spec: dict | None  # None for a user's model (its structure is its code)
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...] | None
+    depth: str
+    spatial_path: tuple[tuple[int, int], ...]
+    rows: tuple[Row, ...]
+    totals: Totals
+    unsupported: tuple = ()  # analysis.Unsupported: operators no formula covers, with their calls
+    fvcore_uncounted: tuple[tuple[str, int, int], ...] = ()  # (call, calls, MACs) fvcore does not count
+
+
+def summarize(target, model, analysis: Analysis, depth: str = "stage") -> Summary:
+    layout = stage_layout(analysis, target.stages)
+    rows = build_rows(analysis, depth, describe=describer(model, layout), stages=target.stages)
+    # a module's own ops that neither fvcore nor the MAC count sees (a residual add) make an all-zero row
+    # here; `flops` shows them, with the FLOPs only it counts
+    rows = tuple(r for r in rows if not (r.name.endswith(OWN_OPS) and not (r.params or r.flops or r.macs)))
+    return Summary(
+        model=target.name, description=target.description, family=target.family,
+        spec=target.spec.as_dict() if target.spec is not None else None, input_shape=tuple(analysis.input_shape),
+        output_shape=analysis.output_shape, depth=depth, spatial_path=spatial_path(analysis), rows=rows,
+        totals=totals(analysis), unsupported=analysis.unsupported_ops(),
+        fvcore_uncounted=analysis.fvcore_uncounted(),
+    )

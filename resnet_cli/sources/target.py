@@ -1,0 +1,289 @@
+"""MODEL, resolved: what every command analyses, builds or benchmarks, from one argument.
+
+``resolve_target`` takes what the user named — in this order: a registered name (or ``custom`` with the
+architecture flags), ``path/to/file.py:callable`` or ``package.module:callable``, a checkpoint file
+(.pt/.pth/.bin state_dict, .safetensors) — plus typed flag overrides and an input shape, and returns a frozen
+``Target``. ``analyze`` builds its model on the meta device (falling back to the CPU for user code that needs
+real tensors) and runs the analysis core once; ``build_real`` builds it with real weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from resnet_cli.spec import registry
+from resnet_cli.sources import usercode
+from resnet_cli.base.errors import RuntimeFailure, UsageError, UserCodeError
+from resnet_cli.spec.fields import Flag, ResNetSpec
+from resnet_cli.base.values import shown
+
+DEFAULT_MODEL = "resnet50"
+DEFAULT_USER_INPUT = registry.IMAGENET_INPUT
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
+FORMS = ("a registered name (`resnet-cli list`) or custom, path/to/file.py:callable or package.module:callable, "
+         "or a checkpoint file (.pt, .pth, .bin, .safetensors)")
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str  # as the user gave it
+    source: str  # registry | custom | file | module | checkpoint | instance
+    description: str
+    family: str
+    input_shape: tuple[int, int, int, int]
+    spec: ResNetSpec | None = None  # None for user code (its structure is what its code builds)
+    variant: registry.Variant | None = None
+    changed: tuple[str, ...] = ()  # spec fields the flags changed
+    factory: Any = dataclasses.field(default=None, repr=False, compare=False)  # user code: callable or module
+    weights: str | None = None  # a checkpoint whose tensors the model takes (the MODEL file, or --weights)
+    identified: str | None = None  # a checkpoint's architecture equals this registered variant
+    rebuild_flags: tuple[str, ...] = ()  # a checkpoint's architecture as flags on `custom`
+    stages: tuple[str, ...] | None = None  # --stages: the modules that start each stage
+    notes: tuple[str, ...] = ()  # for people: e.g. what a checkpoint's tensors cannot tell
+
+    @property
+    def is_user_code(self) -> bool:
+        return self.spec is None
+
+    @property
+    def paper_gflops(self) -> float | None:
+        """The ResNet paper's figure, for an unmodified registered variant at 224×224."""
+        if self.variant is None or self.changed or self.source != "registry":
+            return None
+        return self.variant.paper_gflops if tuple(self.input_shape[2:]) == (224, 224) else None
+
+
+def _spec_target(name: str, variant: registry.Variant, overrides: dict, input_shape) -> Target:
+    spec = dataclasses.replace(variant.spec, **overrides)
+    # a width list follows the number of stages when only --layers changes it
+    if "layers" in overrides and "widths" not in overrides and len(spec.widths) != len(spec.layers):
+        base = spec.widths[0] if spec.widths else 64
+        spec = dataclasses.replace(spec, widths=tuple(base * 2**i for i in range(len(spec.layers))))
+    if len(spec.dilate) and len(spec.dilate) != len(spec.layers) - 1 and "dilate" not in overrides:
+        spec = dataclasses.replace(spec, dilate=())
+    spec.validate()
+    changed = tuple(f for f in overrides if getattr(variant.spec, f) != getattr(spec, f))
+    if input_shape is None:
+        n, _, h, w = variant.default_input
+        input_shape = (n, spec.in_channels, h, w)
+    else:
+        check_input(spec, input_shape, name)
+    custom = variant.name == "custom"
+    description = ("custom ResNet described by flags" if custom else
+                   f"{variant.description} (modified: {', '.join(changed)})" if changed else variant.description)
+    return Target(name="custom" if custom else variant.name, source="custom" if custom else "registry",
+                  description=description, family=variant.family, input_shape=tuple(input_shape), spec=spec,
+                  variant=variant, changed=changed)
+
+
+def resolve_target(model: str | None = None, overrides: dict[str, Any] | None = None,
+                   input_shape: tuple[int, int, int, int] | None = None, *, weights: str | None = None,
+                   stages: tuple[str, ...] | None = None) -> Target:
+    """Resolve MODEL (default resnet50) with typed flag overrides (spec field -> value) and an input shape."""
+    name = DEFAULT_MODEL if model is None else str(model).strip()
+    overrides = dict(overrides or {})
+    variant = registry.lookup(name)
+    if variant is not None:
+        target = _spec_target(name, variant, overrides, input_shape)
+    elif usercode.is_reference(name):
+        _no_overrides(overrides, name, "its structure comes from its code")
+        factory = usercode.load_factory(name)
+        location = name.rpartition(":")[0]
+        source = "file" if location.endswith(".py") or "/" in location or os.sep in location else "module"
+        target = Target(name=name, source=source, description=f"{getattr(factory, '__name__', 'model')} from {name}",
+                        family="user", input_shape=tuple(input_shape or DEFAULT_USER_INPUT), factory=factory)
+    elif name.endswith(".py"):
+        raise UsageError(f"MODEL '{shown(name)}' is a Python file: name the function or class in it that builds "
+                         f"the model, as {shown(name)}:CALLABLE")
+    elif name.lower().endswith(CHECKPOINT_SUFFIXES) or os.path.isfile(name):
+        target = _checkpoint_target(name, overrides, input_shape)
+    else:
+        raise UsageError(_unknown(name))
+    if weights is not None:
+        target = dataclasses.replace(target, weights=weights)
+    if stages:
+        target = dataclasses.replace(target, stages=tuple(stages))
+    return target
+
+
+def target_of_module(module, input_shape=None, name: str | None = None) -> Target:
+    """A Target for an ``nn.Module`` instance handed to the Python API (analysed where it lives)."""
+    return Target(name=name or type(module).__name__, source="instance",
+                  description=f"{type(module).__name__} instance", family="user",
+                  input_shape=tuple(input_shape or DEFAULT_USER_INPUT), factory=module)
+
+
+def target_of_spec(spec: ResNetSpec, input_shape=None) -> Target:
+    spec.validate()
+    shape = tuple(input_shape or (1, spec.in_channels, 224, 224))
+    check_input(spec, shape, "this spec")
+    variant = dataclasses.replace(registry.CUSTOM, spec=spec)
+    return Target(name="custom", source="custom", description="custom ResNet from a spec", family="custom",
+                  input_shape=shape, spec=spec, variant=variant)
+
+
+def _no_overrides(overrides: dict, name: str, why: str) -> None:
+    if overrides:
+        flags = ", ".join(Flag.option_name(f) for f in overrides)
+        raise UsageError(f"{flags} change{'s' if len(overrides) == 1 else ''} registered models; {shown(name)}: {why}")
+
+
+def _checkpoint_target(path: str, overrides: dict, input_shape) -> Target:
+    from resnet_cli.sources import spec_from_weights
+
+    if not os.path.exists(path):
+        raise UsageError(f"MODEL '{shown(path)}': no such file; tried {FORMS}")
+    inferred = spec_from_weights.infer(path)  # UsageError if the file is no checkpoint of a ResNet
+    # flags change what the tensors cannot tell (stride placement, dilation, the stem pool); a flag that
+    # changes a tensor's shape makes the checkpoint not fit, which loading it reports
+    spec = dataclasses.replace(inferred.spec, **overrides).validate() if overrides else inferred.spec
+    if input_shape is None:
+        input_shape = (1, spec.in_channels, 224, 224) if inferred.variant is None else \
+            (1, spec.in_channels, *inferred.variant.default_input[2:])
+    else:
+        check_input(spec, input_shape, path)
+    identified = inferred.variant.name if inferred.variant else None
+    description = (f"checkpoint identified as {identified}" if identified else
+                   "checkpoint of a ResNet: custom " + " ".join(inferred.flags))
+    variant = inferred.variant or dataclasses.replace(registry.CUSTOM, spec=spec)
+    note = (f"{os.path.basename(path)}: {description}; its tensors cannot tell "
+            + "; ".join(spec_from_weights.UNREADABLE) + " — change them with the flags")
+    return Target(name=os.path.basename(path), source="checkpoint", description=description,
+                  family=variant.family, input_shape=tuple(input_shape), spec=spec, variant=variant,
+                  weights=path, identified=identified, rebuild_flags=inferred.flags, notes=(note,))
+
+
+def _unknown(name: str) -> str:
+    close = difflib.get_close_matches(name.lower().replace("-", "_"), list(registry.VARIANTS), n=3, cutoff=0.6)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    return f"unknown model '{shown(name)}'; {hint}MODEL is {FORMS}"
+
+
+def check_input(spec: ResNetSpec, shape: tuple[int, ...], name: str) -> None:
+    """Reject inputs the network cannot take: another channel count, or smaller than its total stride."""
+    text = "x".join(str(s) for s in shape)
+    channels, height, width = shape[1], shape[2], shape[3]
+    if channels != spec.in_channels:
+        raise UsageError(f"--input '{text}' has {channels} channels but {shown(name)} takes {spec.in_channels}; "
+                         f"use C={spec.in_channels}, or --in-channels {channels} to change the model")
+    stride = spec.total_stride()
+    if height < stride or width < stride:
+        raise UsageError(f"--input '{text}' is too small for {shown(name)}: its total stride is {stride}, so H and W "
+                         f"must be at least {stride} (got {height}x{width})")
+
+
+# ---- building and analysing ----
+
+@dataclass(frozen=True)
+class Analyzed:
+    model: Any  # the nn.Module analysed (on meta, or the CPU for user code that needs real tensors)
+    analysis: Any  # resnet_cli.analysis.analyze.Analysis
+    device: str
+    notes: tuple[str, ...] = ()  # for people (stderr): e.g. why it ran on the CPU
+    failure: Any = None  # AnalysisFailure of a forward that broke after some stages ran (allow_partial)
+
+
+def build(target: Target, device: str | None = "meta"):
+    """The target's model on ``device`` (meta: nothing allocated); a checkpoint's tensors are checked against
+    it by name and shape (on meta) or loaded into it (elsewhere)."""
+    if target.spec is not None:
+        from resnet_cli.nn.model import build_model
+
+        model = build_model(target.spec, device)
+    else:
+        model = usercode.instantiate(target.name, target.factory, device)
+    if target.weights is not None:
+        from resnet_cli.sources import checkpoint
+
+        # our own models take timm ResNetV2's names too; a user's model takes its checkpoint as it is
+        checkpoint.load_into(model, target.weights, rename=not target.is_user_code)
+    return model
+
+
+def build_real(target: Target, device: str = "cpu"):
+    """The model with real tensors on ``device`` (weights from the checkpoint, if any)."""
+    return build(target, device)
+
+
+def _rejection(target: Target, error) -> Exception:
+    cause = error.__cause__
+    if target.is_user_code and cause is not None and type(cause) not in (RuntimeError, ValueError, IndexError):
+        return UserCodeError(f"{target.name}: running its forward raised {type(cause).__name__}: {error}")
+    text = "x".join(str(s) for s in target.input_shape)
+    return UsageError(f"{shown(target.name)} rejects the input {text}: {error}; if the input is wrong, give one it "
+                      "takes with --input NxCxHxW")
+
+
+def analyze(target: Target, *, training: bool = False, allow_partial: bool = False) -> Analyzed:
+    """Build the target and run the analysis core once. User code is built on the meta device when its code
+    allows, else on the CPU with a real input. With ``allow_partial``, a forward that breaks after some
+    top-level modules ran gives the analysis of what ran (and the failure) instead of an error."""
+    from resnet_cli.analysis.analyze import AnalysisFailure
+    from resnet_cli.analysis.analyze import analyze as run
+
+    def attempt(model, notes: tuple[str, ...], final: bool) -> Analyzed:
+        device = _device_of(model)
+        try:
+            with usercode.guard(target.name, "running its forward") if target.is_user_code else _nothing():
+                return Analyzed(model, run(model, target.input_shape, training=training), device, notes)
+        except AnalysisFailure as failure:
+            if not final:
+                raise
+            if allow_partial and failure.partial is not None and _some_stage_ran(failure.partial):
+                return Analyzed(model, failure.partial, device, notes, failure)
+            raise _rejection(target, failure) from None
+
+    if not target.is_user_code:
+        return attempt(build(target, "meta"), (), final=True)
+    try:
+        model = build(target, "meta")
+        device = _device_of(model)
+        if device == "meta" or not any(True for _ in model.parameters()):
+            return attempt(model, (), final=False)
+        notes = (f"{target.name}: its code puts parameters on the {device}; analysed there with a real input",)
+        return attempt(model, notes, final=True)
+    except UsageError:
+        raise
+    except RuntimeFailure as error:
+        if target.weights is not None and not isinstance(error, (UserCodeError, AnalysisFailure)):
+            raise  # the checkpoint does not fit the model: no second try will change that
+        meta_error = error
+    # their code made real tensors, or ran ops meta tensors lack: try for real on the CPU
+    notes = (f"{target.name}: could not run on the meta device ({meta_error}); built on the CPU and run with a "
+             "real input instead",)
+    result = attempt(build(target, None), notes, final=True)
+    meta_module = getattr(meta_error, "module", None)
+    if result.failure is not None and meta_module is not None and result.failure.module == meta_module:
+        result = dataclasses.replace(result, notes=())  # it breaks at the same place for real: the model's own
+    return result
+
+
+def analyze_target(target: Target, *, training: bool = False):
+    """(model, Analysis) for the target: the one place every command gets its numbers."""
+    analyzed = analyze(target, training=training)
+    return analyzed.model, analyzed.analysis
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _device_of(model) -> str:
+    """Where the model's tensors live (a model without any is run on the CPU by the analysis)."""
+    tensor = next(model.parameters(), None)
+    if tensor is None:
+        tensor = next(model.buffers(), None)
+    return tensor.device.type if tensor is not None else "cpu"
+
+
+def _some_stage_ran(analysis) -> bool:
+    """True if at least one top-level module finished its forward before the failure."""
+    return any(m.output_shape is not None for m in analysis.modules if m.name and "." not in m.name)

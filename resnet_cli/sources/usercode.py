@@ -1,0 +1,149 @@
+"""The user's own code, behind one boundary: ``path/to/file.py:callable`` and ``package.module:callable``.
+
+Whatever their code does — raise, call ``sys.exit``, print — is met here: exceptions and exits become one
+``UserCodeError`` line (exit 1), a missing file or name a ``UsageError`` (exit 2). What it prints never reaches
+the results: the entry point points ``sys.stdout`` at stderr while a command runs (see ``resnet_cli.cli.app``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import importlib
+import importlib.util
+import os
+import re
+import sys
+from pathlib import Path
+
+from resnet_cli.base.errors import ResnetCliError, UsageError, UserCodeError, first_line
+from resnet_cli.base.values import shown
+
+REFERENCE_FORMS = "path/to/file.py:callable or package.module:callable"
+
+
+def is_reference(text: str) -> bool:
+    """True if ``text`` has the form of a code reference (``something:name``), not a drive letter."""
+    location, _, attribute = text.rpartition(":")
+    return bool(location) and bool(attribute) and not re.match(r"^[A-Za-z]$", location)
+
+
+def describe_failure(doing: str, error: BaseException) -> str:
+    if isinstance(error, SystemExit):
+        return f"{doing} called sys.exit({error.code!r})"
+    text = first_line(error)
+    return f"{doing} raised {type(error).__name__}" + (f": {text}" if text and text != type(error).__name__ else "")
+
+
+@contextlib.contextmanager
+def guard(reference: str, doing: str):
+    """Run user code: any exception or exit it raises becomes a UserCodeError naming ``reference``.
+
+    Ctrl-C stays an interruption, and our own errors (raised by callbacks of ours) pass through.
+    """
+    try:
+        yield
+    except (KeyboardInterrupt, ResnetCliError):
+        raise
+    except BaseException as error:  # noqa: BLE001 - SystemExit too: their code must not end our process
+        raise UserCodeError(f"{reference}: {describe_failure(doing, error)}") from None
+
+
+@contextlib.contextmanager
+def _cwd_on_path():
+    # like `python -m` and uvicorn: package.module:callable is looked up from the working directory too
+    cwd = os.getcwd()
+    added = cwd not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        yield
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
+
+
+def _import_file(reference: str, location: str):
+    path = Path(location)
+    if not path.exists():
+        raise UsageError(f"{shown(reference)}: file not found: {shown(location)} (paths are relative to {os.getcwd()})")
+    if not path.is_file():
+        raise UsageError(f"{shown(reference)}: {shown(location)} is a {'directory' if path.is_dir() else 'special file'}, "
+                         "not a Python file")
+    module_name = "resnet_cli_user_" + re.sub(r"\W", "_", str(path.resolve()))
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise UsageError(f"{shown(reference)}: {shown(location)} is not a Python file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # dataclasses and pickling inside the file look themselves up here
+    try:
+        with _cwd_on_path(), guard(reference, f"importing {location}"):
+            spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(module_name, None)
+        raise
+    return module
+
+
+def _import_module(reference: str, location: str):
+    try:
+        with _cwd_on_path():
+            return importlib.import_module(location)
+    except ModuleNotFoundError as error:
+        if error.name and (location == error.name or location.startswith(error.name + ".")):
+            raise UsageError(f"{shown(reference)}: no module named '{shown(error.name)}' (from {os.getcwd()} and the "
+                             "installed packages)") from None
+        raise UserCodeError(f"{reference}: {describe_failure(f'importing {location}', error)}") from None
+    except (KeyboardInterrupt, ResnetCliError):
+        raise
+    except BaseException as error:  # noqa: BLE001
+        raise UserCodeError(f"{reference}: {describe_failure(f'importing {location}', error)}") from None
+
+
+def load_factory(reference: str):
+    """The object ``file.py:callable`` or ``package.module:callable`` names (a class or function)."""
+    location, _, attribute = reference.rpartition(":")
+    if not location or not attribute:
+        raise UsageError(f"'{shown(reference)}': expected {REFERENCE_FORMS}")
+    if location.endswith(".py") or "/" in location or os.sep in location:
+        module = _import_file(reference, location)
+    else:
+        module = _import_module(reference, location)
+    target = module
+    for part in attribute.split("."):
+        if not hasattr(target, part):
+            defined = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_")
+                             and getattr(v, "__module__", None) == module.__name__)
+            listing = f"; it defines: {', '.join(defined)}" if defined else "; it defines no callables"
+            raise UsageError(f"{shown(reference)}: {shown(location)} has no callable '{shown(attribute)}'{listing}")
+        target = getattr(target, part)
+    if not callable(target):
+        raise UsageError(f"{shown(reference)}: '{shown(attribute)}' is not callable (its type is "
+                         f"{type(target).__name__}); name a function or class returning an nn.Module")
+    return target
+
+
+def instantiate(reference: str, factory, device: str | None):
+    """Call the user's factory (under ``torch.device(device)`` if given) and check it made an nn.Module."""
+    import torch
+    from torch import nn
+
+    if isinstance(factory, nn.Module):  # an instance handed to the Python API
+        if device != "meta":
+            return factory
+        # analysed on a copy on the meta device, so the user's model is never touched; a model whose
+        # copy fails (a custom __deepcopy__, tensors it cannot move) is run where it lives instead
+        try:
+            with guard(reference, "copying it to the meta device"):
+                return copy.deepcopy(factory).to("meta")
+        except UserCodeError:
+            return factory
+    with guard(reference, "calling it"):
+        if device is None:
+            model = factory()
+        else:
+            with torch.device(device):
+                model = factory()
+    if not isinstance(model, nn.Module):
+        raise UsageError(f"{shown(reference)} returned a {type(model).__name__}, not a torch.nn.Module")
+    return model

@@ -1,0 +1,268 @@
+"""A model comparison as one ``render.Document``: the differences first (they are the answer), then what
+each model is, then the stage table.
+
+One column list drives the table, CSV and Markdown; the JSON document carries the same numbers (and the
+differences, the closest variant, the first divergence) raw. Nothing here computes:
+``resnet_cli.comparison.models`` did. A table wider than the terminal leaves out its least needed columns first
+(``Column.drop``; ``render`` says which) rather than split a number across lines.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+from resnet_cli.render import emit as render
+from resnet_cli.comparison.models import Delta, Divergence, ModelComparison
+from resnet_cli.views.summary import FLOPS_MEANING, MACS_MEANING, unsupported_data, unsupported_text
+from resnet_cli.render.emit import Column, Document, Facts, Heading, Lines, Table
+
+EXACT = "every operator, shape and parameter"
+HEADING = "heading"  # a line of the verdict that starts a section
+
+
+def short_labels(comparison: ModelComparison) -> list[str]:
+    """Column labels: a registered name as is, a user's model by its callable's name; repeats numbered."""
+    labels = []
+    for model in comparison.models:
+        label = model.name.rpartition(":")[2] or model.name
+        label = label.split(" ")[0] if model.source == "closest" else label
+        labels.append(label if label not in labels else f"{label}#{len(labels) + 1}")
+    return labels
+
+
+def _model_columns(comparison: ModelComparison) -> list[Column]:
+    """stage, then per model: output, params, FLOPs (fvcore), MACs; after the first, each with Δ and Δ%.
+
+    A Δ column names its measure ("Δ params", "Δ% FLOPs"), and with three models or more its model too, so
+    it is still clear when a narrow terminal leaves out the columns beside it."""
+    columns = [Column("stage", "stage", justify="left")]
+    labels = short_labels(comparison)
+    for index, label in enumerate(labels):
+        key = f"m{index + 1}"
+        whose = f"{label} " if len(labels) > 2 else ""
+        columns.append(Column(f"{key}_output", f"{label} output", "shape"))
+        for measure, header, kind in (("params", "params", "count"), ("flops", "FLOPs", "flops"),
+                                      ("macs", "MACs", "flops")):
+            columns.append(Column(f"{key}_{measure}", header, kind))
+            if index:
+                columns.append(Column(f"{key}_{measure}_diff", f"{whose}Δ {header}", kind))
+                columns.append(Column(f"{key}_{measure}_pct", f"{whose}Δ% {header}", "pct"))
+    return columns
+
+
+def _delta_fields(prefix: str, measure: str, delta: Delta) -> dict:
+    return {f"{prefix}_{measure}": delta.value, f"{prefix}_{measure}_diff": delta.diff,
+            f"{prefix}_{measure}_pct": delta.pct}
+
+
+def _model_records(comparison: ModelComparison) -> list[dict]:
+    records = []
+    for stage_index in range(comparison.stage_count):
+        record = {"stage": comparison.stage_label(stage_index)}
+        reference = comparison.stage(0, stage_index)
+        for index in range(len(comparison.models)):
+            stage = comparison.stage(index, stage_index)
+            prefix = f"m{index + 1}"
+            record[f"{prefix}_output"] = stage.output_shape if stage else None
+            for measure in ("params", "flops", "macs"):
+                record.update(_delta_fields(prefix, measure, Delta(
+                    getattr(reference, measure) if reference else None, getattr(stage, measure) if stage else None)))
+        records.append(record)
+    total = {"stage": "total"}
+    first = comparison.models[0]
+    for index, model in enumerate(comparison.models):
+        prefix = f"m{index + 1}"
+        total[f"{prefix}_output"] = model.output_shape
+        for measure in ("params", "flops", "macs"):
+            total.update(_delta_fields(prefix, measure, Delta(getattr(first, measure), getattr(model, measure))))
+    records.append(total)
+    return records
+
+
+def _signed(records: list[dict], columns: list[Column]) -> list[dict]:
+    """Table and Markdown cells for the Δ columns carry their sign (+1,234 / +12.5%)."""
+    signed = []
+    for record in records:
+        record = dict(record)
+        for column in columns:
+            value = record.get(column.key)
+            if column.key.endswith("_diff") and value is not None:
+                record[column.key] = "0" if value == 0 else f"{value:+,}" if column.kind == "count" else \
+                    ("+" if value > 0 else "") + render.human(value)
+            elif column.key.endswith("_pct") and value is not None:
+                record[column.key] = "0.0%" if value == 0 else f"{value:+.1f}%"
+        signed.append(record)
+    return signed
+
+
+def _display_columns(columns: list[Column]) -> list[Column]:
+    return [Column(c.key, c.header, "text", c.justify) if c.key.endswith(("_diff", "_pct")) else c for c in columns]
+
+
+def _shape_list(shape) -> list[int] | None:
+    return list(shape) if shape else None
+
+
+def _difference_document(difference) -> dict:
+    return {"kind": difference.kind, "reference": difference.reference, "model": difference.model,
+            "message": difference.message, "blocks": list(difference.blocks),
+            "params_delta": difference.params_delta, "flops_delta": difference.flops_delta}
+
+
+def _closest_document(closest) -> dict | None:
+    if closest is None:
+        return None
+    return {"name": closest.name, "flags": dict(closest.flags), "exact": closest.exact}
+
+
+def _divergence_document(divergence: Divergence | None) -> dict | None:
+    if divergence is None:
+        return None
+    difference = divergence.difference
+    return {
+        "stage": divergence.stage or None, "index": divergence.index, "model": divergence.model,
+        "stage_in_model": divergence.stage_in_model, "reasons": list(divergence.reasons),
+        "kind": difference.kind, "message": difference.message,
+        "where": {"reference": difference.reference, "model": difference.model},
+        "output_shape": {"reference": _shape_list(divergence.reference_shape),
+                         "model": _shape_list(divergence.output_shape)},
+        "params": {"reference": divergence.params.reference, "model": divergence.params.value,
+                   "diff": divergence.params.diff, "pct": divergence.params.pct},
+        "flops": {"reference": divergence.flops.reference, "model": divergence.flops.value,
+                  "diff": divergence.flops.diff, "pct": divergence.flops.pct},
+    }
+
+
+def _stage_entry(comparison: ModelComparison, index: int, stage_index: int) -> dict:
+    stage, reference = comparison.stage(index, stage_index), comparison.stage(0, stage_index)
+    entry = {"model": comparison.models[index].name, "name": stage.name if stage else None,
+             "output_shape": _shape_list(stage.output_shape) if stage else None}
+    for measure in ("params", "flops", "macs"):
+        delta = Delta(getattr(reference, measure) if reference else None, getattr(stage, measure) if stage else None)
+        entry.update({measure: delta.value, f"{measure}_diff": delta.diff, f"{measure}_pct": delta.pct})
+    return entry
+
+
+def models_data(comparison: ModelComparison) -> dict:
+    """The JSON document: every number of the table, raw, and the differences, the closest variant."""
+    first = comparison.models[0]
+    flops_index = comparison.first_flops_difference
+    return {
+        "schema_version": render.SCHEMA_VERSION,
+        "command": "compare",
+        "comparison": "models",
+        "reference": first.name,
+        "differences": [{**_difference_document(d), "of": m.name}
+                        for m in comparison.models[1:] for d in m.differences],
+        "closest": _closest_document(comparison.subject.closest),
+        "models": [
+            {"name": m.name, "source": m.source, "description": m.description, "device": m.device,
+             "notes": list(m.notes),
+             "failure": {"module": m.failed_in, "message": m.failure} if m.failure else None,
+             "input_shape": list(m.input_shape), "output_shape": _shape_list(m.output_shape),
+             "stages": [{"name": s.name, "kind": s.kind, "output_shape": _shape_list(s.output_shape),
+                         "params": s.params, "flops": s.flops, "macs": s.macs} for s in m.stages],
+             "total": {"params": m.params, "flops": m.flops, "macs": m.macs},
+             "vs_reference": {measure: {"diff": d.diff, "pct": d.pct} for measure, d in (
+                 (measure, Delta(getattr(first, measure), getattr(m, measure)))
+                 for measure in ("params", "flops", "macs"))},
+             "differences": [_difference_document(d) for d in m.differences],
+             "unsupported": unsupported_data(m.unsupported),
+             "closest": _closest_document(m.closest),
+             "first_divergence": _divergence_document(d) if index else None}
+            for index, (m, d) in enumerate(zip(comparison.models, comparison.divergences))
+        ],
+        "stages": [
+            {"index": stage_index, "stage": comparison.stage_label(stage_index),
+             "models": [_stage_entry(comparison, index, stage_index) for index in range(len(comparison.models))]}
+            for stage_index in range(comparison.stage_count)
+        ],
+        "stages_aligned_by": "position" if comparison.by_position else "structure",
+        "first_divergence": _divergence_document(comparison.first_divergence),
+        "first_flops_difference": None if flops_index is None else {
+            "stage": comparison.stage_label(flops_index), "index": flops_index},
+        "conventions": {"flops": FLOPS_MEANING, "macs": MACS_MEANING,
+                        "diff": "model − first model; pct = 100·diff / first model's value",
+                        "differences": "every way a model differs from the first, aligned operator by operator "
+                                       "(not by name or position); params_delta and flops_delta = model − first",
+                        "first_divergence": "the model's first difference, in the first model's order of "
+                                            "execution, and the stage it is in"},
+    }
+
+
+def verdict_lines(comparison: ModelComparison) -> list[tuple[str, str]]:
+    """(kind, text): per model after the first, its differences (or that there are none), then what it is.
+    ``kind`` is a difference's kind, HEADING for the line that introduces them, "" for a sentence."""
+    labels = short_labels(comparison)
+    lines = []
+    for index, model in enumerate(comparison.models):
+        closest = model.closest
+        named = closest is not None and closest.exact and closest.label == comparison.models[0].name
+        if index and model.differences:
+            count = len(model.differences)
+            lines.append((HEADING, f"{labels[index]} differs from {labels[0]} in {count} way{'s' if count != 1 else ''}:"))
+            lines += [(d.kind, d.message) for d in model.differences]
+        elif index and not named:
+            lines.append((HEADING, f"{labels[index]} = {labels[0]}: no differences ({EXACT} is the same)"))
+        if index and not model.differences and model.flops != comparison.models[0].flops:
+            extra = model.flops - comparison.models[0].flops
+            lines.append(("", f"(the FLOPs still differ by {extra:+,}: fvcore counts "
+                              "some operators by how they are called — a global pool written x.mean((2, 3)) or "
+                              "F.avg_pool2d is 0, AdaptiveAvgPool2d 1 per element)"))
+        if closest is None:
+            if model.source in ("file", "module") and (len(comparison.models) == 1 or index):
+                hint = " (name the model it should be: `resnet-cli compare REFERENCE MODEL`)" \
+                    if len(comparison.models) == 1 else ""
+                lines.append(("", f"{labels[index]} is not a registered variant with nearby flags{hint}"))
+        elif closest.exact and (model.source != "registry" or closest.label != model.name):
+            lines.append((HEADING, f"{labels[index]} equals {closest.label} ({EXACT})"))
+        elif not closest.exact and closest.label != comparison.models[0].name:
+            lines.append(("", f"{labels[index]} is closest to {closest.label}, but not equal to it"))
+    return lines
+
+
+# which columns a terminal too narrow for the table leaves out first (the highest rank first; 0: never)
+def _drop_rank(key: str, records: list[dict]) -> int:
+    if key == "stage":
+        return 0
+    prefix, _, measure = key.partition("_")
+    first = prefix == "m1"
+    if measure == "output":
+        same = all(r.get(key) == r.get("m1_output") for r in records)
+        return 5 if first else (9 if same else 3)
+    if measure in ("params_diff", "flops_pct"):
+        return 1  # the answer: what the model adds or saves
+    if measure in ("params", "flops"):
+        return 4 if first else 6
+    return 8 if measure == "params_pct" else 7
+
+
+def models_document(comparison: ModelComparison) -> Document:
+    """The differences first (they are the answer), then what each model is, then the stage table."""
+    columns = _model_columns(comparison)
+    records = _model_records(comparison)
+    # MACs stay in CSV and JSON: the table keeps to shapes, parameters and FLOPs
+    display = [dataclasses.replace(c, drop=_drop_rank(c.key, records))
+               for c in _display_columns([c for c in columns if not c.key.endswith(("_macs", "_macs_diff",
+                                                                                        "_macs_pct"))])]
+    labels = short_labels(comparison)
+    inputs = tuple(f"{label} = {m.name} ({m.description}), input {render.shape_text(m.input_shape)}"
+                   for label, m in zip(labels, comparison.models))
+    rows = "the named stages, lined up by position (--stages)" if comparison.by_position else \
+        f"{labels[0]}'s stages, every model's operators aligned with them"
+    delta = f"Δ = model − {labels[0]}; " if len(labels) > 1 else ""
+    blocks: list = [Heading(f"compare {' vs '.join(labels)}"), Lines(inputs)]
+    for kind, group in itertools.groupby(verdict_lines(comparison),
+                                         key=lambda line: line[0] if line[0] in (HEADING, "") else "difference"):
+        group = list(group)
+        if kind == HEADING:
+            blocks += [Heading(text) for _, text in group]
+        elif kind:
+            blocks.append(Facts(tuple(group)))
+        else:
+            blocks.append(Lines(tuple(text for _, text in group)))
+    unsupported = tuple(f"{m.name}: {unsupported_text(m.unsupported)}" for m in comparison.models if m.unsupported)
+    blocks += [Table(tuple(display), tuple(_signed(records, columns)), rows),
+               Lines((f"{delta}FLOPs (fvcore): {FLOPS_MEANING}; MACs: {MACS_MEANING}",) + unsupported)]
+    return Document(data=models_data(comparison), blocks=tuple(blocks), csv=Table(tuple(columns), tuple(records)))

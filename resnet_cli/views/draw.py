@@ -1,0 +1,125 @@
+"""A ``Diagram`` in the terminal: one box per stage (rich box drawing), the shapes between them.
+
+Every line is laid out here, breaking only between whole pieces (a layer label, "9,536 params"), so a
+number, a shape or a name is never split whatever the width; rich only draws the borders.
+"""
+
+from __future__ import annotations
+
+from resnet_cli.render import emit as render
+from resnet_cli.report.draw import BlockGroup, Diagram, Stage
+
+MIN_WIDTH = 40  # narrower than this, boxes are drawn at this width (the terminal wraps them)
+
+
+def field_words(field) -> str:
+    """'RF 427 px, stride 32' / 'RF 427×395 px, stride 32×16' / 'RF: whole input'."""
+    if field is None:
+        return ""
+    record = field.as_dict()
+    if record["global"]:
+        return "RF: whole input"
+    text = render.field_text({**record, "stride": None})
+    stride = record["stride"]
+    return f"RF {text} px" + (f", stride {render.field_text({**record, 'size': stride, 'stride': None})}"
+                              if stride else "")
+
+
+def _flops(value: int) -> str:
+    text = render.human(value)
+    return f"{text}FLOPs" if text[-1].isalpha() else f"{text} FLOPs"
+
+
+def _numbers(params: int, flops: int, field) -> list[str]:
+    pieces = [f"{params:,} params", _flops(flops)]
+    rf = field_words(field)
+    return pieces + ([rf] if rf else [])
+
+
+def wrap(pieces: list[str], separator: str, width: int, indent: str = "") -> list[str]:
+    """Join ``pieces`` with ``separator`` into lines of at most ``width``, breaking only between pieces."""
+    lines: list[str] = []
+    current = ""
+    for piece in pieces:
+        candidate = piece if not current else current + separator + piece
+        if current and len(candidate) > width:
+            lines.append(current)
+            current = indent + piece
+        else:
+            current = candidate
+    if current:
+        lines.append(current)
+    return lines
+
+
+def block_numbers(group: BlockGroup) -> str:
+    first = 1
+    parts = []
+    for text, count in group.shortcuts:
+        blocks = f"block {first}" if count == 1 else f"blocks {first}–{first + count - 1}"
+        parts.append(f"{text} ({blocks})" if len(group.shortcuts) > 1 else text)
+        first += count
+    return "; ".join(parts)
+
+
+def _group_lines(group: BlockGroup, width: int, per_block: bool) -> list[str]:
+    lead = group.names[0] + ": " if per_block else f"×{group.count}  "
+    pad = " " * len(lead)
+    chain = [layer.label for layer in group.main] + ["⊕"]
+    lines = wrap(chain, " → ", width - len(lead), "")
+    out = [(lead if i == 0 else pad) + line for i, line in enumerate(lines)]
+    shortcut = "shortcut: " + block_numbers(group)
+    out += [pad + line for line in wrap(shortcut.split("; "), "; ", width - len(pad), "  ")]
+    later = [(n, s) for n, s in group.downsampling if n > 1 or len(group.downsampling) > 1]
+    if later and not per_block:
+        out.append(pad + "; ".join(f"stride {s} in block {n}" for n, s in later))
+    if per_block:
+        out += [pad + line for line in wrap(_numbers(group.params, group.flops, group.receptive_field), " · ",
+                                            width - len(pad))]
+    return out
+
+
+def stage_lines(stage: Stage, width: int, per_block: bool) -> list[str]:
+    lines: list[str] = []
+    for part in stage.parts:
+        if part.layers:
+            lines += wrap([layer.label for layer in part.layers], " → ", width)
+        for group in part.groups:
+            lines += _group_lines(group, width, per_block)
+    if not lines:
+        lines.append("(no conv, pool or linear layer)")
+    numbers = _numbers(stage.params, stage.flops, stage.receptive_field)
+    if per_block and any(part.groups for part in stage.parts):
+        numbers[0] = "stage: " + numbers[0]
+    lines += wrap(numbers, " · ", width)
+    return lines
+
+
+def terminal(diagram: Diagram, width: int):
+    """A rich renderable of the whole diagram, drawn for a terminal ``width`` columns wide."""
+    from rich import box
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.text import Text
+
+    width = max(width, MIN_WIDTH)
+    inner = width - 4  # borders and one space of padding each side
+    items = []
+    heading = f"{diagram.model} — {diagram.description}" if diagram.description else diagram.model
+    for line in wrap(heading.split(" "), " ", width):
+        items.append(Text(line, style="bold", no_wrap=True))
+    summary = [f"input {render.shape_text(diagram.input_shape)}", f"{diagram.params:,} params",
+               _flops(diagram.flops) + " (fvcore)"]
+    items += [Text(line, no_wrap=True) for line in wrap(summary, " · ", width)]
+    items.append(Text(f"  │ {render.shape_text(diagram.input_shape)}", no_wrap=True))
+    bodies = [stage_lines(stage, inner, diagram.depth == "block") for stage in diagram.stages]
+    titles = [stage.name + (f" · {stage.blocks} blocks" if stage.blocks > 1 else "") for stage in diagram.stages]
+    # every box as wide as the widest (the terminal at most): the stages line up like a figure's column
+    box_width = min(width, max(max(len(line) for body in bodies for line in body),
+                               max(len(title) + 4 for title in titles)) + 4)
+    for stage, body, title in zip(diagram.stages, bodies, titles):
+        items.append(Panel(Text("\n".join(body), no_wrap=True, overflow="ignore"), title=title, title_align="left",
+                           box=box.ROUNDED, width=box_width, padding=(0, 1)))
+        if stage.output_shape:
+            items.append(Text(f"  │ {render.shape_text(stage.output_shape)}", no_wrap=True))
+    return Group(*items)

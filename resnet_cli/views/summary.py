@@ -1,0 +1,210 @@
+"""``summary`` and ``list`` as documents: the shape of their output, defined once.
+
+A view takes a report (plain numbers) and builds one ``render.Document``: the JSON data, the blocks a person
+reads and the CSV table, all from the same column list. ``render.emit`` writes it in any format.
+"""
+
+from __future__ import annotations
+
+from resnet_cli.render import emit as render
+from resnet_cli.render.emit import Column, Document, Facts, Heading, Lines, Table
+from resnet_cli.report.rows import Row, Summary, format_path
+
+FLOPS_MEANING = (
+    "fvcore's count (FlopCountAnalysis): 1 per multiply-add of conv and linear layers, plus batch norm "
+    "(2 per element in inference) and adaptive average pooling (1 per input element); biases, ReLU, "
+    "max-pooling and residual additions are not counted"
+)
+MACS_MEANING = (
+    "multiply-accumulates of conv and linear layers only: the convention of torchvision's tables and "
+    "the papers (×2 = torch.utils.flop_counter's FLOPs)"
+)
+
+ROW_COLUMNS = (
+    Column("name", "stage", justify="left"),
+    Column("output_shape", "output", "shape"),
+    Column("params", "params", "count"),
+    Column("params_pct", "%", "pct", drop=3),
+    Column("flops", "FLOPs (fvcore)", "flops"),
+    Column("flops_pct", "%", "pct", drop=4),
+    Column("macs", "MACs", "flops", drop=6),
+    Column("macs_pct", "%", "pct", drop=7),
+    Column("receptive_field", "RF (stride)", "field", drop=2),
+    Column("kind", "contains", justify="left", drop=5, wrap=True),
+)
+RF_MEANING = (
+    "the theoretical receptive field of one output unit, in input pixels, along the largest path through the "
+    "residual graph (padding counted, so it can exceed the input); stride: input pixels between adjacent units; "
+    "global: every unit sees the whole input (after a global pool or squeeze-excitation)"
+)
+
+
+def row_records(rows: tuple[Row, ...], totals) -> list[dict]:
+    return [
+        {
+            "name": r.name, "kind": r.kind, "output_shape": list(r.output_shape) if r.output_shape else None,
+            "params": r.params, "params_pct": render.percent(r.params, totals.params),
+            "flops": r.flops, "flops_pct": render.percent(r.flops, totals.flops),
+            "macs": r.macs, "macs_pct": render.percent(r.macs, totals.macs),
+            "receptive_field": r.receptive_field.as_dict() if r.receptive_field is not None else None,
+        }
+        for r in rows
+    ]
+
+
+def summary_data(summary: Summary) -> dict:
+    t = summary.totals
+    return {
+        "schema_version": render.SCHEMA_VERSION,
+        "command": "summary",
+        "model": summary.model,
+        "description": summary.description,
+        "family": summary.family,
+        "spec": summary.spec,
+        "input_shape": list(summary.input_shape),
+        "output_shape": list(summary.output_shape) if summary.output_shape else None,
+        "depth": summary.depth,
+        "spatial_path": [list(size) for size in summary.spatial_path],
+        "stages": row_records(summary.rows, t),
+        "total": {
+            "params": t.params,
+            "trainable_params": t.trainable_params,
+            "non_trainable_params": t.params - t.trainable_params,
+            "keras_total_params": t.keras_total_params,
+            "keras_non_trainable_params": t.running_stats + (t.params - t.trainable_params),
+            "param_bytes_float32": 4 * t.params,
+            "flops": t.flops,
+            "macs": t.macs,
+            "flops_2x_macs": t.flops_2x,
+        },
+        "conventions": {"flops": FLOPS_MEANING, "macs": MACS_MEANING, "receptive_field": RF_MEANING},
+        "unsupported": unsupported_data(summary.unsupported),
+        "fvcore_uncounted": [{"call": name, "calls": calls, "macs": macs}
+                             for name, calls, macs in summary.fvcore_uncounted],
+    }
+
+
+def summary_document(summary: Summary, verification=None) -> Document:
+    records = tuple(row_records(summary.rows, summary.totals))
+    columns = (Column("name", summary.depth, justify="left"),) + ROW_COLUMNS[1:]
+    data = summary_data(summary)
+    blocks = (
+        Heading(f"{summary.model} — {summary.description}"),
+        Lines((f"input {render.shape_text(summary.input_shape)} · output "
+               f"{render.shape_text(summary.output_shape)} · spatial path {format_path(summary.spatial_path)}",)),
+        Table(columns, records),
+        Facts(total_facts(summary)),
+    )
+    if verification is not None:
+        data["verify"] = verification_data(verification)
+        blocks += verification_blocks(verification)
+    return Document(data=data, blocks=blocks, csv=Table(ROW_COLUMNS, records))
+
+
+VERIFY_COLUMNS = (
+    Column("name", "stage", justify="left"),
+    Column("ours", "ours (fvcore convention)", "count"),
+    Column("fvcore", "fvcore FlopCountAnalysis", "count"),
+    Column("agrees", "agrees", justify="left"),
+)
+
+
+def verification_data(verification) -> dict:
+    return {
+        "method": "fvcore FlopCountAnalysis on a real CPU copy of the model at batch 1, times the batch",
+        "batch": verification.batch,
+        "agrees": verification.agrees,
+        "error": verification.error,
+        "stages": [{"name": s.name, "ours": s.ours, "fvcore": s.fvcore, "agrees": s.agrees}
+                   for s in verification.stages],
+    }
+
+
+def verification_blocks(verification) -> tuple:
+    title = "--verify: fvcore beside ours"
+    method = ("fvcore's FlopCountAnalysis traced a real CPU copy of the model at batch 1"
+              + (f"; its figures are × {verification.batch}, the batch" if verification.batch > 1 else ""))
+    if verification.error:
+        return (Heading(title), Lines((method, verification.error)))
+    records = tuple({"name": s.name, "ours": s.ours, "fvcore": s.fvcore, "agrees": "yes" if s.agrees else "NO"}
+                    for s in verification.stages)
+    verdict = ("fvcore agrees with every stage." if verification.agrees else
+               f"fvcore disagrees at: {', '.join(verification.disagreeing)}.")
+    return (Heading(title), Lines((method,)), Table(VERIFY_COLUMNS, records), Lines((verdict,)))
+
+
+def total_facts(summary: Summary) -> tuple[tuple[str, str], ...]:
+    t = summary.totals
+    non_trainable = t.params - t.trainable_params
+    facts = [("parameters", f"{t.params:,} (trainable {t.trainable_params:,}, non-trainable {non_trainable:,}); "
+                            f"{render.human_bytes(4 * t.params)} at float32")]
+    if summary.family == "keras":
+        # what keras.applications' model.summary() prints for this very model
+        facts.append(("Keras total", f"{t.keras_total_params:,} params, as Keras's model.summary() prints it: "
+                                     f"it also counts the {t.running_stats:,} BatchNorm moving mean/variance values "
+                                     "as non-trainable parameters"))
+    elif t.running_stats:
+        facts.append(("BN statistics", f"{t.running_stats:,} running mean/variance values (buffers, not "
+                                       "parameters; Keras would count them as non-trainable params)"))
+    facts += [
+        ("FLOPs (fvcore)", f"{t.flops:,} = {render.human(t.flops)} — {FLOPS_MEANING}"
+                           + fvcore_gap_note(t.flops, t.macs, summary.fvcore_uncounted)),
+        ("MACs", f"{t.macs:,} = {render.human(t.macs)} — {MACS_MEANING}; "
+                 f"{render.human(t.flops_2x)}FLOPs at 2 per MAC"),
+        ("RF (stride)", RF_MEANING),
+    ]
+    if summary.unsupported:
+        facts.append(("unsupported", unsupported_text(summary.unsupported)))
+    return tuple(facts)
+
+
+def fvcore_gap_note(flops: int, macs: int, uncounted) -> str:
+    """Said next to fvcore's figure when it comes out below the MACs: which calls fvcore leaves out."""
+    if flops >= macs or not uncounted:
+        return ""
+    listed = ", ".join(f"{name} ×{calls} ({render.human(m)}MACs)" for name, calls, m in uncounted)
+    return f". NOTE: below the MACs, because fvcore has no handle for {listed}"
+
+
+def unsupported_text(unsupported) -> str:
+    listed = ", ".join(f"{u.op.removeprefix('aten.')} ×{u.calls}" + (f" ({u.phase})" if u.phase != "forward" else "")
+                       for u in unsupported)
+    return f"operators no formula covers, counted as 0 FLOPs: {listed}"
+
+
+def unsupported_data(unsupported) -> list[dict]:
+    return [{"op": u.op, "calls": u.calls, "phase": u.phase, "modules": list(u.modules)} for u in unsupported]
+
+
+LIST_COLUMNS = (
+    Column("name", "name", justify="left"),
+    Column("family", "family", justify="left", drop=3),
+    Column("block", "block", justify="left", drop=4),
+    Column("layers", "blocks per stage", justify="left", drop=5),
+    Column("params", "params", "count"),
+    Column("gflops", "GFLOPs (fvcore)", "fixed2", drop=1),
+    Column("gmacs", "GMACs", "fixed2"),
+    Column("input", "default input", "shape", drop=6),
+    Column("description", "what is different", justify="left", drop=2, wrap=True),
+)
+
+
+def list_document(entries: list[dict], families: list[dict]) -> Document:
+    """Every variant, grouped by family under the reference its figures are checked against; one flat CSV."""
+    shown = [{**e, "layers": "[" + ",".join(str(n) for n in e["layers"]) + "]"} for e in entries]
+    flat = tuple({**e, "layers": "-".join(str(n) for n in e["layers"])} for e in entries)
+    grouped = tuple(c for c in LIST_COLUMNS if c.key != "family")  # the heading names the family
+    blocks: list = []
+    for family in families:
+        records = tuple(e for e in shown if e["family"] == family["name"])
+        blocks += [Heading(f"{family['name']} — {family['title']} ({len(records)})"),
+                   Lines((f"checked against {family['reference']}",), style="dim"),
+                   Table(grouped, records)]
+    return Document(
+        data={"schema_version": render.SCHEMA_VERSION, "command": "list", "families": families, "models": entries},
+        blocks=tuple(blocks) + (
+            Lines(("GFLOPs are fvcore's count (1 per multiply-add) at each model's default input; GMACs count "
+                   "conv + linear multiply-accumulates only.",)),
+        ),
+        csv=Table(LIST_COLUMNS, flat),
+    )
