@@ -1,6 +1,6 @@
 """Does `resnet-cli bench` measure what an independent tool measures? (issue 5, requirement 7)
 
-In one process, alternately: bench's own measurement (``resnet_cli.benchmark.run.run_bench``: first call, time-based
+In one process, alternately: bench's own measurement (``resnet_cli.benchmark.bench.run_bench``: first call, time-based
 warm-up, per-iteration perf_counter samples) and ``torch.utils.benchmark.Timer(...).blocked_autorange`` with
 ``num_threads`` set to the same thread count (its default is 1), on the same model at the same input. It
 prints each round's medians, their ratio, and the spread (IQR / median) of both, so that the ratio can be
@@ -17,7 +17,7 @@ import statistics
 import torch
 import torch.utils.benchmark as torch_benchmark
 
-from resnet_cli.benchmark import run as bench
+from resnet_cli.benchmark import bench
 from resnet_cli.benchmark.records import BenchRequest
 from resnet_cli.benchmark.system import cpu_model, load_average
 from resnet_cli.sources.target import build_real, resolve_target

@@ -1,6 +1,6 @@
 """Is bench's CPU roofline an upper bound? (issue 13, requirement 4)
 
-Runs ``resnet_cli.benchmark.run.run_bench`` on the CPU ``--rounds`` times in one process and prints, per configuration:
+Runs ``resnet_cli.benchmark.bench.run_bench`` on the CPU ``--rounds`` times in one process and prints, per configuration:
 the model's GFLOP/s, the roofline (the best of the float32 matmul and the model's costliest convolutions, each
 timed alone before and after the model's runs), which kernel set it, the % of it (or "unknown" where the model
 beat it), and what the old GEMM-only roofline would have printed. The goal: never above 100 %.
@@ -14,7 +14,7 @@ import argparse
 
 import torch
 
-from resnet_cli.benchmark.run import run_bench
+from resnet_cli.benchmark.bench import run_bench
 from resnet_cli.benchmark.records import BenchRequest
 from resnet_cli.benchmark.system import cpu_model, load_average
 from resnet_cli.sources.target import resolve_target

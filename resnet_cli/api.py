@@ -16,7 +16,8 @@ from typing import Any
 from resnet_cli.base import values
 from resnet_cli.base.errors import UsageError
 from resnet_cli.views.result import Result
-from resnet_cli.spec.fields import Flag, ResNetSpec
+from resnet_cli.spec.fields import ResNetSpec
+from resnet_cli.spec.overrides import typed_overrides
 
 
 class SummaryResult(Result):
@@ -31,33 +32,12 @@ class CompareResult(Result):
     """``compare``: blocks or models side by side."""
 
 
-def _typed_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
-    """Keyword overrides as typed spec values: strings go through the command line's parsers."""
-    from resnet_cli.cli.options import SPEC_OPTIONS, _spec_parser
-
-    hints = typing.get_type_hints(ResNetSpec)
-    fields = {f.name: f for f in dataclasses.fields(ResNetSpec)}
-    typed = {}
-    for name, value in overrides.items():
-        if name not in SPEC_OPTIONS:
-            raise UsageError(f"'{name}' is not an architecture field; accepted: {', '.join(SPEC_OPTIONS)}")
-        if value is None:
-            continue
-        if isinstance(value, str) or (isinstance(value, (list, tuple)) and hints[name] is not bool):
-            text = ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else value
-            if isinstance(value, (list, tuple)) and value and isinstance(value[0], bool):
-                text = ",".join("1" if v else "0" for v in value)
-            value = _spec_parser(name, hints[name], Flag.of(fields[name]))(text)
-        typed[name] = value
-    return typed
-
-
 def target_for(model=None, input=None, *, weights: str | None = None, stages=None, **overrides):
     """The ``Target`` of anything MODEL accepts, an nn.Module or a ResNetSpec."""
     from resnet_cli.sources import target as targets
 
     shape = values.parse_input_shape(input) if input is not None else None
-    typed = _typed_overrides(overrides)
+    typed = typed_overrides(overrides)
     if isinstance(model, ResNetSpec):
         result = targets.target_of_spec(dataclasses.replace(model, **typed), shape)
     elif model is not None and not isinstance(model, str):
@@ -103,7 +83,7 @@ def summary(model: Any = "resnet50", input=None, depth: str = "stage", *, weight
 
 
 def _verify(target, analyzed):
-    from resnet_cli.report.rows import stage_layout
+    from resnet_cli.report.stages import stage_layout
     from resnet_cli.report.verify import verify
 
     return verify(target, analyzed.analysis, stage_layout(analyzed.analysis, target.stages))
@@ -159,7 +139,7 @@ def compare(*models: Any, input=None, channels: int | None = None, size: int | N
     if channels is not None or size is not None:
         raise UsageError("channels= and size= apply to block comparisons; models take input=NxCxHxW")
     shape = values.parse_input_shape(input) if input is not None else None
-    report = compare_models(list(names), _typed_overrides(overrides), shape,
+    report = compare_models(list(names), typed_overrides(overrides), shape,
                             [stages] if isinstance(stages, str) else stages, weights=weights)
     notes = tuple(note for model in report.models for note in model.notes)
     return CompareResult(report, models_document(report), notes)

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from conftest import assert_one_line_error
-from resnet_cli.benchmark import run as bench
+from resnet_cli.benchmark import bench
+from resnet_cli.benchmark import measure
 from resnet_cli.benchmark import loop as bench_loop
 from resnet_cli.benchmark import system as bench_system
 from resnet_cli.benchmark.loop import Samples
@@ -51,7 +52,7 @@ class FixedRoofline:
 
 @pytest.fixture()
 def fixed_roofline(monkeypatch):
-    monkeypatch.setattr(bench, "RooflineSampler", FixedRoofline)
+    monkeypatch.setattr(measure, "RooflineSampler", FixedRoofline)
 
 
 def _doc(cli, *args):
@@ -161,7 +162,7 @@ def test_throughput_above_the_roofline_is_unknown_with_a_note(cli, monkeypatch):
         def roofline(self, kernels=()):
             return Roofline(1e-6, "slow (test)", (), "test")  # any real run beats 1 kFLOP/s
 
-    monkeypatch.setattr(bench, "RooflineSampler", Low)
+    monkeypatch.setattr(measure, "RooflineSampler", Low)
     result = cli("bench", *TINY, "-b", "1")
     assert result.exit_code == 0, result.stderr
     assert "unknown" in result.stdout and "%" not in result.stdout.split("% peak")[1].splitlines()[2]
@@ -180,8 +181,8 @@ def test_several_models_interleaved_side_by_side(cli, fixed_roofline, tmp_path, 
         "    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),\n"
         "                         nn.Flatten(), nn.Linear(8, 10))\n")
     order = []
-    real = bench.measure
-    monkeypatch.setattr(bench, "measure", lambda config, *a: order.append((config.model.info.name, config.batch))
+    real = measure.measure
+    monkeypatch.setattr(measure, "measure", lambda config, *a: order.append((config.model.info.name, config.batch))
                         or real(config, *a))
     handmade = f"{tmp_path / 'handmade.py'}:build"
     doc = _doc(cli, "resnet20", handmade, "-i", "1x3x32x32", "-b", "1,2", *FAST)
@@ -284,26 +285,26 @@ def test_cuda_memory_refusal_uses_free_cuda_memory(cli, monkeypatch):
 
 
 def test_out_of_memory_is_reported_per_configuration_and_the_sweep_goes_on(cli, fixed_roofline, monkeypatch):
-    real = bench.make_input
+    real = measure.make_input
 
     def failing(batch_size, *args):
         if batch_size == 2:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real(batch_size, *args)
 
-    monkeypatch.setattr(bench, "make_input", failing)
+    monkeypatch.setattr(measure, "make_input", failing)
     result = cli("bench", *TINY, "-b", "1,2,3", "--format", "json")
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
     assert [(r["batch_size"], r["status"]) for r in doc["results"]] == [(1, "ok"), (2, "oom"), (3, "ok")]
     assert "batch 2: out of memory" in result.stderr
-    monkeypatch.setattr(bench, "make_input", lambda *a: (_ for _ in ()).throw(
+    monkeypatch.setattr(measure, "make_input", lambda *a: (_ for _ in ()).throw(
         torch.cuda.OutOfMemoryError("CUDA out of memory")))
     assert_one_line_error(cli("bench", *TINY, "-b", "1,2"), 1, "nothing could be measured", "out of memory")
 
 
 def test_ctrl_c_prints_what_was_measured_so_far(cli, fixed_roofline, monkeypatch):
-    real_input, real_wait = bench.make_input, bench_loop.run_queue_wait_ns
+    real_input, real_wait = measure.make_input, bench_loop.run_queue_wait_ns
     state = {"batch": 0, "reads": 0}
 
     def track(batch_size, *args):
@@ -317,7 +318,7 @@ def test_ctrl_c_prints_what_was_measured_so_far(cli, fixed_roofline, monkeypatch
                 raise KeyboardInterrupt
         return real_wait()
 
-    monkeypatch.setattr(bench, "make_input", track)
+    monkeypatch.setattr(measure, "make_input", track)
     monkeypatch.setattr(bench_loop, "run_queue_wait_ns", wait)
     result = cli("bench", *TINY, "-b", "1,2,4", "--format", "json")
     assert result.exit_code == 130

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from resnet_cli.benchmark import memory as bench_memory
-from resnet_cli.benchmark import history as bench_output
+from resnet_cli.render import history as bench_output
 from resnet_cli.benchmark.isolate import merge
 from resnet_cli.benchmark.peak import KernelRate, Roofline, conv_shapes
 from resnet_cli.benchmark.records import BenchRequest, ConfigResult, DistributedResult

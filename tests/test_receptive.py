@@ -21,7 +21,8 @@ from resnet_cli.spec import registry
 from resnet_cli.analysis.analyze import analyze
 from resnet_cli.nn.model import build_model
 from resnet_cli.structure.receptive import module_fields
-from resnet_cli.report.rows import build_rows, stage_layout
+from resnet_cli.report.rows import build_rows
+from resnet_cli.report.stages import stage_layout
 
 @pytest.fixture(autouse=True)
 def _one_thread():

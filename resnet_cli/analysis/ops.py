@@ -16,9 +16,7 @@ from dataclasses import dataclass
 from math import prod
 from typing import Callable
 
-# The two phases of a training step.
-FORWARD = "forward"
-BACKWARD = "backward"
+from resnet_cli.analysis.records import BACKWARD, FORWARD  # noqa: F401  (the two phases, re-exported)
 
 # Categories, in the order reports list them.
 CONVOLUTION = "convolution"

@@ -1,8 +1,8 @@
 """The recorder behind ``resnet_cli.analysis.analyze.analyze``: the modes and hooks that see every operator.
 
-A ``TorchDispatchMode`` (``_Recorder``) sees every ATen operator with its real arguments; a
-``TorchFunctionMode`` (``_FunctionTracker``) sees the Python-level call each operator came from (which is what
-fvcore counts by); global module hooks say which module is running. ``_Run`` holds what one run records —
+A ``TorchDispatchMode`` (``Recorder``) sees every ATen operator with its real arguments; a
+``TorchFunctionMode`` (``FunctionTracker``) sees the Python-level call each operator came from (which is what
+fvcore counts by); global module hooks say which module is running. ``Run`` holds what one run records —
 operators with their costs and dataflow, modules, live memory, tensors saved for the backward — and the
 analysis turns it into an immutable ``Analysis``.
 """
@@ -19,7 +19,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 
 from resnet_cli.analysis import ops as formulas
 from resnet_cli.analysis import meta_shortcuts
-from resnet_cli.analysis.analyze import BACKWARD, FORWARD, INPUT_VALUE, ModuleRecord, OpRecord
+from resnet_cli.analysis.records import BACKWARD, FORWARD, INPUT_VALUE, ModuleRecord, OpRecord
 
 _ORIGIN = "resnet_cli.origin"  # key of our tag in autograd nodes' metadata (nodes die with the graph)
 
@@ -28,7 +28,7 @@ def _storage_key(tensor: torch.Tensor) -> int:
     return tensor.untyped_storage()._cdata
 
 
-class _FunctionTracker(TorchFunctionMode):
+class FunctionTracker(TorchFunctionMode):
     """Remembers the outermost Python-level torch call in progress (nested calls are not seen).
 
     It sits above autograd, so when a call returns its outputs already carry their autograd node: in a
@@ -36,7 +36,7 @@ class _FunctionTracker(TorchFunctionMode):
     the node runs later are attributed to the same place.
     """
 
-    def __init__(self, run: "_Run") -> None:
+    def __init__(self, run: "Run") -> None:
         super().__init__()
         self.run = run
         self.current = ""
@@ -67,14 +67,14 @@ def _batch_norm_unchecked(input, running_mean, running_var, weight=None, bias=No
                             torch.backends.cudnn.enabled)
 
 
-class _Recorder(TorchDispatchMode):
+class Recorder(TorchDispatchMode):
     @classmethod
     def _should_skip_dynamo(cls) -> bool:
         # torch wraps a mode's __torch_dispatch__ in dynamo.disable unless told not to, and importing
         # dynamo costs over a second; we are never compiled, so there is nothing to disable.
         return False
 
-    def __init__(self, run: "_Run") -> None:
+    def __init__(self, run: "Run") -> None:
         super().__init__()
         self.run = run
 
@@ -86,7 +86,7 @@ class _Recorder(TorchDispatchMode):
         return out
 
 
-class _Run:
+class Run:
     """Mutable state of one analysis run; turned into an immutable Analysis at the end."""
 
     def __init__(self, model: nn.Module, x: torch.Tensor, training: bool) -> None:
@@ -110,7 +110,7 @@ class _Run:
         self.outputs: dict[str, tuple[int, ...] | None] = {}
         self.output_values: dict[str, int | None] = {}
         self.ops: list[OpRecord] = []
-        self.functions = _FunctionTracker(self)
+        self.functions = FunctionTracker(self)
         self.root_type = type(model).__name__
         # memory
         self.excluded = {_storage_key(t) for t in list(model.parameters()) + list(model.buffers())}
@@ -187,7 +187,7 @@ class _Run:
         flow = self.dataflow(func, args, kwargs, out) if phase == FORWARD else ((), (), (), (), ())
         activations = 0
         if phase == FORWARD and category in (formulas.CONVOLUTION, formulas.LINEAR) and cost.macs:
-            activations = _numel(out_shape)
+            activations = numel(out_shape)
         self.ops.append(OpRecord(
             index=len(self.ops), op=op, function=function, module=module,
             anchor=anchor if module == "" else "", phase=phase, category=category,
@@ -351,7 +351,7 @@ def _plain(value):
     return str(value)
 
 
-def _numel(shape) -> int:
+def numel(shape) -> int:
     if shape is None:
         return 0
     total = 1
@@ -360,7 +360,7 @@ def _numel(shape) -> int:
     return total
 
 
-def _unpack(tensor):
+def unpack(tensor):
     return tensor
 
 

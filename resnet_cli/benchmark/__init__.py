@@ -1,3 +1,3 @@
 """Layer 7: bench: measured latency, throughput and memory.
 
-(Named benchmark/, not bench/: ``resnet_cli.benchmark.run`` is the public API function.)"""
+(Named benchmark/, not bench/: ``resnet_cli.bench`` is the public API function.)"""

@@ -45,12 +45,12 @@ def check_devices(request: BenchRequest) -> str:
 
 
 def run_distributed(request: BenchRequest, *, progress: Progress = no_progress) -> BenchRun:
-    from resnet_cli.benchmark.run import run_bench
+    from resnet_cli.benchmark.measure import measure_in_process
 
     backend = check_devices(request)
     if len(request.refs) != 1:
         raise UsageError(f"--devices {request.devices} measures one model given by name or path")
-    single = run_bench(dataclasses.replace(request, devices=1), progress=progress)  # the one-device baseline
+    single = measure_in_process(dataclasses.replace(request, devices=1), progress=progress)  # the one-device baseline
     if single.stopped_by:
         return single
     progress("distributed", model=single.models[0].name if single.models else "", batch_size=0, repeat=0,
@@ -110,7 +110,7 @@ def rank_main(directory: str) -> int:
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
-    from resnet_cli.benchmark.run import Prepared, setup
+    from resnet_cli.benchmark.measure import Prepared, setup
     from resnet_cli.benchmark.loop import Samples, timing_loop
     from resnet_cli.benchmark.system import free, threads
     from resnet_cli.sources.target import resolve_target

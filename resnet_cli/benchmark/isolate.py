@@ -143,12 +143,12 @@ def child_main(asked: str, answer: str) -> int:
     with open(asked, "rb") as handle:
         request: BenchRequest = pickle.load(handle)
     try:
-        from resnet_cli.benchmark.run import run_bench
+        from resnet_cli.benchmark.measure import measure_in_process
         from resnet_cli.sources.target import resolve_target
 
         targets = tuple(resolve_target(r.text, dict(r.overrides), r.input_shape, weights=r.weights)
                         for r in request.refs)
-        run = run_bench(dataclasses.replace(request, targets=targets))
+        run = measure_in_process(dataclasses.replace(request, targets=targets))
         result = {"models": run.models, "env": run.env, "gemm": run.gemm, "results": run.results,
                   "max_batch": run.max_batch, "stopped_by": run.stopped_by}
     except ResnetCliError as error:

@@ -1,6 +1,6 @@
 """``resnet-cli bench``: the command — typed options, one call, one document — and its progress bar.
 
-Importing this module does not import torch: ``resnet_cli.benchmark.run`` is loaded inside the command.
+Importing this module does not import torch: ``resnet_cli.benchmark.bench`` is loaded inside the command.
 Results go to stdout (table | json | csv | markdown); the progress bar and warnings go to stderr.
 """
 
@@ -107,7 +107,7 @@ def bench(
 ) -> None:
     """Latency, throughput and memory of one or more models (default resnet50), inference or training steps,
     against a roofline measured in the same run: median, p10/p90, IQR, n, img/s, GFLOP/s, % of peak."""
-    from resnet_cli.benchmark.history import append, check_output
+    from resnet_cli.render.history import append, check_output
     from resnet_cli.views.bench import CSV_COLUMNS, bench_document, flat_records
 
     _check_combinations(models or [], batch_size, training, optimizer, find_max_batch, isolate, devices)
@@ -118,7 +118,7 @@ def bench(
         check_image_path(plot, "--plot")
     if weights is not None and len(models or []) > 1:
         raise UsageError("--weights loads one checkpoint into one model; give one MODEL (or a checkpoint as MODEL)")
-    from resnet_cli.benchmark import run as core  # torch is imported here, not when the CLI loads
+    from resnet_cli.benchmark import bench as core  # torch is imported here, not when the CLI loads
     from resnet_cli.benchmark.records import BenchRequest, ModelRef
     from resnet_cli.benchmark.system import resolve_device
     from resnet_cli.sources.target import resolve_target

@@ -9,13 +9,9 @@ The architecture options are not written here at all: they are generated from th
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import enum
 import functools
 import inspect
 import sys
-import types
-import typing
 from typing import Annotated, Any, Optional
 
 import typer
@@ -23,7 +19,8 @@ import typer
 from resnet_cli.base import values
 from resnet_cli.base.errors import ResnetCliError
 from resnet_cli.render.emit import FORMATS
-from resnet_cli.spec.fields import Flag, ResNetSpec
+from resnet_cli.spec.fields import Flag
+from resnet_cli.spec.overrides import field_parser, flag_fields
 
 SPEC_PANEL = "Architecture overrides (change any field of MODEL)"
 DEPTHS = ("stage", "block", "layer")
@@ -66,39 +63,14 @@ StagesOpt = Annotated[Optional[str], typer.Option(
 
 # ---- the architecture options, generated from the spec's fields ----
 
-def _spec_parser(name: str, annotation, flag: Flag):
-    option = Flag.option_name(name)
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):  # `int | None`: None = not given
-        annotation = next(arg for arg in typing.get_args(annotation) if arg is not type(None))
-    origin = typing.get_origin(annotation)
-    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-        return values.bound(lambda text, opt, kind=annotation: values.parse_enum(kind, text, opt), option)
-    if annotation is bool:
-        return values.bound(values.parse_bool, option)
-    if annotation is int:
-        return values.bound(values.parse_int, option, flag.low, flag.high)
-    if annotation is float:
-        return values.bound(values.parse_float, option, flag.low, flag.high)
-    if origin is tuple and typing.get_args(annotation)[0] is int:
-        return values.bound(values.parse_int_list, option, flag.low, flag.high, flag.max_items)
-    if origin is tuple and typing.get_args(annotation)[0] is bool:
-        return values.bound(values.parse_bool_list, option, flag.max_items)
-    raise TypeError(f"ResNetSpec.{name}: no command-line parser for {annotation!r}")  # a bug of ours
-
-
 def _spec_options() -> dict[str, Any]:
-    hints = typing.get_type_hints(ResNetSpec)
     options = {}
-    for spec_field in dataclasses.fields(ResNetSpec):
-        flag = Flag.of(spec_field)
-        if flag is None:
-            continue
-        annotation = hints[spec_field.name]
+    for name, (annotation, flag) in flag_fields().items():
         metavar = flag.metavar
         if metavar is None:
             metavar = "BOOL" if annotation is bool else "INT" if annotation is int else "CHOICE"
-        options[spec_field.name] = Annotated[Optional[str], typer.Option(
-            Flag.option_name(spec_field.name), parser=_spec_parser(spec_field.name, annotation, flag),
+        options[name] = Annotated[Optional[str], typer.Option(
+            Flag.option_name(name), parser=field_parser(name, annotation, flag),
             help=flag.help, metavar=metavar, rich_help_panel=SPEC_PANEL, show_default=False)]
     return options
 

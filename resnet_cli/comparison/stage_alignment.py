@@ -48,7 +48,9 @@ def parse_stages(values: list[str] | None, count: int) -> list[tuple[str, ...] |
 
 def own_stages(model, analysis, stages: tuple[str, ...] | None, name: str) -> tuple[StageCount, ...]:
     """A model's own stage rows (``--stages`` names them)."""
-    from resnet_cli.report.rows import build_rows, describer, stage_layout
+    from resnet_cli.report.describe import describer
+    from resnet_cli.report.rows import build_rows
+    from resnet_cli.report.stages import stage_layout
 
     if stages:
         children = [m.name for m in analysis.modules if m.name and "." not in m.name]
@@ -64,7 +66,7 @@ def own_stages(model, analysis, stages: tuple[str, ...] | None, name: str) -> tu
 
 def _reference_stage_of_ops(analysis, stage_names: tuple[str, ...]) -> dict[int, int]:
     """Op index -> row index, for the first model's forward ops."""
-    from resnet_cli.report.rows import stage_layout
+    from resnet_cli.report.stages import stage_layout
 
     layout = stage_layout(analysis)
     row = {name: index for index, name in enumerate(stage_names)}
@@ -111,7 +113,7 @@ def aligned_stages(reference_analysis, reference_stages, alignment, analysis, fa
 
 def stage_of_path(reference_analysis, reference_path, reference_stages, model_stages, model_path) -> int:
     """The row a difference is in: its reference module's stage, else the first model stage naming it."""
-    from resnet_cli.report.rows import stage_layout
+    from resnet_cli.report.stages import stage_layout
 
     names = [s.name for s in reference_stages]
     if reference_path:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from resnet_cli.render import emit as render
 from resnet_cli.report.draw import BlockGroup, Diagram, Layer, Stage
-from resnet_cli.views.draw import block_numbers, field_words
+from resnet_cli.render.words import block_numbers, field_words
 from resnet_cli.render.images import pyplot, save, text_width
 
 LEFT = 0.25  # inches from the left edge to the stage names

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from resnet_cli.report.rows import StageLayout
+from resnet_cli.report.stages import OWN_OPS
 
-OWN_OPS = " (own ops)"
+if TYPE_CHECKING:
+    from resnet_cli.report.stages import StageLayout
 
 
 _BLOCK_NOUN = {"Bottleneck": "bottleneck", "BasicBlock": "basic block"}

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from resnet_cli.analysis.ops import FORWARD, RESIDUAL_ADD
-from resnet_cli.report.rows import build_rows, stage_layout, totals
+from resnet_cli.report.rows import build_rows, totals
+from resnet_cli.report.stages import stage_layout
 
 if TYPE_CHECKING:
-    from resnet_cli.analysis.analyze import Analysis, OpRecord
+    from resnet_cli.analysis.records import Analysis, OpRecord
     from resnet_cli.structure.receptive import ReceptiveField
 
 DEPTHS = ("stage", "block")

@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING
 from resnet_cli.analysis import ops as formulas
 from resnet_cli.base.values import DTYPE_BYTES
 from resnet_cli.analysis.ops import BACKWARD, CATEGORIES, FORWARD
-from resnet_cli.analysis.analyze import Unsupported
-from resnet_cli.report.rows import Row, Totals, build_rows, describer, stage_layout, totals
+from resnet_cli.analysis.records import Unsupported
+from resnet_cli.report.describe import describer
+from resnet_cli.report.rows import Row, Totals, build_rows, totals
+from resnet_cli.report.stages import stage_layout
 
 if TYPE_CHECKING:
-    from resnet_cli.analysis.analyze import Analysis
+    from resnet_cli.analysis.records import Analysis
 
 
 

@@ -162,7 +162,7 @@ def load_into(model, path: str, *, rename: bool = False) -> None:
     reads timm ResNetV2 names as torchvision's (for the models this project builds)."""
     state = read(path)
     if rename:
-        from resnet_cli.sources.spec_from_weights import to_torchvision_names
+        from resnet_cli.sources.weight_names import to_torchvision_names
 
         state = to_torchvision_names(state)
     found = mismatch(model_shapes(model), {k: tuple(v.shape) for k, v in state.items()})

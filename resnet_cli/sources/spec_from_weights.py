@@ -45,43 +45,13 @@ from resnet_cli.spec.fields import (
     make_divisible,
 )
 from resnet_cli.base.values import shown
+from resnet_cli.sources.weight_names import to_torchvision_names
 
 # said with every checkpoint (the drop rates, which change nothing outside training, and the place of an attention
 # as wide as its block's output — standard, post or identity — are not: see the module's docstring)
 UNREADABLE = ("stride placement (v1 and v1.5 hold the same tensors; v1.5 assumed)",
               "dilation (none assumed)", "the stem max-pool (assumed for 7x7 and deep stems, not for CIFAR stems)",
               "the activation (ReLU assumed)")
-
-_TIMM_V2 = (  # timm ResNetV2 name -> torchvision layout
-    (re.compile(r"^stem\.conv\."), "conv1."),
-    (re.compile(r"^stem\.conv1\."), "conv1.0."),  # the deep stem: conv1.0/1 (conv, BN), .3/.4, .6
-    (re.compile(r"^stem\.norm1\."), "conv1.1."),
-    (re.compile(r"^stem\.conv2\."), "conv1.3."),
-    (re.compile(r"^stem\.norm2\."), "conv1.4."),
-    (re.compile(r"^stem\.conv3\."), "conv1.6."),
-    (re.compile(r"^stages\.(\d+)\.blocks\.(\d+)\."), lambda m: f"layer{int(m.group(1)) + 1}.{m.group(2)}."),
-    (re.compile(r"\.norm(\d)\."), lambda m: f".bn{m.group(1)}."),
-    (re.compile(r"^norm\."), "post_bn."),
-    (re.compile(r"^head\.fc\."), "fc."),
-)
-
-
-def to_torchvision_names(state: dict) -> dict:
-    """The same tensors under torchvision's names (timm ResNetV2's are renamed; its 1×1-conv head flattened)."""
-    if not any(k.startswith("stages.") for k in state):
-        return state
-    # a deep stem means average-pool shortcuts (see the module's docstring): our Sequential(pool, conv)
-    shortcut_conv = ".downsample.1." if "stem.conv1.weight" in state else ".downsample."
-    renamed = {}
-    for name, tensor in state.items():
-        for pattern, replacement in _TIMM_V2:
-            name = pattern.sub(replacement, name)
-        name = name.replace(".downsample.conv.", shortcut_conv)
-        if name == "fc.weight" and tensor.dim() == 4:
-            tensor = tensor.flatten(1)
-        renamed[name] = tensor
-    return renamed
-
 
 @dataclass(frozen=True)
 class Inferred:

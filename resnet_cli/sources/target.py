@@ -181,7 +181,7 @@ def check_input(spec: ResNetSpec, shape: tuple[int, ...], name: str) -> None:
 @dataclass(frozen=True)
 class Analyzed:
     model: Any  # the nn.Module analysed (on meta, or the CPU for user code that needs real tensors)
-    analysis: Any  # resnet_cli.analysis.analyze.Analysis
+    analysis: Any  # resnet_cli.analysis.records.Analysis
     device: str
     notes: tuple[str, ...] = ()  # for people (stderr): e.g. why it ran on the CPU
     failure: Any = None  # AnalysisFailure of a forward that broke after some stages ran (allow_partial)
@@ -222,7 +222,7 @@ def analyze(target: Target, *, training: bool = False, allow_partial: bool = Fal
     """Build the target and run the analysis core once. User code is built on the meta device when its code
     allows, else on the CPU with a real input. With ``allow_partial``, a forward that breaks after some
     top-level modules ran gives the analysis of what ran (and the failure) instead of an error."""
-    from resnet_cli.analysis.analyze import AnalysisFailure
+    from resnet_cli.analysis.records import AnalysisFailure
     from resnet_cli.analysis.analyze import analyze as run
 
     def attempt(model, notes: tuple[str, ...], final: bool) -> Analyzed:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from resnet_cli.analysis import ops as formulas
 
 if TYPE_CHECKING:
-    from resnet_cli.analysis.analyze import Analysis, OpRecord
+    from resnet_cli.analysis.records import Analysis, OpRecord
 
 # operator → the kind of layer it is; anything costed and not listed keeps its own short name
 _KINDS = {

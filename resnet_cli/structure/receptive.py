@@ -32,7 +32,7 @@ from numbers import Rational
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from resnet_cli.analysis.analyze import Analysis, OpRecord
+    from resnet_cli.analysis.records import Analysis, OpRecord
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ def _number(value: Rational) -> int | float:
 def receptive_fields(analysis: Analysis) -> dict[int, ReceptiveField]:
     """The field of every value the forward pass computed, by value id (values that depend on no input
     pixel — constants, parameters viewed — are left out)."""
-    from resnet_cli.analysis.analyze import FORWARD, INPUT_VALUE
+    from resnet_cli.analysis.records import FORWARD, INPUT_VALUE
 
     rank = len(analysis.input_shape)
     spatial = range(2, rank) if rank >= 3 else range(0)

@@ -7,22 +7,10 @@ number, a shape or a name is never split whatever the width; rich only draws the
 from __future__ import annotations
 
 from resnet_cli.render import emit as render
+from resnet_cli.render.words import block_numbers, field_words
 from resnet_cli.report.draw import BlockGroup, Diagram, Stage
 
 MIN_WIDTH = 40  # narrower than this, boxes are drawn at this width (the terminal wraps them)
-
-
-def field_words(field) -> str:
-    """'RF 427 px, stride 32' / 'RF 427×395 px, stride 32×16' / 'RF: whole input'."""
-    if field is None:
-        return ""
-    record = field.as_dict()
-    if record["global"]:
-        return "RF: whole input"
-    text = render.field_text({**record, "stride": None})
-    stride = record["stride"]
-    return f"RF {text} px" + (f", stride {render.field_text({**record, 'size': stride, 'stride': None})}"
-                              if stride else "")
 
 
 def _flops(value: int) -> str:
@@ -50,16 +38,6 @@ def wrap(pieces: list[str], separator: str, width: int, indent: str = "") -> lis
     if current:
         lines.append(current)
     return lines
-
-
-def block_numbers(group: BlockGroup) -> str:
-    first = 1
-    parts = []
-    for text, count in group.shortcuts:
-        blocks = f"block {first}" if count == 1 else f"blocks {first}–{first + count - 1}"
-        parts.append(f"{text} ({blocks})" if len(group.shortcuts) > 1 else text)
-        first += count
-    return "; ".join(parts)
 
 
 def _group_lines(group: BlockGroup, width: int, per_block: bool) -> list[str]:

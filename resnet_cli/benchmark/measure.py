@@ -1,4 +1,4 @@
-"""``resnet-cli bench``, orchestrated: what a run measures, in which order, and what it returns.
+"""``resnet-cli bench`` in one process: what a run measures, in which order, and what it returns.
 
 One run: count every model once (the analysis core, at batch 1), predict the memory of every configuration
 (model × batch size) and refuse those that cannot fit before allocating anything, record the environment,
@@ -6,9 +6,9 @@ time the roofline's kernels, then measure the configurations — interleaved (fo
 in turn; the whole sweep ``repeats`` times) so that drift on the machine hits every model alike — sampling
 the roofline again before and after each one. Ctrl-C and SIGTERM return what was measured so far.
 
-Statistics: ``bench_stats``; machine facts: ``bench_system``; roofline: ``bench_peak``; the timing loop:
-``bench_loop``; memory: ``bench_memory``; ``--isolate``: ``bench_isolate``; ``--devices``:
-``bench_distributed``. Everything returns frozen records (``bench_records``); nothing is printed here.
+Statistics: ``stats``; machine facts: ``system``; roofline: ``peak``; the timing loop: ``loop``; memory:
+``memory``; ``--isolate``: ``isolate``; ``--devices``: ``distributed`` (both run this in other processes; ``bench``
+chooses). Everything returns frozen records (``records``); nothing is printed here.
 """
 
 from __future__ import annotations
@@ -209,18 +209,11 @@ def try_batch(model: Prepared, request: BenchRequest):
     return attempt
 
 
-def run_bench(request: BenchRequest, *, progress: Progress = no_progress) -> BenchRun:
-    """Measure every configuration of ``request``; Ctrl-C or SIGTERM return what was measured so far.
+def measure_in_process(request: BenchRequest, *, progress: Progress = no_progress) -> BenchRun:
+    """Measure every configuration of ``request`` in this process; Ctrl-C or SIGTERM return what was measured
+    so far. (``resnet_cli.benchmark.bench.run_bench`` chooses between this, --isolate and --devices.)
 
     Raises RuntimeFailure when no configuration can fit in memory (before allocating anything)."""
-    if request.isolate:
-        from resnet_cli.benchmark.isolate import run_isolated
-
-        return run_isolated(request, progress=progress)
-    if request.devices > 1:
-        from resnet_cli.benchmark.distributed import run_distributed
-
-        return run_distributed(request, progress=progress)
     models = [prepare(target, request) for target in request.targets]
     batches = {m.info.name: request.batch_sizes for m in models}
     configs = [] if request.find_max_batch else plan(models, request, batches)
