@@ -1,13 +1,25 @@
-"""How much each ATen operator costs: one formula per operator, in one table.
+"""The one operator table: every ATen operator the project knows, what it costs and what it is.
 
-Every operator a model runs is looked up here by its ATen name. A formula returns the op's
-multiply-accumulates (convolution and matrix products only) and its FLOPs, counting 2 per
-multiply-accumulate and 1 per elementwise arithmetic operation unless the table says otherwise.
-Operators that only move or view data are listed in ``DATA_MOVEMENT`` and cost 0. Anything else is
-*unsupported*: it is still recorded and reported with its call count, never silently dropped.
+``OPS`` is keyed by the ATen overload packet (``torch.ops.aten.convolution``; a typo fails at import) and
+stored under its name as the analysis records it (``"aten.convolution"``). Each entry (``Op``) carries:
 
-The fvcore convention is not here: fvcore decides by the Python-level call (``conv2d``, ``linear``,
-``batch_norm``, ``adaptive_avg_pool2d``), so it lives in ``FVCORE_FUNCTIONS`` below, keyed that way.
+* ``cost``: the formula that prices one call — (args, kwargs, out) -> ``Cost``: multiply-accumulates
+  (convolution and matrix products only) and FLOPs, 2 per multiply-accumulate and 1 per elementwise
+  arithmetic operation unless the formula says otherwise;
+* ``moves_data``: the op only allocates, views, copies or pads data: 0 FLOPs by definition;
+* ``kind``: what the op is to the structural reading (``conv``, ``bn``, ``relu``, ``maxpool``, ``linear``,
+  ``add``, ``slice``, ``pad`` …; ``resnet_cli.structure``, ``report.draw``), and ``shaping`` for the data
+  movement that still changes what a tensor holds (the option-A shortcut's subsampling and channel padding);
+* ``receptive``: the receptive-field rule that maps its input's field to its output's
+  (``resnet_cli.structure.receptive``), with ``spatial_dims`` for pools and ``taps`` for upsampling;
+* ``view``: the op names existing storage (or allocates without writing): no new activation elements.
+
+An operator that no entry costs and that does not only move data is *unsupported*: it is still recorded and
+reported with its call count, never silently dropped. Nothing outside this module spells an ATen name
+(tests/test_layout.py checks it).
+
+The fvcore convention is not keyed by ATen op: fvcore decides by the Python-level call (``conv2d``,
+``linear``, ``batch_norm``, ``adaptive_avg_pool2d``), so ``fvcore_flops`` reads the call, keyed that way.
 """
 
 from __future__ import annotations
@@ -16,7 +28,11 @@ from dataclasses import dataclass
 from math import prod
 from typing import Callable
 
+import torch
+
 from resnet_cli.analysis.records import BACKWARD, FORWARD  # noqa: F401  (the two phases, re-exported)
+
+aten = torch.ops.aten
 
 # Categories, in the order reports list them.
 CONVOLUTION = "convolution"
@@ -172,74 +188,6 @@ def _max_pool_backward(args, kwargs, out) -> Cost:
     return Cost(0, _numel(_shape(args[0])), POOLING)
 
 
-FORMULAS: dict[str, Callable] = {
-    "aten.convolution": _convolution,
-    "aten._convolution": _convolution,
-    "aten.convolution_backward": _convolution_backward,
-    "aten.addmm": _addmm,
-    "aten.mm": _mm,
-    "aten.bmm": _bmm,
-    "aten.native_batch_norm": _batch_norm,
-    "aten._native_batch_norm_legit": _batch_norm,
-    "aten._native_batch_norm_legit_no_training": _batch_norm,
-    "aten._native_batch_norm_legit_functional": _batch_norm,
-    "aten.cudnn_batch_norm": _batch_norm,
-    "aten.native_batch_norm_backward": _batch_norm_backward,
-    "aten.cudnn_batch_norm_backward": _batch_norm_backward,
-    # activations: ReLU is one comparison per element
-    "aten.relu": _per_output(1, ACTIVATION),
-    "aten.relu_": _per_output(1, ACTIVATION),
-    "aten.threshold": _per_output(1, ACTIVATION),
-    "aten.threshold_backward": _per_output(1, ACTIVATION),
-    # sigmoid = 1 / (1 + exp(-x)): negate, exp, add, divide; its gradient dy * y * (1 - y): 3
-    "aten.sigmoid": _per_output(4, ACTIVATION),
-    "aten.sigmoid_": _per_output(4, ACTIVATION),
-    "aten.sigmoid_backward": _per_output(3, ACTIVATION),
-    # silu = x * sigmoid(x): the sigmoid's 4 and a product; its gradient dy * s * (1 + x * (1 - s)) recomputes s
-    # (4) and takes 5 more
-    "aten.silu": _per_output(5, ACTIVATION),
-    "aten.silu_": _per_output(5, ACTIVATION),
-    "aten.silu_backward": _per_output(9, ACTIVATION),
-    # the random masks of dropout and stochastic depth (training only): drawn, not computed from the data; 0, as
-    # fvcore and torch.utils.flop_counter count them (the mask's multiplication is counted where it happens)
-    "aten.bernoulli_": _per_output(0, OTHER),
-    "aten.bernoulli": _per_output(0, OTHER),
-    # pooling
-    "aten.max_pool2d": _max_pool,
-    "aten.max_pool2d_with_indices": _max_pool,
-    "aten.max_pool2d_with_indices_backward": _max_pool_backward,
-    "aten.avg_pool2d": _avg_pool,
-    "aten.avg_pool2d_backward": _avg_pool_backward,
-    # a mean over n elements: n-1 additions and 1 division per output, i.e. 1 FLOP per input element
-    "aten.mean": _per_input(POOLING),
-    "aten._adaptive_avg_pool2d": _per_input(POOLING),
-    "aten._adaptive_avg_pool2d_backward": _per_output(1, POOLING),
-    "aten.sum": _reduction(None),
-    # elementwise arithmetic: 1 FLOP per output element; the category comes from the context
-    "aten.add": _per_output(1, None),
-    "aten.add_": _per_output(1, None),
-    "aten.sub": _per_output(1, None),
-    "aten.sub_": _per_output(1, None),
-    "aten.mul": _per_output(1, None),
-    "aten.mul_": _per_output(1, None),
-    "aten.div": _per_output(1, None),
-    "aten.div_": _per_output(1, None),
-}
-
-# Operators that allocate, view, copy or pad data and do no arithmetic: 0 FLOPs, by definition.
-DATA_MOVEMENT = frozenset(
-    "aten." + name
-    for name in (
-        "view _unsafe_view reshape _reshape_alias t transpose permute expand expand_as slice select "
-        "unsqueeze squeeze flatten detach alias clone copy_ _to_copy to constant_pad_nd pad cat stack "
-        "empty empty_like empty_strided new_empty new_empty_strided zeros zeros_like new_zeros ones "
-        "ones_like new_ones full full_like fill_ zero_ as_strided contiguous split split_with_sizes "
-        "unbind lift_fresh index_select _local_scalar_dense clamp_min_ masked_fill_ "
-        "_has_compatible_shallow_copy_type set_ resize_ _unsafe_index squeeze_ unsqueeze_ "
-        "_foreach_zero_ scalar_tensor slice_backward select_backward"
-    ).split()
-)
-
 # fvcore's handles, keyed by the Python-level call it sees in a torch.jit trace. Anything else fvcore
 # either ignores (relu, views, …) or reports as unsupported (max_pool2d, add_, mean, mul, sigmoid …):
 # both count 0 there.
@@ -255,7 +203,8 @@ def fvcore_flops(function: str, op: str, args, cost: Cost) -> int:
     """fvcore's count for one ATen op executed inside the Python-level call ``function``."""
     if function in FVCORE_CONV or function in FVCORE_MATMUL:
         return cost.macs  # one "flop" per multiply-accumulate, bias ignored
-    if function in FVCORE_BATCH_NORM and op in FORMULAS and FORMULAS[op] is _batch_norm:
+    entry = OPS.get(op)
+    if function in FVCORE_BATCH_NORM and entry is not None and entry.cost is _batch_norm:
         training = _batch_norm_training(args)
         affine = args[1] is not None
         per_element = (5 if affine else 4) if training else (2 if affine else 1)
@@ -293,3 +242,151 @@ CATEGORY_FORMULAS = {
     OTHER: "elementwise arithmetic outside the above (the squeeze-excitation scaling, a counter update): 1 per "
            "output element; data movement (views, copies, padding, concatenation): 0",
 }
+
+
+# ---- the table ----
+
+Formula = Callable[..., Cost]
+
+
+@dataclass(frozen=True)
+class Op:
+    """One ATen operator: its name as recorded, its cost formula, and what it is (see the module docstring)."""
+
+    name: str
+    kind: str
+    cost: Formula | None = None
+    moves_data: bool = False
+    shaping: bool = False
+    view: bool = False
+    receptive: str = "elementwise"
+    spatial_dims: int = 0  # pools: the trailing dims the window slides over (1, 2, 3); 0: all but N, C
+    taps: int = 1  # upsampling: source units one output unit interpolates (nearest 1, linear 2)
+    statistics_outputs: bool = False  # returns batch statistics after the result (empty in inference)
+    fused_bias: bool = False  # adds a bias it reads as an input (addmm: the Linear's bias)
+
+
+OPS: dict[str, Op] = {}
+
+
+def _short(name: str) -> str:
+    return name.removeprefix("aten.").rstrip("_")
+
+
+def _add(packets, kind: str | None = None, cost: Formula | None = None, **fields) -> None:
+    for packet in packets:
+        name = str(packet)
+        previous = OPS.get(name)
+        values = dict(previous.__dict__) if previous is not None else {"name": name, "kind": kind or _short(name)}
+        if kind is not None:
+            values["kind"] = kind
+        if cost is not None:
+            values["cost"] = cost
+        values.update(fields)
+        OPS[name] = Op(**values)
+
+
+# convolution and matrix products
+_add([aten.convolution, aten._convolution], "conv", _convolution, receptive="conv")
+_add([aten.convolution_backward], None, _convolution_backward)
+_add([aten.addmm], "linear", _addmm, fused_bias=True)
+_add([aten.mm], "linear", _mm)
+_add([aten.linear], "linear")
+_add([aten.bmm], None, _bmm)
+_add([aten.matmul])
+# normalisation
+_add([aten.native_batch_norm], "bn", _batch_norm, statistics_outputs=True)
+_add([aten._native_batch_norm_legit, aten._native_batch_norm_legit_no_training,
+      aten._native_batch_norm_legit_functional, aten.cudnn_batch_norm], "bn", _batch_norm)
+_add([aten.native_batch_norm_backward, aten.cudnn_batch_norm_backward], None, _batch_norm_backward)
+_add([aten.native_layer_norm], "layer_norm")
+_add([aten.native_group_norm], "group_norm")
+# activations: ReLU is one comparison per element
+_add([aten.relu, aten.relu_, aten.threshold], "relu", _per_output(1, ACTIVATION))
+_add([aten.threshold_backward], None, _per_output(1, ACTIVATION))
+# sigmoid = 1 / (1 + exp(-x)): negate, exp, add, divide; its gradient dy * y * (1 - y): 3
+_add([aten.sigmoid, aten.sigmoid_], None, _per_output(4, ACTIVATION))
+_add([aten.sigmoid_backward], None, _per_output(3, ACTIVATION))
+# silu = x * sigmoid(x): the sigmoid's 4 and a product; its gradient dy * s * (1 + x * (1 - s)) recomputes s (4)
+# and takes 5 more
+_add([aten.silu, aten.silu_], None, _per_output(5, ACTIVATION))
+_add([aten.silu_backward], None, _per_output(9, ACTIVATION))
+# the random masks of dropout and stochastic depth (training only): drawn, not computed from the data; 0, as
+# fvcore and torch.utils.flop_counter count them (the mask's multiplication is counted where it happens)
+_add([aten.bernoulli_, aten.bernoulli], None, _per_output(0, OTHER))
+# pooling
+_add([aten.max_pool2d, aten.max_pool2d_with_indices], "maxpool", _max_pool, receptive="pool", spatial_dims=2)
+_add([aten.max_pool1d, aten.max_pool1d_with_indices], "maxpool", receptive="pool", spatial_dims=1)
+_add([aten.max_pool3d, aten.max_pool3d_with_indices], "maxpool", receptive="pool", spatial_dims=3)
+_add([aten.max_pool2d_with_indices_backward], None, _max_pool_backward)
+_add([aten.avg_pool2d], "avgpool", _avg_pool, receptive="pool", spatial_dims=2)
+_add([aten.avg_pool1d], "avgpool", receptive="pool", spatial_dims=1)
+_add([aten.avg_pool3d], "avgpool", receptive="pool", spatial_dims=3)
+_add([aten.avg_pool2d_backward], None, _avg_pool_backward)
+# a mean over n elements: n-1 additions and 1 division per output, i.e. 1 FLOP per input element
+_add([aten.mean], "mean", _per_input(POOLING), receptive="reduction")
+_add([aten._adaptive_avg_pool2d], "adaptive_avgpool", _per_input(POOLING), receptive="adaptive_pool", spatial_dims=2)
+_add([aten._adaptive_avg_pool3d], "adaptive_avgpool", receptive="adaptive_pool", spatial_dims=3)
+_add([aten.adaptive_avg_pool1d], "adaptive_avgpool", receptive="adaptive_pool", spatial_dims=1)
+_add([aten.adaptive_max_pool1d], "adaptive_maxpool", receptive="adaptive_pool", spatial_dims=1)
+_add([aten.adaptive_max_pool2d], "adaptive_maxpool", receptive="adaptive_pool", spatial_dims=2)
+_add([aten.adaptive_max_pool3d], "adaptive_maxpool", receptive="adaptive_pool", spatial_dims=3)
+_add([aten._adaptive_avg_pool2d_backward], None, _per_output(1, POOLING))
+# reductions
+_add([aten.sum], None, _reduction(None), receptive="reduction")
+_add([aten.amax, aten.amin, aten.var, aten.std, aten.var_mean, aten.logsumexp, aten.linalg_vector_norm, aten.norm,
+      aten.prod], receptive="reduction")
+_add([aten._softmax, aten._log_softmax], receptive="softmax")
+# elementwise arithmetic: 1 FLOP per output element; the category comes from the context
+_add([aten.add, aten.add_], "add", _per_output(1, None))
+_add([aten.sub, aten.sub_, aten.mul, aten.mul_, aten.div, aten.div_], None, _per_output(1, None))
+# upsampling
+_add([aten.upsample_nearest1d, aten.upsample_nearest2d, aten._upsample_nearest_exact2d], receptive="upsample", taps=1)
+_add([aten.upsample_bilinear2d, aten.upsample_linear1d, aten._upsample_bilinear2d_aa], receptive="upsample", taps=2)
+# operators that allocate, view, copy or pad data and do no arithmetic: 0 FLOPs, by definition
+_add([aten.view, aten._unsafe_view, aten._reshape_alias, aten.unsqueeze, aten.squeeze, aten.reshape, aten.flatten],
+     moves_data=True, receptive="reshape")
+_add([aten.t, aten.transpose], moves_data=True, receptive="transpose")
+_add([aten.permute], moves_data=True, receptive="permute")
+_add([aten.slice], "slice", moves_data=True, shaping=True, receptive="slice")
+_add([aten.select], moves_data=True, receptive="select")
+_add([aten.constant_pad_nd], "pad", moves_data=True, shaping=True, receptive="pad")
+_add([aten.reflection_pad1d, aten.reflection_pad2d, aten.replication_pad1d, aten.replication_pad2d], receptive="pad")
+_add([aten.cat], "cat", moves_data=True, shaping=True)
+_add([aten.expand, aten.expand_as, aten.detach, aten.alias, aten.clone, aten.copy_, aten._to_copy, aten.to,
+      aten.pad, aten.stack, aten.empty, aten.empty_like, aten.empty_strided, aten.new_empty, aten.new_empty_strided,
+      aten.zeros, aten.zeros_like, aten.new_zeros, aten.ones, aten.ones_like, aten.new_ones, aten.full,
+      aten.full_like, aten.fill_, aten.zero_, aten.as_strided, aten.contiguous, aten.split, aten.split_with_sizes,
+      aten.unbind, aten.lift_fresh, aten.index_select, aten._local_scalar_dense, aten.clamp_min_, aten.masked_fill_,
+      aten._has_compatible_shallow_copy_type, aten.set_, aten.resize_, aten._unsafe_index, aten.squeeze_,
+      aten.unsqueeze_, aten._foreach_zero_, aten.scalar_tensor, aten.slice_backward, aten.select_backward],
+     moves_data=True)
+# ops that give a new name to existing storage (or allocate without writing): no new activation elements
+_add([aten.view, aten._unsafe_view, aten._reshape_alias, aten.t, aten.transpose, aten.permute, aten.expand,
+      aten.expand_as, aten.slice, aten.select, aten.unsqueeze, aten.squeeze, aten.detach, aten.alias,
+      aten.as_strided, aten.split, aten.split_with_sizes, aten.unbind, aten.empty], view=True)
+
+CONV_OPS = frozenset(name for name, op in OPS.items() if op.kind == "conv")
+
+
+def lookup(name: str) -> Op | None:
+    """The table's entry for an op as the analysis records it ("aten.convolution"), or None."""
+    return OPS.get(name)
+
+
+def kind_of(name: str) -> str:
+    """The structural kind of an op: the table's, else its short name ("aten.upsample_nearest2d" ->
+    "upsample_nearest2d")."""
+    entry = OPS.get(name)
+    return entry.kind if entry is not None else _short(name)
+
+
+def writes_new_elements(name: str) -> bool:
+    """Whether an op's output is new memory (not a view, not written in place)."""
+    entry = OPS.get(name)
+    return not (entry is not None and entry.view) and not name.endswith("_")
+
+
+def is_transpose_2d(name: str) -> bool:
+    """``aten.t``: the transpose of a matrix (dims 0 and 1, no arguments)."""
+    return name == str(aten.t)

@@ -160,15 +160,16 @@ class Run:
     def record(self, func, args, kwargs, out) -> None:
         op = str(func.overloadpacket)
         phase = BACKWARD if self.in_backward else FORWARD
-        formula = formulas.FORMULAS.get(op)
-        zero_cost = op in formulas.DATA_MOVEMENT
+        entry = formulas.lookup(op)
+        formula = entry.cost if entry is not None else None
+        zero_cost = entry is not None and entry.moves_data
         if formula is not None:
             cost = formula(args, kwargs, out)
         else:
             cost = formulas.Cost(0, 0, formulas.OTHER)
         if phase == FORWARD:
             module, anchor, function = (self.stack[-1] if self.stack else ""), self.anchor, self.functions.current
-            category = cost.category or self.context_category(op, module, args)
+            category = cost.category or self.context_category(entry, module, args)
         else:
             # a backward op belongs to the forward op whose autograd node runs it: same module, and
             # (for generic arithmetic) the same category. Gradients of a tensor used twice — the
@@ -177,7 +178,7 @@ class Run:
             function = ""
             if cost.category:
                 category = cost.category
-            elif op in ("aten.add", "aten.add_"):
+            elif entry is not None and entry.kind == "add":
                 category = formulas.RESIDUAL_ADD
             else:
                 category = forward_category
@@ -197,7 +198,7 @@ class Run:
             param_shapes=flow[4],
         ))
         if phase == FORWARD:
-            if op == "aten.native_batch_norm" and not self.training:
+            if entry is not None and entry.statistics_outputs and not self.training:
                 out = out[:1]  # in inference the real kernels return empty statistics (meta gives C each)
             self.track_outputs(out)
 
@@ -238,11 +239,11 @@ class Run:
             if isinstance(tensor, torch.Tensor) and tensor.grad_fn is not None:
                 tensor.grad_fn.metadata[_ORIGIN] = origin
 
-    def context_category(self, op, module, args) -> str:
+    def context_category(self, entry, module, args) -> str:
         module_category = formulas.MODULE_CATEGORIES.get(self.module_types.get(module, ""))
         if module_category and self.leaf.get(module, False):
             return module_category
-        if op in ("aten.add", "aten.add_"):
+        if entry is not None and entry.kind == "add":
             tensors = [a for a in args[:2] if isinstance(a, torch.Tensor)]
             if len(tensors) == 2 and tensors[0].shape == tensors[1].shape and tensors[0].dim() >= 2:
                 return formulas.RESIDUAL_ADD
@@ -316,13 +317,25 @@ class Run:
         return tuple(called + uncalled)
 
 
+class SchemaUnreadable(Exception):
+    """An operator whose ATen schema cannot be read: a bug of ours (or a torch change), never a model's fault.
+
+    Not a RuntimeError, so the analysis does not mistake it for the model failing: it reaches the one line
+    kept for our own bugs, naming the operator."""
+
+
 def _bound_arguments(func, args, kwargs):
-    """(schema argument name, value) for every argument of an ATen call, defaults included."""
+    """(schema argument name, value) for every argument of an ATen call, defaults included.
+
+    The names come from the op's schema (``OpOverload._schema``, private but the only source of argument names;
+    tests/test_formulas.py pins it). Without them receptive fields and alignment would silently read the wrong
+    arguments, so a missing schema fails loudly, naming the op."""
     schema = getattr(func, "_schema", None)
-    if schema is None:
-        return [(f"arg{i}", a) for i, a in enumerate(args)] + list(kwargs.items())
+    arguments = getattr(schema, "arguments", None)
+    if arguments is None:
+        raise SchemaUnreadable(f"cannot read the ATen schema of {func!r}: its argument names are unknown")
     bound = []
-    for index, argument in enumerate(schema.arguments):
+    for index, argument in enumerate(arguments):
         if index < len(args):
             bound.append((argument.name, args[index]))
         elif argument.name in kwargs:

@@ -21,7 +21,7 @@ class OpRecord:
     """One executed ATen operator."""
 
     index: int
-    op: str  # ATen overload packet, e.g. "aten.convolution"
+    op: str  # the ATen overload packet's name, e.g. aten.convolution (its entry: analysis.ops.lookup)
     function: str  # the Python-level call it came from, e.g. "conv2d" ("" in backward)
     module: str  # innermost module's qualified name ("" = the root module's own forward)
     anchor: str  # for root-level ops: the top-level child that ran last before it ("" if none)

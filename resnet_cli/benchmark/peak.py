@@ -18,7 +18,7 @@ from typing import Callable, Optional
 
 import torch
 
-from resnet_cli.analysis.ops import FORWARD
+from resnet_cli.analysis.ops import CONV_OPS, FORWARD
 from resnet_cli.benchmark.system import TORCH_DTYPES, cudnn_allow_tf32, sync, threads
 
 CPU_GEMM_MAX = 2048
@@ -119,7 +119,7 @@ def conv_shapes(analysis, limit: int = CONV_KERNELS) -> list[tuple[tuple, int]]:
     stride, padding, dilation, transposed, output padding, groups), multiply-accumulates per image)]."""
     totals: dict[tuple, list[int]] = {}
     for op in analysis.ops:
-        if op.op != "aten.convolution" or op.phase != FORWARD or not op.macs or not op.input_shapes:
+        if op.op not in CONV_OPS or op.phase != FORWARD or not op.macs or not op.input_shapes:
             continue
         weight = dict(op.param_shapes).get("weight")
         if weight is None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from resnet_cli.analysis import ops
 from resnet_cli.analysis.ops import FORWARD, RESIDUAL_ADD
 from resnet_cli.report.rows import build_rows, totals
 from resnet_cli.report.stages import stage_layout
@@ -25,11 +26,9 @@ if TYPE_CHECKING:
     from resnet_cli.structure.receptive import ReceptiveField
 
 DEPTHS = ("stage", "block")
-_POOLS = {"aten.max_pool2d_with_indices": "max-pool", "aten.max_pool2d": "max-pool", "aten.avg_pool2d": "avg-pool",
-          "aten.max_pool1d": "max-pool", "aten.avg_pool1d": "avg-pool", "aten.max_pool3d_with_indices": "max-pool",
-          "aten.avg_pool3d": "avg-pool"}
-_GLOBAL_POOLS = {"aten.mean", "aten._adaptive_avg_pool2d", "aten.adaptive_max_pool2d", "aten.amax"}
-_LINEAR = {"aten.addmm", "aten.mm", "aten.linear", "aten.matmul", "aten.bmm"}
+_POOL_WORDS = {"maxpool": "max-pool", "avgpool": "avg-pool"}  # operator kinds (resnet_cli.analysis.ops)
+_GLOBAL_POOL_KINDS = {"mean": "avg", "adaptive_avgpool": "avg", "adaptive_maxpool": "max", "amax": "max"}
+_LINEAR_KINDS = {"linear", "matmul", "bmm"}
 
 
 @dataclass(frozen=True)
@@ -127,11 +126,6 @@ def diagram(model: str, description: str, analysis: Analysis, depth: str = "stag
 
 # ---- layers ----
 
-def _axes(values) -> str:
-    values = tuple(values)
-    return str(values[0]) if len(set(values)) == 1 else "×".join(str(v) for v in values)
-
-
 def _kernel(values) -> str:
     values = tuple(values)
     return "×".join(str(v) for v in (values * 2 if len(values) == 1 else values))
@@ -139,7 +133,8 @@ def _kernel(values) -> str:
 
 def layer_of(op: OpRecord) -> Layer | None:
     """The figure label of a conv, pool, linear, subsampling or padding op; None for everything else."""
-    if op.op in ("aten.convolution", "aten._convolution"):
+    kind = ops.kind_of(op.op)
+    if kind == "conv":
         weight = dict(op.param_shapes).get("weight") or (op.input_shapes[1] if len(op.input_shapes) > 1 else None)
         if not weight or len(weight) < 3:
             return None
@@ -157,19 +152,19 @@ def layer_of(op: OpRecord) -> Layer | None:
         if dilation > 1:
             text += f", d={dilation}"
         return Layer(text, "conv", op.module, 1 if op.attr("transposed") else stride)
-    if op.op in _POOLS:
+    if kind in _POOL_WORDS:
         kernel = op.attr("kernel_size") or (1,)
         stride = max(op.attr("stride") or kernel)
-        text = f"{_POOLS[op.op]} {_kernel(kernel)}" + (f", /{stride}" if stride > 1 else "")
+        text = f"{_POOL_WORDS[kind]} {_kernel(kernel)}" + (f", /{stride}" if stride > 1 else "")
         return Layer(text, "pool", op.module, stride)
-    if op.op in _GLOBAL_POOLS and op.output_shape and len(op.input_shapes[0]) >= 3 and all(
+    if kind in _GLOBAL_POOL_KINDS and op.output_shape and len(op.input_shapes[0]) >= 3 and all(
             size == 1 for size in op.output_shape[2:]):
-        return Layer("global avg-pool" if "max" not in op.op else "global max-pool", "pool", op.module)
-    if op.op in _LINEAR and op.output_shape:
+        return Layer(f"global {_GLOBAL_POOL_KINDS[kind]}-pool", "pool", op.module)
+    if kind in _LINEAR_KINDS and op.output_shape:
         return Layer(f"fc {op.output_shape[-1]}", "linear", op.module)
-    if op.op == "aten.slice" and (op.attr("step") or 1) > 1 and (op.attr("dim") or 0) >= 2:
+    if kind == "slice" and (op.attr("step") or 1) > 1 and (op.attr("dim") or 0) >= 2:
         return Layer(f"subsample /{op.attr('step')}", "subsample", op.module, op.attr("step"))
-    if op.op == "aten.constant_pad_nd" and op.output_shape and op.input_shapes and \
+    if kind == "pad" and op.output_shape and op.input_shapes and \
             op.output_shape[1] != op.input_shapes[0][1]:
         return Layer(f"zero-pad, {op.output_shape[1]}", "pad", op.module)
     return None

@@ -127,15 +127,8 @@ def build_rows(analysis: Analysis, depth: str = "stage", *, describe=None,
     return tuple(rows)
 
 
-# ops that give a new name to existing storage, or write into it: they add no activation memory
-_VIEWS = frozenset("aten." + name for name in (
-    "view _unsafe_view _reshape_alias t transpose permute expand expand_as slice select unsqueeze squeeze "
-    "detach alias as_strided split split_with_sizes unbind empty"
-).split())
-
-
 def _written_elements(op) -> int:
-    if op.op in _VIEWS or op.op.endswith("_") or not op.output_shape:
+    if not formulas.writes_new_elements(op.op) or not op.output_shape:
         return 0
     total = 1
     for size in op.output_shape:
@@ -190,7 +183,7 @@ def spatial_path(analysis: Analysis) -> tuple[tuple[int, int], ...]:
     for op in analysis.ops:
         if op.phase != FORWARD or op.category not in (formulas.CONVOLUTION, formulas.POOLING):
             continue
-        if op.op in ("aten.mean", "aten._adaptive_avg_pool2d") or not op.output_shape:
+        if formulas.kind_of(op.op) in ("mean", "adaptive_avgpool") or not op.output_shape:
             continue
         if len(op.output_shape) != 4:
             continue

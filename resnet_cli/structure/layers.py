@@ -7,7 +7,7 @@ batch norms, activations, pools, additions, linear layers, subsampling slices, c
 ``key`` do the same thing to the same number of channels; equal ``spatial`` adds the same spatial sizes.
 Names never enter a signature: that is what lets differently named models align.
 
-Nothing here imports torch.
+The kind of each operator comes from the one operator table (``resnet_cli.analysis.ops``).
 """
 
 from __future__ import annotations
@@ -20,21 +20,6 @@ from resnet_cli.analysis import ops as formulas
 if TYPE_CHECKING:
     from resnet_cli.analysis.records import Analysis, OpRecord
 
-# operator → the kind of layer it is; anything costed and not listed keeps its own short name
-_KINDS = {
-    "aten.convolution": "conv", "aten._convolution": "conv",
-    "aten.native_batch_norm": "bn", "aten._native_batch_norm_legit": "bn",
-    "aten._native_batch_norm_legit_no_training": "bn", "aten._native_batch_norm_legit_functional": "bn",
-    "aten.cudnn_batch_norm": "bn",
-    "aten.relu": "relu", "aten.relu_": "relu", "aten.threshold": "relu",
-    "aten.max_pool2d": "maxpool", "aten.max_pool2d_with_indices": "maxpool",
-    "aten.avg_pool2d": "avgpool", "aten.mean": "mean", "aten._adaptive_avg_pool2d": "adaptive_avgpool",
-    "aten.addmm": "linear", "aten.mm": "linear", "aten.linear": "linear",
-    "aten.add": "add", "aten.add_": "add",
-    "aten.slice": "slice", "aten.constant_pad_nd": "pad", "aten.cat": "cat",
-}
-# data movement that still changes what a tensor holds (option-A shortcuts subsample and pad)
-_SHAPING = frozenset({"aten.slice", "aten.constant_pad_nd", "aten.cat"})
 _IGNORED_ATTRS = frozenset({"dtype", "layout", "device", "pin_memory", "memory_format", "out", "training",
                             "momentum", "cudnn_enabled", "transposed", "output_padding"})
 _CONFIG = {  # the schema arguments that define each kind (everything else is shape or bookkeeping)
@@ -118,19 +103,16 @@ def _numel(shape) -> int:
     return total
 
 
-def _short(op: str) -> str:
-    return op.removeprefix("aten.").rstrip("_")
-
-
 def _kind(op: OpRecord) -> str | None:
     """The layer kind of a forward op, or None for views, copies and allocations."""
-    if op.op in _SHAPING:
-        if op.op == "aten.slice" and op.input_shapes and op.output_shape == op.input_shapes[0]:
+    entry = formulas.lookup(op.op)
+    if entry is not None and entry.shaping:
+        if entry.kind == "slice" and op.input_shapes and op.output_shape == op.input_shapes[0]:
             return None  # x[:, :] selects everything: a view
-        return _KINDS[op.op]
+        return entry.kind
     if op.zero_cost:
         return None
-    kind = _KINDS.get(op.op, _short(op.op))
+    kind = formulas.kind_of(op.op)
     spatial_in = op.input_shapes[0][2:] if op.input_shapes and len(op.input_shapes[0]) > 2 else ()
     out = op.output_shape or ()
     if kind == "mean":
@@ -144,7 +126,7 @@ def _kind(op: OpRecord) -> str | None:
     if kind == "avgpool" and out[2:] and all(s == 1 for s in out[2:]) \
             and tuple(op.attr("kernel_size") or ()) == tuple(spatial_in) and not any(op.attr("padding") or ()):
         return "gap"  # F.avg_pool2d(x, 4) on a 4×4 map: the same global average
-    if kind == "threshold" or (kind == "relu" and op.op == "aten.threshold"):
+    if kind == "threshold":
         return "relu"
     return kind
 
@@ -161,7 +143,8 @@ def _config(kind: str, op: OpRecord, weights: list[tuple[str, tuple[int, ...]]])
     if kind == "bn":
         return (("eps", op.attr("eps")), ("affine", any(name == "weight" for name, _ in weights)))
     if kind == "linear":
-        return (("bias", op.op == "aten.addmm" or any(name == "bias" for name, _ in weights)),)
+        fused = formulas.lookup(op.op).fused_bias  # addmm(bias, x, w^T): the bias is an input, not a parameter
+        return (("bias", fused or any(name == "bias" for name, _ in weights)),)
     if kind in ("gap", "relu"):
         return ()
     if kind in _CONFIG:

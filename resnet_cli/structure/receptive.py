@@ -20,7 +20,8 @@ Padding is counted, as in the papers: a unit at the border "sees" pixels outside
 can be larger than the input (resnet50's layer4: 427 pixels at 224×224). The check against autograd —
 the support of d(unit)/d(input), clipped to the input — is in tests/test_receptive.py.
 
-Nothing here imports torch: it reads the plain records of ``resnet_cli.analysis.analyze``.
+It reads the plain records of ``resnet_cli.analysis.records``; which rule an op follows is the operator table's
+answer (``resnet_cli.analysis.ops``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from fractions import Fraction
 from math import ceil, floor, prod
 from numbers import Rational
 from typing import TYPE_CHECKING
+
+from resnet_cli.analysis import ops
 
 if TYPE_CHECKING:
     from resnet_cli.analysis.records import Analysis, OpRecord
@@ -105,7 +108,8 @@ def receptive_fields(analysis: Analysis) -> dict[int, ReceptiveField]:
         read = [(fields[v], shape) for v, shape in zip(op.inputs, op.input_shapes) if v in fields]
         if not read:
             continue
-        rule = _RULES.get(op.op, _elementwise)
+        entry = ops.lookup(op.op)
+        rule = _RULES[entry.receptive] if entry is not None else _elementwise
         field = rule(op, read)
         for value in op.outputs:
             fields[value] = field
@@ -182,10 +186,8 @@ def _pool(op: OpRecord, read) -> ReceptiveField:
 
 
 def _pool_dims(name: str, shape) -> int:
-    for digit in "123":
-        if name.rstrip("_").split("_with_")[0].endswith(f"{digit}d"):
-            return int(digit)
-    return max(len(shape) - 2, 1)
+    """The trailing dims a pool slides over: its own (max_pool2d: 2), else every dim after N and C."""
+    return ops.lookup(name).spatial_dims or max(len(shape) - 2, 1)
 
 
 def _adaptive_pool(op: OpRecord, read) -> ReceptiveField:
@@ -287,7 +289,7 @@ def _permute(op: OpRecord, read) -> ReceptiveField:
 
 def _transpose(op: OpRecord, read) -> ReceptiveField:
     field, shape = read[0]
-    if op.op == "aten.t":
+    if ops.is_transpose_2d(op.op):
         a, b = 0, 1
     else:
         a, b = op.attr("dim0", 0) % len(shape), op.attr("dim1", 1) % len(shape)
@@ -325,7 +327,7 @@ def _upsample(op: OpRecord, read) -> ReceptiveField:
     out = op.output_shape or shape
     count = len(shape) - 2
     first = 2
-    taps = 1 if "nearest" in op.op else 2
+    taps = ops.lookup(op.op).taps
     spans = []
     for span in field.spans:
         axis = None if span.dim is None else span.dim - first
@@ -373,26 +375,8 @@ def _join(a: Span, b: Span) -> Span:
     return Span(start, end - start, jump, dim)
 
 
-_RULES = {
-    "aten.convolution": _convolution, "aten._convolution": _convolution,
-    "aten.max_pool1d": _pool, "aten.max_pool2d": _pool, "aten.max_pool3d": _pool,
-    "aten.max_pool1d_with_indices": _pool, "aten.max_pool2d_with_indices": _pool,
-    "aten.max_pool3d_with_indices": _pool, "aten.avg_pool1d": _pool, "aten.avg_pool2d": _pool,
-    "aten.avg_pool3d": _pool,
-    "aten._adaptive_avg_pool2d": _adaptive_pool, "aten._adaptive_avg_pool3d": _adaptive_pool,
-    "aten.adaptive_avg_pool1d": _adaptive_pool, "aten.adaptive_max_pool1d": _adaptive_pool,
-    "aten.adaptive_max_pool2d": _adaptive_pool, "aten.adaptive_max_pool3d": _adaptive_pool,
-    "aten.mean": _reduction, "aten.sum": _reduction, "aten.amax": _reduction, "aten.amin": _reduction,
-    "aten.var": _reduction, "aten.std": _reduction, "aten.var_mean": _reduction, "aten.logsumexp": _reduction,
-    "aten.linalg_vector_norm": _reduction, "aten.norm": _reduction, "aten.prod": _reduction,
-    "aten._softmax": _softmax, "aten._log_softmax": _softmax,
-    "aten.slice": _slice, "aten.select": _select,
-    "aten.constant_pad_nd": _pad, "aten.reflection_pad1d": _pad, "aten.reflection_pad2d": _pad,
-    "aten.replication_pad1d": _pad, "aten.replication_pad2d": _pad,
-    "aten.permute": _permute, "aten.transpose": _transpose, "aten.t": _transpose,
-    "aten.view": _reshape, "aten._unsafe_view": _reshape, "aten.reshape": _reshape, "aten.flatten": _reshape,
-    "aten._reshape_alias": _reshape, "aten.unsqueeze": _reshape, "aten.squeeze": _reshape,
-    "aten.upsample_nearest1d": _upsample, "aten.upsample_nearest2d": _upsample,
-    "aten.upsample_bilinear2d": _upsample, "aten.upsample_linear1d": _upsample,
-    "aten._upsample_nearest_exact2d": _upsample, "aten._upsample_bilinear2d_aa": _upsample,
+_RULES = {  # the rule names of the operator table (``resnet_cli.analysis.ops.Op.receptive``)
+    "conv": _convolution, "pool": _pool, "adaptive_pool": _adaptive_pool, "reduction": _reduction,
+    "softmax": _softmax, "slice": _slice, "select": _select, "pad": _pad, "permute": _permute,
+    "transpose": _transpose, "reshape": _reshape, "upsample": _upsample, "elementwise": _elementwise,
 }
