@@ -8,14 +8,16 @@ called, so ``import resnet_cli`` is instant::
     resnet_cli.flops("my_resnet.py:build", input="1x3x32x32", training=True)
     resnet_cli.compare("resnet50", "resnet50_v1")
     model = resnet_cli.build("resnet50", groups=32, width_per_group=4)
+    resnet_cli.draw("resnet50").save("resnet50.svg")
 """
 
-__version__ = "0.2.0"
-__all__ = ["build", "summary", "flops", "compare", "__version__"]
+__version__ = "0.2.0"  # the one version: pyproject.toml reads it from here
+_API = ("build", "summary", "flops", "compare", "draw")  # resnet_cli.api's functions, loaded on first use
+__all__ = [*_API, "__version__"]
 
 
 def __getattr__(name):
-    if name in ("build", "summary", "flops", "compare"):
+    if name in _API:
         from resnet_cli import api
 
         return getattr(api, name)
@@ -23,4 +25,4 @@ def __getattr__(name):
 
 
 def __dir__():
-    return sorted(list(globals()) + ["build", "summary", "flops", "compare"])
+    return sorted(list(globals()) + list(_API))

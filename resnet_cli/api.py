@@ -32,6 +32,18 @@ class CompareResult(Result):
     """``compare``: blocks or models side by side."""
 
 
+class DrawResult(Result):
+    """``draw``: the architecture as the papers draw it (``.report`` is the ``Diagram``); ``save(path)`` writes
+    the figure to an .svg, .png or .pdf file."""
+
+    def save(self, path: str) -> None:
+        from resnet_cli.render.diagram import save_diagram
+        from resnet_cli.render.images import check_image_path
+
+        check_image_path(path, "path")
+        save_diagram(self.report, path)
+
+
 def target_for(model=None, input=None, *, weights: str | None = None, stages=None, **overrides):
     """The ``Target`` of anything MODEL accepts, an nn.Module or a ResNetSpec."""
     from resnet_cli.sources import target as targets
@@ -113,6 +125,21 @@ def flops(model: Any = "resnet50", input=None, training: bool = False, depth: st
     report = flops_report(target, forward.model, forward.analysis, step.analysis, depth, dtype, training)
     verification = _verify(target, forward) if verify else None
     return FlopsResult(report, flops_document(report, verification), _notes(target, forward, step), verification)
+
+
+def draw(model: Any = "resnet50", input=None, depth: str = "stage", *, weights: str | None = None, stages=None,
+         **overrides) -> DrawResult:
+    """The architecture as the papers draw it: the stem, each stage's block once with ×N (``depth="block"``:
+    every block), its shortcut, the shapes between stages, per stage its parameters, FLOPs and receptive field."""
+    from resnet_cli.report.draw import DEPTHS, diagram
+    from resnet_cli.sources.target import analyze
+    from resnet_cli.views.draw import draw_document
+
+    depth = values.parse_choice(depth, "depth", DEPTHS)
+    target = target_for(model, input, weights=weights, stages=stages, **overrides)
+    analyzed = analyze(target)
+    figure = diagram(target.name, target.description, analyzed.analysis, depth=depth, stages=target.stages)
+    return DrawResult(figure, draw_document(figure), _notes(target, analyzed))
 
 
 def compare(*models: Any, input=None, channels: int | None = None, size: int | None = None, stages=None,

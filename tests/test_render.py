@@ -100,7 +100,7 @@ def test_three_models_fit_120_columns(monkeypatch):
 def test_legends_wrap_at_word_boundaries(monkeypatch):
     monkeypatch.setenv("COLUMNS", "60")
     out = run_cli("summary", "resnet50").stdout
-    from resnet_cli.views.summary import FLOPS_MEANING
+    from resnet_cli.views.conventions import FLOPS_MEANING
 
     words = set(FLOPS_MEANING.split())
     tokens = set(out.split())

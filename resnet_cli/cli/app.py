@@ -13,13 +13,10 @@ import contextlib
 import os
 import signal
 import sys
-from typing import Annotated, Optional
 
 import typer
 
 from resnet_cli import __version__
-from resnet_cli.render import emit as render
-from resnet_cli.base import values
 from resnet_cli.base.errors import (
     BROKEN_PIPE_EXIT,
     INTERRUPTED_EXIT,
@@ -29,21 +26,6 @@ from resnet_cli.base.errors import (
     error_line,
     first_line,
 )
-from resnet_cli.cli.options import (
-    ChartOpt,
-    DepthOpt,
-    DtypeOpt,
-    FormatOpt,
-    InputOpt,
-    ModelArg,
-    StagesOpt,
-    VerifyOpt,
-    WeightsOpt,
-    boundary,
-    with_spec_options,
-)
-from resnet_cli.spec.registry import FAMILIES
-
 app = typer.Typer(
     name="resnet-cli",
     help="Build any ResNet variant and see exactly what it costs: shapes, parameters, FLOPs, memory, latency.",
@@ -53,6 +35,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
 
 def _version(value: bool) -> None:
     if value:
@@ -66,119 +49,17 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     """Build any ResNet variant and see exactly what it costs."""
 
 
-def stage_names(text: str | None) -> tuple[str, ...] | None:
-    if text is None:
-        return None
-    names = tuple(part.strip() for part in text.split(",") if part.strip())
-    if not names:
-        from resnet_cli.base.errors import UsageError
-
-        raise UsageError(f"--stages '{text}' is empty; give top-level module names, e.g. conv1,layer1,layer2")
-    return names
-
-
-FamilyOpt = Annotated[Optional[str], typer.Option(
-    "--family", parser=values.bound(values.parse_choice, "--family", tuple(FAMILIES)), metavar="FAMILY",
-    help="Only this family: " + " | ".join(FAMILIES) + ".")]
-
-
-@app.command("list")
-@boundary
-def list_models(family: FamilyOpt = None, fmt: FormatOpt = "table") -> None:
-    """Every registered variant by family, with the reference it is checked against: block, blocks per stage,
-    parameters, GFLOPs and GMACs at its default input."""
-    from resnet_cli.spec.catalog import catalog, families
-    from resnet_cli.views.summary import list_document
-
-    render.emit(list_document(catalog(family), families(family)), fmt)
-
-
-@app.command()
-@with_spec_options
-@boundary
-def summary(
-    model: ModelArg = None,
-    input: InputOpt = None,
-    depth: DepthOpt = "stage",
-    weights: WeightsOpt = None,
-    stages: StagesOpt = None,
-    verify: VerifyOpt = False,
-    fmt: FormatOpt = "table",
-    chart: ChartOpt = None,
-    *,
-    overrides: dict,
-) -> None:
-    """Per-stage output shapes, parameters, FLOPs and receptive fields of a model (default resnet50)."""
-    from resnet_cli import api
-    from resnet_cli.render.charts import check_chart_target, stage_chart
-
-    check_chart_target(chart, fmt)
-    result = api.summary(model, input, depth, weights=weights, stages=stage_names(stages), verify=verify,
-                         **overrides)
-    report = result.report
-    finish(result, fmt, chart, lambda: [stage_chart(report.model, report.rows)],
-           f"{report.model} — {report.description}")
-
-
-@app.command()
-@with_spec_options
-@boundary
-def flops(
-    model: ModelArg = None,
-    input: InputOpt = None,
-    depth: DepthOpt = "stage",
-    training: bool = typer.Option(False, "--training", help="Add the backward pass (from the real backward "
-                                  "ops) and the activation memory a training step keeps."),
-    dtype: DtypeOpt = "float32",
-    weights: WeightsOpt = None,
-    stages: StagesOpt = None,
-    verify: VerifyOpt = False,
-    fmt: FormatOpt = "table",
-    *,
-    overrides: dict,
-) -> None:
-    """Every operation accounted for: totals under each convention, by operator and module, memory."""
-    from resnet_cli import api
-
-    result = api.flops(model, input, training, depth, dtype, weights=weights, stages=stage_names(stages),
-                       verify=verify, **overrides)
-    finish(result, fmt)
-
-
-def finish(result, fmt: str, chart: str | None = None, chart_data=None, heading: str | None = None) -> None:
-    """Notes for people on stderr, the result on stdout, then the verdict of --verify (exit 1 if it failed).
-
-    ``chart`` (summary --chart): "-" draws ``chart_data()``'s bars in the terminal instead of the document;
-    a file name writes them there, beside the document."""
-    from resnet_cli.base.errors import RuntimeFailure
-
-    console = render.stderr_console()
-    for note in result.notes:
-        console.print(f"note: {note}", markup=False, highlight=False)
-    if chart is None:
-        render.emit(result.document, fmt)
-    else:
-        from resnet_cli.render.charts import show_chart
-
-        show_chart(chart, chart_data(), lambda: render.emit(result.document, fmt), heading)
-    verification = result.verification
-    if verification is not None and verification.error:
-        raise RuntimeFailure(f"--verify: {verification.error}")
-    if verification is not None and not verification.agrees:
-        raise RuntimeFailure(f"--verify: fvcore disagrees with our count at {', '.join(verification.disagreeing)}")
-
-
-# ---- commands defined in their own modules register themselves below (one line each) ----
-# (each module must not import torch at import time: `resnet-cli --help` stays instant)
+# ---- the commands, one module each, registered in the order --help lists them ----
+# (no command module imports torch at import time: `resnet-cli --help` stays instant)
+from resnet_cli.cli import list as list_cli  # noqa: E402
+from resnet_cli.cli import summary as summary_cli  # noqa: E402
+from resnet_cli.cli import flops as flops_cli  # noqa: E402
 from resnet_cli.cli import compare as compare_cli  # noqa: E402
-
-compare_cli.register(app)
 from resnet_cli.cli import bench as bench_cli  # noqa: E402
-
-bench_cli.register(app)
 from resnet_cli.cli import draw as draw_cli  # noqa: E402
 
-draw_cli.register(app)
+for _command in (list_cli, summary_cli, flops_cli, compare_cli, bench_cli, draw_cli):
+    _command.register(app)
 
 
 # ---- the entry point ----

@@ -61,6 +61,40 @@ StagesOpt = Annotated[Optional[str], typer.Option(
     "(default: stem/layerN/head for torchvision/timm layouts, else each top-level module).")]
 
 
+def stage_names(text: str | None) -> tuple[str, ...] | None:
+    """--stages a,b,c as names (None: not given)."""
+    if text is None:
+        return None
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not names:
+        from resnet_cli.base.errors import UsageError
+
+        raise UsageError(f"--stages '{text}' is empty; give top-level module names, e.g. conv1,layer1,layer2")
+    return names
+
+
+def emit_result(result, fmt: str, chart: str | None = None, chart_data=None, heading: str | None = None) -> None:
+    """Notes for people on stderr, the result on stdout, then the verdict of --verify (exit 1 if it failed).
+
+    ``chart`` (summary --chart): "-" draws ``chart_data()``'s bars in the terminal instead of the document;
+    a file name writes them there, beside the document."""
+    from resnet_cli.base.errors import RuntimeFailure
+    from resnet_cli.render import emit as render
+
+    render.say(result.notes)
+    if chart is None:
+        render.emit(result.document, fmt)
+    else:
+        from resnet_cli.render.charts import show_chart
+
+        show_chart(chart, chart_data(), lambda: render.emit(result.document, fmt), heading)
+    verification = result.verification
+    if verification is not None and verification.error:
+        raise RuntimeFailure(f"--verify: {verification.error}")
+    if verification is not None and not verification.agrees:
+        raise RuntimeFailure(f"--verify: fvcore disagrees with our count at {', '.join(verification.disagreeing)}")
+
+
 # ---- the architecture options, generated from the spec's fields ----
 
 def _spec_options() -> dict[str, Any]:

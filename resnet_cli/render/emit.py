@@ -19,7 +19,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Iterable, Union
+from typing import Any, Callable, Iterable, Union
 
 FORMATS = ("table", "json", "csv", "markdown")
 SCHEMA_VERSION = 1
@@ -67,7 +67,15 @@ class Table:
     title: str | None = None
 
 
-Block = Union[Heading, Lines, Facts, Table]
+@dataclass(frozen=True)
+class Drawing:
+    """A picture drawn for the terminal (``draw``'s boxes): ``draw(width)`` returns a rich renderable laid out
+    for ``width`` columns. Markdown gets it as plain text in a code block; CSV and JSON read the document's data."""
+
+    draw: Callable[[int], Any]
+
+
+Block = Union[Heading, Lines, Facts, Table, Drawing]
 
 
 @dataclass(frozen=True)
@@ -196,7 +204,21 @@ def to_markdown_document(document: Document) -> str:
             if block.title:
                 out += [f"#### {block.title}", ""]
             out += [to_markdown(block.columns, block.records)]
+        elif isinstance(block, Drawing):
+            out += ["```text", _plain_text(block.draw(MARKDOWN_DRAWING_WIDTH)).rstrip(), "```", ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+MARKDOWN_DRAWING_WIDTH = 100
+
+
+def _plain_text(renderable) -> str:
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=MARKDOWN_DRAWING_WIDTH, color_system=None, highlight=False,
+                      soft_wrap=False)
+    console.print(renderable)
+    return console.file.getvalue()
 
 
 # ---- the terminal ----
@@ -238,11 +260,6 @@ def _rich_table(columns: list[Column], records: tuple[dict, ...], title: str | N
     for row in cells:
         table.add_row(*row)
     return table
-
-
-def to_table(columns, records, title=None):
-    """TRANSITIONAL: a rich table of every column (views not yet converted to a Document)."""
-    return _rich_table(list(columns), tuple(records), title)
 
 
 def table_width(columns: list[Column], records: tuple[dict, ...]) -> int:
@@ -289,6 +306,8 @@ def renderables(document: Document, console) -> list:
             for label, text in block.pairs:
                 grid.add_row(label, text)
             out.append(grid)
+        elif isinstance(block, Drawing):
+            out.append(block.draw(console.width))
         elif isinstance(block, Table):
             table, dropped = fit_table(block, console.width)
             out.append(table)
@@ -342,6 +361,13 @@ def stderr_console():
                    width=terminal_width(True) if is_terminal else None)
 
 
+def say(notes) -> None:
+    """Notes for people, on stderr, one "note: …" line each (never on the results stream)."""
+    console = stderr_console()
+    for note in notes:
+        console.print(f"note: {note}", markup=False, highlight=False)
+
+
 def write(text: str) -> None:
     """Write machine-readable text to the results stream, exactly as given (one trailing newline)."""
     stream = results_stream()
@@ -351,9 +377,6 @@ def write(text: str) -> None:
 
 def emit(document: Document, fmt: str | None = None) -> None:
     """Write ``document`` to the results stream in ``fmt`` (table | json | csv | markdown)."""
-    if isinstance(document, str):  # TRANSITIONAL: views not yet converted to a Document write text
-        write(document)
-        return
     if fmt == "json":
         write(to_json(document.data))
     elif fmt == "csv":

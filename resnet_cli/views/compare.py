@@ -14,7 +14,7 @@ import itertools
 
 from resnet_cli.render import emit as render
 from resnet_cli.comparison.models import Delta, Divergence, ModelComparison
-from resnet_cli.views.summary import FLOPS_MEANING, MACS_MEANING, unsupported_data, unsupported_text
+from resnet_cli.views.conventions import FLOPS_MEANING, MACS_MEANING, unsupported_data, unsupported_text
 from resnet_cli.render.emit import Column, Document, Facts, Heading, Lines, Table
 
 EXACT = "every operator, shape and parameter"

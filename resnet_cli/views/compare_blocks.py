@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from resnet_cli.render import emit as render
 from resnet_cli.comparison.blocks import BlockComparison, BlockCount
-from resnet_cli.views.summary import FLOPS_MEANING
+from resnet_cli.views.conventions import FLOPS_MEANING
 from resnet_cli.render.emit import Column, Document, Heading, Lines, Table
 
 PARAMS_FORMULA = "conv weights = k·k·Cin·Cout/groups (bias-free, as in torchvision)"

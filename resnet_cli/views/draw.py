@@ -101,3 +101,72 @@ def terminal(diagram: Diagram, width: int):
         if stage.output_shape:
             items.append(Text(f"  │ {render.shape_text(stage.output_shape)}", no_wrap=True))
     return Group(*items)
+
+
+# ---- the document: the drawing for people, the diagram's data for JSON, one row per stage for CSV ----
+
+STAGE_COLUMNS = (
+    render.Column("name", "stage", justify="left"),
+    render.Column("output_shape", "output", "shape"),
+    render.Column("blocks", "blocks", "count"),
+    render.Column("params", "params", "count"),
+    render.Column("flops", "FLOPs (fvcore)", "flops"),
+    render.Column("macs", "MACs", "flops"),
+    render.Column("receptive_field", "RF (stride)", "field"),
+    render.Column("layers", "layers", justify="left", wrap=True),
+)
+
+
+def _layer_data(layer) -> dict:
+    return {"label": layer.label, "kind": layer.kind, "module": layer.module, "stride": layer.stride}
+
+
+def _field(field) -> dict | None:
+    return field.as_dict() if field is not None else None
+
+
+def _group_data(group) -> dict:
+    return {
+        "blocks": list(group.names), "count": group.count, "main": [_layer_data(layer) for layer in group.main],
+        "shortcuts": [{"shortcut": text, "blocks": count} for text, count in group.shortcuts],
+        "downsampling": [{"block": number, "stride": stride} for number, stride in group.downsampling],
+        "params": group.params, "flops": group.flops,
+        "output_shape": list(group.output_shape) if group.output_shape else None,
+        "receptive_field": _field(group.receptive_field),
+    }
+
+
+def _stage_labels(stage: Stage) -> str:
+    labels = []
+    for part in stage.parts:
+        labels += [layer.label for layer in part.layers]
+        labels += [f"[{' → '.join(layer.label for layer in group.main)}] ×{group.count}" for group in part.groups]
+    return " → ".join(labels)
+
+
+def diagram_data(diagram: Diagram) -> dict:
+    stages = []
+    for stage in diagram.stages:
+        stages.append({
+            "name": stage.name, "output_shape": list(stage.output_shape) if stage.output_shape else None,
+            "blocks": stage.blocks, "params": stage.params, "flops": stage.flops, "macs": stage.macs,
+            "activation_elements": stage.activation_elements, "receptive_field": _field(stage.receptive_field),
+            "parts": [{"layers": [_layer_data(layer) for layer in part.layers]} if part.layers else
+                      {"groups": [_group_data(group) for group in part.groups]} for part in stage.parts],
+        })
+    return {
+        "schema_version": render.SCHEMA_VERSION, "command": "draw", "model": diagram.model,
+        "description": diagram.description, "input_shape": list(diagram.input_shape),
+        "output_shape": list(diagram.output_shape) if diagram.output_shape else None, "depth": diagram.depth,
+        "stages": stages, "total": {"params": diagram.params, "flops": diagram.flops, "macs": diagram.macs},
+    }
+
+
+def draw_document(diagram: Diagram) -> render.Document:
+    data = diagram_data(diagram)
+    records = tuple({"name": s["name"], "output_shape": s["output_shape"], "blocks": s["blocks"],
+                     "params": s["params"], "flops": s["flops"], "macs": s["macs"],
+                     "receptive_field": s["receptive_field"], "layers": _stage_labels(stage)}
+                    for s, stage in zip(data["stages"], diagram.stages))
+    return render.Document(data, (render.Drawing(lambda width: terminal(diagram, width)),),
+                           render.Table(STAGE_COLUMNS, records))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from resnet_cli.render import emit as render
 from resnet_cli.report.flops import FlopsReport
-from resnet_cli.views.summary import (
+from resnet_cli.views.conventions import (
     fvcore_gap_note,
     unsupported_data,
     unsupported_text,

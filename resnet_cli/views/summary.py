@@ -1,4 +1,4 @@
-"""``summary`` and ``list`` as documents: the shape of their output, defined once.
+"""``summary`` as a document: the shape of its output, defined once.
 
 A view takes a report (plain numbers) and builds one ``render.Document``: the JSON data, the blocks a person
 reads and the CSV table, all from the same column list. ``render.emit`` writes it in any format.
@@ -9,15 +9,15 @@ from __future__ import annotations
 from resnet_cli.render import emit as render
 from resnet_cli.render.emit import Column, Document, Facts, Heading, Lines, Table
 from resnet_cli.report.rows import Row, Summary, format_path
-
-FLOPS_MEANING = (
-    "fvcore's count (FlopCountAnalysis): 1 per multiply-add of conv and linear layers, plus batch norm "
-    "(2 per element in inference) and adaptive average pooling (1 per input element); biases, ReLU, "
-    "max-pooling and residual additions are not counted"
-)
-MACS_MEANING = (
-    "multiply-accumulates of conv and linear layers only: the convention of torchvision's tables and "
-    "the papers (×2 = torch.utils.flop_counter's FLOPs)"
+from resnet_cli.views.conventions import (
+    FLOPS_MEANING,
+    MACS_MEANING,
+    RF_MEANING,
+    fvcore_gap_note,
+    unsupported_data,
+    unsupported_text,
+    verification_blocks,
+    verification_data,
 )
 
 ROW_COLUMNS = (
@@ -32,13 +32,6 @@ ROW_COLUMNS = (
     Column("receptive_field", "RF (stride)", "field", drop=2),
     Column("kind", "contains", justify="left", drop=5, wrap=True),
 )
-RF_MEANING = (
-    "the theoretical receptive field of one output unit, in input pixels, along the largest path through the "
-    "residual graph (padding counted, so it can exceed the input); stride: input pixels between adjacent units; "
-    "global: every unit sees the whole input (after a global pool or squeeze-excitation)"
-)
-
-
 def row_records(rows: tuple[Row, ...], totals) -> list[dict]:
     return [
         {
@@ -101,38 +94,6 @@ def summary_document(summary: Summary, verification=None) -> Document:
     return Document(data=data, blocks=blocks, csv=Table(ROW_COLUMNS, records))
 
 
-VERIFY_COLUMNS = (
-    Column("name", "stage", justify="left"),
-    Column("ours", "ours (fvcore convention)", "count"),
-    Column("fvcore", "fvcore FlopCountAnalysis", "count"),
-    Column("agrees", "agrees", justify="left"),
-)
-
-
-def verification_data(verification) -> dict:
-    return {
-        "method": "fvcore FlopCountAnalysis on a real CPU copy of the model at batch 1, times the batch",
-        "batch": verification.batch,
-        "agrees": verification.agrees,
-        "error": verification.error,
-        "stages": [{"name": s.name, "ours": s.ours, "fvcore": s.fvcore, "agrees": s.agrees}
-                   for s in verification.stages],
-    }
-
-
-def verification_blocks(verification) -> tuple:
-    title = "--verify: fvcore beside ours"
-    method = ("fvcore's FlopCountAnalysis traced a real CPU copy of the model at batch 1"
-              + (f"; its figures are × {verification.batch}, the batch" if verification.batch > 1 else ""))
-    if verification.error:
-        return (Heading(title), Lines((method, verification.error)))
-    records = tuple({"name": s.name, "ours": s.ours, "fvcore": s.fvcore, "agrees": "yes" if s.agrees else "NO"}
-                    for s in verification.stages)
-    verdict = ("fvcore agrees with every stage." if verification.agrees else
-               f"fvcore disagrees at: {', '.join(verification.disagreeing)}.")
-    return (Heading(title), Lines((method,)), Table(VERIFY_COLUMNS, records), Lines((verdict,)))
-
-
 def total_facts(summary: Summary) -> tuple[tuple[str, str], ...]:
     t = summary.totals
     non_trainable = t.params - t.trainable_params
@@ -156,55 +117,3 @@ def total_facts(summary: Summary) -> tuple[tuple[str, str], ...]:
     if summary.unsupported:
         facts.append(("unsupported", unsupported_text(summary.unsupported)))
     return tuple(facts)
-
-
-def fvcore_gap_note(flops: int, macs: int, uncounted) -> str:
-    """Said next to fvcore's figure when it comes out below the MACs: which calls fvcore leaves out."""
-    if flops >= macs or not uncounted:
-        return ""
-    listed = ", ".join(f"{name} ×{calls} ({render.human(m)}MACs)" for name, calls, m in uncounted)
-    return f". NOTE: below the MACs, because fvcore has no handle for {listed}"
-
-
-def unsupported_text(unsupported) -> str:
-    listed = ", ".join(f"{u.op.removeprefix('aten.')} ×{u.calls}" + (f" ({u.phase})" if u.phase != "forward" else "")
-                       for u in unsupported)
-    return f"operators no formula covers, counted as 0 FLOPs: {listed}"
-
-
-def unsupported_data(unsupported) -> list[dict]:
-    return [{"op": u.op, "calls": u.calls, "phase": u.phase, "modules": list(u.modules)} for u in unsupported]
-
-
-LIST_COLUMNS = (
-    Column("name", "name", justify="left"),
-    Column("family", "family", justify="left", drop=3),
-    Column("block", "block", justify="left", drop=4),
-    Column("layers", "blocks per stage", justify="left", drop=5),
-    Column("params", "params", "count"),
-    Column("gflops", "GFLOPs (fvcore)", "fixed2", drop=1),
-    Column("gmacs", "GMACs", "fixed2"),
-    Column("input", "default input", "shape", drop=6),
-    Column("description", "what is different", justify="left", drop=2, wrap=True),
-)
-
-
-def list_document(entries: list[dict], families: list[dict]) -> Document:
-    """Every variant, grouped by family under the reference its figures are checked against; one flat CSV."""
-    shown = [{**e, "layers": "[" + ",".join(str(n) for n in e["layers"]) + "]"} for e in entries]
-    flat = tuple({**e, "layers": "-".join(str(n) for n in e["layers"])} for e in entries)
-    grouped = tuple(c for c in LIST_COLUMNS if c.key != "family")  # the heading names the family
-    blocks: list = []
-    for family in families:
-        records = tuple(e for e in shown if e["family"] == family["name"])
-        blocks += [Heading(f"{family['name']} — {family['title']} ({len(records)})"),
-                   Lines((f"checked against {family['reference']}",), style="dim"),
-                   Table(grouped, records)]
-    return Document(
-        data={"schema_version": render.SCHEMA_VERSION, "command": "list", "families": families, "models": entries},
-        blocks=tuple(blocks) + (
-            Lines(("GFLOPs are fvcore's count (1 per multiply-add) at each model's default input; GMACs count "
-                   "conv + linear multiply-accumulates only.",)),
-        ),
-        csv=Table(LIST_COLUMNS, flat),
-    )
