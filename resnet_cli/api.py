@@ -16,6 +16,7 @@ from typing import Any
 from resnet_cli.base import values
 from resnet_cli.base.errors import UsageError
 from resnet_cli.views.result import Result
+from resnet_cli.report.stages import DEPTHS
 from resnet_cli.spec.fields import ResNetSpec
 from resnet_cli.spec.overrides import typed_overrides
 
@@ -86,7 +87,7 @@ def summary(model: Any = "resnet50", input=None, depth: str = "stage", *, weight
     from resnet_cli.report.rows import summarize
     from resnet_cli.sources.target import analyze
 
-    depth = values.parse_choice(depth, "depth", ("stage", "block", "layer"))
+    depth = values.parse_choice(depth, "depth", DEPTHS)
     target = target_for(model, input, weights=weights, stages=stages, **overrides)
     analyzed = analyze(target)
     report = summarize(target, analyzed.model, analyzed.analysis, depth)
@@ -117,7 +118,7 @@ def flops(model: Any = "resnet50", input=None, training: bool = False, depth: st
     from resnet_cli.views.flops import flops_document
     from resnet_cli.sources.target import analyze
 
-    depth = values.parse_choice(depth, "depth", ("stage", "block", "layer"))
+    depth = values.parse_choice(depth, "depth", DEPTHS)
     dtype = values.parse_dtype(dtype, "dtype")
     target = target_for(model, input, weights=weights, stages=stages, **overrides)
     forward = analyze(target)
@@ -131,11 +132,12 @@ def draw(model: Any = "resnet50", input=None, depth: str = "stage", *, weights: 
          **overrides) -> DrawResult:
     """The architecture as the papers draw it: the stem, each stage's block once with ×N (``depth="block"``:
     every block), its shortcut, the shapes between stages, per stage its parameters, FLOPs and receptive field."""
-    from resnet_cli.report.draw import DEPTHS, diagram
+    from resnet_cli.report.draw import diagram
+    from resnet_cli.report.stages import DRAW_DEPTHS
     from resnet_cli.sources.target import analyze
     from resnet_cli.views.draw import draw_document
 
-    depth = values.parse_choice(depth, "depth", DEPTHS)
+    depth = values.parse_choice(depth, "depth", DRAW_DEPTHS)
     target = target_for(model, input, weights=weights, stages=stages, **overrides)
     analyzed = analyze(target)
     figure = diagram(target.name, target.description, analyzed.analysis, depth=depth, stages=target.stages)

@@ -17,7 +17,9 @@ import torch
 from torch import nn
 
 from resnet_cli.analysis.records import Analysis, AnalysisFailure
-from resnet_cli.analysis.recorder import Recorder, Run, numel, unpack
+from resnet_cli.analysis.recorder import Recorder, Run, unpack
+from resnet_cli.base.errors import first_line
+from resnet_cli.base.shapes import numel
 
 def analyze(model: nn.Module, input_shape: tuple[int, ...], *, training: bool = False) -> Analysis:
     """Run ``model`` once on an input of ``input_shape`` (on the model's device) and record everything.
@@ -63,9 +65,9 @@ def analyze(model: nn.Module, input_shape: tuple[int, ...], *, training: bool = 
     except (RuntimeError, ValueError, TypeError, IndexError) as error:
         where = run.stack[-1] if run.stack else ""
         place = f"module '{where}' ({run.module_types.get(where, '?')})" if where else "the root module's forward"
-        failure = AnalysisFailure(f"{_first_line(error)} (in {place})")
+        failure = AnalysisFailure(f"{first_line(error)} (in {place})")
         failure.module = where
-        failure.reason = _first_line(error)
+        failure.reason = first_line(error)
         failure.partial = _result(run, input_shape, training, device, None)
         raise failure from error
     finally:
@@ -86,11 +88,6 @@ def _result(run, input_shape, training: bool, device, output_shape) -> Analysis:
         modules=run.module_records(), output_shape=output_shape, live_timeline=tuple(run.timeline),
         saved_float_elements=saved_floats, saved_other_bytes=saved_other, input_elements=numel(input_shape),
     )
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
 
 
 def _snapshot(model: nn.Module):

@@ -30,6 +30,7 @@ from typing import Callable
 
 import torch
 
+from resnet_cli.base.shapes import numel
 from resnet_cli.analysis.records import BACKWARD, FORWARD  # noqa: F401  (the two phases, re-exported)
 
 aten = torch.ops.aten
@@ -52,10 +53,6 @@ class Cost:
     category: str | None  # None: take the category from the enclosing module / context
 
 
-def _numel(shape) -> int:
-    return prod(shape) if shape is not None else 0
-
-
 def _shape(value):
     return tuple(value.shape) if hasattr(value, "shape") else None
 
@@ -70,10 +67,10 @@ def _convolution(args, kwargs, out) -> Cost:
     # weight is [Cout, Cin/groups, k...] (transposed: [Cin, Cout/groups, k...]); one MAC per weight per
     # output position, so MACs = N * Cout * prod(out spatial) * Cin/groups * prod(kernel)
     if transposed:
-        macs = _numel(in_shape) * _numel(weight.shape[1:])
+        macs = numel(in_shape) * numel(weight.shape[1:])
     else:
-        macs = _numel(out_shape) * _numel(weight.shape[1:])
-    bias_adds = _numel(out_shape) if bias is not None else 0
+        macs = numel(out_shape) * numel(weight.shape[1:])
+    bias_adds = numel(out_shape) if bias is not None else 0
     return Cost(macs, 2 * macs + bias_adds, CONVOLUTION)
 
 
@@ -81,11 +78,11 @@ def _convolution_backward(args, kwargs, out) -> Cost:
     # aten.convolution_backward(grad_out, input, weight, bias_sizes, stride, padding, dilation,
     #                           transposed, output_padding, groups, output_mask)
     grad_out, weight, output_mask = args[0], args[2], args[10]
-    forward_macs = _numel(grad_out.shape) * _numel(weight.shape[1:])
+    forward_macs = numel(grad_out.shape) * numel(weight.shape[1:])
     # grad_input is a transposed convolution and grad_weight a correlation of the same size: each has
     # exactly the forward's MACs; they are only computed where output_mask asks for them.
     macs = forward_macs * (int(bool(output_mask[0])) + int(bool(output_mask[1])))
-    bias_adds = _numel(grad_out.shape) if output_mask[2] else 0
+    bias_adds = numel(grad_out.shape) if output_mask[2] else 0
     return Cost(macs, 2 * macs + bias_adds, CONVOLUTION)
 
 
@@ -93,7 +90,7 @@ def _addmm(args, kwargs, out) -> Cost:
     # aten.addmm(bias, a[M,K], b[K,N]): M*K*N MACs, plus M*N bias additions
     a, b = args[1], args[2]
     macs = a.shape[0] * a.shape[1] * b.shape[1]
-    return Cost(macs, 2 * macs + _numel(_shape(out)), LINEAR)
+    return Cost(macs, 2 * macs + numel(_shape(out)), LINEAR)
 
 
 def _mm(args, kwargs, out) -> Cost:
@@ -117,7 +114,7 @@ def _batch_norm(args, kwargs, out) -> Cost:
     training = _batch_norm_training(args)
     affine = weight is not None
     per_element = (5 if affine else 4) if training else (2 if affine else 1)
-    return Cost(0, per_element * _numel(x.shape), BATCH_NORM)
+    return Cost(0, per_element * numel(x.shape), BATCH_NORM)
 
 
 def _batch_norm_training(args) -> bool:
@@ -132,26 +129,26 @@ def _batch_norm_training(args) -> bool:
 def _batch_norm_backward(args, kwargs, out) -> Cost:
     # dx = w*invstd/N * (N*dy - sum(dy) - xhat*sum(dy*xhat)); xhat recomputed (2), sum(dy) (1),
     # sum(dy*xhat) (2), and 4 per element to combine: 9 FLOPs per element. grad_w, grad_b are the sums.
-    return Cost(0, 9 * _numel(args[0].shape), BATCH_NORM)
+    return Cost(0, 9 * numel(args[0].shape), BATCH_NORM)
 
 
 def _per_output(flops_per_element: int, category: str | None):
     def formula(args, kwargs, out) -> Cost:
         first = out[0] if isinstance(out, (tuple, list)) else out
-        return Cost(0, flops_per_element * _numel(_shape(first)), category)
+        return Cost(0, flops_per_element * numel(_shape(first)), category)
     return formula
 
 
 def _per_input(category: str | None):
     def formula(args, kwargs, out) -> Cost:
-        return Cost(0, _numel(_shape(args[0])), category)
+        return Cost(0, numel(_shape(args[0])), category)
     return formula
 
 
 def _reduction(category: str | None):
     # sum over n elements into one: n-1 additions per output element, so inputs - outputs in total
     def formula(args, kwargs, out) -> Cost:
-        return Cost(0, _numel(_shape(args[0])) - _numel(_shape(out)), category)
+        return Cost(0, numel(_shape(args[0])) - numel(_shape(out)), category)
     return formula
 
 
@@ -162,7 +159,7 @@ def _max_pool(args, kwargs, out) -> Cost:
     kernel = tuple(kernel) if isinstance(kernel, (list, tuple)) else (kernel, kernel)
     if len(kernel) == 1:
         kernel = (kernel[0], kernel[0])
-    return Cost(0, _numel(_shape(first)) * (prod(kernel) - 1), POOLING)
+    return Cost(0, numel(_shape(first)) * (prod(kernel) - 1), POOLING)
 
 
 def _avg_pool(args, kwargs, out) -> Cost:
@@ -171,7 +168,7 @@ def _avg_pool(args, kwargs, out) -> Cost:
     kernel = tuple(kernel) if isinstance(kernel, (list, tuple)) else (kernel, kernel)
     if len(kernel) == 1:
         kernel = (kernel[0], kernel[0])
-    return Cost(0, _numel(_shape(out)) * prod(kernel), POOLING)
+    return Cost(0, numel(_shape(out)) * prod(kernel), POOLING)
 
 
 def _avg_pool_backward(args, kwargs, out) -> Cost:
@@ -180,12 +177,12 @@ def _avg_pool_backward(args, kwargs, out) -> Cost:
     kernel = tuple(kernel) if isinstance(kernel, (list, tuple)) else (kernel, kernel)
     if len(kernel) == 1:
         kernel = (kernel[0], kernel[0])
-    return Cost(0, _numel(_shape(args[0])) * prod(kernel), POOLING)
+    return Cost(0, numel(_shape(args[0])) * prod(kernel), POOLING)
 
 
 def _max_pool_backward(args, kwargs, out) -> Cost:
     # each output gradient is added to the input position that won: one addition per output element
-    return Cost(0, _numel(_shape(args[0])), POOLING)
+    return Cost(0, numel(_shape(args[0])), POOLING)
 
 
 # fvcore's handles, keyed by the Python-level call it sees in a torch.jit trace. Anything else fvcore
@@ -208,11 +205,11 @@ def fvcore_flops(function: str, op: str, args, cost: Cost) -> int:
         training = _batch_norm_training(args)
         affine = args[1] is not None
         per_element = (5 if affine else 4) if training else (2 if affine else 1)
-        return per_element * _numel(args[0].shape)
+        return per_element * numel(args[0].shape)
     if function in FVCORE_NORM and op.startswith("aten.native_"):
-        return (5 if args[1] is not None else 4) * _numel(args[0].shape)
+        return (5 if args[1] is not None else 4) * numel(args[0].shape)
     if function in FVCORE_INPUT_ELEMENTWISE and op in ("aten.mean", "aten._adaptive_avg_pool2d"):
-        return _numel(args[0].shape)  # 1 per input element
+        return numel(args[0].shape)  # 1 per input element
     return 0
 
 

@@ -19,6 +19,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 
 from resnet_cli.analysis import ops as formulas
 from resnet_cli.analysis import meta_shortcuts
+from resnet_cli.base.shapes import numel
 from resnet_cli.analysis.records import BACKWARD, FORWARD, INPUT_VALUE, ModuleRecord, OpRecord
 
 _ORIGIN = "resnet_cli.origin"  # key of our tag in autograd nodes' metadata (nodes die with the graph)
@@ -362,15 +363,6 @@ def _plain(value):
     if isinstance(value, (bool, int, float, str)) or value is None:
         return value
     return str(value)
-
-
-def numel(shape) -> int:
-    if shape is None:
-        return 0
-    total = 1
-    for size in shape:
-        total *= size
-    return total
 
 
 def unpack(tensor):

@@ -39,7 +39,7 @@ from resnet_cli.benchmark.loop import (
 from resnet_cli.benchmark.peak import RooflineSampler
 from resnet_cli.benchmark.records import BenchRequest, BenchRun, ConfigResult, MemoryPrediction, ModelInfo
 from resnet_cli.benchmark.warnings import with_warnings
-from resnet_cli.base.errors import RuntimeFailure, Terminated
+from resnet_cli.base.errors import RuntimeFailure, Terminated, first_line
 
 
 @dataclass
@@ -171,7 +171,7 @@ def measure(config: Config, request: BenchRequest, sampler: Optional[RooflineSam
             config.status, config.message = "interrupted", "interrupted; statistics cover the samples taken so far"
         raise
     except Exception as error:  # noqa: BLE001 - one configuration's failure is reported, the sweep goes on
-        line = (str(error).strip().splitlines() or [type(error).__name__])[0][:300]
+        line = first_line(error)[:300]
         config.status = "oom" if is_oom(error) else "error"
         config.message = f"out of memory: {line}" if is_oom(error) else f"{type(error).__name__}: {line}"
         return

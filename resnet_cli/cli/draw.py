@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from resnet_cli.base import values
+from resnet_cli.report.stages import DRAW_DEPTHS
 from resnet_cli.cli.options import (
     FormatOpt,
     InputOpt,
@@ -20,7 +21,7 @@ from resnet_cli.cli.options import (
 )
 
 DrawDepthOpt = Annotated[str, typer.Option(
-    "--depth", "-d", parser=values.bound(values.parse_choice, "--depth", ("stage", "block")), metavar="DEPTH",
+    "--depth", "-d", parser=values.bound(values.parse_choice, "--depth", DRAW_DEPTHS), metavar="DEPTH",
     help="stage (each stage's repeated block once, ×N) | block (every block).")]
 OutputOpt = Annotated[Optional[str], typer.Option(
     "--output", "-o", metavar="FILE",

@@ -19,11 +19,11 @@ import typer
 from resnet_cli.base import values
 from resnet_cli.base.errors import ResnetCliError
 from resnet_cli.render.emit import FORMATS
+from resnet_cli.report.stages import DEPTHS
 from resnet_cli.spec.fields import Flag
 from resnet_cli.spec.overrides import field_parser, flag_fields
 
 SPEC_PANEL = "Architecture overrides (change any field of MODEL)"
-DEPTHS = ("stage", "block", "layer")
 
 MODEL_HELP = (
     "What to analyse, resolved in this order: a registered name (see `resnet-cli list`) or `custom` with the "

@@ -15,13 +15,13 @@ torch is imported by the functions that need it, never at import time.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from dataclasses import dataclass
 
 from resnet_cli.spec import registry
 from resnet_cli.base.errors import UsageError
+from resnet_cli.base.text import close_matches
 from resnet_cli.spec.fields import BlockKind
 
 DEFAULT_CHANNELS = 256
@@ -287,8 +287,8 @@ def is_user_model(name: str) -> bool:
 def _unknown_message(name: str) -> str:
     candidates = list(BLOCK_CHOICES) + list(registry.VARIANTS)
     key = name.strip().lower().replace("_", "-")
-    close = difflib.get_close_matches(key, candidates, n=3, cutoff=0.6)
-    close += [c for c in difflib.get_close_matches(key.replace("-", "_"), candidates, n=3, cutoff=0.6) if c not in close]
+    close = close_matches(key, candidates)
+    close += [c for c in close_matches(key.replace("-", "_"), candidates) if c not in close]
     hint = f"did you mean {', '.join(close[:3])}? " if close else ""
     return (f"unknown block kind or model '{name}'; {hint}block kinds: {BLOCK_NAMES_HELP}; models: the "
             f"{len(registry.VARIANTS)} names of `resnet-cli list`, path/to/file.py:callable, "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from resnet_cli.base.text import si_prefix
 from resnet_cli.comparison.diagnose import Finding, block_label
 
 
@@ -29,11 +30,8 @@ class Difference:
 def compact(value: int) -> str:
     """A signed count with no space inside, so a line never breaks in a number: -1.6M, +411.0M, -512."""
     sign = "+" if value > 0 else "-" if value < 0 else ""
-    magnitude = abs(value)
-    for threshold, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if magnitude >= threshold:
-            return f"{sign}{magnitude / threshold:.1f}{suffix}"
-    return f"{sign}{magnitude}"
+    scaled, suffix = si_prefix(abs(value))
+    return f"{sign}{scaled:.1f}{suffix}" if suffix else f"{sign}{abs(value)}"
 
 
 def _stage(label: str) -> str:

@@ -21,6 +21,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Union
 
+from resnet_cli.base.text import si_prefix
+
 FORMATS = ("table", "json", "csv", "markdown")
 SCHEMA_VERSION = 1
 PIPE_WIDTH = 200  # tables written to a file or a pipe (no $COLUMNS): wide enough to keep rows whole
@@ -99,12 +101,10 @@ def human(value: float | int | None, unit: str = "") -> str:
     """4111512576 -> '4.112 G'; 215808 -> '215.8 K'."""
     if value is None:
         return "—"
-    magnitude = abs(value)
-    for threshold, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K")):
-        if magnitude >= threshold:
-            scaled = value / threshold
-            digits = 3 if abs(scaled) < 10 else 2 if abs(scaled) < 100 else 1
-            return f"{scaled:.{digits}f} {suffix}{unit}"
+    scaled, suffix = si_prefix(value)
+    if suffix:
+        digits = 3 if abs(scaled) < 10 else 2 if abs(scaled) < 100 else 1
+        return f"{scaled:.{digits}f} {suffix}{unit}"
     return f"{value:g} {unit}".rstrip() if isinstance(value, float) else f"{value} {unit}".rstrip()
 
 

@@ -19,13 +19,12 @@ from typing import TYPE_CHECKING
 from resnet_cli.analysis import ops
 from resnet_cli.analysis.ops import FORWARD, RESIDUAL_ADD
 from resnet_cli.report.rows import build_rows, totals
-from resnet_cli.report.stages import stage_layout
+from resnet_cli.report.stages import DRAW_DEPTHS as DEPTHS, stage_layout
 
 if TYPE_CHECKING:
     from resnet_cli.analysis.records import Analysis, OpRecord
     from resnet_cli.structure.receptive import ReceptiveField
 
-DEPTHS = ("stage", "block")
 _POOL_WORDS = {"maxpool": "max-pool", "avgpool": "avg-pool"}  # operator kinds (resnet_cli.analysis.ops)
 _GLOBAL_POOL_KINDS = {"mean": "avg", "adaptive_avgpool": "avg", "adaptive_maxpool": "max", "amax": "max"}
 _LINEAR_KINDS = {"linear", "matmul", "bmm"}

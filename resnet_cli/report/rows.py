@@ -11,15 +11,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from resnet_cli.analysis import ops as formulas
+from resnet_cli.base.shapes import numel
 from resnet_cli.report.describe import describer
-from resnet_cli.report.stages import OWN_OPS, StageLayout, row_key, stage_layout
+from resnet_cli.report.stages import DEPTHS, OWN_OPS, StageLayout, row_key, stage_layout
 from resnet_cli.analysis.ops import BACKWARD, FORWARD
 
 if TYPE_CHECKING:  # the analysis module imports torch; reports only read its plain records
     from resnet_cli.analysis.records import Analysis
     from resnet_cli.structure.receptive import ReceptiveField
 
-DEPTHS = ("stage", "block", "layer")
 
 
 @dataclass(frozen=True)
@@ -130,10 +130,7 @@ def build_rows(analysis: Analysis, depth: str = "stage", *, describe=None,
 def _written_elements(op) -> int:
     if not formulas.writes_new_elements(op.op) or not op.output_shape:
         return 0
-    total = 1
-    for size in op.output_shape:
-        total *= size
-    return total
+    return numel(op.output_shape)
 
 
 def _row_fields(analysis: Analysis, sources: dict) -> dict:

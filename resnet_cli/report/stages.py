@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from resnet_cli.analysis.records import Analysis
 
+DEPTHS = ("stage", "block", "layer")  # the rows a report can have: one per stage, per block, per leaf module
+DRAW_DEPTHS = ("stage", "block")  # draw: each stage's repeated block once (×N), or every block
 OWN_OPS = " (own ops)"  # the row of a module's own ops, outside any child (a residual add, a flatten)
 _LAYER = re.compile(r"^layer\d+$")
 

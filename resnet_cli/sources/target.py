@@ -10,7 +10,6 @@ real tensors) and runs the analysis core once; ``build_real`` builds it with rea
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from resnet_cli.spec import registry
 from resnet_cli.sources import usercode
 from resnet_cli.base.errors import RuntimeFailure, UsageError, UserCodeError
+from resnet_cli.base.text import close_matches
 from resnet_cli.spec.fields import Flag, ResNetSpec
 from resnet_cli.base.values import shown
 
@@ -158,7 +158,7 @@ def _checkpoint_target(path: str, overrides: dict, input_shape) -> Target:
 
 
 def _unknown(name: str) -> str:
-    close = difflib.get_close_matches(name.lower().replace("-", "_"), list(registry.VARIANTS), n=3, cutoff=0.6)
+    close = close_matches(name.lower().replace("-", "_"), registry.VARIANTS)
     hint = f"did you mean {', '.join(close)}? " if close else ""
     return f"unknown model '{shown(name)}'; {hint}MODEL is {FORMS}"
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from resnet_cli.analysis import ops as formulas
+from resnet_cli.base.shapes import numel
 
 if TYPE_CHECKING:
     from resnet_cli.analysis.records import Analysis, OpRecord
@@ -94,13 +95,6 @@ class Layer:
 
 def _channels(shape) -> int | None:
     return shape[1] if shape is not None and len(shape) >= 2 else None
-
-
-def _numel(shape) -> int:
-    total = 1
-    for size in shape:
-        total *= size
-    return total
 
 
 def _kind(op: OpRecord) -> str | None:
@@ -182,7 +176,7 @@ def layers(analysis: Analysis) -> tuple[Layer, ...]:
                 real_inputs.append(value)
                 shapes.append(tuple(shape))
         weights = [(name, shape) for _, name, shape in tensors]
-        params = sum(_numel(shape) for _, name, shape in tensors if not name.startswith("running_"))
+        params = sum(numel(shape) for _, name, shape in tensors if not name.startswith("running_"))
         found.append(Layer(
             index=op.index, kind=kind, module=op.module, config=_config(kind, op, weights),
             in_shapes=tuple(shapes), out_shape=op.output_shape, tensors=tuple(tensors), params=params,
