@@ -14,11 +14,44 @@ class ResnetCliError(Exception):
 
     exit_code = 1
 
+    def for_command_line(self) -> str:
+        """The message as the command line says it (options named as flags)."""
+        return str(self)
+
 
 class UsageError(ResnetCliError):
     """Bad input: an unknown name, a malformed value, conflicting flags (exit code 2)."""
 
     exit_code = 2
+
+
+class OptionError(UsageError):
+    """A bad value of a named option or field. The message names it as the caller wrote it: ``--stem-width`` on
+    the command line, ``stem_width`` from Python. ``template`` spells each name as a placeholder: "{stem_width}"."""
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        super().__init__(self.in_words(flags=False))
+
+    def in_words(self, flags: bool) -> str:
+        return self.template.format_map(_OptionNames(flags))
+
+    def for_command_line(self) -> str:
+        return self.in_words(flags=True)
+
+    @staticmethod
+    def literal(text: str) -> str:
+        """Outside text (a module name) put into a template as it is, braces and all."""
+        return text.replace("{", "{{").replace("}", "}}")
+
+
+class _OptionNames(dict):
+    def __init__(self, flags: bool) -> None:
+        super().__init__()
+        self.flags = flags
+
+    def __missing__(self, name: str) -> str:
+        return "--" + name.replace("_", "-") if self.flags else name
 
 
 class RuntimeFailure(ResnetCliError):

@@ -152,7 +152,7 @@ def child_main(asked: str, answer: str) -> int:
         result = {"models": run.models, "env": run.env, "gemm": run.gemm, "results": run.results,
                   "max_batch": run.max_batch, "stopped_by": run.stopped_by}
     except ResnetCliError as error:
-        result = {"error": ("usage" if isinstance(error, UsageError) else "runtime", str(error))}
+        result = {"error": ("usage" if isinstance(error, UsageError) else "runtime", error.for_command_line())}
     with open(answer + ".part", "wb") as handle:
         pickle.dump(result, handle)
     os.replace(answer + ".part", answer)  # the parent never reads half a file

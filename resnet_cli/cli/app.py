@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     except ResnetCliError as error:
         for line in getattr(error, "details", ()):
             sys.stderr.write(f"  {line}\n")
-        error_line(str(error))
+        error_line(error.for_command_line())
         return error.exit_code
     except Terminated:
         error_line("terminated (SIGTERM)")

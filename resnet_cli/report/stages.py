@@ -76,10 +76,11 @@ def stage_layout(analysis: Analysis, stages: tuple[str, ...] | None = None) -> S
     if stages:
         unknown = [s for s in stages if s not in units]
         if unknown:
-            from resnet_cli.base.errors import UsageError
+            from resnet_cli.base.errors import OptionError
 
-            raise UsageError(f"--stages: no module {', '.join(repr(u) for u in unknown)} runs at the top level; "
-                             f"the top-level modules, in run order, are: {', '.join(units)}")
+            named, known = ", ".join(repr(u) for u in unknown), ", ".join(units)
+            raise OptionError(f"{{stages}}: no module {OptionError.literal(named)} runs at the top level; "
+                              f"the top-level modules, in run order, are: {OptionError.literal(known)}")
         mapping, current = {}, stages[0]
         for unit in units:
             if unit in stages:

@@ -13,7 +13,7 @@ import math
 import typing
 from dataclasses import dataclass, field
 
-from resnet_cli.base.errors import UsageError
+from resnet_cli.base.errors import OptionError
 from resnet_cli.spec.kinds import (  # noqa: F401 (re-exported: the spec's vocabulary is imported from here)
     Activation,
     Attention,
@@ -230,87 +230,10 @@ class ResNetSpec:
     # ---- validation at the boundary ----
 
     def validate(self) -> "ResNetSpec":
-        """Return self if every field is consistent, else raise UsageError naming the bad value."""
-        if not self.layers:
-            raise UsageError("--layers is empty; give blocks per stage, e.g. 3,4,6,3")
-        if any(n < 1 for n in self.layers):
-            raise UsageError(f"--layers {_csv(self.layers)}: every stage needs at least 1 block")
-        if len(self.widths) != len(self.layers):
-            raise UsageError(
-                f"--widths {_csv(self.widths)} has {len(self.widths)} stages but --layers "
-                f"{_csv(self.layers)} has {len(self.layers)}; give one width per stage"
-            )
-        if any(w < 1 for w in self.widths):
-            raise UsageError(f"--widths {_csv(self.widths)}: widths must be positive integers")
-        if self.stem_width < 1:
-            raise UsageError(f"--stem-width {self.stem_width}: must be a positive integer")
-        if self.stem_widths:
-            if self.stem is not StemKind.DEEP:
-                raise UsageError(f"--stem-widths {_csv(self.stem_widths)} sets the deep stem's convs; "
-                                 f"the {self.stem.value} stem has one conv (use --stem deep)")
-            if len(self.stem_widths) != 3:
-                raise UsageError(f"--stem-widths {_csv(self.stem_widths)} has {len(self.stem_widths)} values; the "
-                                 "deep stem has three convs, e.g. 24,32,64")
-            if self.stem_widths[-1] != self.stem_width:
-                raise UsageError(f"--stem-widths {_csv(self.stem_widths)} ends in {self.stem_widths[-1]} but "
-                                 f"--stem-width is {self.stem_width}: the last conv is the stem's output, so give "
-                                 f"--stem-width {self.stem_widths[-1]} too")
-        elif self.stem is StemKind.DEEP and self.stem_width % 2:
-            raise UsageError(
-                f"--stem-width {self.stem_width}: the deep stem's inner convs use half the stem width, "
-                "so it must be even"
-            )
-        if self.groups < 1:
-            raise UsageError(f"--groups {self.groups}: must be a positive integer")
-        if self.width_per_group < 1:
-            raise UsageError(f"--width-per-group {self.width_per_group}: must be a positive integer")
-        if not self.block.is_bottleneck and (self.groups != 1 or self.width_per_group != 64):
-            raise UsageError(
-                f"--groups {self.groups} / --width-per-group {self.width_per_group} need bottleneck blocks; "
-                f"{self.block.value} blocks only support groups=1 and width-per-group=64 "
-                "(as in torchvision)"
-            )
-        if self.block.is_bottleneck:
-            for index in range(self.num_stages):
-                if int(self.widths[index] * (self.width_per_group / 64.0)) < 1:
-                    raise UsageError(
-                        f"--width-per-group {self.width_per_group} makes stage {index + 1}'s grouped conv "
-                        "0 channels wide per group"
-                    )
-        if self.stride_at is StrideAt.FIRST_1X1 and not self.block.is_bottleneck:
-            raise UsageError(
-                f"--stride-at v1 puts the stride on a bottleneck's first 1x1 conv; {self.block.value} "
-                "blocks have none (accepted: v1.5, last-block)"
-            )
-        if self.stride_at is StrideAt.LAST_BLOCK and any(self.dilate):
-            raise UsageError("--dilate cannot be combined with --stride-at last-block")
-        if len(self.dilate) not in (0, self.num_stages - 1):
-            raise UsageError(
-                f"--dilate has {len(self.dilate)} values; give one per stage after the first "
-                f"({self.num_stages - 1} for {self.num_stages} stages), e.g. "
-                + ",".join(["0"] * max(self.num_stages - 1, 1))
-            )
-        if self.shortcut is Shortcut.ZERO_PAD:
-            for index in range(self.num_stages):
-                before = self.stem_channels() if index == 0 else self.out_channels(index - 1)
-                if self.out_channels(index) < before:
-                    raise UsageError(
-                        f"--shortcut zero-pad cannot shrink channels ({before} -> {self.out_channels(index)} "
-                        f"in stage {index + 1}); use projection or avgpool"
-                    )
-        if self.expansion is not None and self.expansion < 1:
-            raise UsageError(f"--expansion {self.expansion}: must be a positive integer")
-        if self.se_reduction < 1:
-            raise UsageError(f"--se-reduction {self.se_reduction}: must be a positive integer")
-        for name in ("drop_rate", "drop_path_rate"):
-            rate = getattr(self, name)
-            if not 0.0 <= rate < 1.0:
-                raise UsageError(f"{Flag.option_name(name)} {rate:g}: must be at least 0 and below 1 (a rate of 1 "
-                                 "drops everything)")
-        if self.num_classes < 1:
-            raise UsageError(f"--num-classes {self.num_classes}: must be a positive integer")
-        if self.in_channels < 1:
-            raise UsageError(f"--in-channels {self.in_channels}: must be a positive integer")
+        """Return self if every field is consistent, else raise OptionError naming the bad value (as a flag on the
+        command line, as a field name from Python)."""
+        for check in (_check_stages, _check_stem, _check_groups, _check_placement, _check_shortcut, _check_sizes):
+            check(self)
         return self
 
     def replace(self, **changes) -> "ResNetSpec":
@@ -350,3 +273,102 @@ _ENUM_FIELDS = {
     name: kind for name, kind in typing.get_type_hints(ResNetSpec).items()
     if isinstance(kind, type) and issubclass(kind, enum.Enum)
 }
+
+
+# ---- the consistency rules of a spec, one group each (``ResNetSpec.validate``) ----
+
+def _check_stages(spec: ResNetSpec) -> None:
+    if not spec.layers:
+        raise OptionError("{layers} is empty; give blocks per stage, e.g. 3,4,6,3")
+    if any(n < 1 for n in spec.layers):
+        raise OptionError(f"{{layers}} {_csv(spec.layers)}: every stage needs at least 1 block")
+    if len(spec.widths) != len(spec.layers):
+        raise OptionError(
+            f"{{widths}} {_csv(spec.widths)} has {len(spec.widths)} stages but {{layers}} "
+            f"{_csv(spec.layers)} has {len(spec.layers)}; give one width per stage"
+        )
+    if any(w < 1 for w in spec.widths):
+        raise OptionError(f"{{widths}} {_csv(spec.widths)}: widths must be positive integers")
+
+
+def _check_stem(spec: ResNetSpec) -> None:
+    if spec.stem_width < 1:
+        raise OptionError(f"{{stem_width}} {spec.stem_width}: must be a positive integer")
+    if spec.stem_widths:
+        if spec.stem is not StemKind.DEEP:
+            raise OptionError(f"{{stem_widths}} {_csv(spec.stem_widths)} sets the deep stem's convs; "
+                              f"the {spec.stem.value} stem has one conv (use {{stem}} deep)")
+        if len(spec.stem_widths) != 3:
+            raise OptionError(f"{{stem_widths}} {_csv(spec.stem_widths)} has {len(spec.stem_widths)} values; the "
+                              "deep stem has three convs, e.g. 24,32,64")
+        if spec.stem_widths[-1] != spec.stem_width:
+            raise OptionError(f"{{stem_widths}} {_csv(spec.stem_widths)} ends in {spec.stem_widths[-1]} but "
+                              f"{{stem_width}} is {spec.stem_width}: the last conv is the stem's output, so give "
+                              f"{{stem_width}} {spec.stem_widths[-1]} too")
+    elif spec.stem is StemKind.DEEP and spec.stem_width % 2:
+        raise OptionError(
+            f"{{stem_width}} {spec.stem_width}: the deep stem's inner convs use half the stem width, "
+            "so it must be even"
+        )
+
+
+def _check_groups(spec: ResNetSpec) -> None:
+    if spec.groups < 1:
+        raise OptionError(f"{{groups}} {spec.groups}: must be a positive integer")
+    if spec.width_per_group < 1:
+        raise OptionError(f"{{width_per_group}} {spec.width_per_group}: must be a positive integer")
+    if not spec.block.is_bottleneck and (spec.groups != 1 or spec.width_per_group != 64):
+        raise OptionError(
+            f"{{groups}} {spec.groups} / {{width_per_group}} {spec.width_per_group} need bottleneck blocks; "
+            f"{spec.block.value} blocks only support groups=1 and width-per-group=64 "
+            "(as in torchvision)"
+        )
+    if spec.block.is_bottleneck:
+        for index in range(spec.num_stages):
+            if int(spec.widths[index] * (spec.width_per_group / 64.0)) < 1:
+                raise OptionError(
+                    f"{{width_per_group}} {spec.width_per_group} makes stage {index + 1}'s grouped conv "
+                    "0 channels wide per group"
+                )
+
+
+def _check_placement(spec: ResNetSpec) -> None:
+    if spec.stride_at is StrideAt.FIRST_1X1 and not spec.block.is_bottleneck:
+        raise OptionError(
+            f"{{stride_at}} v1 puts the stride on a bottleneck's first 1x1 conv; {spec.block.value} "
+            "blocks have none (accepted: v1.5, last-block)"
+        )
+    if spec.stride_at is StrideAt.LAST_BLOCK and any(spec.dilate):
+        raise OptionError("{dilate} cannot be combined with {stride_at} last-block")
+    if len(spec.dilate) not in (0, spec.num_stages - 1):
+        raise OptionError(
+            f"{{dilate}} has {len(spec.dilate)} values; give one per stage after the first "
+            f"({spec.num_stages - 1} for {spec.num_stages} stages), e.g. "
+            + ",".join(["0"] * max(spec.num_stages - 1, 1))
+        )
+
+
+def _check_shortcut(spec: ResNetSpec) -> None:
+    if spec.shortcut is Shortcut.ZERO_PAD:
+        for index in range(spec.num_stages):
+            before = spec.stem_channels() if index == 0 else spec.out_channels(index - 1)
+            if spec.out_channels(index) < before:
+                raise OptionError(
+                    f"{{shortcut}} zero-pad cannot shrink channels ({before} -> {spec.out_channels(index)} "
+                    f"in stage {index + 1}); use projection or avgpool"
+                )
+
+
+def _check_sizes(spec: ResNetSpec) -> None:
+    if spec.expansion is not None and spec.expansion < 1:
+        raise OptionError(f"{{expansion}} {spec.expansion}: must be a positive integer")
+    if spec.se_reduction < 1:
+        raise OptionError(f"{{se_reduction}} {spec.se_reduction}: must be a positive integer")
+    for name in ("drop_rate", "drop_path_rate"):
+        rate = getattr(spec, name)
+        if not 0.0 <= rate < 1.0:
+            raise OptionError(f"{{{name}}} {rate:g}: must be at least 0 and below 1 (a rate of 1 drops everything)")
+    if spec.num_classes < 1:
+        raise OptionError(f"{{num_classes}} {spec.num_classes}: must be a positive integer")
+    if spec.in_channels < 1:
+        raise OptionError(f"{{in_channels}} {spec.in_channels}: must be a positive integer")

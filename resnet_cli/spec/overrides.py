@@ -18,9 +18,10 @@ from resnet_cli.base.errors import UsageError
 from resnet_cli.spec.fields import Flag, ResNetSpec
 
 
-def field_parser(name: str, annotation, flag: Flag) -> Callable[[str], object]:
-    """The parser of one spec field's text, refusing a bad value in one line that names ``--field-name``."""
-    option = Flag.option_name(name)
+def field_parser(name: str, annotation, flag: Flag, option: str | None = None) -> Callable[[str], object]:
+    """The parser of one spec field's text, refusing a bad value in one line that names ``option`` (by default the
+    flag, ``--field-name``)."""
+    option = option or Flag.option_name(name)
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):  # `int | None`: None = not given
         annotation = next(arg for arg in typing.get_args(annotation) if arg is not type(None))
     origin = typing.get_origin(annotation)
@@ -51,7 +52,8 @@ def flag_fields() -> dict[str, tuple[Any, Flag]]:
 
 
 def typed_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
-    """Keyword overrides as typed spec values: strings (and lists) go through the command line's parsers."""
+    """Keyword overrides as typed spec values: strings (and lists) go through the command line's parsers, and a bad
+    value is named as the keyword it came in (``layers``), not as a flag."""
     fields = flag_fields()
     typed = {}
     for name, value in overrides.items():
@@ -64,6 +66,6 @@ def typed_overrides(overrides: dict[str, Any]) -> dict[str, Any]:
             text = ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else value
             if isinstance(value, (list, tuple)) and value and isinstance(value[0], bool):
                 text = ",".join("1" if v else "0" for v in value)
-            value = field_parser(name, annotation, flag)(text)
+            value = field_parser(name, annotation, flag, option=name)(text)
         typed[name] = value
     return typed
