@@ -167,7 +167,16 @@ def test_max_batch_search_predicts_then_confirms_and_never_crashes():
 
     found = bench_memory.search_max_batch("m", total, 1000, "test", "cuda", step)
     assert (found.usable_bytes, found.predicted, found.confirmed) == (900, 80, 60)
-    assert tried == [80, 60, 70, 65, 62]
+    # the documented rule, by hand: try the prediction, then 3/4 of it, then bisect between the largest batch
+    # that ran and the smallest that failed while they are more than 5 % apart
+    usable, limit = 1000 * 9 // 10, 60
+    predicted = (usable - 100) // 10
+    expected, ran, failed = [predicted, predicted * 3 // 4], predicted * 3 // 4, predicted
+    while failed - ran > 0.05 * ran:
+        middle = (ran + failed) // 2
+        expected.append(middle)
+        ran, failed = (middle, failed) if middle <= limit else (ran, middle)
+    assert tried == expected
     assert found.attempts[:2] == ((80, "oom", None), (60, "ok", 700))
     # a step that measures half the prediction lets the search try the batch that measurement implies:
     # 0.5 × (100 + 10 N) ≤ 900 -> N ≤ 170

@@ -293,8 +293,14 @@ def test_cli_table_puts_the_differences_first_and_fits_80_columns(monkeypatch):
     out = result.stdout
     assert out.index("no stride 2") < out.index("stage ")  # the answer, then the table
     assert all(len(line) <= 80 for line in out.splitlines())
-    # no number split: every cell of the table is whole (1×1024×56×56 and +1415.7% each on one line)
-    assert "1×1024×56×56" in out and "+1415.7%" in out and "…" not in out
+    # no number split: every cell of the table is whole — layer3's output and its FLOPs change, as the JSON
+    # document has them, each on layer3's line
+    doc = json.loads(invoke("resnet50", f"{WRONG}:forgot_stride", "--format", "json").stdout)
+    layer3 = next(s["models"][1] for s in doc["stages"] if s["stage"] == "layer3")
+    shape = "×".join(str(n) for n in layer3["output_shape"])
+    line = next(line for line in out.splitlines() if line.lstrip().startswith("layer3 "))
+    assert shape == "1×1024×56×56"  # by hand: no stride anywhere after the stem's 56×56
+    assert shape in line and f"{layer3['flops_pct']:+.1f}%" in line and "…" not in out
     assert "not shown at this width" in out
 
 

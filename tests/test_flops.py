@@ -113,12 +113,25 @@ def test_flops_json_schema_and_torchvision_figures(cli):
     assert memory["activations_fvcore"] == 11_114_984
 
 
-def test_flops_and_summary_report_identical_totals(cli):
-    flops = _flops_json(cli, "resnext50_32x4d", "--input", "3x3x160x128")
-    summary = json.loads(cli("summary", "resnext50_32x4d", "--input", "3x3x160x128",
-                             "--format", "json").stdout)
-    for key in ("flops", "macs", "params"):
-        assert flops["total"][key] == summary["total"][key]
+def test_flops_and_summary_totals_against_fvcore_and_torchs_counter(cli):
+    import torchvision
+
+    flops = _flops_json(cli, "resnext50_32x4d", "--input", "2x3x80x64")
+    summary = json.loads(cli("summary", "resnext50_32x4d", "--input", "2x3x80x64", "--format", "json").stdout)
+    model = torchvision.models.resnext50_32x4d().eval()
+    x = torch.randn(2, 3, 80, 64)
+    with torch.no_grad():
+        fvcore = FlopCountAnalysis(model, x)
+        fvcore.unsupported_ops_warnings(False)
+        fvcore.uncalled_modules_warnings(False)
+        counter = FlopCounterMode(display=False)
+        with counter:
+            model(x)
+    params = sum(p.numel() for p in model.parameters())
+    for document in (flops, summary):
+        assert document["total"]["flops"] == fvcore.total()
+        assert 2 * document["total"]["macs"] == counter.get_total_flops()
+        assert document["total"]["params"] == params
 
 
 def test_per_sample_is_the_batch_total_divided(cli):

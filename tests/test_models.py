@@ -288,16 +288,62 @@ def test_import_does_not_import_torch():
     assert done.returncode == 0, done.stderr
 
 
-@pytest.mark.parametrize("command, call, args", [
-    ("summary", lambda: resnet_cli.summary("resnet18", input="1x3x64x64", depth="block"),
-     ["resnet18", "--input", "1x3x64x64", "--depth", "block"]),
-    ("flops", lambda: resnet_cli.flops(f"{STUDENT}:cifar_resnet18", input="2x3x32x32", training=True),
-     [f"{STUDENT}:cifar_resnet18", "--input", "2x3x32x32", "--training"]),
-    ("compare", lambda: resnet_cli.compare("resnet50", "resnet50_v1"), ["resnet50", "resnet50_v1"]),
-    ("compare", lambda: resnet_cli.compare("basic", "bottleneck"), ["basic", "bottleneck"]),
-])
-def test_api_results_equal_the_cli_json(cli, command, call, args):
-    assert call().to_dict() == _json(cli, command, *args)
+def _flop_counter_macs(model, shape, *, training=False) -> dict:
+    """torch.utils.flop_counter's FLOPs per module (2 per multiply-add) halved: MACs, keyed by module name."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        out = model(torch.randn(shape))
+        if training:
+            out.sum().backward()
+    return {name.removeprefix(type(model).__name__).lstrip(".") or "": sum(by_op.values()) // 2
+            for name, by_op in counter.get_flop_counts().items()}
+
+
+def test_api_summary_blocks_against_torchvision_and_torchs_counter():
+    model = torchvision.models.resnet18().eval()
+    result = resnet_cli.summary("resnet18", input="1x3x64x64", depth="block").to_dict()
+    macs = _flop_counter_macs(model, (1, 3, 64, 64))
+    params = {name: sum(p.numel() for p in module.parameters()) for name, module in model.named_modules()}
+    blocks = [s for s in result["stages"] if s["name"].startswith("layer")]
+    assert [b["name"] for b in blocks] == [f"layer{i}.{j}" for i in range(1, 5) for j in range(2)]
+    for block in blocks:
+        assert block["params"] == params[block["name"]]
+        assert block["macs"] == macs[block["name"]]
+    assert result["total"]["params"] == RESNET18_PARAMS
+
+
+def test_api_flops_of_a_training_step_against_torchs_counter():
+    from tests.fixtures.student_models import cifar_resnet18
+
+    doc = resnet_cli.flops(f"{STUDENT}:cifar_resnet18", input="2x3x32x32", training=True).to_dict()
+    model = cifar_resnet18().train()
+    forward = _flop_counter_macs(model, (2, 3, 32, 32))[""]
+    step = _flop_counter_macs(model, (2, 3, 32, 32), training=True)[""]
+    assert doc["total"]["macs"] == doc["training"]["forward_macs"] == forward
+    assert doc["training"]["forward_macs"] + doc["training"]["backward_macs"] == step
+
+
+def test_api_compare_costs_the_v1_stride_placement_by_hand():
+    doc = resnet_cli.compare("resnet50", "resnet50_v1").to_dict()
+    # v1 strides the first 1×1 conv of layer2-4's first block instead of the 3×3: that conv and the BatchNorm
+    # after it run at a quarter of the positions. Per stage (Cin, width, input size): 3/4 of Cin·width·H² MACs
+    # saved, and fvcore's 2 per element of the BatchNorm(width) on 3/4 of H² positions
+    stages = ((256, 128, 56), (512, 256, 28), (1024, 512, 14))
+    macs = sum(3 * cin * width * h * h // 4 for cin, width, h in stages)
+    batch_norm = sum(2 * width * 3 * h * h // 4 for _, width, h in stages)
+    assert macs == 231_211_008
+    v1 = doc["models"][1]["vs_reference"]
+    assert v1["macs"]["diff"] == -macs and v1["flops"]["diff"] == -(macs + batch_norm)
+    assert v1["params"]["diff"] == 0  # the same tensors
+
+
+def test_api_compare_blocks_by_hand():
+    doc = resnet_cli.compare("basic", "bottleneck").to_dict()
+    weights = [b["total"]["conv_weights"] for b in doc["sections"][0]["blocks"]]
+    # BasicBlock 64→64: two 3×3 convs, 2·3·3·64·64; Bottleneck 256→64→256: 1·1·256·64 + 3·3·64·64 + 1·1·64·256
+    assert weights == [2 * 3 * 3 * 64 * 64, 256 * 64 + 3 * 3 * 64 * 64 + 64 * 256] == [73_728, 69_632]
 
 
 def test_api_takes_modules_and_specs_and_renders():

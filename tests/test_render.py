@@ -81,8 +81,11 @@ def test_every_total_of_the_json_document_appears_intact(width, monkeypatch):
     monkeypatch.setenv("COLUMNS", str(width))
     document = json.loads(run_cli("summary", "resnet50", "--format", "json").stdout)
     table = run_cli("summary", "resnet50").stdout
-    for key in ("params", "trainable_params", "flops", "macs"):
-        assert f"{document['total'][key]:,}" in table
+    facts = _facts(table)
+    total = document["total"]
+    assert facts["parameters"].startswith(f"{total['params']:,} (trainable {total['trainable_params']:,}, ")
+    assert facts["FLOPs (fvcore)"].startswith(f"{total['flops']:,} = ")
+    assert facts["MACs"].startswith(f"{total['macs']:,} = ")
     for stage in document["stages"]:  # never dropped: the stage, its output and its parameters
         assert any(stage["name"] in line and render.shape_text(stage["output_shape"]) in line
                    and f"{stage['params']:,}" in line for line in table.splitlines())
@@ -97,14 +100,34 @@ def test_three_models_fit_120_columns(monkeypatch):
         assert f"{model['total']['params']:,}" in result.stdout or f"{model['total']['params'] - doc['models'][0]['total']['params']:+,}" in result.stdout
 
 
+def _facts(table: str) -> dict[str, str]:
+    """The label/text pairs under a table: a label at the start of a line, its text wrapped onto the lines below
+    (indented), joined back with single spaces."""
+    facts: dict[str, str] = {}
+    label = None
+    for line in table.splitlines():
+        if not line.strip():
+            label = None
+            continue
+        head, gap, rest = line.rstrip().partition("  ")
+        if head and not line.startswith(" ") and gap:
+            label = head.strip()
+            facts[label] = rest.strip()
+        elif label is not None and line.startswith(" "):
+            facts[label] += " " + line.strip()
+    return facts
+
+
 def test_legends_wrap_at_word_boundaries(monkeypatch):
     monkeypatch.setenv("COLUMNS", "60")
     out = run_cli("summary", "resnet50").stdout
-    from resnet_cli.views.conventions import FLOPS_MEANING
+    from resnet_cli.views.conventions import FLOPS_MEANING, RF_MEANING
 
-    words = set(FLOPS_MEANING.split())
-    tokens = set(out.split())
-    assert words <= tokens  # every word of the legend, whole
+    facts = _facts(out)
+    # each legend, in order and whole, once its wrapped lines are joined: no word was split at a line end
+    assert FLOPS_MEANING in facts["FLOPs (fvcore)"]
+    assert facts["RF (stride)"] == RF_MEANING
+    assert all(len(line.rstrip()) <= 60 for line in out.splitlines())
 
 
 @pytest.mark.parametrize("columns", ["0", "", "huge", "-1", "999999999"])
