@@ -33,6 +33,10 @@ class CompareResult(Result):
     """``compare``: blocks or models side by side."""
 
 
+class VariantsResult(Result):
+    """``list``: every registered variant by family (``.report`` is the list of records, one per variant)."""
+
+
 class DrawResult(Result):
     """``draw``: the architecture as the papers draw it (``.report`` is the ``Diagram``); ``save(path)`` writes
     the figure to an .svg, .png or .pdf file."""
@@ -78,6 +82,20 @@ def build(name_or_spec: Any = "resnet50", *, weights: str | None = None, **overr
     if target.source == "instance":
         return target.factory
     return build_real(target)
+
+
+def variants(family: str | None = None) -> VariantsResult:
+    """Every registered variant (of ``family``, or all) with its block, blocks per stage, parameters, GFLOPs and
+    GMACs at its default input, grouped by family under the reference it is checked against: ``resnet-cli list``.
+    Computed in closed form: no torch."""
+    from resnet_cli.spec.catalog import catalog, families
+    from resnet_cli.spec.registry import FAMILIES
+    from resnet_cli.views.list import list_document
+
+    if family is not None:
+        family = values.parse_choice(family, "family", tuple(FAMILIES))
+    entries = catalog(family)
+    return VariantsResult(tuple(entries), list_document(entries, families(family)))
 
 
 def summary(model: Any = "resnet50", input=None, depth: str = "stage", *, weights: str | None = None,

@@ -21,8 +21,7 @@ def register(app: typer.Typer) -> None:
     def list_models(family: FamilyOpt = None, fmt: FormatOpt = "table") -> None:
         """Every registered variant by family, with the reference it is checked against: block, blocks per stage,
         parameters, GFLOPs and GMACs at its default input."""
+        from resnet_cli import api
         from resnet_cli.render import emit as render
-        from resnet_cli.spec.catalog import catalog, families
-        from resnet_cli.views.list import list_document
 
-        render.emit(list_document(catalog(family), families(family)), fmt)
+        render.emit(api.variants(family).document, fmt)
