@@ -158,10 +158,6 @@ class ConfigResult:
             return None
         return self.enqueue_median_ms >= HOST_BOUND * self.gpu.median_ms
 
-    @property
-    def contended(self) -> bool:
-        return bool((self.rq_wait_frac or 0) > RQ_WAIT_CONTENDED or (self.other_cpu_frac or 0) > OTHER_CPU_CONTENDED)
-
 
 @dataclass(frozen=True)
 class MaxBatch:

@@ -326,14 +326,3 @@ def classify(things: list[str]) -> str:
         raise UsageError(f"cannot compare block kinds ({', '.join(blocks)}) with models ({', '.join(models)}); "
                          "compare blocks with blocks, or models with models")
     return kinds[0]
-
-
-# ---- user models: path/to/file.py:callable and package.module:callable (see resnet_cli.sources.target) ----
-
-def analyze_user_model(reference: str, input_shape: tuple[int, ...]):
-    """(model, Analysis, device, notes, failure) of a user's model: built on meta if its code allows, else on
-    the CPU with a real input; ``failure`` is the AnalysisFailure of a forward that broke after some stages ran."""
-    from resnet_cli.sources.target import analyze, resolve_target
-
-    analyzed = analyze(resolve_target(reference, None, tuple(input_shape)), allow_partial=True)
-    return analyzed.model, analyzed.analysis, analyzed.device, analyzed.notes, analyzed.failure
