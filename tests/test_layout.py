@@ -171,3 +171,10 @@ def test_aten_names_are_written_in_the_operator_table_only():
             if ATEN_NAME.search(line):
                 spelled.append(f"{module}:{number}: {line.strip()}")
     assert not spelled, "ATen names outside analysis/ops.py:\n" + "\n".join(spelled)
+
+
+def test_the_architecture_doc_describes_every_package():
+    doc = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    packages = sorted({layer_of(m) for m in MODULES} - {"__init__", "__main__", "api"})
+    missing = [p for p in packages if f"\n  {p}/" not in doc]
+    assert not missing, f"docs/architecture.md does not describe: {missing}"
