@@ -188,5 +188,5 @@ def compare(*models: Any, input=None, channels: int | None = None, size: int | N
     shape = values.parse_input_shape(input) if input is not None else None
     report = compare_models(list(names), typed_overrides(overrides), shape,
                             [stages] if isinstance(stages, str) else stages, weights=weights)
-    notes = tuple(note for model in report.models for note in model.notes)
+    notes = tuple(dict.fromkeys(note for model in report.models for note in model.notes))  # each said once
     return CompareResult(report, models_document(report), notes)
