@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass
 
 from resnet_cli.spec import registry
-from resnet_cli.base.errors import UsageError
+from resnet_cli.base.errors import OptionError, UsageError
 from resnet_cli.spec.fields import (
     Attention,
     AttentionAt,
@@ -139,6 +139,9 @@ def spec_of(shapes: dict[str, tuple[int, ...]], path: str = "checkpoint") -> Res
     )
     try:
         return spec.validate()
+    except OptionError as error:  # named as flags on the command line, as fields from Python (its template)
+        raise OptionError(f"'{OptionError.literal(shown(path))}': its tensors describe a ResNet the flags reject "
+                          f"({error.template})") from None
     except UsageError as error:
         raise UsageError(f"'{shown(path)}': its tensors describe a ResNet the flags reject ({error})") from None
 
