@@ -105,9 +105,8 @@ def paper_reference(target, macs_per_image: int) -> Paper | None:
     if v1 is None:
         return None
     v1_macs = counts(v1.spec, (1, v1.spec.in_channels, 224, 224)).macs
-    why = (f"{variant.name} is v1.5: each downsampling bottleneck strides its 3×3 conv instead of its first 1×1 "
-           f"conv (the paper's v1, {v1.name}), so that 1×1 conv runs at 4× the positions: "
-           f"{(macs_per_image - v1_macs) / 1e9:+.3f} G MACs")
+    why = (f"{variant.name} is v1.5: a downsampling bottleneck strides its 3×3 conv, not its first 1×1 (v1, "
+           f"{v1.name}), so that 1×1 runs at 4× the positions: {(macs_per_image - v1_macs) / 1e9:+.3f} G MACs")
     return Paper(v1.paper_gflops, v1.name, v1_macs, macs_per_image, why)
 
 
