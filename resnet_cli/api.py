@@ -158,7 +158,8 @@ def draw(model: Any = "resnet50", input=None, depth: str = "stage", *, weights: 
     depth = values.parse_choice(depth, "depth", DRAW_DEPTHS)
     target = target_for(model, input, weights=weights, stages=stages, **overrides)
     analyzed = analyze(target)
-    figure = diagram(target.name, target.description, analyzed.analysis, depth=depth, stages=target.stages)
+    figure = diagram(target.name, target.description, analyzed.analysis, depth=depth, stages=target.stages,
+                     identified_as=target.identified_as)
     return DrawResult(figure, draw_document(figure), _notes(target, analyzed))
 
 

@@ -184,8 +184,10 @@ def test_summary_flops_and_compare_name_a_checkpoint_the_same_way(tiny):
     summary = json.loads(run_cli("summary", str(tiny), "--format", "json").stdout)
     flops = json.loads(run_cli("flops", str(tiny), "--format", "json").stdout)
     compare = json.loads(run_cli("compare", str(tiny), "--format", "json").stdout)
+    draw = json.loads(run_cli("draw", str(tiny), "--format", "json").stdout)
     label = "resnet18 --layers 1,1 --widths 4,8 --stem-width 4 --num-classes 3"
     assert summary["identified_as"]["label"] == flops["identified_as"]["label"] == label
+    assert draw["identified_as"] == summary["identified_as"] and draw["description"] == summary["description"]
     assert summary["description"] == f"checkpoint identified as {label}"
     checkpoint = next(m for m in compare["models"] if m["name"] == "tiny.pt")
     assert checkpoint["identified_as"] == summary["identified_as"]

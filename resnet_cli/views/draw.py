@@ -7,6 +7,7 @@ number, a shape or a name is never split whatever the width; rich only draws the
 from __future__ import annotations
 
 from resnet_cli.base.values import shown
+from resnet_cli.spec.naming import identified_data
 from resnet_cli.render import emit as render
 from resnet_cli.render.words import block_numbers, field_words
 from resnet_cli.report.draw import BlockGroup, Diagram, Stage
@@ -160,7 +161,8 @@ def diagram_data(diagram: Diagram) -> dict:
         })
     return {
         "schema_version": render.SCHEMA_VERSION, "command": "draw", "model": diagram.model,
-        "description": diagram.description, "input_shape": list(diagram.input_shape),
+        "description": diagram.description, "identified_as": identified_data(diagram.identified_as),
+        "input_shape": list(diagram.input_shape),
         "output_shape": list(diagram.output_shape) if diagram.output_shape else None, "depth": diagram.depth,
         "stages": stages, "total": {"params": diagram.params, "flops": diagram.flops, "macs": diagram.macs},
     }
