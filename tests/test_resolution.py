@@ -146,7 +146,7 @@ CONTROL = [chr(c) for c in range(1, 32)] + ["\x7f", "\x85", "\x9b", "\u202e"]
 PART = st.text(alphabet=st.sampled_from(CONTROL + list("abcxyz019_.")), min_size=1, max_size=8)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(location=PART, attribute=PART)
 def test_an_existing_file_is_never_imported_whatever_its_name(tmp_path, checkpoint, location, attribute):
     # a checkpoint named LOCATION:ATTRIBUTE (any control character, any colon), beside a module that would be

@@ -242,8 +242,9 @@ class ResNetSpec:
     def validate(self) -> "ResNetSpec":
         """Return self if every field is consistent, else raise OptionError naming the bad value (as a flag on the
         command line, as a field name from Python)."""
-        for check in (_check_bounds, _check_stages, _check_stem, _check_groups, _check_placement, _check_shortcut,
-                      _check_sizes):
+        # the specific rules first ("every stage needs at least 1 block"), then every field within its flag's bounds
+        for check in (_check_stages, _check_stem, _check_groups, _check_placement, _check_shortcut, _check_sizes,
+                      _check_bounds):
             check(self)
         return self
 
