@@ -59,7 +59,8 @@ CASES = [
     ("layer_norm", nn.LayerNorm(8), (1, 2, 3, 8)),
     ("layer_norm without affine", nn.LayerNorm(8, elementwise_affine=False), (1, 2, 3, 8)),
     ("layer_norm over two dims", nn.LayerNorm((4, 8)), (1, 2, 4, 8)),
-    ("layer_norm with a bias only", One(lambda m, x: F.layer_norm(x, (8,), None, m.b.bias), b=nn.Linear(1, 8)), (1, 1, 2, 8)),
+    ("layer_norm with a bias only", One(lambda m, x: F.layer_norm(x, (8,), None, m.b.bias), b=nn.Linear(1, 8)),
+     (1, 1, 2, 8)),
     # group norm: norm_flop_counter(2)
     ("group_norm", nn.GroupNorm(2, 4), (2, 4, 5, 5)),
     ("group_norm without affine", nn.GroupNorm(2, 4, affine=False), (2, 4, 5, 5)),
