@@ -158,7 +158,8 @@ def draw(model: Any = "resnet50", input=None, depth: str = "stage", *, weights: 
     depth = values.parse_choice(depth, "depth", DRAW_DEPTHS)
     target = target_for(model, input, weights=weights, stages=stages, **overrides)
     analyzed = analyze(target)
-    figure = diagram(target.name, target.description, analyzed.analysis, depth=depth, stages=target.stages)
+    figure = diagram(target.name, target.description, analyzed.analysis, depth=depth, stages=target.stages,
+                     identified_as=target.identified_as)
     return DrawResult(figure, draw_document(figure), _notes(target, analyzed))
 
 
@@ -188,5 +189,5 @@ def compare(*models: Any, input=None, channels: int | None = None, size: int | N
     shape = values.parse_input_shape(input) if input is not None else None
     report = compare_models(list(names), typed_overrides(overrides), shape,
                             [stages] if isinstance(stages, str) else stages, weights=weights)
-    notes = tuple(note for model in report.models for note in model.notes)
+    notes = tuple(dict.fromkeys(note for model in report.models for note in model.notes))  # each said once
     return CompareResult(report, models_document(report), notes)

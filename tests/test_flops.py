@@ -106,7 +106,7 @@ def test_flops_json_schema_and_torchvision_figures(cli):
     rows = doc["by_module"]["rows"]
     assert sum(r["flops"] for r in rows) == total["flops"] and sum(r["macs"] for r in rows) == total["macs"]
     names = [c["name"] for c in doc["conventions"]]
-    assert names == ["fvcore", "torchvision / papers (MACs)", "torch.utils.flop_counter", "resnet-cli (every op)"]
+    assert names == ["fvcore", "torchvision (MACs)", "torch.utils.flop_counter", "resnet-cli (every op)"]
     memory = doc["memory"]
     assert memory["param_bytes"] == 4 * 25_557_032
     # fvcore's ActivationCountAnalysis on resnet50 at 224: 11,114,984 (conv outputs + fc outputs)

@@ -95,9 +95,14 @@ def test_an_unregistered_checkpoint_gets_the_flags_that_rebuild_it(cli, checkpoi
     doc = _json(cli, "summary", checkpoints["cifar10_resnet18"])
     # resnet18 with a 10-class fc: 11,689,512 - 512*1000 - 1000 + 512*10 + 10
     assert doc["total"]["params"] == RESNET18_PARAMS - 513_000 + 5_130
-    assert doc["description"] == "checkpoint of a ResNet: custom --block basic --layers 2,2,2,2 --num-classes 10"
-    rebuilt = _json(cli, "summary", "custom", "--block", "basic", "--layers", "2,2,2,2", "--num-classes", "10")
+    # named as compare names it: the registered variant it differs least from, and the flags (issue 18)
+    assert doc["description"] == "checkpoint identified as resnet18 --num-classes 10"
+    assert doc["identified_as"] == {"name": "resnet18", "flags": {"--num-classes": "10"},
+                                    "label": "resnet18 --num-classes 10"}
+    rebuilt = _json(cli, "summary", "resnet18", "--num-classes", "10")
     assert rebuilt["total"] == doc["total"]
+    custom = _json(cli, "summary", "custom", "--block", "basic", "--layers", "2,2,2,2", "--num-classes", "10")
+    assert custom["total"] == doc["total"]
 
 
 def test_a_checkpoint_loads_into_the_model_it_describes(checkpoints):

@@ -41,6 +41,7 @@ def analyze(model: nn.Module, input_shape: tuple[int, ...], *, training: bool = 
     post = torch.nn.modules.module.register_module_forward_hook(run.post_hook)
     recorder = Recorder(run)
     output_shape = None
+    no_backward = None
     try:
         model.train(training)
         if training:
@@ -48,18 +49,19 @@ def analyze(model: nn.Module, input_shape: tuple[int, ...], *, training: bool = 
                 run.recording = True
                 out = model(x)
                 run.recording = False
-                output = out[0] if isinstance(out, (tuple, list)) else out
-                grad = torch.ones_like(output)
-                run.recording = True
-                run.in_backward = True
-                output.backward(grad)
-                run.recording = False
+                output = out[0] if isinstance(out, (tuple, list)) and out else out
+                reduced, no_backward = _to_reduce(model, out)
+                if reduced:
+                    run.recording = True
+                    run.in_backward = True
+                    torch.autograd.backward(reduced, [torch.ones_like(t) for t in reduced])
+                    run.recording = False
         else:
             with torch.no_grad(), run.functions, recorder:
                 run.recording = True
                 out = model(x)
                 run.recording = False
-            output = out[0] if isinstance(out, (tuple, list)) else out
+            output = out[0] if isinstance(out, (tuple, list)) and out else out
         output_shape = tuple(output.shape) if isinstance(output, torch.Tensor) else None
         del out, output
     except (RuntimeError, ValueError, TypeError, IndexError) as error:
@@ -77,16 +79,47 @@ def analyze(model: nn.Module, input_shape: tuple[int, ...], *, training: bool = 
         model.train(was_training)
         if restore is not None:
             restore()
-    return _result(run, input_shape, training, device, output_shape)
+    return _result(run, input_shape, training, device, output_shape, no_backward)
 
 
-def _result(run, input_shape, training: bool, device, output_shape) -> Analysis:
+def _to_reduce(model: nn.Module, out) -> tuple[list, str | None]:
+    """(the output tensors a training step's loss reduces, why there is no backward when there are none).
+
+    Every floating-point tensor of the output that needs a gradient — a tensor, or any found in the tuples,
+    lists and dicts it returns — as a loss summing them would; a forward that returns none (None, a dict of
+    numbers, a model with no trainable parameters) is counted, and its missing backward said, not refused."""
+    found: list = []
+    tensors = 0
+    pending = [out]
+    while pending and len(found) < 10_000:
+        value = pending.pop()
+        if isinstance(value, torch.Tensor):
+            tensors += 1
+            if value.requires_grad and (value.is_floating_point() or value.is_complex()):
+                found.append(value)
+        elif isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            pending.extend(value)
+    if found:
+        return found[::-1], None
+    if not tensors:
+        what = "None" if out is None else f"a {type(out).__name__} without tensors"
+        return [], f"its forward returns {what}, so there is no output tensor for a loss to reduce"
+    if not any(p.requires_grad for p in model.parameters()):
+        return [], ("it has no trainable parameters (and its input needs no gradient): there is nothing to "
+                    "compute gradients for")
+    return [], "no tensor it returns depends on a trainable parameter, so a loss on it has no gradient"
+
+
+def _result(run, input_shape, training: bool, device, output_shape, no_backward: str | None = None) -> Analysis:
     saved_floats = sum(v[0] for v in run.saved.values())
     saved_other = sum(v[1] for v in run.saved.values())
     return Analysis(
         input_shape=tuple(input_shape), training=training, device=device.type, ops=tuple(run.ops),
         modules=run.module_records(), output_shape=output_shape, live_timeline=tuple(run.timeline),
         saved_float_elements=saved_floats, saved_other_bytes=saved_other, input_elements=numel(input_shape),
+        no_backward=no_backward if training else None,
     )
 
 

@@ -9,17 +9,22 @@ stored under its name as the analysis records it (``"aten.convolution"``). Each 
 * ``moves_data``: the op only allocates, views, copies or pads data: 0 FLOPs by definition;
 * ``kind``: what the op is to the structural reading (``conv``, ``bn``, ``relu``, ``maxpool``, ``linear``,
   ``add``, ``slice``, ``pad`` …; ``resnet_cli.structure``, ``report.draw``), and ``shaping`` for the data
-  movement that still changes what a tensor holds (the option-A shortcut's subsampling and channel padding);
+  movement that still changes what a tensor holds (the option-A shortcut's subsampling and channel padding,
+  nearest upsampling);
 * ``receptive``: the receptive-field rule that maps its input's field to its output's
   (``resnet_cli.structure.receptive``), with ``spatial_dims`` for pools and ``taps`` for upsampling;
-* ``view``: the op names existing storage (or allocates without writing): no new activation elements.
+* ``view``: the op names existing storage (or allocates without writing): no new activation elements;
+* ``fvcore``: fvcore's count of the op, by the Python-level call it ran inside (see below).
 
 An operator that no entry costs and that does not only move data is *unsupported*: it is still recorded and
 reported with its call count, never silently dropped. Nothing outside this module spells an ATen name
 (tests/test_layout.py checks it).
 
-The fvcore convention is not keyed by ATen op: fvcore decides by the Python-level call (``conv2d``,
-``linear``, ``batch_norm``, ``adaptive_avg_pool2d``), so ``fvcore_flops`` reads the call, keyed that way.
+fvcore's convention (``fvcore_flops``, ``fvcore_call``) follows fvcore's own handles
+(``fvcore/nn/jit_handles.py``), which count the operators a ``torch.jit`` trace records: the Python-level call
+(``conv2d``, ``linear``, ``layer_norm``, ``interpolate`` …) rather than the ATen ops it decomposes into. So each
+entry's ``fvcore`` rule reads the call its op ran inside, and a call fvcore prices from its own arguments
+(``matmul``, ``einsum``: ``FVCORE_CALLS``) is priced once, as a whole, by ``fvcore_call``.
 """
 
 from __future__ import annotations
@@ -185,32 +190,178 @@ def _max_pool_backward(args, kwargs, out) -> Cost:
     return Cost(0, numel(_shape(args[0])), POOLING)
 
 
-# fvcore's handles, keyed by the Python-level call it sees in a torch.jit trace. Anything else fvcore
-# either ignores (relu, views, …) or reports as unsupported (max_pool2d, add_, mean, mul, sigmoid …):
-# both count 0 there.
+def _mv(args, kwargs, out) -> Cost:
+    # aten.mv(a[M,K], v[K]): M*K MACs (matmul of a matrix and a vector)
+    macs = numel(_shape(args[0]))
+    return Cost(macs, 2 * macs, LINEAR)
+
+
+def _dot(args, kwargs, out) -> Cost:
+    # aten.dot(u[K], v[K]): K MACs
+    macs = numel(_shape(args[0]))
+    return Cost(macs, 2 * macs, LINEAR)
+
+
+def _norm(weight_index: int):
+    # layer norm and group norm always normalise with statistics of their input, as batch norm does in
+    # training: mean, variance, normalise (3 per element) + scale and shift (2, with affine): 5, or 4 without
+    def formula(args, kwargs, out) -> Cost:
+        affine = len(args) > weight_index and args[weight_index] is not None
+        return Cost(0, (5 if affine else 4) * numel(_shape(args[0])), BATCH_NORM)
+    return formula
+
+
+def _norm_backward(args, kwargs, out) -> Cost:
+    # the same sums and combination as batch norm's gradient (over other axes): 9 per element
+    return Cost(0, 9 * numel(_shape(args[0])), BATCH_NORM)
+
+
+def _interpolation_taps(out, linear: bool) -> int:
+    """Source values one output element is a weighted sum of: 2 per interpolated dim (linear), 1 (nearest)."""
+    return 2 ** (len(_shape(out)) - 2) if linear else 1
+
+
+def _linear_upsample(args, kwargs, out) -> Cost:
+    # (bi/tri)linear interpolation: each output is a weighted sum of T = 2^d source values (d the spatial
+    # dims), T multiplications and T-1 additions; the weights depend on the position only (shared by N·C)
+    taps = _interpolation_taps(out, True)
+    return Cost(0, (2 * taps - 1) * numel(_shape(out)), OTHER)
+
+
+def _linear_upsample_backward(args, kwargs, out) -> Cost:
+    # each output gradient is weighted into its T source positions: T multiplications and T additions
+    grad_in = out[0] if isinstance(out, (tuple, list)) else out
+    taps = _interpolation_taps(grad_in, True)
+    return Cost(0, 2 * taps * numel(_shape(args[0])), OTHER)
+
+
+def _nearest_upsample_backward(args, kwargs, out) -> Cost:
+    # each output gradient is added to the one source position it copied: 1 per output-gradient element
+    return Cost(0, numel(_shape(args[0])), OTHER)
+
+
+# fvcore's convention (its FlopCountAnalysis, fvcore/nn/jit_handles.py and _DEFAULT_SUPPORTED_OPS). fvcore
+# prices the ops a torch.jit trace records — the Python-level call, keyed here by the name our FunctionTracker
+# sees — and nothing else: relu, max-pool, adds, mean, mul, sigmoid … count 0 there (unsupported or ignored).
 FVCORE_CONV = frozenset({"conv1d", "conv2d", "conv3d", "convolution", "_convolution", "conv_transpose1d",
                          "conv_transpose2d", "conv_transpose3d"})
-FVCORE_MATMUL = frozenset({"linear", "addmm", "mm", "matmul", "bmm", "einsum", "__matmul__"})
-FVCORE_BATCH_NORM = frozenset({"batch_norm"})
-FVCORE_NORM = frozenset({"group_norm", "layer_norm", "instance_norm"})
-FVCORE_INPUT_ELEMENTWISE = frozenset({"adaptive_avg_pool2d"})
+# conv_flop_jit, addmm_flop_jit, linear_flop_jit, bmm_flop_jit, matmul_flop_jit (for aten::mm): one per
+# multiply-accumulate, biases ignored — our MACs of the ops inside the call
+FVCORE_MATMUL = frozenset({"linear", "addmm", "mm", "bmm"})
 
 
-def fvcore_flops(function: str, op: str, args, cost: Cost) -> int:
-    """fvcore's count for one ATen op executed inside the Python-level call ``function``."""
+def _fvcore_matmul(a, b) -> int:
+    # matmul_flop_jit: prod(a.shape) * b.shape[-1] — the batch dims of ``a`` only, so [M,K] @ [B,K,N] counts
+    # M*K*N, not B*M*K*N. fvcore asserts two operands of 2+ dims; a vector ``b`` ([K]) counts prod(a.shape).
+    a_shape, b_shape = _shape(a), _shape(b)
+    if a_shape is None or b_shape is None:
+        return 0
+    return numel(a_shape) * (b_shape[-1] if len(b_shape) >= 2 else 1)
+
+
+def _fvcore_einsum(args, kwargs, out) -> int:
+    """einsum_flop_jit: two equations by hand, else numpy's einsum_path (optimize="optimal") estimate as
+    it prints it (4 significant digits), halved and floored — fvcore's own reading, reproduced step by step."""
+    from collections import OrderedDict
+
+    equation, operands = args[0], list(args[1:])
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = list(operands[0])
+    shapes = [_shape(o) for o in operands]
+    if not isinstance(equation, str) or any(shape is None for shape in shapes):
+        return 0
+    equation = equation.replace(" ", "")
+    letters = OrderedDict((k, 0) for k in equation if k.isalpha()).keys()
+    equation = equation.translate({ord(x): 97 + i for i, x in enumerate(letters)})
+    if equation == "abc,abd->acd":
+        n, c, t = shapes[0]
+        return n * c * t * shapes[-1][-1]
+    if equation == "abc,adc->adb":
+        n, t, g = shapes[0]
+        return n * t * g * shapes[-1][1]
+    import numpy as np
+
+    # only the shapes matter: zero-stride views stand for fvcore's np.zeros without allocating them
+    arrays = [np.broadcast_to(np.zeros((), dtype=np.float64), shape) for shape in shapes]
+    path = np.einsum_path(equation, *arrays, optimize="optimal")[1]
+    for line in path.split("\n"):
+        if "optimized flop" in line.lower():
+            return int(np.floor(float(line.split(":")[-1]) / 2))
+    return 0
+
+
+# Calls fvcore prices as a whole from their own arguments (not from the ATen ops they decompose into): the
+# recorder asks ``fvcore_call`` once per call and books the figure on the call's first costed op.
+FVCORE_CALLS = {
+    "matmul": lambda args, kwargs, out: _fvcore_matmul(args[0], args[1]),
+    "__matmul__": lambda args, kwargs, out: _fvcore_matmul(args[0], args[1]),
+    "__rmatmul__": lambda args, kwargs, out: _fvcore_matmul(args[1], args[0]),
+    "einsum": _fvcore_einsum,
+}
+
+
+def fvcore_call(function: str, args, kwargs, out) -> int | None:
+    """fvcore's count of one whole Python-level call it prices from its arguments, or None for other calls."""
+    rule = FVCORE_CALLS.get(function)
+    if rule is None:
+        return None
+    try:
+        return int(rule(args, kwargs or {}, out))
+    except (ValueError, IndexError, TypeError, KeyError):  # arguments fvcore's own handle fails on too
+        return 0
+
+
+def fvcore_flops(function: str, op: str, args, cost: Cost, out=None) -> int:
+    """fvcore's count for one ATen op executed inside the Python-level call ``function`` (0 inside a call
+    ``fvcore_call`` prices as a whole)."""
+    if function in FVCORE_CALLS:
+        return 0
     if function in FVCORE_CONV or function in FVCORE_MATMUL:
         return cost.macs  # one "flop" per multiply-accumulate, bias ignored
     entry = OPS.get(op)
-    if function in FVCORE_BATCH_NORM and entry is not None and entry.cost is _batch_norm:
-        training = _batch_norm_training(args)
-        affine = args[1] is not None
-        per_element = (5 if affine else 4) if training else (2 if affine else 1)
-        return per_element * numel(args[0].shape)
-    if function in FVCORE_NORM and op.startswith("aten.native_"):
-        return (5 if args[1] is not None else 4) * numel(args[0].shape)
-    if function in FVCORE_INPUT_ELEMENTWISE and op in ("aten.mean", "aten._adaptive_avg_pool2d"):
-        return numel(args[0].shape)  # 1 per input element
-    return 0
+    if entry is None or entry.fvcore is None:
+        return 0
+    return int(entry.fvcore(function, args, out))
+
+
+# the rules of the table's ``fvcore`` field: (Python-level call, ATen args, ATen out) -> fvcore's count
+
+def _fvcore_batch_norm(function, args, out) -> int:
+    # batchnorm_flop_jit: training 5 per element (4 without affine), inference 2 (1); instance_norm (which
+    # torch runs as a batch norm over N·C channels) is norm_flop_counter(1): 5 or 4, whatever the mode
+    affine = args[1] is not None
+    if function == "batch_norm":
+        per_element = (5 if affine else 4) if _batch_norm_training(args) else (2 if affine else 1)
+    elif function == "instance_norm":
+        per_element = 5 if affine else 4
+    else:
+        return 0
+    return per_element * numel(_shape(args[0]))
+
+
+def _fvcore_norm(fvcore_function: str, weight_index: int):
+    # norm_flop_counter(2) for aten::layer_norm and aten::group_norm: 5 per input element with a weight, 4
+    # without. fvcore tests its call's weight argument; ours is the ATen op's (native_layer_norm(input,
+    # normalized_shape, weight, …): 2; native_group_norm(input, weight, …): 1)
+    def rule(function, args, out) -> int:
+        if function != fvcore_function:
+            return 0
+        affine = len(args) > weight_index and args[weight_index] is not None
+        return (5 if affine else 4) * numel(_shape(args[0]))
+    return rule
+
+
+def _fvcore_per_output(per_element: int):
+    # elementwise_flop_counter(0, k): k per output element, whichever call ran the op
+    def rule(function, args, out) -> int:
+        first = out[0] if isinstance(out, (tuple, list)) else out
+        return per_element * numel(_shape(first))
+    return rule
+
+
+def _fvcore_adaptive_avg_pool(function, args, out) -> int:
+    # elementwise_flop_counter(1, 0) for aten::adaptive_avg_pool2d: 1 per input element
+    return numel(_shape(args[0])) if function == "adaptive_avg_pool2d" else 0
 
 
 # Module types whose generic elementwise ops belong to their category.
@@ -261,6 +412,8 @@ class Op:
     taps: int = 1  # upsampling: source units one output unit interpolates (nearest 1, linear 2)
     statistics_outputs: bool = False  # returns batch statistics after the result (empty in inference)
     fused_bias: bool = False  # adds a bias it reads as an input (addmm: the Linear's bias)
+    # fvcore's count of the op, by the Python-level call it ran inside: (function, args, out) -> int
+    fvcore: Callable[..., int] | None = None
 
 
 OPS: dict[str, Op] = {}
@@ -290,14 +443,17 @@ _add([aten.addmm], "linear", _addmm, fused_bias=True)
 _add([aten.mm], "linear", _mm)
 _add([aten.linear], "linear")
 _add([aten.bmm], None, _bmm)
+_add([aten.mv], None, _mv)
+_add([aten.dot], None, _dot)
 _add([aten.matmul])
 # normalisation
-_add([aten.native_batch_norm], "bn", _batch_norm, statistics_outputs=True)
+_add([aten.native_batch_norm], "bn", _batch_norm, statistics_outputs=True, fvcore=_fvcore_batch_norm)
 _add([aten._native_batch_norm_legit, aten._native_batch_norm_legit_no_training,
-      aten._native_batch_norm_legit_functional, aten.cudnn_batch_norm], "bn", _batch_norm)
+      aten._native_batch_norm_legit_functional, aten.cudnn_batch_norm], "bn", _batch_norm, fvcore=_fvcore_batch_norm)
 _add([aten.native_batch_norm_backward, aten.cudnn_batch_norm_backward], None, _batch_norm_backward)
-_add([aten.native_layer_norm], "layer_norm")
-_add([aten.native_group_norm], "group_norm")
+_add([aten.native_layer_norm], "layer_norm", _norm(2), fvcore=_fvcore_norm("layer_norm", 2))
+_add([aten.native_group_norm], "group_norm", _norm(1), fvcore=_fvcore_norm("group_norm", 1))
+_add([aten.native_layer_norm_backward, aten.native_group_norm_backward], None, _norm_backward)
 # activations: ReLU is one comparison per element
 _add([aten.relu, aten.relu_, aten.threshold], "relu", _per_output(1, ACTIVATION))
 _add([aten.threshold_backward], None, _per_output(1, ACTIVATION))
@@ -321,8 +477,9 @@ _add([aten.avg_pool1d], "avgpool", receptive="pool", spatial_dims=1)
 _add([aten.avg_pool3d], "avgpool", receptive="pool", spatial_dims=3)
 _add([aten.avg_pool2d_backward], None, _avg_pool_backward)
 # a mean over n elements: n-1 additions and 1 division per output, i.e. 1 FLOP per input element
-_add([aten.mean], "mean", _per_input(POOLING), receptive="reduction")
-_add([aten._adaptive_avg_pool2d], "adaptive_avgpool", _per_input(POOLING), receptive="adaptive_pool", spatial_dims=2)
+_add([aten.mean], "mean", _per_input(POOLING), receptive="reduction", fvcore=_fvcore_adaptive_avg_pool)
+_add([aten._adaptive_avg_pool2d], "adaptive_avgpool", _per_input(POOLING), receptive="adaptive_pool", spatial_dims=2,
+     fvcore=_fvcore_adaptive_avg_pool)
 _add([aten._adaptive_avg_pool3d], "adaptive_avgpool", receptive="adaptive_pool", spatial_dims=3)
 _add([aten.adaptive_avg_pool1d], "adaptive_avgpool", receptive="adaptive_pool", spatial_dims=1)
 _add([aten.adaptive_max_pool1d], "adaptive_maxpool", receptive="adaptive_pool", spatial_dims=1)
@@ -337,9 +494,24 @@ _add([aten._softmax, aten._log_softmax], receptive="softmax")
 # elementwise arithmetic: 1 FLOP per output element; the category comes from the context
 _add([aten.add, aten.add_], "add", _per_output(1, None))
 _add([aten.sub, aten.sub_, aten.mul, aten.mul_, aten.div, aten.div_], None, _per_output(1, None))
-# upsampling
-_add([aten.upsample_nearest1d, aten.upsample_nearest2d, aten._upsample_nearest_exact2d], receptive="upsample", taps=1)
-_add([aten.upsample_bilinear2d, aten.upsample_linear1d, aten._upsample_bilinear2d_aa], receptive="upsample", taps=2)
+# upsampling: nearest copies (0 FLOPs, data movement); (bi/tri)linear is a weighted sum of 2^d source values.
+# fvcore counts aten::upsample_nearest2d 1 and aten::upsample_bilinear2d 4 per output element, no other mode.
+_add([aten.upsample_nearest1d, aten.upsample_nearest2d, aten.upsample_nearest3d, aten._upsample_nearest_exact1d,
+      aten._upsample_nearest_exact2d, aten._upsample_nearest_exact3d], moves_data=True, shaping=True,
+     receptive="upsample", taps=1)
+_add([aten.upsample_nearest2d], fvcore=_fvcore_per_output(1))
+_add([aten.upsample_linear1d, aten.upsample_bilinear2d, aten.upsample_trilinear3d], None, _linear_upsample,
+     receptive="upsample", taps=2)
+_add([aten.upsample_bilinear2d], fvcore=_fvcore_per_output(4))
+_add([aten._upsample_bilinear2d_aa], receptive="upsample", taps=2)  # antialiased: taps grow with the scale
+_add([aten.upsample_nearest1d_backward, aten.upsample_nearest2d_backward, aten.upsample_nearest3d_backward,
+      aten._upsample_nearest_exact1d_backward, aten._upsample_nearest_exact2d_backward,
+      aten._upsample_nearest_exact3d_backward], None, _nearest_upsample_backward)
+_add([aten.upsample_linear1d_backward, aten.upsample_bilinear2d_backward, aten.upsample_trilinear3d_backward], None,
+     _linear_upsample_backward)
+# grid sampling: fvcore counts aten::grid_sampler 4 per output element ("assume bilinear"); our own count has
+# no formula for it (the coordinates' arithmetic besides the taps): it is reported as unsupported
+_add([aten.grid_sampler_2d, aten.grid_sampler_3d], fvcore=_fvcore_per_output(4))
 # operators that allocate, view, copy or pad data and do no arithmetic: 0 FLOPs, by definition
 _add([aten.view, aten._unsafe_view, aten._reshape_alias, aten.unsqueeze, aten.squeeze, aten.reshape, aten.flatten],
      moves_data=True, receptive="reshape")
@@ -356,7 +528,8 @@ _add([aten.expand, aten.expand_as, aten.detach, aten.alias, aten.clone, aten.cop
       aten.full_like, aten.fill_, aten.zero_, aten.as_strided, aten.contiguous, aten.split, aten.split_with_sizes,
       aten.unbind, aten.lift_fresh, aten.index_select, aten._local_scalar_dense, aten.clamp_min_, aten.masked_fill_,
       aten._has_compatible_shallow_copy_type, aten.set_, aten.resize_, aten._unsafe_index, aten.squeeze_,
-      aten.unsqueeze_, aten._foreach_zero_, aten.scalar_tensor, aten.slice_backward, aten.select_backward],
+      aten.unsqueeze_, aten._foreach_zero_, aten.scalar_tensor, aten.slice_backward, aten.select_backward,
+      aten.repeat],
      moves_data=True)
 # ops that give a new name to existing storage (or allocate without writing): no new activation elements
 _add([aten.view, aten._unsafe_view, aten._reshape_alias, aten.t, aten.transpose, aten.permute, aten.expand,

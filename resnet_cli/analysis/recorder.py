@@ -9,6 +9,7 @@ analysis turns it into an immutable ``Analysis``.
 
 from __future__ import annotations
 
+import dataclasses
 import weakref
 
 import torch
@@ -44,7 +45,7 @@ class FunctionTracker(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         previous = self.current
-        self.current = getattr(func, "__name__", str(func))
+        name = self.current = getattr(func, "__name__", str(func))
         start = len(self.run.ops)
         if func is torch.nn.functional.batch_norm and self.run.training:
             func = _batch_norm_unchecked
@@ -52,6 +53,11 @@ class FunctionTracker(TorchFunctionMode):
             out = func(*args, **(kwargs or {}))
         finally:
             self.current = previous
+        if self.run.recording and not self.run.in_backward and len(self.run.ops) > start:
+            # fvcore prices some calls (matmul, einsum) as a whole, from their own arguments (issue 18)
+            counted = formulas.fvcore_call(name, args, kwargs, out)
+            if counted:
+                self.run.book_fvcore_call(start, counted)
         if self.run.training and self.run.recording and len(self.run.ops) > start:
             self.run.tag_autograd_nodes(out, start)
         return out
@@ -183,7 +189,7 @@ class Run:
                 category = formulas.RESIDUAL_ADD
             else:
                 category = forward_category
-        fv_flops = formulas.fvcore_flops(function, op, args, cost) if phase == FORWARD else 0
+        fv_flops = formulas.fvcore_flops(function, op, args, cost, out) if phase == FORWARD else 0
         first = out[0] if isinstance(out, (tuple, list)) and out else out
         out_shape = tuple(first.shape) if isinstance(first, torch.Tensor) else None
         flow = self.dataflow(func, args, kwargs, out) if phase == FORWARD else ((), (), (), (), ())
@@ -230,6 +236,12 @@ class Run:
         self.next_value += 1
         self.values[tensor] = value_id
         return value_id
+
+    def book_fvcore_call(self, start: int, flops: int) -> None:
+        """fvcore's count of a whole call (``ops.fvcore_call``) on the call's first costed op (ops[start:])."""
+        ops = self.ops[start:]
+        index = start + next((i for i, o in enumerate(ops) if not o.zero_cost), 0)
+        self.ops[index] = dataclasses.replace(self.ops[index], fvcore_flops=self.ops[index].fvcore_flops + flops)
 
     def tag_autograd_nodes(self, out, start: int) -> None:
         """Tag the autograd nodes of a call's outputs with where its ops ran (ops[start:])."""

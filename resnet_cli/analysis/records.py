@@ -92,6 +92,8 @@ class Analysis:
     saved_float_elements: int  # training: tensors autograd keeps for the backward (parameters excluded)
     saved_other_bytes: int
     input_elements: int
+    # training: why no backward ran (its forward returned no tensor, or none that needs a gradient); None if it ran
+    no_backward: str | None = None
 
     @property
     def params(self) -> int:
@@ -123,11 +125,14 @@ class Analysis:
         has no handle for): (the Python call or ATen op, calls, MACs), forward only."""
         found: dict[str, list] = {}
         for op in self.ops:
-            if op.phase == FORWARD and op.macs and not op.fvcore_flops:
-                entry = found.setdefault(op.function or op.op, [0, 0])
-                entry[0] += 1
+            if op.phase == FORWARD and (op.macs or op.fvcore_flops):
+                # by call: fvcore books a whole matmul or einsum on one of its ops, and counts the others 0
+                entry = found.setdefault(op.function or op.op, [0, 0, 0])
+                entry[0] += 1 if op.macs else 0
                 entry[1] += op.macs
-        return tuple((name, calls, macs) for name, (calls, macs) in sorted(found.items()))
+                entry[2] += op.fvcore_flops
+        return tuple((name, calls, macs) for name, (calls, macs, counted) in sorted(found.items())
+                     if macs and not counted)
 
     def peak_activation_bytes(self, bytes_per_element: int) -> int:
         """Largest total size of intermediate tensors alive at once in the forward (input excluded)."""

@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import sys
 
+from resnet_cli.base.text import shown
+
 
 class ResnetCliError(Exception):
     """Base class: a failure the user can understand from one line."""
@@ -84,9 +86,8 @@ BROKEN_PIPE_EXIT = 141  # 128 + SIGPIPE: what `cat` or `seq` give when the reade
 
 
 def one_line(message: str) -> str:
-    """A message as one line: newlines and other control characters escaped."""
-    text = str(message).strip()
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    """A message as one line: newlines and other control characters escaped (``text.shown``, uncapped)."""
+    return shown(str(message).strip(), None)
 
 
 def error_line(message: str) -> None:

@@ -1,4 +1,11 @@
-"""Small words shared by every layer: "did you mean" suggestions and the K/M/G/T prefix of a large number."""
+"""Small words shared by every layer: "did you mean" suggestions, the K/M/G/T prefix of a large number, and
+outside text made safe for a terminal (``shown``, the one escaping helper).
+
+File names, tensor names, module names and the messages of user code come from outside: any of them may hold
+ESC and other control characters that would recolour or rewrite the user's terminal. Every message and every
+table for people passes such text through ``shown`` (the renderer does it for every cell, heading, line and
+note; ``resnet_cli.render.emit``); JSON keeps the raw text, which it escapes itself.
+"""
 
 from __future__ import annotations
 
@@ -19,3 +26,14 @@ def si_prefix(value: float) -> tuple[float, str]:
         if abs(value) >= threshold:
             return value / threshold, suffix
     return value, ""
+
+
+def shown(text, limit: int | None = 80) -> str:
+    """``text`` as it may reach a terminal: every character that is not printable — control characters such as
+    ESC, newlines, bidirectional overrides — is shown as Python writes it (``\\x1b``, ``\\n``, ``\\u202e``).
+    Messages cap the text at ``limit`` characters; tables and notes pass ``limit=None`` to keep it whole.
+    Escaping an escaped text changes nothing."""
+    escaped = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+    if limit is None or len(escaped) <= limit:
+        return escaped
+    return escaped[:limit - 3] + "..."

@@ -14,6 +14,7 @@ import enum
 from typing import Callable, Iterable, TypeVar
 
 from resnet_cli.base.errors import UsageError
+from resnet_cli.base.text import shown  # noqa: F401 (the one escaping helper, used here and re-exported)
 
 E = TypeVar("E", bound=enum.Enum)
 
@@ -27,12 +28,6 @@ MAX_CLASSES = 10**7
 # Element sizes of the floating-point types every command accepts, and the spellings people use for them.
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
 DTYPE_ALIASES = {"fp32": "float32", "fp16": "float16", "half": "float16", "bf16": "bfloat16"}
-
-
-def shown(text: str) -> str:
-    """``text`` as it can be echoed inside a one-line message: control characters escaped, length capped."""
-    escaped = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
-    return escaped if len(escaped) <= 80 else escaped[:77] + "..."
 
 
 def _ascii_integer(text: str) -> int | None:

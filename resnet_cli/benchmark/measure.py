@@ -105,7 +105,8 @@ def prepare(target, request: BenchRequest) -> Prepared:
     output = (steps[0] if steps else forward).output_shape
     info = ModelInfo(name=target.name, description=target.description, sample_shape=tuple(target.input_shape[1:]),
                      params=forward.params, trainable_params=forward.trainable_params, flops_per_image=flops,
-                     all_flops_per_image=every, classes=output[1] if output and len(output) == 2 else None)
+                     all_flops_per_image=every, classes=output[1] if output and len(output) == 2 else None,
+                     identified_as=target.identified_as)
     return Prepared(target, forward, steps, info)
 
 

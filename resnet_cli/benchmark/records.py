@@ -70,6 +70,7 @@ class ModelInfo:
     flops_per_image: int  # 2 × conv+linear multiply-accumulates of what is timed (training: forward + backward)
     all_flops_per_image: int  # every op the analysis counts (training: forward + backward)
     classes: Optional[int] = None  # an N × classes output: the training loss is cross-entropy over these
+    identified_as: Optional[tuple] = None  # a checkpoint: the (registered name, flags) it is (Target.identified_as)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from resnet_cli.base.errors import (
     error_line,
     first_line,
 )
+from resnet_cli.base.text import shown
 app = typer.Typer(
     name="resnet-cli",
     help="Build any ResNet variant and see exactly what it costs: shapes, parameters, FLOPs, memory, latency.",
@@ -114,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         _silence_stdout()
         return BROKEN_PIPE_EXIT
     except ResnetCliError as error:
-        for line in getattr(error, "details", ()):
-            sys.stderr.write(f"  {line}\n")
+        for line in getattr(error, "details", ()):  # e.g. a checkpoint's tensor names: escaped, as every line
+            sys.stderr.write(f"  {shown(line, None)}\n")
         error_line(error.for_command_line())
         return error.exit_code
     except Terminated:

@@ -187,15 +187,15 @@ def _progress_bar(steps: int):
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = render.stderr_console()
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console,
+    bar = Progress(TextColumn("{task.description}", markup=False), BarColumn(), TimeElapsedColumn(), console=console,
                    transient=True, auto_refresh=False, disable=not console.is_terminal)
     task = bar.add_task("starting", total=steps)
     state = {"done": -1, "last": 0.0, "config": None}
 
     def progress(event: str, **details) -> None:
         now = time.monotonic()
-        where = " ".join(str(v) for v in (details.get("model"), details.get("batch_size") and
-                                          f"batch {details['batch_size']}") if v)
+        where = " ".join(values.shown(v, None) for v in (details.get("model"), details.get("batch_size") and
+                                                        f"batch {details['batch_size']}") if v)
         if event == "peak":
             bar.update(task, description=f"{where + ': ' if where else ''}timing the roofline kernels")
         elif event == "search":

@@ -104,8 +104,7 @@ def register(app: typer.Typer) -> None:
         result = api.compare(*things, input=input, channels=channels, size=size, stages=stages, weights=weights,
                              **overrides)
         console = render.stderr_console()
-        for note in result.notes:
-            console.print(f"note: {note}", markup=False)
+        render.say(result.notes)  # each once: a checkpoint named twice has one note
         if chart is None:
             render.emit(result.document, fmt)
         else:

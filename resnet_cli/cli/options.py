@@ -54,8 +54,8 @@ WeightsOpt = Annotated[Optional[str], typer.Option(
     "--weights", metavar="FILE", help="Load this checkpoint (.pt/.pth/.bin state_dict or .safetensors) into the "
     "model; every missing, unexpected or mis-shaped tensor is listed (exit 1).")]
 VerifyOpt = Annotated[bool, typer.Option(
-    "--verify", help="Also run fvcore's FlopCountAnalysis on a real CPU copy of the model (batch 1) and show its "
-    "count beside ours, stage by stage; any disagreement exits 1.")]
+    "--verify", help="Also run fvcore's FlopCountAnalysis on a real CPU copy of the model (at the same input) and "
+    "show its count beside ours, stage by stage; any disagreement exits 1.")]
 StagesOpt = Annotated[Optional[str], typer.Option(
     "--stages", metavar="A,B,...", help="Top-level modules that start each stage, e.g. conv1,layer1,layer2,fc "
     "(default: stem/layerN/head for torchvision/timm layouts, else each top-level module).")]

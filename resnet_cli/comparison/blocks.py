@@ -279,9 +279,10 @@ def compare_blocks(kinds: list[str], channels: int = DEFAULT_CHANNELS, size: int
 
 
 def is_user_model(name: str) -> bool:
+    from resnet_cli.sources.target import CHECKPOINT_SUFFIXES
     from resnet_cli.sources.usercode import is_reference
 
-    return is_reference(name)
+    return is_reference(name, CHECKPOINT_SUFFIXES)  # read as code exactly when resolve_target reads it so
 
 
 def _unknown_message(name: str) -> str:

@@ -11,13 +11,11 @@ operator, shape and parameter matches. It is named by the registered variant it 
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 from dataclasses import dataclass
 
-from resnet_cli.spec import registry
 from resnet_cli.base.errors import ResnetCliError
-from resnet_cli.spec.fields import BlockKind, ConvBias, Flag, ResNetSpec, Shortcut, StemKind, StrideAt
+from resnet_cli.spec.fields import BlockKind, ConvBias, ResNetSpec, Shortcut, StemKind, StrideAt
+from resnet_cli.spec.naming import label, name_spec  # one naming for compare and checkpoints (issue 18)
 
 
 @dataclass(frozen=True)
@@ -29,30 +27,7 @@ class Closest:
 
     @property
     def label(self) -> str:
-        return " ".join([self.name] + [f"{option} {value}" for option, value in self.flags])
-
-
-def _flag_value(value) -> str:
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, tuple):
-        return ",".join(str(int(v)) if isinstance(v, bool) else str(v) for v in value)
-    return str(value)
-
-
-def name_spec(spec: ResNetSpec, reference: str | None = None) -> tuple[str, tuple[tuple[str, str], ...]]:
-    """The registered variant ``spec`` differs least from (``reference`` first among equals), and the flags."""
-    fields = [f.name for f in dataclasses.fields(ResNetSpec) if Flag.of(f) is not None]
-    order = ([reference] if reference in registry.VARIANTS else []) + list(registry.VARIANTS)
-
-    def changed(variant):
-        return [f for f in fields if getattr(variant.spec, f) != getattr(spec, f)]
-
-    best = min(order, key=lambda name: len(changed(registry.VARIANTS[name])))
-    flags = tuple((Flag.option_name(f), _flag_value(getattr(spec, f))) for f in changed(registry.VARIANTS[best]))
-    return best, flags
+        return label(self.name, self.flags)
 
 
 # ---- what the structure says ----

@@ -42,6 +42,7 @@ class ModelCount:
     closest: Closest | None = None  # the registered variant (and flags) it is, or is nearest to
     aligned: tuple[StageCount | None, ...] = ()  # its counterpart of each of the first model's stages
     unsupported: tuple = ()  # analysis.Unsupported: operators no formula covers (0 FLOPs), with their calls
+    identified_as: tuple | None = None  # (registered name, flags) it equals exactly, as summary names a checkpoint
 
 
 @dataclass(frozen=True)
@@ -245,7 +246,8 @@ def _comparison(analysed: list[_Analysed], stage_choices) -> ModelComparison:
             notes=item.notes, failed_in=item.failure.module if item.failure is not None else None,
             failure=item.failure.reason if item.failure is not None else None, differences=differences,
             closest=item.closest if index else (item.closest if len(analysed) == 1 else None), aligned=aligned,
-            unsupported=item.analysis.unsupported_ops()))
+            unsupported=item.analysis.unsupported_ops(),
+            identified_as=(item.closest.name, item.closest.flags) if item.closest and item.closest.exact else None))
     for index, count in enumerate(counts):
         divergences.append(_divergence(counts, index, first) if index and count.differences else None)
     names = tuple(s.name for s in own[0]) if not by_position else \

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
+from resnet_cli.base.values import shown
 from resnet_cli.render import emit as render
 
 FLOAT32_BYTES = 4
@@ -78,8 +79,9 @@ def terminal_chart(charts: Sequence[StageChart], width: int):
 
     width = max(width, 40)
     several = len(charts) > 1
-    name_width = max(len(n) for n in [stage.name for chart in charts for stage in chart.stages] + ["total"])
-    model_width = max(len(c.model) for c in charts) if several else 0
+    name_width = max(len(shown(n, None)) for n in [stage.name for chart in charts for stage in chart.stages]
+                     + ["total"])
+    model_width = max(len(shown(c.model, None)) for c in charts) if several else 0
     columns = 3 + (2 if several else 1)
     # cells are three columns apart: padding 1 on each side and the (blank) divider of SIMPLE_HEAD
     per_column = (width - name_width - (model_width if several else 0) - 3 * (columns - 1)) // 3
@@ -100,9 +102,11 @@ def terminal_chart(charts: Sequence[StageChart], width: int):
             if index >= len(chart.stages):
                 continue
             stage = chart.stages[index]
-            cells = [stage.name if number == 0 or stage.name != charts[0].stages[index].name else ""]
+            # names are Text, escaped: a user's module named "[red]" or holding ESC is shown as it is
+            cells = [Text(shown(stage.name, None)) if number == 0 or stage.name != charts[0].stages[index].name
+                     else ""]
             if several:
-                cells.append(chart.model)
+                cells.append(Text(shown(chart.model, None)))
             for measure, _ in MEASURES:
                 share = chart.share(stage, measure)
                 text = f"{share:5.1f}%" + (f" {_amount(getattr(stage, measure), measure):>10}" if show_amount else "")
@@ -110,11 +114,11 @@ def terminal_chart(charts: Sequence[StageChart], width: int):
                              + Text(" " + text))
             table.add_row(*cells, end_section=several and number == len(charts) - 1)
     for number, chart in enumerate(charts):
-        cells = ["total" if number == 0 else ""] + ([chart.model] if several else [])
+        cells = ["total" if number == 0 else ""] + ([Text(shown(chart.model, None))] if several else [])
         cells += [_amount(chart.total(m), m).rjust(cell_width) for m, _ in MEASURES]
         table.add_row(*cells, style="bold")
     title = "Share of each stage in the total of " + ", ".join(c.model for c in charts)
-    return Group(Text(title), table, Text(ACTIVATIONS_MEANING))
+    return Group(Text(shown(title, None)), table, Text(ACTIVATIONS_MEANING))
 
 
 # ---- the --chart option: a file, or the terminal when given alone ----
@@ -147,7 +151,7 @@ def show_chart(chart: str, data: Sequence[StageChart], emit_document, heading: s
 
         console = render.stdout_console()
         if heading:
-            console.print(Text(heading, style="bold"))
+            console.print(Text(shown(heading, None), style="bold"))
         console.print(terminal_chart(data, console.width))
         return
     emit_document()

@@ -8,6 +8,10 @@ ladder of its own, and the table, its CSV and its Markdown come from the same ``
 Tables fit the terminal: a number, a shape or a name is never split across lines. When the width is short,
 columns are dropped in the order their ``drop`` rank says (highest first) and a note names them; text
 columns marked ``wrap`` wrap at word boundaries; legends wrap at word boundaries.
+
+Text from outside (file, tensor and module names, messages of user code) is escaped on the way out
+(``resnet_cli.base.values.shown``: control characters shown as ``\\x1b``) in the table, Markdown and CSV
+formats and on stderr, and never read as rich markup; JSON keeps the raw text (JSON escapes it itself).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Union
 
-from resnet_cli.base.text import si_prefix
+from resnet_cli.base.text import shown, si_prefix
 
 FORMATS = ("table", "json", "csv", "markdown")
 SCHEMA_VERSION = 1
@@ -105,7 +109,7 @@ def human(value: float | int | None, unit: str = "") -> str:
     if suffix:
         digits = 3 if abs(scaled) < 10 else 2 if abs(scaled) < 100 else 1
         return f"{scaled:.{digits}f} {suffix}{unit}"
-    return f"{value:g} {unit}".rstrip() if isinstance(value, float) else f"{value} {unit}".rstrip()
+    return f"{float_text(value)} {unit}".rstrip() if isinstance(value, float) else f"{value} {unit}".rstrip()
 
 
 def human_bytes(value: int | None) -> str:
@@ -136,12 +140,21 @@ def cell(value: Any, kind: str) -> str:
     if kind in ("ms", "fixed2"):
         return f"{value:.2f}"
     if kind == "float":
-        return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+        return float_text(value)
     if kind == "bytes":
         return human_bytes(value)
     if kind == "field":
         return field_text(value)
-    return str(value)
+    return shown(value, None)  # text: names may come from outside (a file, a checkpoint, a user's modules)
+
+
+def float_text(value: float) -> str:
+    """Three significant digits, trailing zeros kept (1.00, 12.0, 0.500, 123) so a measured figure never reads
+    as a bare, exact-looking "1"; from 1,000 up the whole number with separators."""
+    text = f"{value:#.3g}"
+    if "e" in text:
+        return f"{value:,.0f}" if abs(value) >= 1 else text
+    return text.rstrip(".")
 
 
 def field_text(field: dict | None) -> str:
@@ -177,6 +190,8 @@ def to_csv(columns: Iterable[Column], records: Iterable[dict]) -> str:
                 value = "x".join(str(s) for s in value)
             elif column.kind == "field" and value is not None:
                 value = field_text(value).replace("×", "x")
+            elif isinstance(value, str):
+                value = shown(value, None)  # CSV, unlike JSON, leaves control characters raw
             row.append("" if value is None else value)
         writer.writerow(row)
     return buffer.getvalue()
@@ -184,7 +199,7 @@ def to_csv(columns: Iterable[Column], records: Iterable[dict]) -> str:
 
 def to_markdown(columns: Iterable[Column], records: Iterable[dict]) -> str:
     columns = list(columns)
-    lines = ["| " + " | ".join(c.header for c in columns) + " |",
+    lines = ["| " + " | ".join(shown(c.header, None) for c in columns) + " |",
              "|" + "|".join("---:" if c.justify == "right" else "---" for c in columns) + "|"]
     for record in records:
         lines.append("| " + " | ".join(cell(record.get(c.key), c.kind).replace("|", "\\|") for c in columns) + " |")
@@ -195,14 +210,14 @@ def to_markdown_document(document: Document) -> str:
     out: list[str] = []
     for block in document.blocks:
         if isinstance(block, Heading):
-            out += [f"### {block.text}", ""]
+            out += [f"### {shown(block.text, None)}", ""]
         elif isinstance(block, Lines):
-            out += [f"- {line}" for line in block.lines] + [""]
+            out += [f"- {shown(line, None)}" for line in block.lines] + [""]
         elif isinstance(block, Facts):
-            out += [f"- **{label}** {text}" for label, text in block.pairs] + [""]
+            out += [f"- **{shown(label, None)}** {shown(text, None)}" for label, text in block.pairs] + [""]
         elif isinstance(block, Table):
             if block.title:
-                out += [f"#### {block.title}", ""]
+                out += [f"#### {shown(block.title, None)}", ""]
             out += [to_markdown(block.columns, block.records)]
         elif isinstance(block, Drawing):
             out += ["```text", _plain_text(block.draw(MARKDOWN_DRAWING_WIDTH)).rstrip(), "```", ""]
@@ -239,7 +254,7 @@ def terminal_width(is_terminal: bool) -> int:
 def _needed_width(column: Column, texts: list[str]) -> int:
     """The narrowest a column can be without splitting a value: its longest cell and header (their longest
     word if the column wraps)."""
-    texts = list(texts) + [column.header]
+    texts = list(texts) + [shown(column.header, None)]
     if not column.wrap:
         return max(len(t) for t in texts)
     # a wrapping column narrower than WRAP_MIN makes rows many lines tall: below it, drop the column instead
@@ -250,15 +265,17 @@ def _needed_width(column: Column, texts: list[str]) -> int:
 def _rich_table(columns: list[Column], records: tuple[dict, ...], title: str | None):
     from rich import box
     from rich.table import Table as RichTable
+    from rich.text import Text
 
-    table = RichTable(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False,
-                      title_style="bold")
+    # Text, not str: a name like "[red]" is shown as it is, never read as rich markup
+    table = RichTable(title=None if title is None else Text(shown(title, None)), box=box.SIMPLE_HEAD,
+                      title_justify="left", pad_edge=False, title_style="bold")
     cells = [[cell(record.get(c.key), c.kind) for c in columns] for record in records]
     for index, column in enumerate(columns):
-        table.add_column(column.header, justify=column.justify, no_wrap=not column.wrap, overflow="fold",
-                         min_width=_needed_width(column, [row[index] for row in cells]))
+        table.add_column(Text(shown(column.header, None)), justify=column.justify, no_wrap=not column.wrap,
+                         overflow="fold", min_width=_needed_width(column, [row[index] for row in cells]))
     for row in cells:
-        table.add_row(*row)
+        table.add_row(*(Text(text) for text in row))
     return table
 
 
@@ -296,15 +313,15 @@ def renderables(document: Document, console) -> list:
         if index and (isinstance(block, Heading) or (isinstance(block, Table) and block.title)):
             out.append(Text(""))  # a section starts after a blank line
         if isinstance(block, Heading):
-            out.append(Text(block.text, style="bold"))
+            out.append(Text(shown(block.text, None), style="bold"))
         elif isinstance(block, Lines):
-            out += [Text(line, style=block.style) for line in block.lines]
+            out += [Text(shown(line, None), style=block.style) for line in block.lines]
         elif isinstance(block, Facts):
             grid = RichTable.grid(padding=(0, 2))
             grid.add_column(no_wrap=True)
             grid.add_column(overflow="fold")
             for label, text in block.pairs:
-                grid.add_row(label, text)
+                grid.add_row(Text(shown(label, None)), Text(shown(text, None)))
             out.append(grid)
         elif isinstance(block, Drawing):
             out.append(block.draw(console.width))
@@ -319,7 +336,7 @@ def renderables(document: Document, console) -> list:
                         "shows every column)")
                 if note not in said:  # tables of one kind in a row (list's families) say it once
                     said.add(note)
-                    out.append(Text(note, style="dim"))
+                    out.append(Text(shown(note, None), style="dim"))
     return out
 
 
@@ -343,29 +360,43 @@ def results_stream():
     return _RESULTS[-1] if _RESULTS else sys.stdout
 
 
+_CONSOLE: list = []
+
+
+def _console_class():
+    """rich's Console, printing every plain string escaped (``shown``): a note or a "wrote FILE" line that
+    names a file, a tensor or a module cannot put control characters on the user's terminal."""
+    if not _CONSOLE:
+        from rich.console import Console
+
+        class EscapingConsole(Console):
+            def print(self, *objects, **kwargs):
+                super().print(*(shown(o, None) if isinstance(o, str) else o for o in objects), **kwargs)
+
+        _CONSOLE.append(EscapingConsole)
+    return _CONSOLE[0]
+
+
 def stdout_console(stream=None):
     """The results console: the terminal's width, $COLUMNS if sane, or PIPE_WIDTH for a pipe or file."""
-    from rich.console import Console
-
     stream = stream or results_stream()
     is_terminal = hasattr(stream, "isatty") and stream.isatty()
-    return Console(file=stream, highlight=False, width=terminal_width(is_terminal), soft_wrap=False)
+    return _console_class()(file=stream, highlight=False, width=terminal_width(is_terminal), soft_wrap=False)
 
 
 def stderr_console():
-    from rich.console import Console
-
     # on a terminal, lines wrap at word boundaries; into a file or a pipe, each message stays one line
     is_terminal = sys.stderr.isatty()
-    return Console(stderr=True, highlight=False, soft_wrap=not is_terminal,
-                   width=terminal_width(True) if is_terminal else None)
+    return _console_class()(stderr=True, highlight=False, soft_wrap=not is_terminal,
+                            width=terminal_width(True) if is_terminal else None)
 
 
-def say(notes) -> None:
-    """Notes for people, on stderr, one "note: …" line each (never on the results stream)."""
+def say(notes, prefix: str = "note") -> None:
+    """Notes for people, on stderr, one "note: …" line each (never on the results stream): each said once, in
+    order, escaped (the console escapes every string: a note names files and modules)."""
     console = stderr_console()
-    for note in notes:
-        console.print(f"note: {note}", markup=False, highlight=False)
+    for note in dict.fromkeys(notes):
+        console.print(f"{prefix}: {note}", markup=False, highlight=False)
 
 
 def write(text: str) -> None:

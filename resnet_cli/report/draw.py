@@ -93,6 +93,7 @@ class Diagram:
     params: int
     flops: int
     macs: int
+    identified_as: tuple | None = None  # a checkpoint: the (registered name, flags) it is (Target.identified_as)
 
     @property
     def residual(self) -> bool:
@@ -100,7 +101,7 @@ class Diagram:
 
 
 def diagram(model: str, description: str, analysis: Analysis, depth: str = "stage",
-            stages: tuple[str, ...] | None = None) -> Diagram:
+            stages: tuple[str, ...] | None = None, identified_as: tuple | None = None) -> Diagram:
     """The figure of one analysed model at ``depth`` (stage: repeated blocks once with ×N; block: all)."""
     layout = stage_layout(analysis, stages)
     rows = build_rows(analysis, "stage", stages=stages)
@@ -120,7 +121,7 @@ def diagram(model: str, description: str, analysis: Analysis, depth: str = "stag
                            row.activation_elements, row.receptive_field))
     t = totals(analysis)
     return Diagram(model, description, tuple(analysis.input_shape), analysis.output_shape, depth, tuple(drawn),
-                   t.params, t.flops, t.macs)
+                   t.params, t.flops, t.macs, identified_as)
 
 
 # ---- layers ----

@@ -213,6 +213,7 @@ class Summary:
     totals: Totals
     unsupported: tuple = ()  # analysis.Unsupported: operators no formula covers, with their calls
     fvcore_uncounted: tuple[tuple[str, int, int], ...] = ()  # (call, calls, MACs) fvcore does not count
+    identified_as: tuple | None = None  # a checkpoint: (registered name, flags) it is (Target.identified_as)
 
 
 def summarize(target, model, analysis: Analysis, depth: str = "stage") -> Summary:
@@ -226,5 +227,5 @@ def summarize(target, model, analysis: Analysis, depth: str = "stage") -> Summar
         spec=target.spec.as_dict() if target.spec is not None else None, input_shape=tuple(analysis.input_shape),
         output_shape=analysis.output_shape, depth=depth, spatial_path=spatial_path(analysis), rows=rows,
         totals=totals(analysis), unsupported=analysis.unsupported_ops(),
-        fvcore_uncounted=analysis.fvcore_uncounted(),
+        fvcore_uncounted=analysis.fvcore_uncounted(), identified_as=getattr(target, "identified_as", None),
     )

@@ -1,10 +1,10 @@
 """``--verify``: fvcore's own count, stage by stage, beside ours.
 
-fvcore's ``FlopCountAnalysis`` traces a real copy of the model (on the CPU, at batch 1, under
-``torch.no_grad()`` so it keeps no activations) with ``torch.jit``; our count runs on the meta device at the
-requested batch. FLOPs of these models are linear in the batch, so fvcore's figure × N must equal ours
-exactly, for every stage and for the root module's own operators. This is how a user gains trust in the
-meta-device count on their own model.
+fvcore's ``FlopCountAnalysis`` traces a real copy of the model (on the CPU, under ``torch.no_grad()`` so it
+keeps no activations) with ``torch.jit`` at the very input our count saw — the batch included, since a
+forward may depend on the batch size (a reshape by N, a loop over the samples, an op whose cost is not
+linear in N); our count runs on the meta device. The two must be equal exactly, for every stage and for the
+root module's own operators. This is how a user gains trust in the meta-device count on their own model.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class StageCheck:
 
 @dataclass(frozen=True)
 class Verification:
-    batch: int  # fvcore ran at batch 1; its figures here are × batch
+    batch: int  # the batch of the input fvcore traced (the one our count saw)
     stages: tuple[StageCheck, ...]
     error: str | None = None  # fvcore itself failed on this model: why
 
@@ -51,7 +51,7 @@ def verify(target, analysis, layout) -> Verification:
     batch = analysis.input_shape[0]
     try:
         model = _real_copy(target).eval()
-        x = torch.randn((1, *analysis.input_shape[1:]), generator=torch.Generator().manual_seed(0))
+        x = torch.randn(tuple(analysis.input_shape), generator=torch.Generator().manual_seed(0))
         by_module = _fvcore_by_module(model, x)
     except Exception as error:  # noqa: BLE001 - fvcore's tracer can fail in many ways; say which, in one line
         text = " ".join(str(error).split())
@@ -68,10 +68,10 @@ def verify(target, analysis, layout) -> Verification:
     for stage in layout.stages:
         counted = sum(by_module.get(unit, 0) for unit in layout.units_of(stage))
         units_total += counted
-        checks.append(StageCheck(stage, ours.get(stage, 0), counted * batch))
+        checks.append(StageCheck(stage, ours.get(stage, 0), counted))
     root = by_module.get("", 0) - units_total
     if root or ours.get(ROOT_OPS):
-        checks.append(StageCheck(ROOT_OPS, ours.get(ROOT_OPS, 0), root * batch))
+        checks.append(StageCheck(ROOT_OPS, ours.get(ROOT_OPS, 0), root))
     return Verification(batch, tuple(checks))
 
 

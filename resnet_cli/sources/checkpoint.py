@@ -10,6 +10,7 @@ What a checkpoint's tensors say about its architecture is read by ``resnet_cli.s
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 
 from resnet_cli.base.errors import RuntimeFailure, UsageError
@@ -58,12 +59,12 @@ class CheckpointMismatch(RuntimeFailure):
         self.details = tuple(details)
 
 
-def _not_a_checkpoint(path: str, why: str) -> UsageError:
-    return UsageError(f"MODEL '{shown(path)}' is not a readable checkpoint ({why}); accepted: a state_dict saved "
+def _not_a_checkpoint(path: str, why: str, what: str = "MODEL") -> UsageError:
+    return UsageError(f"{what} '{shown(path)}' is not a readable checkpoint ({why}); accepted: a state_dict saved "
                       "with torch.save (.pt, .pth, .bin, .ckpt) or a .safetensors file")
 
 
-def _unwrap(obj, path: str) -> dict:
+def _unwrap(obj, path: str, what: str = "MODEL") -> dict:
     """The state_dict inside what torch.load returned."""
     for _ in range(3):
         if not isinstance(obj, dict):
@@ -76,7 +77,7 @@ def _unwrap(obj, path: str) -> dict:
             break
         obj = nested
     raise _not_a_checkpoint(path, "it holds no dict of tensors, nor one under "
-                                  f"{', '.join(NESTED_KEYS[:4])} …")
+                                  f"{', '.join(NESTED_KEYS[:4])} …", what)
 
 
 def _is_tensor(value) -> bool:
@@ -92,14 +93,42 @@ def _strip_prefix(state: dict) -> dict:
     return state
 
 
-def read(path: str) -> dict:
-    """name -> tensor (on the CPU; memory-mapped where the format allows)."""
+_SPECIAL_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                  (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                  (stat.S_ISSOCK, "a socket"))
+
+
+def special_kind(path: str) -> str | None:
+    """What ``path`` is when it exists and is not a regular file ("a FIFO (named pipe)", "a character device"
+    …); None for a regular file or nothing at all. A symbolic link (``/dev/stdin``) is judged by its target.
+    (The same test as ``resnet_cli.base.atomic.special_kind`` on the writing side.)"""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    return next((kind for test, kind in _SPECIAL_KINDS if test(mode)), "not a regular file")
+
+
+def check_readable(path: str, what: str = "MODEL") -> None:
+    """A UsageError unless ``path`` is a regular file: before anything opens it, so a FIFO or a device
+    (``/dev/zero``, ``/dev/stdin``) is named as what it is and never read (it could block or never end)."""
+    if not os.path.lexists(path):
+        raise UsageError(f"{what} '{shown(path)}': no such file")
     if not os.path.exists(path):
-        raise UsageError(f"'{shown(path)}': no such file")
-    if not os.path.isfile(path):
-        raise _not_a_checkpoint(path, "it is a directory")
+        raise _not_a_checkpoint(path, "it is a symbolic link to nothing", what)
+    kind = special_kind(path)
+    if kind is not None:
+        raise _not_a_checkpoint(path, f"it is {kind}, not a regular file", what)
+
+
+def read(path: str, what: str = "MODEL") -> dict:
+    """name -> tensor (on the CPU; memory-mapped where the format allows). ``what`` names the file in
+    errors: MODEL, or the option that gave it (--weights)."""
+    check_readable(path, what)
     if path.lower().endswith(".safetensors"):
-        return _strip_prefix(_read_safetensors(path))
+        return _strip_prefix(_read_safetensors(path, what))
     import pickle
     import zipfile
 
@@ -113,10 +142,12 @@ def read(path: str) -> dict:
                 raise
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        raise _not_a_checkpoint(path, f"torch.load(weights_only=True) refused it: {_refusal(error)}") from None
+        raise _not_a_checkpoint(path, f"torch.load(weights_only=True) refused it: {_refusal(error)}", what) from None
     except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError, AttributeError) as error:
-        raise _not_a_checkpoint(path, f"{type(error).__name__}: {str(error).strip().splitlines()[0][:160] if str(error).strip() else ''}") from None
-    return _strip_prefix(_unwrap(obj, path))
+        text = str(error).strip()
+        raise _not_a_checkpoint(path, f"{type(error).__name__}: {text.splitlines()[0][:160] if text else ''}",
+                                what) from None
+    return _strip_prefix(_unwrap(obj, path, what))
 
 
 def _refusal(error: BaseException) -> str:
@@ -130,13 +161,13 @@ def _refusal(error: BaseException) -> str:
     return "it is not a file of tensors torch.save wrote"
 
 
-def _read_safetensors(path: str) -> dict:
+def _read_safetensors(path: str, what: str = "MODEL") -> dict:
     try:
         from safetensors.torch import load_file
 
         return load_file(path, device="cpu")
     except Exception as error:  # noqa: BLE001 - safetensors raises its own SafetensorError
-        raise _not_a_checkpoint(path, f"{type(error).__name__}: {str(error).strip()[:160]}") from None
+        raise _not_a_checkpoint(path, f"{type(error).__name__}: {str(error).strip()[:160]}", what) from None
 
 
 def shapes(path: str) -> dict[str, tuple[int, ...]]:
@@ -156,11 +187,11 @@ def model_shapes(model) -> dict[str, tuple[int, ...]]:
     return {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
 
 
-def load_into(model, path: str, *, rename: bool = False) -> None:
+def load_into(model, path: str, *, rename: bool = False, what: str = "--weights") -> None:
     """Load ``path`` into ``model`` strictly: on the meta device only names and shapes are checked. Any
     missing, unexpected or mis-shaped tensor raises CheckpointMismatch (exit 1) listing them. ``rename``
     reads timm ResNetV2 names as torchvision's (for the models this project builds)."""
-    state = read(path)
+    state = read(path, what)
     if rename:
         from resnet_cli.sources.weight_names import to_torchvision_names
 

@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass
 
 from resnet_cli.spec import registry
-from resnet_cli.base.errors import UsageError
+from resnet_cli.base.errors import OptionError, UsageError
 from resnet_cli.spec.fields import (
     Attention,
     AttentionAt,
@@ -45,6 +45,7 @@ from resnet_cli.spec.fields import (
     make_divisible,
 )
 from resnet_cli.base.values import shown
+from resnet_cli.spec.naming import flag_value
 from resnet_cli.sources.weight_names import to_torchvision_names
 
 # said with every checkpoint (the drop rates, which change nothing outside training, and the place of an attention
@@ -138,6 +139,9 @@ def spec_of(shapes: dict[str, tuple[int, ...]], path: str = "checkpoint") -> Res
     )
     try:
         return spec.validate()
+    except OptionError as error:  # named as flags on the command line, as fields from Python (its template)
+        raise OptionError(f"'{OptionError.literal(shown(path))}': its tensors describe a ResNet the flags reject "
+                          f"({error.template})") from None
     except UsageError as error:
         raise UsageError(f"'{shown(path)}': its tensors describe a ResNet the flags reject ({error})") from None
 
@@ -223,11 +227,5 @@ def rebuild_flags(spec: ResNetSpec) -> tuple[str, ...]:
         value, default = getattr(spec, spec_field.name), getattr(base, spec_field.name)
         if value == default or Flag.of(spec_field) is None:
             continue
-        if isinstance(value, tuple):
-            text = ",".join(str(int(v)) if isinstance(v, bool) else str(v) for v in value)
-        elif isinstance(value, bool):
-            text = "true" if value else "false"
-        else:
-            text = str(getattr(value, "value", value))
-        flags.append(f"{Flag.option_name(spec_field.name)} {text}")
+        flags.append(f"{Flag.option_name(spec_field.name)} {flag_value(value)}")
     return tuple(flags)

@@ -3,8 +3,13 @@
 ``resolve_target`` takes what the user named — in this order: a registered name (or ``custom`` with the
 architecture flags), ``path/to/file.py:callable`` or ``package.module:callable``, a checkpoint file
 (.pt/.pth/.bin state_dict, .safetensors) — plus typed flag overrides and an input shape, and returns a frozen
-``Target``. ``analyze`` builds its model on the meta device (falling back to the CPU for user code that needs
-real tensors) and runs the analysis core once; ``build_real`` builds it with real weights.
+``Target``. A name never runs code the user did not name as code: a file that exists (or a name ending in a
+checkpoint suffix) is read as a checkpoint, so ``epoch:10.pth`` beside ``epoch.py`` never imports ``epoch``;
+a name that reads both as such a file and as code that is there is refused, naming both readings
+(``usercode.ambiguous``); code runs only from a ``.py`` path or an importable module so named.
+
+``analyze`` builds its model on the meta device (falling back to the CPU for user code that needs real
+tensors) and runs the analysis core once; ``build_real`` builds it with real weights.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from resnet_cli.spec import registry
+from resnet_cli.spec import naming, registry
 from resnet_cli.sources import usercode
 from resnet_cli.base.errors import RuntimeFailure, UsageError, UserCodeError
 from resnet_cli.base.text import close_matches
@@ -41,6 +46,9 @@ class Target:
     factory: Any = dataclasses.field(default=None, repr=False, compare=False)  # user code: callable or module
     weights: str | None = None  # a checkpoint whose tensors the model takes (the MODEL file, or --weights)
     identified: str | None = None  # a checkpoint's architecture equals this registered variant
+    # a checkpoint's architecture as people name it: (the registered variant it differs least from, the flags
+    # that differ) — the naming `compare` uses (resnet_cli.spec.naming); JSON's identified_as
+    identified_as: tuple[str, tuple[tuple[str, str], ...]] | None = None
     rebuild_flags: tuple[str, ...] = ()  # a checkpoint's architecture as flags on `custom`
     stages: tuple[str, ...] | None = None  # --stages: the modules that start each stage
     notes: tuple[str, ...] = ()  # for people: e.g. what a checkpoint's tensors cannot tell
@@ -84,25 +92,28 @@ def resolve_target(model: str | None = None, overrides: dict[str, Any] | None = 
                    input_shape: tuple[int, int, int, int] | None = None, *, weights: str | None = None,
                    stages: tuple[str, ...] | None = None) -> Target:
     """Resolve MODEL (default resnet50) with typed flag overrides (spec field -> value) and an input shape."""
-    name = DEFAULT_MODEL if model is None else str(model).strip()
+    raw = DEFAULT_MODEL if model is None else str(model)
+    name = raw if os.path.lexists(raw) else raw.strip()  # a file's name is exactly its name, spaces and all
     overrides = dict(overrides or {})
     variant = registry.lookup(name)
+    refusal = usercode.ambiguous(name, CHECKPOINT_SUFFIXES) if variant is None else None
+    if refusal is not None:  # a file and code that is there: never run code the user may not have meant
+        raise UsageError(refusal)
     if variant is not None:
         target = _spec_target(name, variant, overrides, input_shape)
-    elif usercode.is_reference(name):
+    elif usercode.is_reference(name, CHECKPOINT_SUFFIXES):  # code only where no file of that name exists
         _no_overrides(overrides, name, "its structure comes from its code")
         factory = usercode.load_factory(name)
-        location = name.rpartition(":")[0]
-        source = "file" if location.endswith(".py") or "/" in location or os.sep in location else "module"
+        source = usercode.code_form(name)  # "file" or "module"
         target = Target(name=name, source=source, description=f"{getattr(factory, '__name__', 'model')} from {name}",
                         family="user", input_shape=tuple(input_shape or DEFAULT_USER_INPUT), factory=factory)
     elif name.endswith(".py"):
         raise UsageError(f"MODEL '{shown(name)}' is a Python file: name the function or class in it that builds "
                          f"the model, as {shown(name)}:CALLABLE")
-    elif name.lower().endswith(CHECKPOINT_SUFFIXES) or os.path.isfile(name):
-        target = _checkpoint_target(name, overrides, input_shape)
+    elif name.lower().endswith(CHECKPOINT_SUFFIXES) or (os.path.lexists(name) and not os.path.isdir(name)):
+        target = _checkpoint_target(name, overrides, input_shape)  # a FIFO or a device is named as what it is
     else:
-        raise UsageError(_unknown(name))
+        raise UsageError(usercode.not_code(name) or _unknown(name))
     if weights is not None:
         target = dataclasses.replace(target, weights=weights)
     if stages:
@@ -135,7 +146,7 @@ def _no_overrides(overrides: dict, name: str, why: str) -> None:
 def _checkpoint_target(path: str, overrides: dict, input_shape) -> Target:
     from resnet_cli.sources import spec_from_weights
 
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         raise UsageError(f"MODEL '{shown(path)}': no such file; tried {FORMS}")
     inferred = spec_from_weights.infer(path)  # UsageError if the file is no checkpoint of a ResNet
     # flags change what the tensors cannot tell (stride placement, dilation, the stem pool); a flag that
@@ -147,20 +158,22 @@ def _checkpoint_target(path: str, overrides: dict, input_shape) -> Target:
     else:
         check_input(spec, input_shape, path)
     identified = inferred.variant.name if inferred.variant else None
-    description = (f"checkpoint identified as {identified}" if identified else
-                   "checkpoint of a ResNet: custom " + " ".join(inferred.flags))
+    identified_as = naming.name_spec(spec)  # what `compare` names it too
+    description = f"checkpoint identified as {naming.label(*identified_as)}"
     variant = inferred.variant or dataclasses.replace(registry.CUSTOM, spec=spec)
     note = (f"{os.path.basename(path)}: {description}; its tensors cannot tell "
             + "; ".join(spec_from_weights.UNREADABLE) + " — change them with the flags")
     return Target(name=os.path.basename(path), source="checkpoint", description=description,
                   family=variant.family, input_shape=tuple(input_shape), spec=spec, variant=variant,
-                  weights=path, identified=identified, rebuild_flags=inferred.flags, notes=(note,))
+                  weights=path, identified=identified, identified_as=identified_as, rebuild_flags=inferred.flags,
+                  notes=(note,))
 
 
 def _unknown(name: str) -> str:
     close = close_matches(name.lower().replace("-", "_"), registry.VARIANTS)
     hint = f"did you mean {', '.join(close)}? " if close else ""
-    return f"unknown model '{shown(name)}'; {hint}MODEL is {FORMS}"
+    here = " (a directory of that name is here: MODEL takes a checkpoint file)" if os.path.isdir(name) else ""
+    return f"unknown model '{shown(name)}'{here}; {hint}MODEL is {FORMS}"
 
 
 def check_input(spec: ResNetSpec, shape: tuple[int, ...], name: str) -> None:
@@ -200,7 +213,8 @@ def build(target: Target, device: str | None = "meta"):
         from resnet_cli.sources import checkpoint
 
         # our own models take timm ResNetV2's names too; a user's model takes its checkpoint as it is
-        checkpoint.load_into(model, target.weights, rename=not target.is_user_code)
+        checkpoint.load_into(model, target.weights, rename=not target.is_user_code,
+                             what="MODEL" if target.source == "checkpoint" else "--weights")
     return model
 
 

@@ -22,10 +22,72 @@ from resnet_cli.base.values import shown
 REFERENCE_FORMS = "path/to/file.py:callable or package.module:callable"
 
 
-def is_reference(text: str) -> bool:
-    """True if ``text`` has the form of a code reference (``something:name``), not a drive letter."""
-    location, _, attribute = text.rpartition(":")
-    return bool(location) and bool(attribute) and not re.match(r"^[A-Za-z]$", location)
+def code_form(text: str) -> str | None:
+    """"file" (``path/to/file.py:callable``), "module" (``package.module:callable``) or None: whether ``text``
+    has the form of a code reference. The callable is a dotted path of Python identifiers and the location a
+    ``.py`` path or a dotted module name, so ``epoch:10.pth``, ``run:3/best.pt`` and ``C:model.pt`` are not."""
+    location, _, attribute = str(text).rpartition(":")
+    if not location or not attribute or re.match(r"^[A-Za-z]$", location):
+        return None
+    if not all(part.isidentifier() for part in attribute.split(".")):
+        return None
+    if location.endswith(".py"):
+        return "file"
+    if all(part.isidentifier() for part in location.split(".")):
+        return "module"
+    return None
+
+
+def code_is_there(text: str) -> bool:
+    """Whether the code ``text`` names exists — the ``.py`` file, or the module's top-level package (from the
+    working directory or the installed packages) — found without importing, so without running, anything."""
+    form = code_form(text)
+    location = str(text).rpartition(":")[0]
+    if form == "file":
+        return os.path.isfile(location)
+    if form == "module":
+        try:
+            with _cwd_on_path():
+                spec = importlib.util.find_spec(location.split(".")[0])
+        except (ImportError, ValueError):
+            return False
+        # a folder without __init__.py (a namespace package) runs nothing unless a module inside it is named
+        return spec is not None and (spec.origin is not None or "." in location)
+    return False
+
+
+def is_reference(text: str, checkpoint_suffixes: tuple[str, ...]) -> bool:
+    """True if MODEL ``text`` is read as code: it has the form of a code reference and names no file that
+    exists (nor ends in a checkpoint suffix). A name that could be both is refused by ``ambiguous``."""
+    return (code_form(text) is not None and not os.path.lexists(text)
+            and not str(text).lower().endswith(tuple(checkpoint_suffixes)))
+
+
+def ambiguous(text: str, checkpoint_suffixes: tuple[str, ...]) -> str | None:
+    """The one-line refusal of a MODEL that reads both as a file and as code that is there, else None."""
+    if code_form(text) is None or not code_is_there(text):
+        return None
+    exists = os.path.lexists(text)
+    if not exists and not str(text).lower().endswith(tuple(checkpoint_suffixes)):
+        return None
+    location, _, attribute = str(text).rpartition(":")
+    form = code_form(text)
+    place = f"the file {shown(location)}" if form == "file" else f"the module {shown(location)}"
+    checkpoint = "a checkpoint file of that name" + (" (it exists)" if exists else " (which does not exist)")
+    fix = f"give the file as ./{shown(text)}" if form == "module" else "rename the checkpoint file"
+    return (f"MODEL '{shown(text)}' reads two ways: as {checkpoint}, or as the callable {shown(attribute)} in "
+            f"{place}, whose code would run; refused rather than guessed: {fix}")
+
+
+def not_code(text: str) -> str | None:
+    """Why ``path:name`` is no code reference when ``path`` exists but is no ``.py`` file (a directory, a
+    file of another kind), else None: said instead of "unknown model", and nothing is imported."""
+    location = str(text).rpartition(":")[0]
+    if not location or location.endswith(".py") or not os.path.exists(location):
+        return None
+    kind = "a directory" if os.path.isdir(location) else "a file" if os.path.isfile(location) else "a special file"
+    return (f"'{shown(text)}': {shown(location)} is {kind}, not a Python file; code is named as "
+            f"{REFERENCE_FORMS}")
 
 
 def describe_failure(doing: str, error: BaseException) -> str:
@@ -103,9 +165,10 @@ def _import_module(reference: str, location: str):
 def load_factory(reference: str):
     """The object ``file.py:callable`` or ``package.module:callable`` names (a class or function)."""
     location, _, attribute = reference.rpartition(":")
-    if not location or not attribute:
-        raise UsageError(f"'{shown(reference)}': expected {REFERENCE_FORMS}")
-    if location.endswith(".py") or "/" in location or os.sep in location:
+    form = code_form(reference)
+    if form is None:
+        raise UsageError(f"'{shown(reference)}': expected {REFERENCE_FORMS} (the callable a dotted Python name)")
+    if form == "file":
         module = _import_file(reference, location)
     else:
         module = _import_module(reference, location)

@@ -13,7 +13,7 @@ import math
 import typing
 from dataclasses import dataclass, field
 
-from resnet_cli.base.errors import OptionError
+from resnet_cli.base.errors import OptionError, UsageError
 from resnet_cli.spec.kinds import (  # noqa: F401 (re-exported: the spec's vocabulary is imported from here)
     Activation,
     Attention,
@@ -25,7 +25,17 @@ from resnet_cli.spec.kinds import (  # noqa: F401 (re-exported: the spec's vocab
     StemPool,
     StrideAt,
 )
-from resnet_cli.base.values import MAX_BLOCKS, MAX_CHANNELS, MAX_CLASSES, MAX_STAGES, parse_enum
+from resnet_cli.base.values import (
+    MAX_BLOCKS,
+    MAX_CHANNELS,
+    MAX_CLASSES,
+    MAX_STAGES,
+    parse_bool_list,
+    parse_enum,
+    parse_float,
+    parse_int,
+    parse_int_list,
+)
 
 # The shortcut of a block, as reports name it.
 IDENTITY = "identity"
@@ -232,7 +242,9 @@ class ResNetSpec:
     def validate(self) -> "ResNetSpec":
         """Return self if every field is consistent, else raise OptionError naming the bad value (as a flag on the
         command line, as a field name from Python)."""
-        for check in (_check_stages, _check_stem, _check_groups, _check_placement, _check_shortcut, _check_sizes):
+        # the specific rules first ("every stage needs at least 1 block"), then every field within its flag's bounds
+        for check in (_check_stages, _check_stem, _check_groups, _check_placement, _check_shortcut, _check_sizes,
+                      _check_bounds):
             check(self)
         return self
 
@@ -357,6 +369,47 @@ def _check_shortcut(spec: ResNetSpec) -> None:
                     f"{{shortcut}} zero-pad cannot shrink channels ({before} -> {spec.out_channels(index)} "
                     f"in stage {index + 1}); use projection or avgpool"
                 )
+
+
+def _check_bounds(spec: ResNetSpec) -> None:
+    """Every field within its flag's bounds, checked by the parser its flag uses (``spec.overrides``): a spec
+    read from a checkpoint (20 M classes) or given to the API meets the bounds the command line sets, in the
+    same words, and every spec that validates is rebuilt by flags the command line accepts (issue 18)."""
+    if _within_bounds(spec):
+        return  # the common case (registry, flags already parsed) costs no parsing
+    for spec_field in dataclasses.fields(spec):
+        flag = Flag.of(spec_field)
+        value = getattr(spec, spec_field.name)
+        if flag is None or value is None or value == () or isinstance(value, (bool, enum.Enum)):
+            continue
+        option = "{" + spec_field.name + "}"  # named as the caller wrote it (OptionError)
+        try:
+            if isinstance(value, tuple) and isinstance(value[0], bool):
+                parse_bool_list(_csv(int(v) for v in value), option, flag.max_items)
+            elif isinstance(value, tuple):
+                parse_int_list(_csv(value), option, flag.low, flag.high, flag.max_items)
+            elif isinstance(value, float):
+                parse_float(repr(value), option, flag.low, flag.high)
+            else:
+                parse_int(str(value), option, flag.low, flag.high)
+        except UsageError as error:
+            raise OptionError(str(error)) from None
+
+
+def _within_bounds(spec: ResNetSpec) -> bool:
+    """Whether every bounded number of ``spec`` is inside its flag's bounds (a quick test; the parsers say why
+    when one is not)."""
+    for spec_field in dataclasses.fields(spec):
+        flag = Flag.of(spec_field)
+        value = getattr(spec, spec_field.name)
+        if flag is None or value is None or isinstance(value, (bool, enum.Enum)):
+            continue
+        items = value if isinstance(value, tuple) else (value,)
+        if len(items) > (flag.max_items if isinstance(value, tuple) else 1):
+            return False
+        if any(not isinstance(v, bool) and not (flag.low <= v <= flag.high) for v in items):
+            return False
+    return True
 
 
 def _check_sizes(spec: ResNetSpec) -> None:

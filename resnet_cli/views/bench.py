@@ -8,6 +8,7 @@ from __future__ import annotations
 from resnet_cli.render import emit as render
 from resnet_cli.benchmark.records import BenchRun, ConfigResult
 from resnet_cli.render.emit import Column, Document, Heading, Lines, Table
+from resnet_cli.spec.naming import identified_data
 
 FLOPS_MEANING = ("GFLOP/s counts 2 FLOPs per multiply-accumulate of the conv and linear layers (the convention "
                  "a GEMM roofline is measured in; training: forward and backward), divided by the median latency")
@@ -130,7 +131,9 @@ def bench_data(run: BenchRun) -> dict:
         "autocast": request.autocast, "channels_last": request.channels_last, "compile": request.compile_mode,
         "cuda_graphs": flags.get("cuda_graphs", False), "threads": request.threads, "repeats": request.repeats,
         "isolate": request.isolate, "flops_convention": FLOPS_MEANING,
-        "models": [{"model": m.name, "description": m.description, "sample_shape": list(m.sample_shape),
+        "models": [{"model": m.name, "description": m.description,
+                    "identified_as": identified_data(getattr(m, "identified_as", None)),
+                    "sample_shape": list(m.sample_shape),
                     "params": m.params, "trainable_params": m.trainable_params,
                     "flops_per_image": m.flops_per_image, "all_flops_per_image": m.all_flops_per_image}
                    for m in run.models],

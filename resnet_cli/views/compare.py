@@ -16,6 +16,7 @@ from resnet_cli.render import emit as render
 from resnet_cli.comparison.models import Delta, Divergence, ModelComparison
 from resnet_cli.views.conventions import FLOPS_MEANING, MACS_MEANING, unsupported_data, unsupported_text
 from resnet_cli.render.emit import Column, Document, Facts, Heading, Lines, Table
+from resnet_cli.spec.naming import identified_data
 
 EXACT = "every operator, shape and parameter"
 HEADING = "heading"  # a line of the verdict that starts a section
@@ -170,6 +171,7 @@ def models_data(comparison: ModelComparison) -> dict:
              "differences": [_difference_document(d) for d in m.differences],
              "unsupported": unsupported_data(m.unsupported),
              "closest": _closest_document(m.closest),
+             "identified_as": identified_data(m.identified_as),
              "first_divergence": _divergence_document(d) if index else None}
             for index, (m, d) in enumerate(zip(comparison.models, comparison.divergences))
         ],

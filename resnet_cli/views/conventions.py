@@ -32,7 +32,7 @@ VERIFY_COLUMNS = (
 
 def verification_data(verification) -> dict:
     return {
-        "method": "fvcore FlopCountAnalysis on a real CPU copy of the model at batch 1, times the batch",
+        "method": "fvcore FlopCountAnalysis on a real CPU copy of the model, at the input our count saw",
         "batch": verification.batch,
         "agrees": verification.agrees,
         "error": verification.error,
@@ -43,8 +43,8 @@ def verification_data(verification) -> dict:
 
 def verification_blocks(verification) -> tuple:
     title = "--verify: fvcore beside ours"
-    method = ("fvcore's FlopCountAnalysis traced a real CPU copy of the model at batch 1"
-              + (f"; its figures are × {verification.batch}, the batch" if verification.batch > 1 else ""))
+    method = (f"fvcore's FlopCountAnalysis traced a real CPU copy of the model at the same input (batch "
+              f"{verification.batch})")
     if verification.error:
         return (Heading(title), Lines((method, verification.error)))
     records = tuple({"name": s.name, "ours": s.ours, "fvcore": s.fvcore, "agrees": "yes" if s.agrees else "NO"}

@@ -6,6 +6,8 @@ number, a shape or a name is never split whatever the width; rich only draws the
 
 from __future__ import annotations
 
+from resnet_cli.base.values import shown
+from resnet_cli.spec.naming import identified_data
 from resnet_cli.render import emit as render
 from resnet_cli.render.words import block_numbers, field_words
 from resnet_cli.report.draw import BlockGroup, Diagram, Stage
@@ -41,9 +43,9 @@ def wrap(pieces: list[str], separator: str, width: int, indent: str = "") -> lis
 
 
 def _group_lines(group: BlockGroup, width: int, per_block: bool) -> list[str]:
-    lead = group.names[0] + ": " if per_block else f"×{group.count}  "
+    lead = shown(group.names[0], None) + ": " if per_block else f"×{group.count}  "
     pad = " " * len(lead)
-    chain = [layer.label for layer in group.main] + ["⊕"]
+    chain = [shown(layer.label, None) for layer in group.main] + ["⊕"]
     lines = wrap(chain, " → ", width - len(lead), "")
     out = [(lead if i == 0 else pad) + line for i, line in enumerate(lines)]
     shortcut = "shortcut: " + block_numbers(group)
@@ -61,7 +63,7 @@ def stage_lines(stage: Stage, width: int, per_block: bool) -> list[str]:
     lines: list[str] = []
     for part in stage.parts:
         if part.layers:
-            lines += wrap([layer.label for layer in part.layers], " → ", width)
+            lines += wrap([shown(layer.label, None) for layer in part.layers], " → ", width)
         for group in part.groups:
             lines += _group_lines(group, width, per_block)
     if not lines:
@@ -83,7 +85,8 @@ def terminal(diagram: Diagram, width: int):
     width = max(width, MIN_WIDTH)
     inner = width - 4  # borders and one space of padding each side
     items = []
-    heading = f"{diagram.model} — {diagram.description}" if diagram.description else diagram.model
+    # names (a file, a user's modules) are escaped and every piece is Text: never raw control characters or markup
+    heading = shown(f"{diagram.model} — {diagram.description}" if diagram.description else diagram.model, None)
     for line in wrap(heading.split(" "), " ", width):
         items.append(Text(line, style="bold", no_wrap=True))
     summary = [f"input {render.shape_text(diagram.input_shape)}", f"{diagram.params:,} params",
@@ -91,12 +94,14 @@ def terminal(diagram: Diagram, width: int):
     items += [Text(line, no_wrap=True) for line in wrap(summary, " · ", width)]
     items.append(Text(f"  │ {render.shape_text(diagram.input_shape)}", no_wrap=True))
     bodies = [stage_lines(stage, inner, diagram.depth == "block") for stage in diagram.stages]
-    titles = [stage.name + (f" · {stage.blocks} blocks" if stage.blocks > 1 else "") for stage in diagram.stages]
+    titles = [shown(stage.name, None) + (f" · {stage.blocks} blocks" if stage.blocks > 1 else "")
+              for stage in diagram.stages]
     # every box as wide as the widest (the terminal at most): the stages line up like a figure's column
     box_width = min(width, max(max(len(line) for body in bodies for line in body),
                                max(len(title) + 4 for title in titles)) + 4)
     for stage, body, title in zip(diagram.stages, bodies, titles):
-        items.append(Panel(Text("\n".join(body), no_wrap=True, overflow="ignore"), title=title, title_align="left",
+        items.append(Panel(Text("\n".join(body), no_wrap=True, overflow="ignore"), title=Text(title),
+                           title_align="left",
                            box=box.ROUNDED, width=box_width, padding=(0, 1)))
         if stage.output_shape:
             items.append(Text(f"  │ {render.shape_text(stage.output_shape)}", no_wrap=True))
@@ -156,7 +161,8 @@ def diagram_data(diagram: Diagram) -> dict:
         })
     return {
         "schema_version": render.SCHEMA_VERSION, "command": "draw", "model": diagram.model,
-        "description": diagram.description, "input_shape": list(diagram.input_shape),
+        "description": diagram.description, "identified_as": identified_data(diagram.identified_as),
+        "input_shape": list(diagram.input_shape),
         "output_shape": list(diagram.output_shape) if diagram.output_shape else None, "depth": diagram.depth,
         "stages": stages, "total": {"params": diagram.params, "flops": diagram.flops, "macs": diagram.macs},
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from resnet_cli.render import emit as render
+from resnet_cli.spec.naming import identified_data
 from resnet_cli.report.flops import FlopsReport
 from resnet_cli.views.conventions import (
     fvcore_gap_note,
@@ -18,7 +19,7 @@ PAPER = "He et al. 2015 (the ResNet paper), Table 1"
 
 TOTAL_LINES = (  # (key, label, meaning)
     ("flops", "FLOPs (fvcore)", "fvcore's count: 1 per multiply-add, + batch norm, + adaptive avg-pool"),
-    ("macs", "MACs", "conv + linear multiply-accumulates (torchvision's tables, the papers)"),
+    ("macs", "MACs", "conv + linear multiply-accumulates (torchvision's tables; what the papers count)"),
     ("flops_2x_macs", "FLOPs, 2 per MAC", "torch.utils.flop_counter's convention"),
     ("all_flops", "FLOPs, every op", "every operator executed, 2 per MAC (see the categories below)"),
 )
@@ -82,6 +83,7 @@ def flops_data(report: FlopsReport) -> dict:
         "command": "flops",
         "model": report.model,
         "description": report.description,
+        "identified_as": identified_data(report.identified_as),
         "input_shape": list(report.input_shape),
         "batch_size": report.batch,
         "total": _totals_record(report),
@@ -94,8 +96,10 @@ def flops_data(report: FlopsReport) -> dict:
         },
         "conventions": [{"name": c.name, "description": c.description, "total": c.total,
                          "by_category": dict(c.by_category)} for c in report.conventions],
-        "paper": ({"gflops": report.paper_gflops, "source": PAPER, "ours_gmacs_per_sample":
-                   round(t.macs / report.batch / 1e9, 3)} if report.paper_gflops else None),
+        "paper": ({"gflops": report.paper.gflops, "source": PAPER, "of": report.paper.variant,
+                   "of_gmacs_per_sample": round(report.paper.variant_macs / 1e9, 3),
+                   "ours_gmacs_per_sample": round(t.macs / report.batch / 1e9, 3),
+                   "why_they_differ": report.paper.why} if report.paper else None),
         "unsupported": unsupported_data(report.unsupported),
         "fvcore_uncounted": [{"call": name, "calls": calls, "macs": macs}
                              for name, calls, macs in report.fvcore_uncounted],
@@ -105,6 +109,7 @@ def flops_data(report: FlopsReport) -> dict:
             "activations_fvcore": m.fvcore_activations, "activation_bytes_fvcore": m.fvcore_activation_bytes,
             "inference_peak_activation_bytes": m.inference_peak_bytes,
             "training_saved_activation_bytes": m.training_saved_bytes,
+            "training_no_backward": m.no_backward,
         },
         "training": None,
     }
@@ -113,7 +118,7 @@ def flops_data(report: FlopsReport) -> dict:
         doc["training"] = {
             "forward_flops": tr.forward_flops, "forward_macs": tr.forward_macs,
             "backward_flops": tr.backward_flops, "backward_macs": tr.backward_macs,
-            "step_flops": tr.step_flops, "flop_counter_flops": tr.flop_counter_flops,
+            "step_flops": tr.step_flops, "flop_counter_flops": tr.flop_counter_flops, "no_backward": tr.no_backward,
             "backward_by_operator": {r["category"]: {k: v for k, v in r.items() if k != "category"}
                                      for r in _category_records(tr.by_category, tr.backward_flops)},
             "by_module": [{**r, "output_shape": list(r["output_shape"]) if r["output_shape"] else None}
@@ -204,15 +209,25 @@ def _total_facts(report: FlopsReport) -> tuple[tuple[str, str], ...]:
         sample = f"; per sample {value // n:,}" if n > 1 else ""
         gap = fvcore_gap_note(t.flops, t.macs, report.fvcore_uncounted) if key == "flops" else ""
         facts.append((label, f"{value:,} = {human(value)}{sample} — {meaning}{gap}"))
-    if report.training:
+    if report.training and report.training.no_backward:
+        tr = report.training
+        facts.append(("training step", f"{tr.step_flops:,} = {human(tr.step_flops)} — the forward in train mode "
+                                       f"only; no backward pass: {tr.no_backward}"))
+    elif report.training:
         tr = report.training
         facts.append(("training step", f"{tr.step_flops:,} = {human(tr.step_flops)} — forward (train mode) "
                                        f"{human(tr.forward_flops)} + backward {human(tr.backward_flops)}, every op "
                                        "from the real backward operators; torch.utils.flop_counter would say "
                                        f"{tr.flop_counter_flops:,}"))
-    if report.paper_gflops:
-        facts.append(("paper", f"{report.paper_gflops} G — {PAPER} for this depth, counting multiply-adds of one "
+    paper = report.paper
+    if paper is not None and paper.why is None:
+        facts.append(("paper", f"{paper.gflops} G — {PAPER} for this depth, counting multiply-adds of one "
                                f"224×224 image; ours: {t.macs / n / 1e9:.3f} G MACs"))
+    elif paper is not None:
+        facts.append(("paper", f"{paper.gflops} G — {PAPER}, multiply-adds of one 224×224 image, for its v1: "
+                               f"{paper.variant} is {paper.variant_macs / 1e9:.3f} G MACs by our count, this "
+                               f"model {paper.macs / 1e9:.3f} G"))
+        facts.append(("why", paper.why))
     return tuple(facts)
 
 
@@ -225,7 +240,8 @@ def _memory_facts(report: FlopsReport) -> tuple[tuple[str, str], ...]:
         ("inference peak", f"{m.inference_peak_bytes:,} B = {human_bytes(m.inference_peak_bytes)} — largest set of "
                            "intermediate tensors alive at once in the forward"),
         ("training (saved)", f"{m.training_saved_bytes:,} B = {human_bytes(m.training_saved_bytes)} — tensors "
-                             "autograd keeps from the forward for the backward (parameters excluded)"),
+                             "autograd keeps from the forward for the backward (parameters excluded)"
+                             + (f"; no backward pass uses them: {m.no_backward}" if m.no_backward else "")),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from resnet_cli.render import emit as render
 from resnet_cli.render.emit import Column, Document, Facts, Heading, Lines, Table
 from resnet_cli.report.rows import Row, Summary, format_path
+from resnet_cli.spec.naming import identified_data
 from resnet_cli.views.conventions import (
     FLOPS_MEANING,
     MACS_MEANING,
@@ -52,6 +53,7 @@ def summary_data(summary: Summary) -> dict:
         "command": "summary",
         "model": summary.model,
         "description": summary.description,
+        "identified_as": identified_data(summary.identified_as),
         "family": summary.family,
         "spec": summary.spec,
         "input_shape": list(summary.input_shape),

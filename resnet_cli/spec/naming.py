@@ -1,0 +1,53 @@
+"""A spec named as people name it: the registered variant it differs least from, plus the flags that differ.
+
+One naming for every place a model or checkpoint is identified — ``summary``/``flops`` of a checkpoint, and
+``compare`` (``resnet_cli.comparison.identify``) — so a checkpoint is described the same way everywhere
+(``resnet18d --in-channels 1``), and ``identified_as`` in JSON holds the same name and flags.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+from resnet_cli.spec import registry
+from resnet_cli.spec.fields import Flag, ResNetSpec
+
+Flags = tuple[tuple[str, str], ...]  # (option, value), e.g. (("--in-channels", "1"),)
+
+
+def flag_value(value) -> str:
+    """A spec field's value as its flag takes it (enums by value, booleans true/false, tuples comma-separated)."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(str(int(v)) if isinstance(v, bool) else str(v) for v in value)
+    return str(value)
+
+
+def name_spec(spec: ResNetSpec, reference: str | None = None) -> tuple[str, Flags]:
+    """The registered variant ``spec`` differs least from (``reference`` first among equals), and the flags."""
+    fields = [f.name for f in dataclasses.fields(ResNetSpec) if Flag.of(f) is not None]
+    order = ([reference] if reference in registry.VARIANTS else []) + list(registry.VARIANTS)
+
+    def changed(variant):
+        return [f for f in fields if getattr(variant.spec, f) != getattr(spec, f)]
+
+    best = min(order, key=lambda name: len(changed(registry.VARIANTS[name])))
+    flags = tuple((Flag.option_name(f), flag_value(getattr(spec, f))) for f in changed(registry.VARIANTS[best]))
+    return best, flags
+
+
+def label(name: str, flags: Flags) -> str:
+    """``resnet18d --in-channels 1``: the command-line words that build it."""
+    return " ".join([name] + [f"{option} {value}" for option, value in flags])
+
+
+def identified_data(identified: tuple[str, Flags] | None) -> dict | None:
+    """The JSON field ``identified_as``: {"name", "flags": {option: value}, "label"}, or None."""
+    if identified is None:
+        return None
+    name, flags = identified
+    return {"name": name, "flags": dict(flags), "label": label(name, flags)}
