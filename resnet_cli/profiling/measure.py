@@ -202,15 +202,42 @@ def _profiled(model, step, settings: Settings, name: str, progress: Progress) ->
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     interrupted, done = False, 0
     ranges = nullcontext() if settings.compile else module_ranges(model)
-    with profile(activities=activities) as prof:
-        try:
-            with ranges:
-                for index in range(settings.iterations):
-                    progress("profile", model=name, done=index, total=settings.iterations)
-                    with record_function(f"{ITERATION}{index}"):
-                        step()
-                    done += 1
-        except KeyboardInterrupt:
-            interrupted = True  # the iterations that completed are in the trace; the one cut short is dropped
+    prof = profile(activities=activities)
+    with _quiet_native_stderr():
+        prof.start()
+    try:
+        with ranges:
+            for index in range(settings.iterations):
+                progress("profile", model=name, done=index, total=settings.iterations)
+                with record_function(f"{ITERATION}{index}"):
+                    step()
+                done += 1
+    except KeyboardInterrupt:
+        interrupted = True  # the iterations that completed are in the trace; the one cut short is dropped
+    finally:
+        with _quiet_native_stderr():
+            prof.stop()
     found = attribute(prof.events(), cuda=cuda, compiled=bool(settings.compile))
     return _Profiled(found.iterations[:done], found.walls[:done], found.uncertain, interrupted)
+
+
+@contextmanager
+def _quiet_native_stderr():
+    """Kineto (the profiler's C++ side) writes start/stop lines and, without a GPU, a device-count error straight
+    to file descriptor 2: silenced while the profiler starts and stops, so stderr keeps only what people read."""
+    import os
+    import sys
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

@@ -61,9 +61,18 @@ def run_profile(subjects: list[Subject], settings: Settings, gemm, depth: str, *
         warnings += _warnings(profile, settings)
     if not models:
         raise RuntimeFailure("interrupted before any model was profiled: nothing to report")
+    warnings += _machine_warnings(env or {})
     return ProfileReport(tuple(models), peaks, settings.device, device_name, settings.dtype, settings.channels_last,
                          settings.compile, settings.training, depth, subjects[0].analysis.input_shape[0],
                          settings.threads, env or {}, interrupted, tuple(warnings))
+
+
+def _machine_warnings(env: dict) -> list[str]:
+    load, cpus = env.get("load_average_1m"), env.get("logical_cpus")
+    if load is not None and cpus and env.get("device_type") == "cpu" and load >= 0.75 * cpus:
+        return [f"the machine was busy when the run began (load average {load:.1f} on {cpus} CPUs): other "
+                "processes inflate and scatter the times; compare p10 with p90"]
+    return []
 
 
 def _warnings(profile: ModelProfile, settings: Settings) -> list[str]:
@@ -74,6 +83,10 @@ def _warnings(profile: ModelProfile, settings: Settings) -> list[str]:
                      "roofline allows (efficiency above 100 %): a ceiling was measured under contention, or a "
                      "kernel beats the matmul (oneDNN's direct convolutions can)")
     r = profile.reconciliation
+    if r.free_s and r.free_p10_s is not None and r.free_p90_s - r.free_p10_s > 0.2 * r.free_s:
+        found.append(f"{profile.model}: the forward's time without the profiler spread from "
+                     f"{r.free_p10_s * 1e3:,.2f} to {r.free_p90_s * 1e3:,.2f} ms (p10–p90): more than 20 % of "
+                     "its median; a busy machine, or too few --iterations")
     if r.rows_s is not None and r.profiled_s and r.rows_s < 0.5 * r.profiled_s and not settings.compile:
         found.append(f"{profile.model}: the rows hold {100 * r.rows_s / r.profiled_s:.0f} % of the profiled "
                      "forward; the rest ran outside the operators (Python, hooks, launch gaps)")

@@ -168,7 +168,10 @@ def terminal_roofline(report: ProfileReport, width: int):
     legend = []
     for number, (_index, model, row) in enumerate(points):
         mark = MARKS[number]
-        grid[line(row.achieved_flops_per_s)][col(row.intensity)] = mark
+        r, c = line(row.achieved_flops_per_s), col(row.intensity)
+        free = [c + d for d in (0, 1, -1, 2, -2, 3, -3) if 0 <= c + d < columns and grid[r][c + d] in " ─╱"]
+        if free:  # two rows in one cell: the later one beside it, so every mark stays visible
+            grid[r][free[0]] = mark
         who = f"{model}: " if len(report.models) > 1 else ""
         eff = f"{100 * row.efficiency:.0f} %" if row.efficiency is not None else "—"
         legend.append(f"{mark} {who}{row.name} ({row.bound}-bound, {eff} of the roofline)")

@@ -119,7 +119,8 @@ def _reconciliation_facts(model: ModelProfile) -> Facts:
         ("profiled forward", _ms_text(r.profiled_s) + f" (n={r.iterations})"),
         ("outside operators", _ms_text(r.outside_s) + " — Python, module hooks, the profiler's bookkeeping"),
         ("without profiler", free),
-        ("profiler overhead", _ms_text(r.overhead_s)),
+        ("profiler overhead", _ms_text(r.overhead_s) if r.overhead_s is None or r.overhead_s >= 0 else
+         f"{_ms_text(r.overhead_s)} — the profiled forward ran faster: other processes moved the timings"),
     ))
 
 
