@@ -154,4 +154,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    sys.exit(main())
+    """The console script: ``main`` in a child process a small parent watches (``resnet_cli.cli.supervisor``),
+    so user code that ends the process (``os._exit``, a signal it sends itself) is never read as success."""
+    from resnet_cli.cli.supervisor import supervised
+
+    sys.exit(supervised(main))
