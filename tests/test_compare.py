@@ -269,7 +269,8 @@ def test_stride_on_every_conv_is_compared_up_to_where_it_breaks():
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr
-    assert "its forward fails in layer2.0" in lines[0] and "must match the size" in lines[0]
+    assert "its forward fails in module 'layer2.0' (Bottleneck)" in lines[0]
+    assert "the residual addition gets 1×512×7×7 and 1×512×28×28" in lines[0]
     doc = json.loads(result.stdout)
     broken = doc["models"][1]
     assert broken["failure"]["module"] == "layer2.0"
@@ -277,7 +278,8 @@ def test_stride_on_every_conv_is_compared_up_to_where_it_breaks():
     stride, failure = doc["differences"]
     assert stride["message"].startswith("layer2.0: stride 2 on conv1 (1×1), conv2 (3×3) and conv3 (1×1) where the "
                                         "reference has it on conv2 (3×3) only")
-    assert failure["kind"] == "failure" and "must match the size" in failure["message"]
+    assert failure["kind"] == "fails" and "the residual addition gets" in failure["message"]
+    assert broken["failure"]["operator"] == "aten.add" and "must match the size" in broken["failure"]["message"]
     assert doc["first_divergence"]["stage"] == "layer2"
     assert broken["first_divergence"]["output_shape"]["model"] is None  # layer2 never finished
     assert [s["models"][1]["name"] for s in doc["stages"]][3:] == [None, None, None]  # never reached

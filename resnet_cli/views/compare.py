@@ -160,7 +160,8 @@ def models_data(comparison: ModelComparison) -> dict:
         "models": [
             {"name": m.name, "source": m.source, "description": m.description, "device": m.device,
              "notes": list(m.notes),
-             "failure": {"module": m.failed_in, "message": m.failure} if m.failure else None,
+             "failure": {"module": m.failed_in, "module_type": m.failed_type, "operator": m.failed_operator,
+                         "why": m.failure_why, "message": m.failure} if m.failure else None,
              "input_shape": list(m.input_shape), "output_shape": _shape_list(m.output_shape),
              "stages": [{"name": s.name, "kind": s.kind, "output_shape": _shape_list(s.output_shape),
                          "params": s.params, "flops": s.flops, "macs": s.macs} for s in m.stages],
