@@ -220,8 +220,8 @@ def test_cli_models_csv_has_a_row_per_stage_and_total():
     result = invoke("resnet50", "resnet18", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [r["stage"] for r in rows] == ["stem", "layer1", "layer2", "layer3", "layer4", "head", "total"]
-    assert int(rows[-1]["m1_params"]) == RESNET50_PARAMS and int(rows[-1]["m2_params"]) == RESNET18_PARAMS
-    assert int(rows[-1]["m2_params_diff"]) == RESNET18_PARAMS - RESNET50_PARAMS
+    assert int(rows[-1]["resnet50_params"]) == RESNET50_PARAMS and int(rows[-1]["resnet18_params"]) == RESNET18_PARAMS
+    assert int(rows[-1]["resnet18_params_diff"]) == RESNET18_PARAMS - RESNET50_PARAMS
 
 
 # ---- your own model ----
@@ -300,7 +300,10 @@ def test_cli_table_puts_the_differences_first_and_fits_80_columns(monkeypatch):
     doc = json.loads(invoke("resnet50", f"{WRONG}:forgot_stride", "--format", "json").stdout)
     layer3 = next(s["models"][1] for s in doc["stages"] if s["stage"] == "layer3")
     shape = "×".join(str(n) for n in layer3["output_shape"])
-    line = next(line for line in out.splitlines() if line.lstrip().startswith("layer3 "))
+    # one row per stage and model: the model's row of layer3 is the one after the stage's first
+    lines = out.splitlines()
+    line = lines[next(i for i, line in enumerate(lines) if line.lstrip().startswith("layer3 ")) + 1]
+    assert line.split()[0] == "forgot_stride"
     assert shape == "1×1024×56×56"  # by hand: no stride anywhere after the stem's 56×56
     assert shape in line and f"{layer3['flops_pct']:+.1f}%" in line and "…" not in out
     assert "not shown at this width" in out
