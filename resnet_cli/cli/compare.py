@@ -62,6 +62,7 @@ def register(app: typer.Typer) -> None:
         from resnet_cli import api
         from resnet_cli.render import emit as render
         from resnet_cli.base.errors import UserCodeError
+        from resnet_cli.base.text import shown
 
         things = list(things or [])
         from resnet_cli.render import charts
@@ -98,8 +99,9 @@ def register(app: typer.Typer) -> None:
         broken = [m for m in getattr(result.report, "models", ()) if m.failure]
         if broken:  # the comparison up to the failure is on stdout; the failure is the user's code: exit 1
             first = broken[0]
-            raise UserCodeError(f"{first.name}: its forward fails in {first.failed_in or 'its own forward'}: "
-                                f"{first.failure} (compared up to there above)")
+            place = f"module '{shown(first.failed_in)}' ({first.failed_type})" if first.failed_in else "its own forward"
+            raise UserCodeError(f"{shown(first.name)}: its forward fails in {place}: "
+                                f"{shown(first.failure_why or first.failure, 400)} (compared up to there above)")
         if export_weights is not None:
             from resnet_cli.comparison.models import export_weights as export
 
