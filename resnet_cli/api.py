@@ -172,20 +172,17 @@ def compare(*models: Any, input=None, channels: int | None = None, size: int | N
     from resnet_cli.views.compare import models_document
     from resnet_cli.views.compare_blocks import blocks_document
     from resnet_cli.comparison.models import compare_models
+    from resnet_cli.comparison.rules import check_options
 
     names = [m if isinstance(m, str) else m for m in models]
     if not all(isinstance(n, str) for n in names):
         raise UsageError("compare takes names, paths or code references (path/to/file.py:callable)")
-    if comparing.classify(list(names)) == "blocks":
-        model_only = [f"{k}=" for k in overrides] + (["input="] if input is not None else []) + \
-            (["stages="] if stages else []) + (["weights="] if weights is not None else [])
-        if model_only:
-            raise UsageError(f"{', '.join(model_only)} apply to model comparisons; blocks take channels= and size=")
+    given = {"input": input is not None, "stages": bool(stages), "weights": weights is not None,
+             "channels": channels is not None, "size": size is not None}
+    if check_options(list(names), given, tuple(overrides)) == "blocks":
         report = comparing.compare_blocks(list(names), comparing.DEFAULT_CHANNELS if channels is None else channels,
                                           comparing.DEFAULT_SIZE if size is None else size)
         return CompareResult(report, blocks_document(report))
-    if channels is not None or size is not None:
-        raise UsageError("channels= and size= apply to block comparisons; models take input=NxCxHxW")
     shape = values.parse_input_shape(input) if input is not None else None
     report = compare_models(list(names), typed_overrides(overrides), shape,
                             [stages] if isinstance(stages, str) else stages, weights=weights)
