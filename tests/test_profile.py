@@ -251,3 +251,29 @@ def test_the_api_at_op_depth():
     names = [r.name for r in result.report.models[0].rows]
     assert "conv1 · conv" in names and "layer1.0 (own ops) · add" in names and "fc · linear" in names
     assert result.to_dict()["depth"] == "op"
+
+
+class _StopsAtCall(nn.Module):
+    """Raises KeyboardInterrupt (as Ctrl-C would) at its ``stop_at``-th call."""
+
+    def __init__(self, stop_at: int) -> None:
+        super().__init__()
+        self.layer = nn.Linear(64, 64)
+        self.calls, self.stop_at = 0, stop_at
+
+    def forward(self, x):
+        self.calls += 1
+        if self.calls == self.stop_at:
+            raise KeyboardInterrupt
+        return self.layer(x)
+
+
+def test_ctrl_c_keeps_the_iterations_that_completed():
+    from resnet_cli.profiling.measure import Settings, measure_model
+
+    # call 1: warm-up; calls 2-3: without the profiler; calls 4-5 profiled; call 6 is cut short
+    settings = Settings("cpu", "float32", iterations=4, warmup=1, threads=1)
+    run = measure_model(_StopsAtCall(6), (8, 64), settings)
+    assert run.interrupted and run.stopped_by == "SIGINT"
+    assert len(run.iterations) == 2 and len(run.profiled_s) == 2 and len(run.free_s) == 2
+    assert all(("layer", "", "linear") in iteration for iteration in run.iterations)

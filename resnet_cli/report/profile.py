@@ -102,6 +102,7 @@ class Measured:
     time_source: str  # what a row's time is, in words
     uncertain: frozenset = frozenset()  # entries whose attribution is a guess (e.g. no module range around them)
     interrupted: bool = False
+    stopped_by: str | None = None  # "SIGINT" (Ctrl-C) or "SIGTERM" when interrupted
 
 
 def _percentiles(samples) -> tuple[float | None, float | None, float | None]:
@@ -191,6 +192,7 @@ class ProfileReport:
     env: dict = field(default_factory=dict)
     interrupted: bool = False
     warnings: tuple[str, ...] = ()
+    stopped_by: str | None = None  # "SIGINT" or "SIGTERM": the run was stopped, what was measured is kept
 
 
 def _leaves(analysis: Analysis) -> set[str]:

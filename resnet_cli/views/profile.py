@@ -100,7 +100,8 @@ def profile_data(report: ProfileReport) -> dict:
                     "time_source": m.time_source, "rows": row_records(m), "categories": category_records(m),
                     "reconciliation": reconciliation_data(m)} for m in report.models],
         "differences": difference_records(report),
-        "interrupted": report.interrupted, "warnings": list(report.warnings), "env": report.env,
+        "interrupted": report.interrupted, "stopped_by": report.stopped_by, "warnings": list(report.warnings),
+        "env": report.env,
     }
 
 
