@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
+from resnet_cli.base import signals
 from resnet_cli.base.errors import Terminated
 from resnet_cli.profiling.attribution import ITERATION, attribute, module_ranges
 from resnet_cli.profiling.bandwidth import measure_bandwidth
@@ -164,7 +165,7 @@ def measure_model(model, input_shape, settings: Settings, *, owned: bool = True,
     benchmark = torch.backends.cudnn.benchmark
     try:
         torch.backends.cudnn.benchmark = True if cuda else benchmark
-        with threads(settings.threads):
+        with threads(settings.threads), signals.where(f"profiling {name or 'the model'} at batch {input_shape[0]}"):
             model = prepare(model, settings, owned=owned)
             step = make_step(model, input_shape, settings)
             for index in range(settings.warmup):
