@@ -282,8 +282,9 @@ def model_profile(model: str, description: str, analysis: Analysis, measured: Me
             flops=c.flops, bytes=c.bytes, intensity=intensity(c.flops, c.bytes), roofline_s=roof, bound=bound,
             efficiency=roof / median if median else None,
             achieved_flops_per_s=c.flops / median if median else None,
+            # a row that costs something but got no measured time: its operators were not matched (or ran fused)
             uncertain=(name in uncertain_rows or name == NOT_ATTRIBUTED
-                       or (median is None and measured.iterations != ()))))
+                       or (not median and bool(c.flops or c.bytes) and measured.iterations != ()))))
     categories = _categories(op_costs, op_samples)
     flops = sum(c.flops for c in costs.values())
     nbytes = sum(c.bytes for c in costs.values())
