@@ -251,7 +251,8 @@ def profile(*models: Any, input=None, batch_size: int | None = None, device: str
     count = threads or torch.get_num_threads()
     settings = Settings(resolved, dtype, channels_last, compile, training, iterations, warmup, count)
     budget = min(FULL_BUDGET_S, 0.3 * iterations)  # a quick run spends little on the matmul peak
-    gemm = _profile_gemm(RooflineSampler(resolved, dtype, count, channels_last, min_time_s=budget), dtype)
+    gemm = _profile_gemm(RooflineSampler(resolved, dtype, count, channels_last, min_time_s=budget), dtype,
+                         quick=iterations < 5)
     flags = {"mode": "training" if training else "inference", "dtype": dtype, "channels_last": channels_last,
              "compile": compile, "iterations": iterations, "warmup": warmup, "depth": depth}
     env = capture_environment(resolved, count, flags)
@@ -264,17 +265,18 @@ def profile(*models: Any, input=None, batch_size: int | None = None, device: str
 PROFILE_CPU_GEMM = {"float32": 2048, "float16": 1024, "bfloat16": 1024}
 
 
-def _profile_gemm(sampler, dtype: str):
+def _profile_gemm(sampler, dtype: str, quick: bool = False):
     """bench's matmul sampler, with a fixed matmul size on the CPU: bench grows its CPU matmul until one product
     takes 50 ms, which on a busy machine stops at 256³ and measures the scheduler, not the peak (0.6 GFLOP/s seen
     on this project's shared VM). A fixed 2048³ (1024³ for 16-bit types, slow without native kernels), best of its
-    samples, is a peak contention can lower only if it hits every sample."""
+    samples, is a peak contention can lower only if it hits every sample. A quick run (fewer than 5 iterations)
+    halves the size: an eighth of the time."""
     if not sampler.cuda:
         import torch
 
         from resnet_cli.benchmark.peak import KernelBench
 
-        size, torch_dtype, device = PROFILE_CPU_GEMM[dtype], sampler.torch_dtype, sampler.device
+        size, torch_dtype, device = PROFILE_CPU_GEMM[dtype] // (2 if quick else 1), sampler.torch_dtype, sampler.device
 
         def make():
             generator = torch.Generator(device).manual_seed(0)
