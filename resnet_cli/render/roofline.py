@@ -68,14 +68,14 @@ def roofline_figure(report: ProfileReport):
     heading = (f"roofline — {report.device} {report.device_name}, {report.dtype}, batch {report.batch_size}, "
                f"{mode}, rows at {report.depth} depth")
     # two lines always (the second says what is labelled), so the layout is the same before and after labelling
-    title = axis.set_title(heading + "\neach row a point: FLOPs per byte, FLOPs per measured second", fontsize=10.5)
+    title = axis.set_title(heading + "\nevery row a point", fontsize=10.5)
     axis.grid(alpha=0.25, which="both")
     if len(report.models) > 1:
         axis.legend(fontsize=8.5, frameon=False, loc="lower right")
     _peak_label(axis, figure, points, peaks, x1)
     left_out = _label(axis, figure, points, len(report.models) > 1)
     if left_out:
-        title.set_text(f"{heading}\neach row a point; {left_out} label{'s' if left_out != 1 else ''} left out where "
+        title.set_text(f"{heading}\nevery row a point; {left_out} label{'s' if left_out != 1 else ''} left out where "
                        "they would overlap (--format json has every row)")
     return figure
 
