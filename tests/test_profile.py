@@ -322,3 +322,13 @@ def test_the_roofline_figure_places_labels_without_overlap(resnet18_ops):
     from resnet_cli.render.images import pyplot
 
     pyplot().close(figure)
+
+
+def test_a_real_process_refuses_a_bad_depth_in_one_line():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "resnet_cli", "profile", "resnet18", "--depth", "module"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and done.stdout == ""
+    assert len(done.stderr.strip().splitlines()) == 1 and "--depth" in done.stderr
