@@ -14,10 +14,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from resnet_cli.render import emit as render
 from resnet_cli.base import signals, values
 from resnet_cli.base.errors import INTERRUPTED_EXIT, RuntimeFailure, Terminated, UsageError
 from resnet_cli.cli.options import MODEL_HELP, DtypeOpt, FormatOpt, InputOpt, WeightsOpt, boundary, with_spec_options
+from resnet_cli.render import emit as render
 
 DEFAULT_BATCH_SIZES = {"cpu": (1, 8), "cuda": (1, 8, 64)}
 EXIT_CODES = {"SIGINT": INTERRUPTED_EXIT, "SIGTERM": Terminated.exit_code}
@@ -171,6 +171,7 @@ def bench(
     render.emit(bench_document(run), fmt)
     _warn(run.warnings)
     if run.stopped_by:
+        signals.mark_said()  # among the warnings, with where it came
         raise typer.Exit(EXIT_CODES[run.stopped_by])
 
 
