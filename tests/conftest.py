@@ -56,10 +56,12 @@ def assert_one_line_error(result: Outcome, code: int, *fragments: str) -> str:
     return lines[0]
 
 
-def handling_signals(pid: int, timeout: float = 120.0) -> bool:
+def handling_signals(pid: int, timeout: float = 120.0, loaded: str | None = None) -> bool:
     """Wait until the tool started as ``pid`` has its SIGINT and SIGTERM handler installed (the process itself,
     or the child its supervisor forked: Linux's /proc shows each process's caught signals): a signal sent
-    after that is met by the tool, however slowly a loaded machine starts it. False if it never is."""
+    after that is met by the tool, however slowly a loaded machine starts it. ``loaded``: also wait until a
+    shared library whose name holds it is mapped ("libtorch": the command's body runs, torch is imported
+    inside commands only). False if it never is."""
     import signal as signals
     import time
 
@@ -72,7 +74,7 @@ def handling_signals(pid: int, timeout: float = 120.0) -> bool:
                     caught = next(int(line.split()[1], 16) for line in handle if line.startswith("SigCgt:"))
             except (OSError, StopIteration):
                 continue
-            if caught & wanted == wanted:
+            if caught & wanted == wanted and (loaded is None or _maps(process, loaded)):
                 return True
         time.sleep(0.05)
     return False
@@ -84,3 +86,11 @@ def _children(pid: int) -> list[int]:
             return [int(part) for part in handle.read().split()]
     except OSError:
         return []
+
+
+def _maps(pid: int, name: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/maps") as handle:
+            return any(name in line for line in handle)
+    except OSError:
+        return False
