@@ -154,9 +154,9 @@ def show_chart(chart: str, data: Sequence[StageChart], emit_document, heading: s
             console.print(Text(shown(heading, None), style="bold"))
         console.print(terminal_chart(data, console.width))
         return
-    emit_document()
-    save_stage_chart(data, chart)
+    save_stage_chart(data, chart)  # the file first: a closed stdout cannot take it away
     render.wrote(chart)
+    emit_document()
 
 
 def check_chart_target(chart: str | None, fmt: str, option: str = "--chart") -> None:
