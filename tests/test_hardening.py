@@ -95,7 +95,7 @@ def test_sigterm_is_met_like_ctrl_c(tmp_path):
     try:
         assert handling_signals(process.pid, loaded="libtorch"), "the command never started"
         process.send_signal(signal.SIGTERM)
-        out, err = process.communicate(timeout=60)
+        _, err = process.communicate(timeout=60)
     finally:
         process.kill()
     assert process.returncode == 143, err

@@ -18,10 +18,10 @@ import socket
 import stat
 
 import pytest
+from conftest import assert_one_line_error
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import assert_one_line_error
 from resnet_cli.base import atomic
 from resnet_cli.base.errors import RuntimeFailure, UsageError
 from resnet_cli.render import history

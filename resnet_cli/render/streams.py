@@ -128,7 +128,8 @@ class ResultStream:
 
     @property
     def target_encoding(self) -> str:
-        return self._encoding or getattr(self._stream, "encoding", None) or "utf-8"
+        return (self._encoding or getattr(self._stream, "target_encoding", None)
+                or getattr(self._stream, "encoding", None) or "utf-8")
 
     def isatty(self) -> bool:
         try:
