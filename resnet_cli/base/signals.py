@@ -12,7 +12,8 @@ What a stop saves must not be lost to the next signal (two Ctrl-C 50 ms apart, o
 one from a supervisor): while the stop is under way (``GRACE_S`` after the first signal), and inside a
 ``saving()`` block at any time, a further signal is held instead of raised. A first signal met inside
 ``saving()`` is raised when the block ends, so a record is written whole and the stop still happens.
-After the grace, a further signal raises again: user code that swallowed the first cannot hold the tool.
+After the grace, a further signal ends the process at once, with the same line: user code that swallowed
+the first (``except KeyboardInterrupt``, ``except BaseException``) cannot hold the tool.
 
 ``where(text)`` names what the tool is doing ("running your code m.py:build (calling it)", "measuring
 resnet50 at batch 8"); the stop's one line says the innermost place when the signal came. A ``beacon``
@@ -187,8 +188,10 @@ def _handler(signum, frame) -> None:
         return
     if _state["saving"] or _state["pending"] is not None or now - _state["at"] < GRACE_S:
         return  # the stop is under way: this one must not cut what it saves
-    _state.update(at=now, where=where_now())  # the first one was swallowed (by user code): stop again
-    _raise_when_safe(signum, frame)
+    # the first stop was swallowed (user code that catches KeyboardInterrupt): end the process here; what
+    # was saved is on disk (a record being written holds this signal until it is whole)
+    _state.update(where=where_now())
+    _exit_now()
 
 
 @contextlib.contextmanager
