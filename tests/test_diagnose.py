@@ -148,9 +148,11 @@ def _gap_flops_not_counted() -> int:
 
 def test_stride_on_every_conv_compared_up_to_the_failure():
     rows, comparison = _rows("resnet50", "tests/fixtures/wrong_resnet.py:stride_on_every_conv")
-    assert [r.kind for r in rows] == ["changed", "failure"]
+    assert [r.kind for r in rows] == ["changed", "fails"]
     assert "stride 2 on conv1 (1×1), conv2 (3×3) and conv3 (1×1)" in rows[0].message
-    assert rows[1].message.startswith("layer2.0: the forward fails here:")
+    # 56 / 2·2·2 = 7 on the main path, 56 / 2 = 28 on the projection: the addition is where it breaks
+    assert rows[1].message.startswith("layer2.0: the residual addition gets 1×512×7×7 and 1×512×28×28: the two "
+                                      "paths downsample differently (28 → 7)")
     assert _closest(comparison) is None
 
 

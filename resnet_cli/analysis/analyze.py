@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from resnet_cli.analysis.failure import explain
 from resnet_cli.analysis.records import Analysis, AnalysisFailure
 from resnet_cli.analysis.recorder import Recorder, Run, unpack
 from resnet_cli.base.errors import first_line
@@ -69,7 +70,12 @@ def analyze(model: nn.Module, input_shape: tuple[int, ...], *, training: bool = 
         place = f"module '{where}' ({run.module_types.get(where, '?')})" if where else "the root module's forward"
         failure = AnalysisFailure(f"{first_line(error)} (in {place})")
         failure.module = where
+        failure.module_type = run.module_types.get(where, "")
         failure.reason = first_line(error)
+        failure.operator, _, shapes, params = run.failed_op or (None, "", (), ())
+        failure.why = explain(failure.operator, shapes, params, failure.reason)
+        # the input is to blame only when nothing with weights ran before the failure (the first layer refused it)
+        failure.at_input = not any(op.param_shapes and not op.zero_cost for op in run.ops)
         failure.partial = _result(run, input_shape, training, device, None)
         raise failure from error
     finally:

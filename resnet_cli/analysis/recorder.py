@@ -87,7 +87,12 @@ class Recorder(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        out = meta_shortcuts.run(func, args, kwargs) if self.run.on_meta else func(*args, **kwargs)
+        try:
+            out = meta_shortcuts.run(func, args, kwargs) if self.run.on_meta else func(*args, **kwargs)
+        except Exception:
+            if self.run.recording and self.run.failed_op is None:
+                self.run.failed_op = self.run.failing(func, args, kwargs)
+            raise
         if self.run.recording:
             self.run.record(func, args, kwargs, out)
         return out
@@ -117,6 +122,7 @@ class Run:
         self.outputs: dict[str, tuple[int, ...] | None] = {}
         self.output_values: dict[str, int | None] = {}
         self.ops: list[OpRecord] = []
+        self.failed_op: tuple | None = None  # (op, Python call, activation shapes, parameter shapes) that raised
         self.functions = FunctionTracker(self)
         self.root_type = type(model).__name__
         # memory
@@ -230,6 +236,14 @@ class Run:
         for tensor in _tensors(out) or ():
             outputs.append(self.new_value(tensor))  # an in-place op's result is a new value too
         return tuple(inputs), tuple(outputs), tuple(shapes), tuple(attrs), tuple(params)
+
+    def failing(self, func, args, kwargs) -> tuple:
+        """(op, Python call, its activations' shapes, its parameters' shapes): the operator that raised."""
+        shapes, params = [], []
+        for value in list(args) + list(kwargs.values()):
+            for tensor in _tensors(value) or ():
+                (params if id(tensor) in self.parameter_ids else shapes).append(tuple(tensor.shape))
+        return str(func.overloadpacket), self.functions.current, tuple(shapes), tuple(params)
 
     def new_value(self, tensor: torch.Tensor) -> int:
         value_id = self.next_value

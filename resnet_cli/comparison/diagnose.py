@@ -68,7 +68,7 @@ def findings(alignment: Alignment, model_failure: tuple[str, str] | None = None)
         finding.position = first_of.get(id(finding), len(ordered))
     if model_failure is not None:
         module, message = model_failure
-        found.append(Finding(FAILURE_KIND, f"the forward fails here: {message}", module or "forward",
+        found.append(Finding(FAILURE_KIND, message, module or "forward",  # message: analysis.failure.explain
                              model=module or None, position=len(ordered) + 1,
                              note="the models are compared up to here"))
     found.sort(key=lambda f: f.position)

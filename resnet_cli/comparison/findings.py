@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from resnet_cli.structure.align import SAME, UNREACHED, Match, SegmentMatch
 from resnet_cli.structure.layers import Layer, describe
 
-MISSING_KIND, EXTRA_KIND, CHANGED_KIND, FAILURE_KIND = "missing", "extra", "changed", "failure"
+MISSING_KIND, EXTRA_KIND, CHANGED_KIND, FAILURE_KIND = "missing", "extra", "changed", "fails"
 
 
 @dataclass

@@ -19,7 +19,7 @@ from resnet_cli.comparison.diagnose import Finding, block_label
 class Difference:
     """One row: a fault, where it is in each model, and what it costs (model − reference)."""
 
-    kind: str  # missing | extra | changed | failure
+    kind: str  # missing | extra | changed | fails
     reference: str | None  # module path in the reference (the first place, if folded)
     model: str | None  # module path in the model
     message: str

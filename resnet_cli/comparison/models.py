@@ -38,6 +38,9 @@ class ModelCount:
     # where and why its forward failed after some stages ran ("layer2.0", torch's message)
     failed_in: str | None = None
     failure: str | None = None
+    failed_type: str | None = None  # the class of the module it failed in ("Block")
+    failed_operator: str | None = None  # the ATen operator that raised (None: the model's own code)
+    failure_why: str | None = None  # what that operator got and what it means (analysis.failure.explain)
     differences: tuple[Difference, ...] = ()  # against the first model (none for the first)
     closest: Closest | None = None  # the registered variant (and flags) it is, or is nearest to
     aligned: tuple[StageCount | None, ...] = ()  # its counterpart of each of the first model's stages
@@ -234,7 +237,7 @@ def _comparison(analysed: list[_Analysed], stage_choices) -> ModelComparison:
             aligned = stages
         else:
             alignment = align(first.structure, item.structure)
-            failure = (item.failure.module, item.failure.reason) if item.failure is not None else None
+            failure = (item.failure.module, item.failure.why or item.failure.reason) if item.failure else None
             rows = fold(findings(alignment, failure), first.structure, item.structure, first_totals.flops)
             rows = charge(rows, first.model, first.analysis, item.model, alignment)
             differences = rows + unused_modules(first.model, first.analysis, item.model, item.analysis,
@@ -252,6 +255,9 @@ def _comparison(analysed: list[_Analysed], stage_choices) -> ModelComparison:
             device=item.device, stages=stages, params=total.params, flops=total.flops, macs=total.macs,
             notes=item.notes, failed_in=item.failure.module if item.failure is not None else None,
             failure=item.failure.reason if item.failure is not None else None, differences=differences,
+            failed_type=item.failure.module_type if item.failure else None,
+            failed_operator=item.failure.operator if item.failure else None,
+            failure_why=item.failure.why if item.failure else None,
             closest=item.closest if index else (item.closest if len(analysed) == 1 else None), aligned=aligned,
             unsupported=item.analysis.unsupported_ops(),
             identified_as=(item.closest.name, item.closest.flags) if item.closest and item.closest.exact else None))

@@ -228,8 +228,25 @@ def _rejection(target: Target, error) -> Exception:
     if target.is_user_code and cause is not None and type(cause) not in (RuntimeError, ValueError, IndexError):
         return UserCodeError(f"{target.name}: running its forward raised {type(cause).__name__}: {error}")
     text = "x".join(str(s) for s in target.input_shape)
-    return UsageError(f"{shown(target.name)} rejects the input {text}: {error}; if the input is wrong, give one it "
-                      "takes with --input NxCxHxW")
+    if getattr(error, "at_input", True):  # its first layer refused the input: the input is what to change
+        return UsageError(f"{shown(target.name)} rejects the input {text}: {error}; if the input is wrong, give one "
+                          "it takes with --input NxCxHxW")
+    return (UserCodeError if target.is_user_code else RuntimeFailure)(failure_line(target.name, error))
+
+
+def failure_place(error) -> str:
+    """Where a forward failed: "module '2.0' (Block)", or "its own forward" for the root's code."""
+    module = getattr(error, "module", "")
+    kind = getattr(error, "module_type", "")
+    return f"module '{shown(module)}'" + (f" ({kind})" if kind else "") if module else "its own forward"
+
+
+def failure_line(name: str, error) -> str:
+    """One line for a forward that fails after its first layers ran: where, which operator, why; never the input.
+    ``compare`` shows the model up to there."""
+    why = getattr(error, "why", "") or getattr(error, "reason", "") or str(error)
+    return (f"{shown(name)}: its forward fails in {failure_place(error)}: {shown(why, 400)} (the layers before it "
+            "ran; `resnet-cli compare REFERENCE MODEL` compares it up to there)")
 
 
 def analyze(target: Target, *, training: bool = False, allow_partial: bool = False) -> Analyzed:
@@ -247,7 +264,7 @@ def analyze(target: Target, *, training: bool = False, allow_partial: bool = Fal
         except AnalysisFailure as failure:
             if not final:
                 raise
-            if allow_partial and failure.partial is not None and _some_stage_ran(failure.partial):
+            if allow_partial and failure.partial is not None and not failure.at_input:
                 return Analyzed(model, failure.partial, device, notes, failure)
             raise _rejection(target, failure) from None
 
@@ -297,7 +314,3 @@ def _device_of(model) -> str:
         tensor = next(model.buffers(), None)
     return tensor.device.type if tensor is not None else "cpu"
 
-
-def _some_stage_ran(analysis) -> bool:
-    """True if at least one top-level module finished its forward before the failure."""
-    return any(m.output_shape is not None for m in analysis.modules if m.name and "." not in m.name)
