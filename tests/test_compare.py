@@ -395,3 +395,18 @@ def test_compare_does_not_import_torch_until_it_runs():
     imported = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True,
                               env={**os.environ}, timeout=120)
     assert imported.stdout.strip() == "False", imported.stderr
+
+
+def test_compare_option_rules_name_options_as_each_caller_wrote_them():
+    """One set of rules (comparison/rules.py) behind the command line and the API: `--input` there, `input` here."""
+    import resnet_cli
+    from resnet_cli.base.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"^input applies to model comparisons; blocks take channels and size$"):
+        resnet_cli.compare("basic", "bottleneck", input="1x3x32x32")
+    with pytest.raises(UsageError, match=r"^groups applies to model comparisons"):
+        resnet_cli.compare("basic", "bottleneck", groups=2)
+    with pytest.raises(UsageError, match=r"^channels, size apply to block comparisons; models take input NxCxHxW$"):
+        resnet_cli.compare("resnet18", "resnet34", channels=8, size=8)
+    result = run_cli("compare", "basic", "bottleneck", "--groups", "2")
+    assert result.exit_code == 2 and "--groups applies to model comparisons" in result.stderr

@@ -58,6 +58,7 @@ def findings(alignment: Alignment, model_failure: tuple[str, str] | None = None)
         recognise(block, "block" if not glue else "stem" if index < first_block else "glue")
         found.extend(block.findings)
         owner.update(block.owner)
+    found.extend(settings_findings(alignment))
     _charge_consequences(ordered, owner, found)
     position = {id(m): i for i, m in enumerate(ordered)}
     first_of: dict[int, int] = {}
@@ -134,3 +135,29 @@ def _charge_consequences(ordered: list[Match], owner: dict[int, Finding], found:
                 found.append(last)
             last.charge(match)
             owner[id(match)] = last
+
+
+_KIND_NAMES = {"bn": "BatchNorm"}
+
+
+def settings_findings(alignment: Alignment) -> list[Finding]:
+    """Settings (a BatchNorm's eps, momentum) that differ between aligned layers: one finding per layer, folded
+    into one row per setting and value (``scope`` "setting:KIND"); they change no count, shape or parameter."""
+    found = []
+    for _, match in alignment.matches():
+        if match.ref is None or match.model is None:
+            continue
+        ref, model = dict(match.ref.settings), dict(match.model.settings)
+        for name in sorted(set(ref) | set(model)):
+            if ref.get(name) == model.get(name):
+                continue
+            what = f"{name} {_value(model.get(name))} where the reference has {_value(ref.get(name))}"
+            found.append(Finding(CHANGED_KIND, what, match.model.module or "model", reference=match.ref.module or None,
+                                 model=match.model.module or None, scope="setting:" + match.ref.kind,
+                                 note="a setting: it changes no operator count, shape or parameter",
+                                 position=-1.0))
+    return found
+
+
+def _value(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -1,4 +1,5 @@
-"""Findings (``resnet_cli.comparison.diagnose``) folded into the rows a person reads: one row per fault, with its blocks.
+"""Findings (``resnet_cli.comparison.diagnose``) folded into the rows a person reads: one row per fault, with its
+blocks.
 
 The same fault in many blocks is one row ("every block of layer1–layer4: no ReLU after the residual
 addition"); a fault of one kind of layer everywhere is one row ("every conv: …"); blocks missing from a
@@ -106,6 +107,14 @@ def fold(found: list[Finding], ref_structure, model_structure, reference_flops: 
             if first.suffix:
                 where = f"{first.block}.{first.suffix}" if len(blocks) == 1 else f"{first.suffix} of {where}"
             message = f"{where}: {first.what}{_reference_detail(members)}"
+        elif first.scope.startswith("setting:"):
+            kind = first.scope.partition(":")[2]
+            noun = _KIND_NOUNS.get(kind, kind)
+            total = sum(1 for layer in model_structure.layers if layer.kind == kind)
+            paths = list(dict.fromkeys(f.model or f.block for f in members))
+            where = f"every {noun}" if len(members) == total else _and(paths) if len(paths) <= 3 else \
+                f"{len(members)} {noun}s ({paths[0]} … {paths[-1]})"
+            message = f"{where}: {first.what}"
         else:
             total = sum(1 for layer in model_structure.layers if layer.kind == first.scope)
             paths = list(dict.fromkeys(f.model or f.block for f in members))
@@ -122,6 +131,9 @@ def fold(found: list[Finding], ref_structure, model_structure, reference_flops: 
                                                 tuple(blocks), params, flops)))
     rows.sort(key=lambda r: r[0])
     return tuple(row for _, row in rows)
+
+
+_KIND_NOUNS = {"bn": "BatchNorm", "conv": "conv", "linear": "linear layer"}
 
 
 def _reference_detail(members: list[Finding]) -> str:
