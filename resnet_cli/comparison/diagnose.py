@@ -105,6 +105,7 @@ def _whole_segment(segment: SegmentMatch, labels: dict, previous: dict, owner: d
     for match in segment.matches:
         finding.charge(match)
         owner[id(match)] = finding
+    finding.edits.append((segment, None, None))
     return finding
 
 
@@ -120,7 +121,9 @@ def _match_position(segment: SegmentMatch, match: Match) -> float:
 
 
 def _charge_consequences(ordered: list[Match], owner: dict[int, Finding], found: list[Finding]) -> None:
-    """Layers that differ only because their input did: their cost goes to the difference that caused it."""
+    """Layers that differ only because their input did are no difference of their own: what they cost is part of
+    the difference that changed the shapes (``resnet_cli.comparison.costs`` applies it to the reference alone) or
+    of the combined effect. Only where no named difference came before are they a row of their own."""
     last = None
     for match in ordered:
         taken = owner.get(id(match))
@@ -133,7 +136,9 @@ def _charge_consequences(ordered: list[Match], owner: dict[int, Finding], found:
                 last = Finding(CHANGED_KIND, "the shapes differ from here", match.model.module or "model",
                                reference=match.ref.module or None, model=match.model.module or None)
                 found.append(last)
-            last.charge(match)
+                last.charge(match)
+            else:
+                last.consequences.append(match)
             owner[id(match)] = last
 
 

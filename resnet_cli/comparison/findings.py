@@ -34,6 +34,11 @@ class Finding:
     shapes: bool = False  # it changes the shapes after it (later shape differences are its cost)
     note: str = ""  # why it matters when it costs nothing by these counts
     context: str = ""  # a missing block: the model's stage it is missing from
+    # what it changes, to apply to the reference alone (resnet_cli.comparison.costs): (SegmentMatch, Match or None
+    # for the whole segment, the changed arguments it explains or None for all of them)
+    edits: list = field(default_factory=list)
+    consequences: list = field(default_factory=list)  # later matches that differ only because of it
+    ref_block: str = ""  # the block (or stem/head module) in the reference's names
 
     def charge(self, match: Match, measure: str | None = None) -> None:
         """Add a match's parameter and FLOP differences (or one of them) to this finding."""
@@ -59,7 +64,7 @@ def block_label(segment, ordinal: int) -> str:
 def relative(path: str | None, block: str) -> str:
     if not path:
         return ""
-    if block and path.startswith(block + "."):
+    if block and (path.startswith(block + ".") or path.startswith(block + "_")):
         return path[len(block) + 1:]
     return "" if path == block else path
 
@@ -113,6 +118,8 @@ class BlockPair:
     def add(self, finding: Finding, matches, attrs: set[str] | None = None) -> Finding:
         """Record ``finding``, claiming ``matches`` whole (``attrs`` None) or the changed ``attrs`` of each."""
         finding.block = finding.block or self.label
+        if self.segment.ref.kind != "glue":
+            finding.ref_block = finding.ref_block or self.ref_label
         if self.segment.ref.kind == "glue":  # the stem or head: named by its module
             finding.block, finding.suffix = finding.model or finding.reference or self.label, ""
         for match in matches:
@@ -126,6 +133,7 @@ class BlockPair:
         explained = remaining if attrs is None else (attrs & remaining)
         self.explained.setdefault(key, set()).update(explained)
         whole = attrs is None or not self.unexplained(match)
+        finding.edits.append((self.segment, match, None if attrs is None else frozenset(explained)))
         charged = self.charged.setdefault(key, set())
         for measure, relevant in (("params", _PARAMS_ATTRS), ("flops", _FLOPS_ATTRS)):
             if measure not in charged and (whole or explained & relevant):

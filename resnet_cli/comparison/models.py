@@ -157,7 +157,8 @@ def _analyse(target, reference: str | None, source: str | None = None) -> _Analy
     from resnet_cli.sources.target import analyze
 
     analyzed = analyze(target, allow_partial=target.is_user_code)
-    shaped = structure(analyzed.analysis, analyzed.failure is not None)
+    shaped = structure(analyzed.analysis, analyzed.failure is not None,
+                       analyzed.failure.module if analyzed.failure is not None else None)
     if target.spec is None:  # user code: which variant it is, the search says
         found = closest(shaped, tuple(analyzed.analysis.input_shape), reference)
     elif target.variant is not None and target.variant.name in registry.VARIANTS and not target.changed:
@@ -238,6 +239,7 @@ def _at_one_input(targets: list, registered: list[str], overrides: dict | None) 
 
 def _comparison(analysed: list[_Analysed], stage_choices) -> ModelComparison:
     from resnet_cli.structure.align import align
+    from resnet_cli.comparison.costs import charge, combined
     from resnet_cli.comparison.diagnose import findings
     from resnet_cli.comparison.folding import fold
     from resnet_cli.report.rows import totals
@@ -258,8 +260,13 @@ def _comparison(analysed: list[_Analysed], stage_choices) -> ModelComparison:
             alignment = align(first.structure, item.structure)
             failure = (item.failure.module, item.failure.why or item.failure.reason) if item.failure else None
             rows = fold(findings(alignment, failure), first.structure, item.structure, first_totals.flops)
+            rows = charge(rows, first.model, first.analysis, item.model, alignment)
             differences = rows + unused_modules(first.model, first.analysis, item.model, item.analysis,
                                                     item.failure is not None)
+            remainder = combined(differences, first.analysis, item.analysis, alignment) \
+                if differences and item.failure is None and first.failure is None else None
+            if remainder is not None:
+                differences += (remainder,)
             aligned = stages if by_position else aligned_stages(first.analysis, own[0], alignment, item.analysis,
                                                                 item.failure is not None)
         alignments.append(alignment)
