@@ -166,3 +166,13 @@ def test_four_models_in_csv_and_markdown_are_named():
     assert "| stage | model | output | params |" in markdown
     for name, params in FOUR_PARAMS.items():
         assert any(f"| {name} |" in line and f"| {params:,} |" in line for line in markdown.splitlines()), name
+
+
+def test_a_broken_first_model_is_compared_with_the_first_that_runs():
+    # a reference that breaks midway has no second half: the model that runs to the end is the reference
+    result = run_cli("compare", f"{ISSUE}:cifar_resnet18_identity_shortcut", "resnet18_cifar", "--format", "json")
+    assert result.exit_code == 1
+    doc = json.loads(result.stdout)
+    assert doc["reference"] == "resnet18_cifar"
+    assert doc["differences"][-1]["kind"] == "fails" and doc["differences"][-1]["reference"] == "layer2.0"
+    assert "compared with resnet18_cifar, the first that runs to the end" in result.stderr

@@ -208,8 +208,23 @@ def compare_models(names: list[str], overrides: dict | None = None, input_shape:
                                         name=found.label,
                                         description=f"the registered variant closest to it: {description}")
         analysed.insert(0, _analyse(candidate, found.name, source="closest"))
+    if analysed[0].failure is not None and not stages and weights is None:
+        analysed = _runs_first(analysed)
     stage_choices = parse_stages(stages, len(analysed))
     return _comparison(analysed, stage_choices)
+
+
+def _runs_first(analysed: list[_Analysed]) -> list[_Analysed]:
+    """The models with one that runs to the end first: a reference that breaks midway has no second half to
+    compare against, so the first model that runs is the reference and the broken one gets its ``fails`` row."""
+    whole = next((i for i, item in enumerate(analysed) if item.failure is None), None)
+    if whole is None:
+        return analysed
+    broken, reference = analysed[0], analysed[whole]
+    note = (f"{broken.name}: its forward fails in {broken.failure.module or 'its own forward'}, so the models are "
+            f"compared with {reference.name}, the first that runs to the end")
+    reference = dataclasses.replace(reference, notes=(*reference.notes, note))
+    return [reference, *analysed[:whole], *analysed[whole + 1:]]
 
 
 def _at_one_input(targets: list, registered: list[str], overrides: dict | None) -> list:
