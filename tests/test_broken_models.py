@@ -176,3 +176,19 @@ def test_a_broken_first_model_is_compared_with_the_first_that_runs():
     assert doc["reference"] == "resnet18_cifar"
     assert doc["differences"][-1]["kind"] == "fails" and doc["differences"][-1]["reference"] == "layer2.0"
     assert "compared with resnet18_cifar, the first that runs to the end" in result.stderr
+
+
+def test_a_cifar_net_whose_head_only_takes_32x32_is_found_at_its_input():
+    # kuangliu's ResNet-18: F.avg_pool2d(out, 4) then Linear(512, 10): at 224×224 the pool leaves 7×7, and the
+    # linear layer gets 512·7·7 = 25,088 features; at 32×32 it gets 512 and the model is resnet18_cifar
+    result = run_cli("summary", "tests/fixtures/cifar_tutorials.py:ResNet18", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["input_shape"] == [1, 3, 32, 32]
+    assert "identified as resnet18_cifar" in result.stderr
+
+
+def test_a_model_broken_at_the_default_input_is_told_the_input_was_the_default():
+    line = assert_one_line_error(run_cli("summary", f"{STUDENTS}:broken_identity"), 1,
+                                 "its forward fails in module '2.0' (Block)",
+                                 "it was analysed at the default input 1×3×224×224: give --input NxCxHxW")
+    assert line.count("--input") == 1

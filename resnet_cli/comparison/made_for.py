@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from resnet_cli.base.errors import ResnetCliError
 from resnet_cli.spec import registry
 
 DEFAULT_NOTE = "give --input NxCxHxW if it was made for another input"
@@ -64,11 +65,52 @@ def choose(target, analyze):
     who = target.name
     if target.source == "checkpoint":  # its input was chosen from its tensors, and its note says so (sources.target)
         return target, None, None, target.identified
-    analyzed = analyze(target)
+    try:
+        analyzed = analyze(target)
+    except ResnetCliError as error:  # it breaks at the default: maybe it was made for another registered input
+        made_for = _other_inputs(target, analyze)
+        if made_for is not None:
+            return made_for
+        raise _with_default_note(error, target) from None
     found = identify(target, analyzed)
+    if found is None and analyzed.failure is not None:
+        made_for = _other_inputs(target, analyze)
+        if made_for is not None:
+            return made_for
     if found is None:
         return target, analyzed, input_note(who, target.input_shape, None), None
     shape = variant_input(found.name, target.input_shape[1], target.input_shape[0])
     if shape is None or tuple(shape) == tuple(target.input_shape):
         return target, analyzed, input_note(who, target.input_shape, found.label), found.label
     return dataclasses.replace(target, input_shape=shape), None, input_note(who, shape, found.label), found.label
+
+
+def _other_inputs(target, analyze):
+    """``choose``'s answer at another registered variant's input (a CIFAR net whose head only takes 32×32), when
+    the model runs there and is identified as a variant made for it; else None."""
+    sizes = dict.fromkeys(tuple(v.default_input[2:]) for v in registry.VARIANTS.values())
+    for size in sizes:
+        if size == tuple(target.input_shape[2:]):
+            continue
+        moved = dataclasses.replace(target, input_shape=(*target.input_shape[:2], *size))
+        try:
+            analyzed = analyze(moved)
+        except ResnetCliError:
+            continue
+        found = identify(moved, analyzed)
+        batch, channels = moved.input_shape[:2]
+        if found is not None and variant_input(found.name, channels, batch) == moved.input_shape:
+            return moved, analyzed, input_note(target.name, moved.input_shape, found.label), found.label
+    return None
+
+
+def _with_default_note(error, target):
+    """The error of a model that fails at the default input, saying that the input was the default (nobody
+    chose it, so it may be what is wrong)."""
+    if "--input" in str(error):  # it says so already
+        return error
+    try:
+        return type(error)(f"{error}; it was analysed at the default input {_shape(target.input_shape)}: "
+                           f"{DEFAULT_NOTE}")
+    except TypeError:  # an error type built otherwise: as it is
+        return error
