@@ -131,7 +131,8 @@ def _shape_list(shape) -> list[int] | None:
 def _difference_document(difference) -> dict:
     return {"kind": difference.kind, "reference": difference.reference, "model": difference.model,
             "message": difference.message, "blocks": list(difference.blocks),
-            "params_delta": difference.params_delta, "flops_delta": difference.flops_delta}
+            "params_delta": difference.params_delta, "flops_delta": difference.flops_delta,
+            "costed": getattr(difference, "costed", "layers")}
 
 
 def _closest_document(closest) -> dict | None:
