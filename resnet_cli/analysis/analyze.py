@@ -72,7 +72,9 @@ def analyze(model: nn.Module, input_shape: tuple[int, ...], *, training: bool = 
         failure.module = where
         failure.module_type = run.module_types.get(where, "")
         failure.reason = first_line(error)
-        failure.operator, _, shapes, params = run.failed_op or (None, "", (), ())
+        # the op that raised, unless the model caught that and failed later in its own code
+        raised = run.failed_op if run.failed_op and run.failed_op[4] == len(run.ops) else None
+        failure.operator, _, shapes, params, _ = raised or (None, "", (), (), 0)
         failure.why = explain(failure.operator, shapes, params, failure.reason)
         # the input is to blame only when nothing with weights ran before the failure (the first layer refused it)
         failure.at_input = not any(op.param_shapes and not op.zero_cost for op in run.ops)

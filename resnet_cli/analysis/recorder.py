@@ -90,7 +90,7 @@ class Recorder(TorchDispatchMode):
         try:
             out = meta_shortcuts.run(func, args, kwargs) if self.run.on_meta else func(*args, **kwargs)
         except Exception:
-            if self.run.recording and self.run.failed_op is None:
+            if self.run.recording:
                 self.run.failed_op = self.run.failing(func, args, kwargs)
             raise
         if self.run.recording:
@@ -122,7 +122,8 @@ class Run:
         self.outputs: dict[str, tuple[int, ...] | None] = {}
         self.output_values: dict[str, int | None] = {}
         self.ops: list[OpRecord] = []
-        self.failed_op: tuple | None = None  # (op, Python call, activation shapes, parameter shapes) that raised
+        # the last op that raised: (op, Python call, activation shapes, parameter shapes, ops recorded before it)
+        self.failed_op: tuple | None = None
         self.functions = FunctionTracker(self)
         self.root_type = type(model).__name__
         # memory
@@ -238,12 +239,12 @@ class Run:
         return tuple(inputs), tuple(outputs), tuple(shapes), tuple(attrs), tuple(params)
 
     def failing(self, func, args, kwargs) -> tuple:
-        """(op, Python call, its activations' shapes, its parameters' shapes): the operator that raised."""
+        """(op, Python call, its activations' shapes, its parameters' shapes, ops before it): what raised."""
         shapes, params = [], []
         for value in list(args) + list(kwargs.values()):
             for tensor in _tensors(value) or ():
                 (params if id(tensor) in self.parameter_ids else shapes).append(tuple(tensor.shape))
-        return str(func.overloadpacket), self.functions.current, tuple(shapes), tuple(params)
+        return str(func.overloadpacket), self.functions.current, tuple(shapes), tuple(params), len(self.ops)
 
     def new_value(self, tensor: torch.Tensor) -> int:
         value_id = self.next_value
