@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from resnet_cli.spec import naming, registry
-from resnet_cli.sources import usercode
+from resnet_cli.sources import keras_model, usercode
 from resnet_cli.base.errors import RuntimeFailure, UsageError, UserCodeError
 from resnet_cli.base.text import close_matches
 from resnet_cli.spec.fields import Flag, ResNetSpec
@@ -208,7 +208,13 @@ def build(target: Target, device: str | None = "meta"):
 
         model = build_model(target.spec, device)
     else:
-        model = usercode.instantiate(target.name, target.factory, device)
+        if keras_model.is_keras(target.factory):  # a Keras instance is analysed where it lives, never copied
+            model = target.factory
+        else:
+            with keras_model.device_scope(device):  # Keras places its own variables: on meta too, when asked
+                model = usercode.instantiate(target.name, target.factory, device)
+        if keras_model.is_keras(model):  # analysed through a module tree in its own layer names
+            model = keras_model.adapt(model, target.input_shape)
     if target.weights is not None:
         from resnet_cli.sources import checkpoint
 
@@ -233,6 +239,14 @@ def _rejection(target: Target, error) -> Exception:
 
 
 def analyze(target: Target, *, training: bool = False, allow_partial: bool = False) -> Analyzed:
+    analyzed = _analyze(target, training=training, allow_partial=allow_partial)
+    if keras_model.is_adapter(analyzed.model):
+        analyzed = dataclasses.replace(analyzed, notes=(keras_model.note(target.name, analyzed.model),
+                                                        *analyzed.notes))
+    return analyzed
+
+
+def _analyze(target: Target, *, training: bool = False, allow_partial: bool = False) -> Analyzed:
     """Build the target and run the analysis core once. User code is built on the meta device when its code
     allows, else on the CPU with a real input. With ``allow_partial``, a forward that breaks after some
     top-level modules ran gives the analysis of what ran (and the failure) instead of an error."""
