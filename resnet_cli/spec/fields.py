@@ -122,6 +122,9 @@ class ResNetSpec:
     drop_path_rate: float = field(default=0.0, metadata=_flag(
         "Stochastic depth in training, rising linearly to this rate at the last block (timm's rule); changes "
         "no count.", low=0, high=1, metavar="RATE"))
+    bn_eps: float = field(default=1e-5, metadata=_flag(
+        "BatchNorm epsilon: 1e-5 (torch, timm) | 1.001e-5 (Keras's ResNets); changes no count.", low=0, high=1,
+        metavar="EPS"))
     num_classes: int = field(default=1000, metadata=_flag("Outputs of the final fc layer.", high=MAX_CLASSES))
     in_channels: int = field(default=3, metadata=_flag("Input channels the stem takes."))
 
@@ -421,6 +424,8 @@ def _check_sizes(spec: ResNetSpec) -> None:
         rate = getattr(spec, name)
         if not 0.0 <= rate < 1.0:
             raise OptionError(f"{{{name}}} {rate:g}: must be at least 0 and below 1 (a rate of 1 drops everything)")
+    if not spec.bn_eps > 0:
+        raise OptionError(f"{{bn_eps}} {spec.bn_eps:g}: must be above 0 (BatchNorm divides by sqrt(var + eps))")
     if spec.num_classes < 1:
         raise OptionError(f"{{num_classes}} {spec.num_classes}: must be a positive integer")
     if spec.in_channels < 1:

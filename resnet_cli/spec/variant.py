@@ -77,6 +77,7 @@ CIFAR_IMAGENET = ResNetSpec(block=BASIC, stem=StemKind.CIFAR, stem_pool=StemPool
 # The CIFAR nets of the follow-up papers: a 3x3/1 stem, no pool, projection shortcuts (fb.resnet.torch's 'B')
 CIFAR_B = ResNetSpec(widths=(16, 32, 64), stem=StemKind.CIFAR, stem_width=16, stem_pool=StemPool.NONE,
                      num_classes=10)
-KERAS_V1 = ResNetSpec(stride_at=StrideAt.FIRST_1X1, conv_bias=ConvBias.ALL)
+KERAS_EPS = 1.001e-5  # keras.applications' BatchNormalization(epsilon=1.001e-5) in every ResNet
+KERAS_V1 = ResNetSpec(stride_at=StrideAt.FIRST_1X1, conv_bias=ConvBias.ALL, bn_eps=KERAS_EPS)
 KERAS_V2 = ResNetSpec(block=BlockKind.PREACT_BOTTLENECK, stride_at=StrideAt.LAST_BLOCK,
-                      conv_bias=ConvBias.UNLESS_NORMALIZED)
+                      conv_bias=ConvBias.UNLESS_NORMALIZED, bn_eps=KERAS_EPS)
