@@ -190,7 +190,9 @@ def _adapter_class():
         def forward(self, x):
             if self.channels_last and x.dim() >= 3:
                 x = x.movedim(1, -1)  # N×C×H×W, as --input says, to Keras's N×H×W×C: a view
-            with device_scope(x.device, running=True):  # Keras runs where its variables are (meta: shapes only)
+            # Keras runs where its variables are (on meta: shapes only), its Conv2D, Dense and BatchNormalization
+            # as torch's fused operators
+            with device_scope(x.device, running=True), torch_calls(self.keras_model):
                 return self.keras_model(x, training=self.training)
 
     class KerasLayer(nn.Module):
@@ -249,3 +251,114 @@ def _adapter_class():
     del torch
     _CLASSES["adapter"] = KerasAdapter
     return KerasAdapter
+
+
+# ---- Keras's layers as torch's operators ----
+#
+# Keras's torch backend computes a Conv2D as a bias-free conv then an addition, a Dense as a matmul then an
+# addition, a BatchNormalization as a subtraction, a product and an addition, a GlobalAveragePooling2D as a mean.
+# The same arithmetic as torch's conv2d (with its bias), linear, batch_norm and adaptive_avg_pool2d — so, while
+# the adapter runs, these layers (Keras's own classes,
+# not subclasses, which may compute otherwise) call torch's operators: they are then counted, compared and drawn
+# as the same layers written in PyTorch are (fvcore counts a batch_norm; a conv's bias is the conv's). Every other
+# layer runs as Keras runs it. Nothing stays on the layers: the calls are restored when the forward ends.
+
+_KERAS_PACKAGES = ("keras.src.layers", "keras.layers")
+
+
+def _replacement(layer):
+    kind = type(layer)
+    if not kind.__module__.startswith(_KERAS_PACKAGES) or "call" in vars(layer):
+        return None
+    if getattr(layer, "quantization_mode", None) is not None or getattr(layer, "lora_enabled", False):
+        return None
+    return {"Conv2D": _conv_call, "Dense": _dense_call, "BatchNormalization": _batch_norm_call,
+            "GlobalAveragePooling2D": _global_pool_call}.get(kind.__name__, lambda _: None)(layer)
+
+
+@contextlib.contextmanager
+def torch_calls(model):
+    """While the forward runs, Keras's Conv2D, Dense, BatchNormalization and GlobalAveragePooling2D layers call
+    torch's operators."""
+    patched = []
+    try:
+        for layer in [model, *_walk(model)]:
+            call = _replacement(layer)
+            if call is not None:
+                layer.__dict__["call"] = call
+                patched.append(layer)
+        yield
+    finally:
+        for layer in patched:
+            layer.__dict__.pop("call", None)
+
+
+def _channels_first(layer) -> bool:
+    return getattr(layer, "data_format", "channels_last") == "channels_first"
+
+
+def _conv_call(layer):
+    import torch.nn.functional as F
+
+    if len(layer.kernel.shape) != 4:
+        return None
+    first = _channels_first(layer)
+
+    def call(inputs, *args, **kwargs):
+        from keras.src.backend.torch.nn import _apply_same_padding
+
+        x = inputs if first else inputs.movedim(-1, 1)
+        kernel = layer.kernel.value.permute(3, 2, 0, 1)  # H×W×Cin×Cout -> Cout×Cin×H×W: Keras's own transpose
+        padding = 0
+        if layer.padding == "same":  # Keras's "same": torch's symmetric padding, or an explicit pad where uneven
+            x, padding = _apply_same_padding(x, kernel.shape[2:], layer.strides, "channels_first", "conv",
+                                             layer.dilation_rate)
+        bias = layer.bias.value if layer.use_bias else None
+        out = F.conv2d(x, kernel, bias, layer.strides, padding, layer.dilation_rate, layer.groups)
+        return layer.activation(out if first else out.movedim(1, -1))
+
+    return call
+
+
+def _dense_call(layer):
+    import torch.nn.functional as F
+
+    def call(inputs, *args, **kwargs):
+        bias = layer.bias.value if layer.use_bias else None
+        return layer.activation(F.linear(inputs, layer.kernel.value.t(), bias))
+
+    return call
+
+
+def _batch_norm_call(layer):
+    import torch.nn.functional as F
+
+    axis = layer.axis
+
+    def call(inputs, training=None, mask=None, *args, **kwargs):
+        channel = axis % inputs.dim()
+        x = inputs.movedim(channel, 1)
+        out = F.batch_norm(
+            x, layer.moving_mean.value, layer.moving_variance.value,
+            layer.gamma.value if layer.scale else None, layer.beta.value if layer.center else None,
+            training=bool(training) and layer.trainable, momentum=1.0 - float(layer.momentum),
+            eps=float(layer.epsilon))
+        return out.movedim(1, channel)
+
+    return call
+
+
+def _global_pool_call(layer):
+    import torch.nn.functional as F
+
+    first = _channels_first(layer)
+
+    def call(inputs, *args, **kwargs):
+        if inputs.dim() != 4:
+            return type(layer).call(layer, inputs, *args, **kwargs)
+        out = F.adaptive_avg_pool2d(inputs if first else inputs.movedim(-1, 1), 1)
+        if layer.keepdims:
+            return out if first else out.movedim(1, -1)
+        return out.flatten(1)
+
+    return call
