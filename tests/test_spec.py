@@ -62,8 +62,10 @@ def test_total_stride_by_hand():
 
 def test_keras_variants_use_keras_batchnorm_eps():
     # keras.applications.resnet / resnet_v2: layers.BatchNormalization(axis=bn_axis, epsilon=1.001e-5, …)
-    assert {VARIANTS[name].spec.bn_eps for name in VARIANTS if name.endswith("_keras")} == {1.001e-5}
-    assert VARIANTS["resnet50"].spec.bn_eps == 1e-5  # torch.nn.BatchNorm2d's default
+    # and Keras's default momentum=0.99, the old statistics' weight: torch's momentum 0.01
+    keras = {(v.spec.bn_eps, v.spec.bn_momentum) for name, v in VARIANTS.items() if name.endswith("_keras")}
+    assert keras == {(1.001e-5, 0.01)}
+    assert (VARIANTS["resnet50"].spec.bn_eps, VARIANTS["resnet50"].spec.bn_momentum) == (1e-5, 0.1)  # torch's defaults
 
 
 def test_keras_v2_moves_the_stride_to_the_last_block():

@@ -248,9 +248,9 @@ class ResNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(cin, spec.num_classes)
 
-        for module in self.modules():  # --bn-eps: every BatchNorm alike (Keras's ResNets: 1.001e-5)
+        for module in self.modules():  # --bn-eps, --bn-momentum: every BatchNorm alike (Keras's: 1.001e-5, 0.01)
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                module.eps = spec.bn_eps
+                module.eps, module.momentum = spec.bn_eps, spec.bn_momentum
         if self.fc.weight.is_meta:  # nothing to initialise: meta tensors hold no values
             return
         for module in self.modules():

@@ -209,7 +209,7 @@ def _adapter_class():
             self.num_features = int(layer.moving_mean.shape[0]) if getattr(layer, "moving_mean", None) is not None \
                 else 0
             self.eps = float(layer.epsilon)
-            self.momentum = 1.0 - float(layer.momentum)  # Keras keeps the old value's weight
+            self.momentum = torch_momentum(layer.momentum)
             self.affine = bool(layer.scale or layer.center)
             self.track_running_stats = True
             self.num_batches_tracked = None
@@ -256,9 +256,9 @@ def _adapter_class():
 # ---- Keras's layers as torch's operators ----
 #
 # Keras's torch backend computes a Conv2D as a bias-free conv then an addition, a Dense as a matmul then an
-# addition, a BatchNormalization as a subtraction, a product and an addition, a GlobalAveragePooling2D as a mean.
-# The same arithmetic as torch's conv2d (with its bias), linear, batch_norm and adaptive_avg_pool2d — so, while
-# the adapter runs, these layers (Keras's own classes,
+# addition, a BatchNormalization as a subtraction, a product and an addition, a GlobalAveragePooling2D as a mean,
+# and pads and max-pools N×H×W×C. The same arithmetic as torch's conv2d (with its bias), linear, batch_norm,
+# adaptive_avg_pool2d, pad and max_pool2d of N×C×H×W — so, while the adapter runs, these layers (Keras's own classes,
 # not subclasses, which may compute otherwise) call torch's operators: they are then counted, compared and drawn
 # as the same layers written in PyTorch are (fvcore counts a batch_norm; a conv's bias is the conv's). Every other
 # layer runs as Keras runs it. Nothing stays on the layers: the calls are restored when the forward ends.
@@ -273,13 +273,15 @@ def _replacement(layer):
     if getattr(layer, "quantization_mode", None) is not None or getattr(layer, "lora_enabled", False):
         return None
     return {"Conv2D": _conv_call, "Dense": _dense_call, "BatchNormalization": _batch_norm_call,
-            "GlobalAveragePooling2D": _global_pool_call}.get(kind.__name__, lambda _: None)(layer)
+            "GlobalAveragePooling2D": _global_pool_call, "ZeroPadding2D": _zero_pad_call,
+            "MaxPooling2D": _max_pool_call}.get(
+        kind.__name__, lambda _: None)(layer)
 
 
 @contextlib.contextmanager
 def torch_calls(model):
-    """While the forward runs, Keras's Conv2D, Dense, BatchNormalization and GlobalAveragePooling2D layers call
-    torch's operators."""
+    """While the forward runs, Keras's Conv2D, Dense, BatchNormalization, GlobalAveragePooling2D, ZeroPadding2D
+    and MaxPooling2D layers call torch's operators."""
     patched = []
     try:
         for layer in [model, *_walk(model)]:
@@ -341,7 +343,7 @@ def _batch_norm_call(layer):
         out = F.batch_norm(
             x, layer.moving_mean.value, layer.moving_variance.value,
             layer.gamma.value if layer.scale else None, layer.beta.value if layer.center else None,
-            training=bool(training) and layer.trainable, momentum=1.0 - float(layer.momentum),
+            training=bool(training) and layer.trainable, momentum=torch_momentum(layer.momentum),
             eps=float(layer.epsilon))
         return out.movedim(1, channel)
 
@@ -362,3 +364,42 @@ def _global_pool_call(layer):
         return out.flatten(1)
 
     return call
+
+
+def _zero_pad_call(layer):
+    import torch.nn.functional as F
+
+    first = _channels_first(layer)
+    (top, bottom), (left, right) = layer.padding
+
+    def call(inputs, *args, **kwargs):
+        out = F.pad(inputs if first else inputs.movedim(-1, 1), (left, right, top, bottom))
+        return out if first else out.movedim(1, -1)
+
+    return call
+
+
+def _max_pool_call(layer):
+    import torch.nn.functional as F
+
+    if len(layer.pool_size) != 2:
+        return None
+    first = _channels_first(layer)
+
+    def call(inputs, *args, **kwargs):
+        from keras.src.backend.torch.nn import _apply_same_padding
+
+        x = inputs if first else inputs.movedim(-1, 1)
+        padding = 0
+        if layer.padding == "same":  # as Keras: torch's padding where even, else an explicit replicate pad
+            x, padding = _apply_same_padding(x, layer.pool_size, layer.strides, "channels_first", "pooling")
+        out = F.max_pool2d(x, layer.pool_size, layer.strides, padding)
+        return out if first else out.movedim(1, -1)
+
+    return call
+
+
+def torch_momentum(keras_momentum: float) -> float:
+    """Keras's BatchNormalization momentum (the old statistics' weight, 0.99) in torch's convention (the new
+    batch's weight, 0.01), rounded so that 0.99 reads 0.01 and not 0.010000000000000009."""
+    return round(1.0 - float(keras_momentum), 12)

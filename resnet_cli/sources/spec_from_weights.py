@@ -52,7 +52,7 @@ from resnet_cli.sources.weight_names import to_torchvision_names
 # as wide as its block's output — standard, post or identity — are not: see the module's docstring)
 UNREADABLE = ("stride placement (v1 and v1.5 hold the same tensors; v1.5 assumed)",
               "dilation (none assumed)", "the stem max-pool (assumed for 7x7 and deep stems, not for CIFAR stems)",
-              "the activation (ReLU assumed)", "the BatchNorm eps (1e-5 assumed)")
+              "the activation (ReLU assumed)", "the BatchNorm eps and momentum (1e-5, 0.1 assumed)")
 
 @dataclass(frozen=True)
 class Inferred:

@@ -125,6 +125,9 @@ class ResNetSpec:
     bn_eps: float = field(default=1e-5, metadata=_flag(
         "BatchNorm epsilon: 1e-5 (torch, timm) | 1.001e-5 (Keras's ResNets); changes no count.", low=0, high=1,
         metavar="EPS"))
+    bn_momentum: float = field(default=0.1, metadata=_flag(
+        "BatchNorm momentum, torch's convention (the new batch's weight): 0.1 (torch) | 0.01 (Keras's 0.99); "
+        "changes no count.", low=0, high=1, metavar="M"))
     num_classes: int = field(default=1000, metadata=_flag("Outputs of the final fc layer.", high=MAX_CLASSES))
     in_channels: int = field(default=3, metadata=_flag("Input channels the stem takes."))
 

@@ -15,7 +15,7 @@ from resnet_cli.spec.fields import Flag, ResNetSpec
 
 Flags = tuple[tuple[str, str], ...]  # (option, value), e.g. (("--in-channels", "1"),)
 # fields that change no operator, shape or parameter: a model that differs only in them is still that variant
-SETTINGS = frozenset({"bn_eps", "drop_rate", "drop_path_rate"})
+SETTINGS = frozenset({"bn_eps", "bn_momentum", "drop_rate", "drop_path_rate"})
 
 
 def flag_value(value) -> str:
