@@ -403,3 +403,29 @@ def torch_momentum(keras_momentum: float) -> float:
     """Keras's BatchNormalization momentum (the old statistics' weight, 0.99) in torch's convention (the new
     batch's weight, 0.01), rounded so that 0.99 reads 0.01 and not 0.010000000000000009."""
     return round(1.0 - float(keras_momentum), 12)
+
+
+# ---- a .keras archive ----
+
+def archive_loader(path: str):
+    """A factory for MODEL FILE.keras: Keras's own loader in safe mode (a Lambda layer, or any deserialisation that
+    would run code, is refused, exit 2, and nothing of the file runs), on the CPU."""
+
+    def load():
+        from resnet_cli.sources.checkpoint import check_readable
+
+        check_readable(path)
+        select_backend()
+        try:
+            import keras
+        except ModuleNotFoundError:
+            raise missing(f"MODEL '{path}' (a Keras .keras model)") from None
+        try:
+            with device_scope("cpu"):
+                return keras.saving.load_model(path, compile=False, safe_mode=True)
+        except Exception as error:  # noqa: BLE001 - Keras raises ValueError, TypeError, zip and h5py errors
+            text = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+            raise UsageError(f"MODEL '{path}': Keras's loader (safe mode) refused it: {text}") from None
+
+    load.__name__ = "load_model"
+    return load

@@ -74,6 +74,10 @@ def infer(path: str) -> Inferred:
         raise UsageError(f"'{shown(path)}': its tensors' names and shapes do not follow a ResNet layout this tool "
                          "reads (torchvision's, timm's ResNet and ResNetV2, this project's); analyse your model's "
                          "code instead (path/to/file.py:callable) with --weights") from None
+    from resnet_cli.sources import keras_files
+
+    if keras_files.is_keras_file(path):  # what keras.applications' layout fixes and tensors cannot tell
+        spec = keras_files.keras_spec(spec)
     return Inferred(spec, identify(spec), rebuild_flags(spec))
 
 

@@ -28,9 +28,9 @@ from resnet_cli.base.values import shown
 
 DEFAULT_MODEL = "resnet50"
 DEFAULT_USER_INPUT = registry.IMAGENET_INPUT
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors", ".h5", ".hdf5", ".keras")
 FORMS = ("a registered name (`resnet-cli list`) or custom, path/to/file.py:callable or package.module:callable, "
-         "or a checkpoint file (.pt, .pth, .bin, .safetensors)")
+         "a checkpoint file (.pt, .pth, .bin, .safetensors, Keras's .weights.h5 or .h5) or a Keras .keras model")
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,11 @@ def resolve_target(model: str | None = None, overrides: dict[str, Any] | None = 
     elif name.endswith(".py"):
         raise UsageError(f"MODEL '{shown(name)}' is a Python file: name the function or class in it that builds "
                          f"the model, as {shown(name)}:CALLABLE")
+    elif name.lower().endswith(".keras"):  # a whole Keras model: Keras's own loader, in safe mode
+        _no_overrides(overrides, name, "its structure comes from the model the archive holds")
+        target = Target(name=os.path.basename(name), source="keras", description=f"Keras model from {name}",
+                        family="user", input_shape=tuple(input_shape or DEFAULT_USER_INPUT),
+                        factory=keras_model.archive_loader(name))
     elif name.lower().endswith(CHECKPOINT_SUFFIXES) or (os.path.lexists(name) and not os.path.isdir(name)):
         target = _checkpoint_target(name, overrides, input_shape)  # a FIFO or a device is named as what it is
     else:
@@ -161,8 +166,11 @@ def _checkpoint_target(path: str, overrides: dict, input_shape) -> Target:
     identified_as = naming.name_spec(spec)  # what `compare` names it too
     description = f"checkpoint identified as {naming.label(*identified_as)}"
     variant = inferred.variant or dataclasses.replace(registry.CUSTOM, spec=spec)
-    note = (f"{os.path.basename(path)}: {description}; its tensors cannot tell "
-            + "; ".join(spec_from_weights.UNREADABLE) + " — change them with the flags")
+    unreadable = "; ".join(spec_from_weights.UNREADABLE)
+    if path.lower().endswith((".h5", ".hdf5")):
+        unreadable = ("the stride placement, the stem pool and the BatchNorm settings (keras.applications' and "
+                      "Keras's assumed)")
+    note = f"{os.path.basename(path)}: {description}; its tensors cannot tell {unreadable} — change them with the flags"
     return Target(name=os.path.basename(path), source="checkpoint", description=description,
                   family=variant.family, input_shape=tuple(input_shape), spec=spec, variant=variant,
                   weights=path, identified=identified, identified_as=identified_as, rebuild_flags=inferred.flags,
@@ -272,7 +280,8 @@ def _analyze(target: Target, *, training: bool = False, allow_partial: bool = Fa
         device = _device_of(model)
         if device == "meta" or not any(True for _ in model.parameters()):
             return attempt(model, (), final=False)
-        notes = (f"{target.name}: its code puts parameters on the {device}; analysed there with a real input",)
+        notes = () if keras_model.is_adapter(model) else \
+            (f"{target.name}: its code puts parameters on the {device}; analysed there with a real input",)
         return attempt(model, notes, final=True)
     except UsageError:
         raise

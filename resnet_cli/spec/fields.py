@@ -93,7 +93,8 @@ class ResNetSpec:
         "The deep stem's three conv widths, e.g. 24,32,64 (timm's tiered 't' stem); the last is --stem-width. "
         "Default: half, half, full.", max_items=3, metavar="W,W,W"))
     stem_pool: StemPool = field(default=StemPool.MAX, metadata=_flag(
-        "max (3x3/2 max-pool) | conv (3x3/2 conv, ResNet-RS) | none; true/false = max/none."))
+        "max (3x3/2 max-pool) | conv (3x3/2 conv, ResNet-RS) | zero-max (zero pad, then the max-pool: Keras V2) "
+        "| none; true/false = max/none."))
     stride_at: StrideAt = field(default=StrideAt.CONV3X3, metadata=_flag(
         "v1 (first 1x1, the paper) | v1.5 (3x3, torchvision) | last-block (Keras V2)."))
     shortcut: Shortcut = field(default=Shortcut.PROJECTION, metadata=_flag(

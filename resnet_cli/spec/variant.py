@@ -81,5 +81,5 @@ CIFAR_B = ResNetSpec(widths=(16, 32, 64), stem=StemKind.CIFAR, stem_width=16, st
 # (the old statistics' weight): torch's 0.01
 KERAS_BN = dict(bn_eps=1.001e-5, bn_momentum=0.01)
 KERAS_V1 = ResNetSpec(stride_at=StrideAt.FIRST_1X1, conv_bias=ConvBias.ALL, **KERAS_BN)
-KERAS_V2 = ResNetSpec(block=BlockKind.PREACT_BOTTLENECK, stride_at=StrideAt.LAST_BLOCK,
+KERAS_V2 = ResNetSpec(block=BlockKind.PREACT_BOTTLENECK, stride_at=StrideAt.LAST_BLOCK, stem_pool=StemPool.ZERO_MAX,
                       conv_bias=ConvBias.UNLESS_NORMALIZED, **KERAS_BN)
