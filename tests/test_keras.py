@@ -49,11 +49,29 @@ def test_keras_resnet50_parameters_and_macs_equal_keras_and_resnet50_keras(resne
     assert doc["stages"][1]["output_shape"] == [1, 56, 56, 256]  # N×H×W×C, as Keras gives it
 
 
-def test_every_layer_output_shape_is_keras_own(resnet50):
-    rows = resnet_cli.summary(resnet50, depth="layer").to_dict()["stages"]
-    ours = {row["name"]: tuple(row["output_shape"]) for row in rows}
-    for layer in resnet50.layers[1:]:  # the InputLayer runs nothing
-        assert ours[layer.name] == (1, *layer.output.shape[1:]), layer.name
+APPLICATIONS = {"ResNet50": "resnet50_keras", "ResNet101": "resnet101_keras", "ResNet152": "resnet152_keras",
+                "ResNet50V2": "resnet50v2_keras", "ResNet101V2": "resnet101v2_keras",
+                "ResNet152V2": "resnet152v2_keras"}
+
+
+@pytest.mark.parametrize("constructor", APPLICATIONS)
+def test_keras_applications_are_exact(constructor, resnet50):
+    """Every keras.applications ResNet: Keras's total / trainable / non-trainable parameters, every layer's output
+    shape as Keras infers it, and the MACs of the registered *_keras variant."""
+    if constructor == "ResNet50":
+        model = resnet50
+    else:
+        with keras_model.device_scope("meta"):
+            model = getattr(keras.applications, constructor)(weights=None)
+    total, trainable, non_trainable = _keras_counts(model)
+    doc = resnet_cli.summary(model, depth="layer").to_dict()
+    ours = doc["total"]
+    assert (ours["keras_total_params"], ours["trainable_params"], ours["keras_non_trainable_params"]) == (
+        total, trainable, non_trainable)
+    assert ours["macs"] == resnet_cli.flops(APPLICATIONS[constructor]).to_dict()["total"]["macs"]
+    shapes = {row["name"]: tuple(row["output_shape"]) for row in doc["stages"]}
+    for layer in model.layers[1:]:  # the InputLayer runs nothing
+        assert shapes[layer.name] == (1, *layer.output.shape[1:]), layer.name
 
 
 def test_keras_code_as_model_on_the_command_line(cli):

@@ -101,7 +101,7 @@ def _keras3_layers(file) -> list:
         match = _NUMBERED.match(name)
         found.append((match["base"], int(match["index"] or 0), arrays))
     layers = []
-    for base, _, arrays in sorted(found, key=lambda item: (item[0], item[1])):
+    for _base, _, arrays in sorted(found, key=lambda item: (item[0], item[1])):
         layers.append((None, _kind(arrays), dict(enumerate(arrays))))
     return layers
 
@@ -127,7 +127,7 @@ def _conv(prefix: str, arrays: list, state: dict) -> None:
 def _bn(prefix: str, arrays: list, state: dict) -> None:
     import numpy as np
 
-    for role, value in zip(_BN, arrays):
+    for role, value in zip(_BN, arrays, strict=False):
         state[f"{prefix}.{role}"] = value
     state[f"{prefix}.num_batches_tracked"] = np.array(0, dtype=np.int64)
 
@@ -195,28 +195,31 @@ _APPLICATIONS = re.compile(r"^conv(?P<stage>\d+)_block(?P<block>\d+)_(?P<part>\d
 _CLASSIC = re.compile(r"^(?P<kind>res|bn)(?P<stage>\d+)(?P<block>[a-z])_branch(?P<part>2a|2b|2c|1)$")
 
 
+def torch_prefix(name: str, kind: str, preact: bool) -> str:
+    """This project's module name for a Keras layer named as keras.applications or the classic ResNet-50 name it
+    (KeyError for any other)."""
+    found = _APPLICATIONS.match(name)
+    classic = _CLASSIC.match(name)
+    if found is not None or classic is not None:
+        return _block_prefix(found or classic, preact, classic=found is None)
+    if name in ("conv1_conv", "conv1"):
+        return "conv1"
+    if name in ("conv1_bn", "bn_conv1"):
+        return "bn1"
+    if name == "post_bn":
+        return "post_bn"
+    if kind == "dense":
+        return "fc"
+    raise KeyError(f"a layer named {name!r}")
+
+
 def _legacy_state(layers: list) -> dict:
     """A legacy file's own layer names: keras.applications' (conv2_block1_1_conv, post_bn, predictions) or the
     classic conv_block/identity_block's (res2a_branch2a, bn2a_branch2a, conv1, bn_conv1, fc1000)."""
     preact = any("preact" in name for name, _, _ in layers)
     state: dict = {}
     for name, kind, weights in layers:
-        arrays = _ordered(weights)
-        found = _APPLICATIONS.match(name)
-        classic = _CLASSIC.match(name)
-        if found is not None or classic is not None:
-            prefix = _block_prefix(found or classic, preact, classic=found is None)
-        elif name in ("conv1_conv", "conv1"):
-            prefix = "conv1"
-        elif name in ("conv1_bn", "bn_conv1"):
-            prefix = "bn1"
-        elif name == "post_bn":
-            prefix = "post_bn"
-        elif kind == "dense":
-            prefix = "fc"
-        else:
-            raise KeyError(f"a layer named {name!r}")
-        {"conv": _conv, "bn": _bn, "dense": _dense}[kind](prefix, arrays, state)
+        {"conv": _conv, "bn": _bn, "dense": _dense}[kind](torch_prefix(name, kind, preact), _ordered(weights), state)
     return state
 
 
