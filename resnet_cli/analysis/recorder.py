@@ -18,10 +18,10 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.weak import WeakIdKeyDictionary
 
-from resnet_cli.analysis import ops as formulas
 from resnet_cli.analysis import meta_shortcuts
-from resnet_cli.base.shapes import numel
+from resnet_cli.analysis import ops as formulas
 from resnet_cli.analysis.records import BACKWARD, FORWARD, INPUT_VALUE, ModuleRecord, OpRecord
+from resnet_cli.base.shapes import numel
 
 _ORIGIN = "resnet_cli.origin"  # key of our tag in autograd nodes' metadata (nodes die with the graph)
 
@@ -38,7 +38,7 @@ class FunctionTracker(TorchFunctionMode):
     the node runs later are attributed to the same place.
     """
 
-    def __init__(self, run: "Run") -> None:
+    def __init__(self, run: Run) -> None:
         super().__init__()
         self.run = run
         self.current = ""
@@ -81,7 +81,7 @@ class Recorder(TorchDispatchMode):
         # dynamo costs over a second; we are never compiled, so there is nothing to disable.
         return False
 
-    def __init__(self, run: "Run") -> None:
+    def __init__(self, run: Run) -> None:
         super().__init__()
         self.run = run
 
