@@ -107,10 +107,22 @@ def summary(model: Any = "resnet50", input=None, depth: str = "stage", *, weight
 
     depth = values.parse_choice(depth, "depth", DEPTHS)
     target = target_for(model, input, weights=weights, stages=stages, **overrides)
-    analyzed = analyze(target)
+    target, analyzed, said = _at_its_input(target)
+    analyzed = analyzed or analyze(target)
     report = summarize(target, analyzed.model, analyzed.analysis, depth)
     verification = _verify(target, analyzed) if verify else None
-    return SummaryResult(report, summary_document(report, verification), _notes(target, analyzed), verification)
+    return SummaryResult(report, summary_document(report, verification), _notes(target, analyzed) + said,
+                         verification)
+
+
+def _at_its_input(target):
+    """(target, its analysis if already made, the note): without --input, user code is analysed at the input of
+    the registered variant it is identified as (``comparison.made_for``), and a note says which input."""
+    from resnet_cli.comparison.made_for import at_its_input
+    from resnet_cli.sources.target import analyze
+
+    target, analyzed, note = at_its_input(target, analyze)
+    return target, analyzed, (note,) if note else ()
 
 
 def _verify(target, analyzed):
@@ -139,11 +151,13 @@ def flops(model: Any = "resnet50", input=None, training: bool = False, depth: st
     depth = values.parse_choice(depth, "depth", DEPTHS)
     dtype = values.parse_dtype(dtype, "dtype")
     target = target_for(model, input, weights=weights, stages=stages, **overrides)
-    forward = analyze(target)
+    target, forward, said = _at_its_input(target)
+    forward = forward or analyze(target)
     step = analyze(target, training=True)
     report = flops_report(target, forward.model, forward.analysis, step.analysis, depth, dtype, training)
     verification = _verify(target, forward) if verify else None
-    return FlopsResult(report, flops_document(report, verification), _notes(target, forward, step), verification)
+    return FlopsResult(report, flops_document(report, verification), _notes(target, forward, step) + said,
+                       verification)
 
 
 def draw(model: Any = "resnet50", input=None, depth: str = "stage", *, weights: str | None = None, stages=None,
@@ -157,10 +171,11 @@ def draw(model: Any = "resnet50", input=None, depth: str = "stage", *, weights: 
 
     depth = values.parse_choice(depth, "depth", DRAW_DEPTHS)
     target = target_for(model, input, weights=weights, stages=stages, **overrides)
-    analyzed = analyze(target)
+    target, analyzed, said = _at_its_input(target)
+    analyzed = analyzed or analyze(target)
     figure = diagram(target.name, target.description, analyzed.analysis, depth=depth, stages=target.stages,
                      identified_as=target.identified_as)
-    return DrawResult(figure, draw_document(figure), _notes(target, analyzed))
+    return DrawResult(figure, draw_document(figure), _notes(target, analyzed) + said)
 
 
 def compare(*models: Any, input=None, channels: int | None = None, size: int | None = None, stages=None,

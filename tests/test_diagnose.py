@@ -27,9 +27,15 @@ def _in_repo(monkeypatch):
 
 
 def _rows(reference, model, input_text=None):
+    """The model's rows but the last "combined effect" one, having checked that all of them add up (issue 16)."""
     shape = tuple(int(n) for n in input_text.split("x")) if input_text else None
     comparison = compare_models([reference, model], input_shape=shape)
-    return comparison.models[1].differences, comparison
+    first, second = comparison.models
+    rows = second.differences
+    if second.failure is None and rows:
+        assert sum(r.params_delta for r in rows) == second.params - first.params
+        assert sum(r.flops_delta for r in rows) == second.flops - first.flops
+    return tuple(r for r in rows if r.kind != "combined"), comparison
 
 
 def _closest(comparison):
