@@ -332,3 +332,23 @@ def test_a_real_process_refuses_a_bad_depth_in_one_line():
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and done.stdout == ""
     assert len(done.stderr.strip().splitlines()) == 1 and "--depth" in done.stderr
+
+
+def test_the_document_and_the_history_of_a_fabricated_run(resnet18_ops, tmp_path):
+    import csv
+
+    from resnet_cli.render.emit import to_json
+    from resnet_cli.render.history import append, check_output
+    from resnet_cli.views.profile import OUTPUT_COLUMNS, flat_records, profile_document
+
+    report = _fabricated_report(resnet18_ops, "stage")
+    data = json.loads(to_json(profile_document(report).data))
+    assert [r["name"] for r in data["models"][0]["rows"]] == ["stem", "layer1", "layer2", "layer3", "layer4", "head"]
+    assert data["peaks"]["ridge_flops_per_byte"] == 10.0
+    path = tmp_path / "history.csv"
+    header = [c.key for c in OUTPUT_COLUMNS]
+    for _ in range(2):  # appended twice: one header, twelve rows
+        append(check_output(str(path), header), flat_records(report), OUTPUT_COLUMNS, report.env)
+    rows = list(csv.reader(path.open()))
+    assert rows[0] == ["timestamp", *header]  # what bench --output writes too: a UTC timestamp first
+    assert len(rows) == 13
