@@ -350,5 +350,6 @@ def test_the_document_and_the_history_of_a_fabricated_run(resnet18_ops, tmp_path
     for _ in range(2):  # appended twice: one header, twelve rows
         append(check_output(str(path), header), flat_records(report), OUTPUT_COLUMNS, report.env)
     rows = list(csv.reader(path.open()))
-    assert rows[0] == ["timestamp", *header]  # what bench --output writes too: a UTC timestamp first
+    assert rows[0] == header and header[0] == "timestamp"  # as bench --output: a UTC timestamp first
+    assert all(row[0].endswith("+00:00") for row in rows[1:])
     assert len(rows) == 13

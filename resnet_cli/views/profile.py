@@ -203,6 +203,6 @@ def flat_records(report: ProfileReport) -> list[dict]:
     return [{**record, **run} for m in report.models for record in row_records(m)]
 
 
-OUTPUT_COLUMNS = ROW_COLUMNS + tuple(Column(k, k) for k in (
-    "uncertain", "device", "device_name", "dtype", "channels_last", "compile", "training", "depth", "batch_size",
-    "threads", "matmul_peak_flops_per_s", "bandwidth_bytes_per_s"))
+RUN_KEYS = ("uncertain", "device", "device_name", "dtype", "channels_last", "compile", "training", "depth",
+            "batch_size", "threads", "matmul_peak_flops_per_s", "bandwidth_bytes_per_s")
+OUTPUT_COLUMNS = (Column("timestamp", "time", justify="left"), *ROW_COLUMNS, *(Column(k, k) for k in RUN_KEYS))
