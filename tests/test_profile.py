@@ -353,3 +353,23 @@ def test_the_document_and_the_history_of_a_fabricated_run(resnet18_ops, tmp_path
     assert rows[0] == header and header[0] == "timestamp"  # as bench --output: a UTC timestamp first
     assert all(row[0].endswith("+00:00") for row in rows[1:])
     assert len(rows) == 13
+
+
+def test_two_models_aligned_stage_by_stage(resnet18_ops):
+    from resnet_cli.report.profile import difference
+
+    peaks = Peaks(1e11, 1e10, "mm", "triad")
+    # the second model: layer3's conv 30 ms slower, its batch norm 5 ms slower; the stem the same
+    base = {("conv1", "", "conv"): 0.010, ("layer3.0.conv1", "", "conv"): 0.020, ("layer3.0.bn1", "", "bn"): 0.001}
+    slower = {**base, ("layer3.0.conv1", "", "conv"): 0.050, ("layer3.0.bn1", "", "bn"): 0.006}
+    first = model_profile("a", "", resnet18_ops, _fabricated(resnet18_ops, base), peaks, "stage", 4)
+    second = model_profile("b", "", resnet18_ops, _fabricated(resnet18_ops, slower), peaks, "stage", 4)
+    d = difference(first, second)
+    # free times: 1.1 × the rows' sums (31 ms and 66 ms)
+    assert d.total_s == pytest.approx(1.1 * 0.066 - 1.1 * 0.031)
+    assert d.relative == pytest.approx(35 / 31)
+    assert d.largest_rows()[0][:2] == ("layer3", pytest.approx(0.035))
+    assert [name for name, *_ in d.largest_rows()] == ["layer3"]  # the only stage that changed
+    assert dict(d.categories)["conv"] == pytest.approx(0.030)
+    assert dict(d.categories)["batch norm"] == pytest.approx(0.005)
+    assert d.categories[0][0] == "conv"  # largest change first
