@@ -373,3 +373,25 @@ def test_two_models_aligned_stage_by_stage(resnet18_ops):
     assert dict(d.categories)["conv"] == pytest.approx(0.030)
     assert dict(d.categories)["batch norm"] == pytest.approx(0.005)
     assert d.categories[0][0] == "conv"  # largest change first
+
+
+def test_the_api_profiles_your_own_module_without_touching_it():
+    import resnet_cli
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.features = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU())
+            self.classifier = nn.Linear(8, 2)
+
+        def forward(self, x):
+            return self.classifier(self.features(x).mean((2, 3)))
+
+    net = Net()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    result = resnet_cli.profile(net, input="2x3x16x16", device="cpu", depth="layer", iterations=1, warmup=0,
+                                training=True)
+    names = {r.name for r in result.report.models[0].rows}
+    assert {"features.0", "features.1", "features.2", "classifier"} <= names
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items()) and net.training
+    assert all(p.grad is None for p in net.parameters())
