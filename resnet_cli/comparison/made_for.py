@@ -107,7 +107,7 @@ def _other_inputs(target, analyze):
 def _with_default_note(error, target):
     """The error of a model that fails at the default input, saying that the input was the default (nobody
     chose it, so it may be what is wrong)."""
-    if "--input" in str(error):  # it says so already
+    if not getattr(error, "breaks_midway", False):  # its own exception, or the input refused (said already)
         return error
     try:
         return type(error)(f"{error}; it was analysed at the default input {_shape(target.input_shape)}: "

@@ -242,7 +242,9 @@ def _rejection(target: Target, error) -> Exception:
     if getattr(error, "at_input", True):  # its first layer refused the input: the input is what to change
         return UsageError(f"{shown(target.name)} rejects the input {text}: {error}; if the input is wrong, give one "
                           "it takes with --input NxCxHxW")
-    return (UserCodeError if target.is_user_code else RuntimeFailure)(failure_line(target.name, error))
+    broken = (UserCodeError if target.is_user_code else RuntimeFailure)(failure_line(target.name, error))
+    broken.breaks_midway = True  # its layers ran, then it broke: comparison.made_for may try another input
+    return broken
 
 
 def failure_place(error) -> str:
