@@ -248,10 +248,12 @@ def _rejection(target: Target, error) -> Exception:
 
 
 def failure_place(error) -> str:
-    """Where a forward failed: "module '2.0' (Block)", or "its own forward" for the root's code."""
+    """Where a forward failed: "module '2.0' (Block)", or "ResNet18.forward itself" for the root's own code."""
     module = getattr(error, "module", "")
     kind = getattr(error, "module_type", "")
-    return f"module '{shown(module)}'" + (f" ({kind})" if kind else "") if module else "its own forward"
+    if not module:  # the root module's own code (F.* calls in its forward)
+        return f"{shown(kind)}.forward itself" if kind else "the model's own forward"
+    return f"module '{shown(module)}'" + (f" ({kind})" if kind else "")
 
 
 def failure_line(name: str, error) -> str:
