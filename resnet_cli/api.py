@@ -266,7 +266,8 @@ def profile(*models: Any, input=None, batch_size: int | None = None, device: str
     count = threads or torch.get_num_threads()
     settings = Settings(resolved, dtype, channels_last, compile, training, iterations, warmup, count)
     budget = min(FULL_BUDGET_S, 0.3 * iterations)  # a quick run spends little on the matmul peak
-    gemm = RooflineSampler(resolved, dtype, count, channels_last, min_time_s=budget)
+    gemm = _profile_gemm(RooflineSampler(resolved, dtype, count, channels_last, min_time_s=budget), dtype,
+                         quick=iterations < 5)
     flags = {"mode": "training" if training else "inference", "dtype": dtype, "channels_last": channels_last,
              "compile": compile, "iterations": iterations, "warmup": warmup, "depth": depth}
     env = capture_environment(resolved, count, flags)
@@ -274,3 +275,28 @@ def profile(*models: Any, input=None, batch_size: int | None = None, device: str
                          progress=progress or no_progress)
     notes = tuple(dict.fromkeys(n for s in subjects for n in s.notes))
     return ProfileResult(report, profile_document(report), notes)
+
+
+PROFILE_CPU_GEMM = {"float32": 2048, "float16": 1024, "bfloat16": 1024}
+
+
+def _profile_gemm(sampler, dtype: str, quick: bool = False):
+    """bench's matmul sampler, with a fixed matmul size on the CPU: bench grows its CPU matmul until one product
+    takes 50 ms, which on a busy machine stops at 256³ and measures the scheduler, not the peak (0.6 GFLOP/s seen
+    on this project's shared VM). A fixed 2048³ (1024³ for 16-bit types, slow without native kernels), best of its
+    samples, is a peak contention can lower only if it hits every sample. A quick run (fewer than 5 iterations)
+    halves the size: an eighth of the time."""
+    if not sampler.cuda:
+        import torch
+
+        from resnet_cli.benchmark.peak import KernelBench
+
+        size, torch_dtype, device = PROFILE_CPU_GEMM[dtype] // (2 if quick else 1), sampler.torch_dtype, sampler.device
+
+        def make():
+            generator = torch.Generator(device).manual_seed(0)
+            a = torch.randn((size, size), dtype=torch_dtype, generator=generator)
+            b = torch.randn((size, size), dtype=torch_dtype, generator=generator)
+            return lambda: torch.mm(a, b)
+        sampler.gemm = KernelBench(f"{dtype} matmul {size}³", 2 * size**3, make, device)
+    return sampler

@@ -178,6 +178,9 @@ def check_export(names: list[str], path: str) -> None:
         raise UsageError(f"--export-weights ports the first model's weights to the second; {len(names)} models were "
                          "given (give two, or one to port from its closest variant)")
     check_path(path)
+    from resnet_cli.comparison.keras_port import check_path as check_keras_path
+
+    check_keras_path(path)
 
 
 def compare_models(names: list[str], overrides: dict | None = None, input_shape: tuple[int, ...] | None = None,
@@ -334,7 +337,12 @@ def export_weights(comparison: ModelComparison, path: str, seed: int = 0, source
     if not plan.complete:
         raise RuntimeFailure(port.refuse_message(plan, source.name, target.name))
     state = port.ported_state(plan, source_state if source_state is not None else _seeded_state(source, seed))
-    written = port.write(state, path)
+    if path.lower().endswith((".h5", ".hdf5")):  # weights a Keras model loads
+        from resnet_cli.comparison import keras_port
+
+        written = keras_port.write(state, target.target.spec, path)
+    else:
+        written = port.write(state, path)
     from_checkpoint = source_state is not None or source.target.weights is not None
     return {"path": path, "format": written, "tensors": len(state), "identical": alignments[1].identical,
             "source": source.name, "target": target.name, "seed": None if from_checkpoint else seed,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from resnet_cli.spec import naming, registry
-from resnet_cli.sources import usercode
+from resnet_cli.sources import keras_model, usercode
 from resnet_cli.base.errors import RuntimeFailure, UsageError, UserCodeError
 from resnet_cli.base.text import close_matches
 from resnet_cli.spec.fields import Flag, ResNetSpec
@@ -28,9 +28,9 @@ from resnet_cli.base.values import shown
 
 DEFAULT_MODEL = "resnet50"
 DEFAULT_USER_INPUT = registry.IMAGENET_INPUT
-CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors")
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors", ".h5", ".hdf5", ".keras")
 FORMS = ("a registered name (`resnet-cli list`) or custom, path/to/file.py:callable or package.module:callable, "
-         "or a checkpoint file (.pt, .pth, .bin, .safetensors)")
+         "a checkpoint file (.pt, .pth, .bin, .safetensors, Keras's .weights.h5 or .h5) or a Keras .keras model")
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,11 @@ def resolve_target(model: str | None = None, overrides: dict[str, Any] | None = 
     elif name.endswith(".py"):
         raise UsageError(f"MODEL '{shown(name)}' is a Python file: name the function or class in it that builds "
                          f"the model, as {shown(name)}:CALLABLE")
+    elif name.lower().endswith(".keras"):  # a whole Keras model: Keras's own loader, in safe mode
+        _no_overrides(overrides, name, "its structure comes from the model the archive holds")
+        target = Target(name=os.path.basename(name), source="keras", description=f"Keras model from {name}",
+                        family="user", input_shape=tuple(input_shape or DEFAULT_USER_INPUT),
+                        factory=keras_model.archive_loader(name))
     elif name.lower().endswith(CHECKPOINT_SUFFIXES) or (os.path.lexists(name) and not os.path.isdir(name)):
         target = _checkpoint_target(name, overrides, input_shape)  # a FIFO or a device is named as what it is
     else:
@@ -172,8 +177,11 @@ def _checkpoint_target(path: str, overrides: dict, input_shape) -> Target:
         size = "×".join(str(s) for s in input_shape)
         at = (f"; analysed at {identified}'s input {size}" if identified else f"; analysed at the default input {size}") \
             + " (--input NxCxHxW changes it)"
-    note = (f"{os.path.basename(path)}: {description}{at}; its tensors cannot tell "
-            + "; ".join(spec_from_weights.UNREADABLE) + " — change them with the flags")
+    unreadable = "; ".join(spec_from_weights.UNREADABLE)
+    if path.lower().endswith((".h5", ".hdf5")):
+        unreadable = ("the stride placement, the stem pool and the BatchNorm settings (keras.applications' and "
+                      "Keras's assumed)")
+    note = f"{os.path.basename(path)}: {description}{at}; its tensors cannot tell {unreadable} — change them with the flags"
     return Target(name=os.path.basename(path), source="checkpoint", description=description,
                   family=variant.family, input_shape=tuple(input_shape), spec=spec, variant=variant,
                   weights=path, identified=identified, identified_as=identified_as, rebuild_flags=inferred.flags,
@@ -219,7 +227,13 @@ def build(target: Target, device: str | None = "meta"):
 
         model = build_model(target.spec, device)
     else:
-        model = usercode.instantiate(target.name, target.factory, device)
+        if keras_model.is_keras(target.factory):  # a Keras instance is analysed where it lives, never copied
+            model = target.factory
+        else:
+            with keras_model.device_scope(device):  # Keras places its own variables: on meta too, when asked
+                model = usercode.instantiate(target.name, target.factory, device)
+        if keras_model.is_keras(model):  # analysed through a module tree in its own layer names
+            model = keras_model.adapt(model, target.input_shape)
     if target.weights is not None:
         from resnet_cli.sources import checkpoint
 
@@ -265,6 +279,14 @@ def failure_line(name: str, error) -> str:
 
 
 def analyze(target: Target, *, training: bool = False, allow_partial: bool = False) -> Analyzed:
+    analyzed = _analyze(target, training=training, allow_partial=allow_partial)
+    if keras_model.is_adapter(analyzed.model):
+        analyzed = dataclasses.replace(analyzed, notes=(keras_model.note(target.name, analyzed.model),
+                                                        *analyzed.notes))
+    return analyzed
+
+
+def _analyze(target: Target, *, training: bool = False, allow_partial: bool = False) -> Analyzed:
     """Build the target and run the analysis core once. User code is built on the meta device when its code
     allows, else on the CPU with a real input. With ``allow_partial``, a forward that breaks after some
     top-level modules ran gives the analysis of what ran (and the failure) instead of an error."""
@@ -290,7 +312,8 @@ def analyze(target: Target, *, training: bool = False, allow_partial: bool = Fal
         device = _device_of(model)
         if device == "meta" or not any(True for _ in model.parameters()):
             return attempt(model, (), final=False)
-        notes = (f"{target.name}: its code puts parameters on the {device}; analysed there with a real input",)
+        notes = () if keras_model.is_adapter(model) else \
+            (f"{target.name}: its code puts parameters on the {device}; analysed there with a real input",)
         return attempt(model, notes, final=True)
     except UsageError:
         raise
