@@ -161,3 +161,37 @@ def test_tf_slim_v2_is_resnet50v2_keras():
         "every BatchNorm: eps 1.001e-05 where the reference has 1e-05", "the same layers, counted another way"]
     # keras.applications.ResNet50V2: Total params 25,613,800, of which 45,440 non-trainable BatchNorm statistics
     assert subject.params == 25_613_800 - 45_440
+
+
+def test_flat_keras_names_name_their_block():
+    from resnet_cli.structure.align import flat_prefix
+
+    assert flat_prefix(["conv3_block1_1_conv", "conv3_block1_0_bn", "conv3_block1_3_bn"]) == "conv3_block1"
+    assert flat_prefix(["conv2_block10_1_conv", "conv2_block1_1_conv"]) == "conv2"  # never half a word
+    assert flat_prefix(["conv1", "bn1"]) == ""
+
+
+def test_an_eps_on_some_batchnorms_is_one_row_naming_them():
+    class Net(nn.Module):
+        def __init__(self, eps):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 8, 3, padding=1)
+            self.bn_a = nn.BatchNorm2d(8, eps=eps)
+            self.bn_b = nn.BatchNorm2d(8)
+            self.fc = nn.Linear(8, 2)
+
+        def forward(self, x):
+            x = F.relu(self.bn_b(self.bn_a(self.conv(x))))
+            return self.fc(x.mean((2, 3)))
+
+    from resnet_cli.comparison.diagnose import findings
+    from resnet_cli.comparison.folding import fold
+
+    with torch.device("meta"):
+        ref, model = Net(1e-5), Net(1e-3)
+    a, b = (structure(analyze(m, (1, 3, 8, 8))) for m in (ref, model))
+    alignment = align(a, b)
+    assert alignment.identical  # a setting never stops two layers from matching
+    (row,) = fold(findings(alignment), a, b, 1)
+    assert row.message.startswith("bn_a: eps 0.001 where the reference has 1e-05")
+    assert (row.params_delta, row.flops_delta) == (0, 0)
