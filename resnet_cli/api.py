@@ -107,10 +107,22 @@ def summary(model: Any = "resnet50", input=None, depth: str = "stage", *, weight
 
     depth = values.parse_choice(depth, "depth", DEPTHS)
     target = target_for(model, input, weights=weights, stages=stages, **overrides)
-    analyzed = analyze(target)
+    target, analyzed, said = _at_its_input(target)
+    analyzed = analyzed or analyze(target)
     report = summarize(target, analyzed.model, analyzed.analysis, depth)
     verification = _verify(target, analyzed) if verify else None
-    return SummaryResult(report, summary_document(report, verification), _notes(target, analyzed), verification)
+    return SummaryResult(report, summary_document(report, verification), _notes(target, analyzed) + said,
+                         verification)
+
+
+def _at_its_input(target):
+    """(target, its analysis if already made, the note): without --input, user code is analysed at the input of
+    the registered variant it is identified as (``comparison.made_for``), and a note says which input."""
+    from resnet_cli.comparison.made_for import at_its_input
+    from resnet_cli.sources.target import analyze
+
+    target, analyzed, note = at_its_input(target, analyze)
+    return target, analyzed, (note,) if note else ()
 
 
 def _verify(target, analyzed):
@@ -139,11 +151,13 @@ def flops(model: Any = "resnet50", input=None, training: bool = False, depth: st
     depth = values.parse_choice(depth, "depth", DEPTHS)
     dtype = values.parse_dtype(dtype, "dtype")
     target = target_for(model, input, weights=weights, stages=stages, **overrides)
-    forward = analyze(target)
+    target, forward, said = _at_its_input(target)
+    forward = forward or analyze(target)
     step = analyze(target, training=True)
     report = flops_report(target, forward.model, forward.analysis, step.analysis, depth, dtype, training)
     verification = _verify(target, forward) if verify else None
-    return FlopsResult(report, flops_document(report, verification), _notes(target, forward, step), verification)
+    return FlopsResult(report, flops_document(report, verification), _notes(target, forward, step) + said,
+                       verification)
 
 
 def draw(model: Any = "resnet50", input=None, depth: str = "stage", *, weights: str | None = None, stages=None,
@@ -157,10 +171,11 @@ def draw(model: Any = "resnet50", input=None, depth: str = "stage", *, weights: 
 
     depth = values.parse_choice(depth, "depth", DRAW_DEPTHS)
     target = target_for(model, input, weights=weights, stages=stages, **overrides)
-    analyzed = analyze(target)
+    target, analyzed, said = _at_its_input(target)
+    analyzed = analyzed or analyze(target)
     figure = diagram(target.name, target.description, analyzed.analysis, depth=depth, stages=target.stages,
                      identified_as=target.identified_as)
-    return DrawResult(figure, draw_document(figure), _notes(target, analyzed))
+    return DrawResult(figure, draw_document(figure), _notes(target, analyzed) + said)
 
 
 def compare(*models: Any, input=None, channels: int | None = None, size: int | None = None, stages=None,
@@ -251,7 +266,8 @@ def profile(*models: Any, input=None, batch_size: int | None = None, device: str
     count = threads or torch.get_num_threads()
     settings = Settings(resolved, dtype, channels_last, compile, training, iterations, warmup, count)
     budget = min(FULL_BUDGET_S, 0.3 * iterations)  # a quick run spends little on the matmul peak
-    gemm = RooflineSampler(resolved, dtype, count, channels_last, min_time_s=budget)
+    gemm = _profile_gemm(RooflineSampler(resolved, dtype, count, channels_last, min_time_s=budget), dtype,
+                         quick=iterations < 5)
     flags = {"mode": "training" if training else "inference", "dtype": dtype, "channels_last": channels_last,
              "compile": compile, "iterations": iterations, "warmup": warmup, "depth": depth}
     env = capture_environment(resolved, count, flags)
@@ -259,3 +275,28 @@ def profile(*models: Any, input=None, batch_size: int | None = None, device: str
                          progress=progress or no_progress)
     notes = tuple(dict.fromkeys(n for s in subjects for n in s.notes))
     return ProfileResult(report, profile_document(report), notes)
+
+
+PROFILE_CPU_GEMM = {"float32": 2048, "float16": 1024, "bfloat16": 1024}
+
+
+def _profile_gemm(sampler, dtype: str, quick: bool = False):
+    """bench's matmul sampler, with a fixed matmul size on the CPU: bench grows its CPU matmul until one product
+    takes 50 ms, which on a busy machine stops at 256³ and measures the scheduler, not the peak (0.6 GFLOP/s seen
+    on this project's shared VM). A fixed 2048³ (1024³ for 16-bit types, slow without native kernels), best of its
+    samples, is a peak contention can lower only if it hits every sample. A quick run (fewer than 5 iterations)
+    halves the size: an eighth of the time."""
+    if not sampler.cuda:
+        import torch
+
+        from resnet_cli.benchmark.peak import KernelBench
+
+        size, torch_dtype, device = PROFILE_CPU_GEMM[dtype] // (2 if quick else 1), sampler.torch_dtype, sampler.device
+
+        def make():
+            generator = torch.Generator(device).manual_seed(0)
+            a = torch.randn((size, size), dtype=torch_dtype, generator=generator)
+            b = torch.randn((size, size), dtype=torch_dtype, generator=generator)
+            return lambda: torch.mm(a, b)
+        sampler.gemm = KernelBench(f"{dtype} matmul {size}³", 2 * size**3, make, device)
+    return sampler

@@ -19,6 +19,7 @@ from resnet_cli.report.profile import (
     Peaks,
     model_profile,
     op_bytes,
+    op_kind,
     reconcile,
     roofline_seconds,
     row_costs,
@@ -251,3 +252,73 @@ def test_the_api_at_op_depth():
     names = [r.name for r in result.report.models[0].rows]
     assert "conv1 · conv" in names and "layer1.0 (own ops) · add" in names and "fc · linear" in names
     assert result.to_dict()["depth"] == "op"
+
+
+class _StopsAtCall(nn.Module):
+    """Raises KeyboardInterrupt (as Ctrl-C would) at its ``stop_at``-th call."""
+
+    def __init__(self, stop_at: int) -> None:
+        super().__init__()
+        self.layer = nn.Linear(64, 64)
+        self.calls, self.stop_at = 0, stop_at
+
+    def forward(self, x):
+        self.calls += 1
+        if self.calls == self.stop_at:
+            raise KeyboardInterrupt
+        return self.layer(x)
+
+
+def test_ctrl_c_keeps_the_iterations_that_completed():
+    from resnet_cli.profiling.measure import Settings, measure_model
+
+    # call 1: warm-up; calls 2-3: without the profiler; calls 4-5 profiled; call 6 is cut short
+    settings = Settings("cpu", "float32", iterations=4, warmup=1, threads=1)
+    run = measure_model(_StopsAtCall(6), (8, 64), settings)
+    assert run.interrupted and run.stopped_by == "SIGINT"
+    assert len(run.iterations) == 2 and len(run.profiled_s) == 2 and len(run.free_s) == 2
+    assert all(("layer", "", "linear") in iteration for iteration in run.iterations)
+
+
+# ---- the roofline pictures ----
+
+def _fabricated_report(resnet18_ops, depth: str = "layer"):
+    from resnet_cli.report.profile import ProfileReport
+
+    peaks = Peaks(1e11, 1e10, "float32 matmul 2048³", "triad")
+    layout_rows = row_costs(resnet18_ops, depth, 4)
+    # 1 ms per row, and two rows with the same costs (layer1.0.conv1 and .conv2): the same point
+    entries = {(op.module, op.anchor, op_kind(op)): 1e-3 for op in resnet18_ops.ops if op.flops}
+    assert layout_rows
+    one = model_profile("resnet18", "", resnet18_ops, _fabricated(resnet18_ops, entries), peaks, depth, 4)
+    return ProfileReport((one,), peaks, "cpu", "test CPU", "float32", False, None, False, depth, 1, 2)
+
+
+def test_the_text_roofline_shows_every_row_once(resnet18_ops):
+    from resnet_cli.render.roofline import MARKS, terminal_roofline
+
+    report = _fabricated_report(resnet18_ops, "stage")
+    text = terminal_roofline(report, 100).plain
+    chart, legend = text.split("FLOP/byte\n", 1)
+    grid = "".join(line.split("│", 1)[1] for line in chart.splitlines() if "│" in line)  # without the axis labels
+    timed = [r for r in report.models[0].rows if r.median_s]
+    for number in range(len(timed)):
+        assert grid.count(MARKS[number]) == 1, (MARKS[number], chart)
+    assert len(legend.splitlines()) == len(timed)
+
+
+def test_the_roofline_figure_places_labels_without_overlap(resnet18_ops):
+    from resnet_cli.render.roofline import roofline_figure
+
+    figure = roofline_figure(_fabricated_report(resnet18_ops, "layer"))
+    renderer = figure.canvas.get_renderer()
+    axis = figure.axes[0]
+    boxes = [t.get_window_extent(renderer) for t in axis.texts if t.get_text() and "peak" not in t.get_text()
+             and "bandwidth" not in t.get_text()]
+    assert len(boxes) >= 10
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b), (a, b)
+    from resnet_cli.render.images import pyplot
+
+    pyplot().close(figure)

@@ -529,12 +529,12 @@ _add([aten.expand, aten.expand_as, aten.detach, aten.alias, aten.clone, aten.cop
       aten.unbind, aten.lift_fresh, aten.index_select, aten._local_scalar_dense, aten.clamp_min_, aten.masked_fill_,
       aten._has_compatible_shallow_copy_type, aten.set_, aten.resize_, aten._unsafe_index, aten.squeeze_,
       aten.unsqueeze_, aten._foreach_zero_, aten.scalar_tensor, aten.slice_backward, aten.select_backward,
-      aten.repeat],
+      aten.repeat, aten.as_strided_],
      moves_data=True)
 # ops that give a new name to existing storage (or allocate without writing): no new activation elements
 _add([aten.view, aten._unsafe_view, aten._reshape_alias, aten.t, aten.transpose, aten.permute, aten.expand,
       aten.expand_as, aten.slice, aten.select, aten.unsqueeze, aten.squeeze, aten.detach, aten.alias,
-      aten.as_strided, aten.split, aten.split_with_sizes, aten.unbind, aten.empty], view=True)
+      aten.as_strided, aten.as_strided_, aten.split, aten.split_with_sizes, aten.unbind, aten.empty], view=True)
 
 CONV_OPS = frozenset(name for name, op in OPS.items() if op.kind == "conv")
 

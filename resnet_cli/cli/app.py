@@ -118,12 +118,15 @@ def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     _standard_streams()
     try:
-        with signals.handling():
+        with signals.handling(), signals.where("starting (reading the command line)"):
             from resnet_cli.render.charts import chart_flag_argv
 
             result = command.main(args=chart_flag_argv(argv if argv is not None else sys.argv[1:]),
                                   prog_name="resnet-cli", standalone_mode=False)
             sys.stdout.flush()  # a closed pipe shows here, inside the boundary, not at interpreter exit
+        if signals.stopping() and not signals.said():  # stopped before a command's boundary (typer: a bare 130)
+            error_line(signals.stop_line())
+            return signals.exit_code()
     except (BrokenPipeError, ClosedPipe):
         _silence_stdout()
         return BROKEN_PIPE_EXIT

@@ -84,7 +84,6 @@ def register(app: typer.Typer) -> None:
         charts.check_chart_target(chart, fmt)
         result = api.compare(*things, input=input, channels=channels, size=size, stages=stages, weights=weights,
                              **overrides)
-        console = render.stderr_console()
         render.say(result.notes)  # each once: a checkpoint named twice has one note
         if chart is None:
             render.emit(result.document, fmt)
@@ -95,7 +94,7 @@ def register(app: typer.Typer) -> None:
             from resnet_cli.render.diagram import save_blocks
 
             save_blocks(result.report, draw)
-            console.print(f"wrote {draw}", markup=False, highlight=False)
+            render.wrote(draw)
         broken = [m for m in getattr(result.report, "models", ()) if m.failure]
         if broken:  # the comparison up to the failure is on stdout; the failure is the user's code: exit 1
             first = broken[0]
@@ -109,6 +108,5 @@ def register(app: typer.Typer) -> None:
             same = "" if written["identical"] else " (the models differ as listed: the weights load, the outputs differ)"
             origin = (f"from {weights}" if written["seed"] is None else
                       f"initialised with seed {written['seed']}")
-            console.print(f"wrote {written['tensors']} tensors of {written['source']} ({origin}) under "
-                          f"{written['target']}'s names to {written['path']} ({written['format']}){same}",
-                          markup=False)
+            render.wrote(written["path"], f"{written['tensors']} tensors of {written['source']} ({origin}) under "
+                         f"{written['target']}'s names, {written['format']}{same}")

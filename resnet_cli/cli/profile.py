@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from resnet_cli.base import values
-from resnet_cli.base.errors import INTERRUPTED_EXIT
+from resnet_cli.base.errors import INTERRUPTED_EXIT, Terminated
 from resnet_cli.cli.options import MODEL_HELP, DtypeOpt, FormatOpt, InputOpt, WeightsOpt, boundary, with_spec_options
 from resnet_cli.render import emit as render
 
@@ -113,7 +113,7 @@ def profile(
         result.save_plot(plot)
     _warn(report.warnings)
     if report.interrupted:
-        raise typer.Exit(INTERRUPTED_EXIT)
+        raise typer.Exit(Terminated.exit_code if report.stopped_by == "SIGTERM" else INTERRUPTED_EXIT)
 
 
 @contextmanager

@@ -67,7 +67,11 @@ def _child(main, page) -> int:
         page[_HEADER.size:_HEADER.size + len(data)] = data
         page[:_HEADER.size] = _HEADER.pack(0, 0, len(data))
 
+    def finished(code: int) -> None:
+        page[:_HEADER.size] = _HEADER.pack(FINISHED, code, 0)
+
     signals.set_beacon(tell)
+    signals.on_exit_now(finished)
     code = main()
     for stream in (sys.stdout, sys.stderr):
         try:

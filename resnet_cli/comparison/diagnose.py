@@ -34,6 +34,7 @@ def findings(alignment: Alignment, model_failure: tuple[str, str] | None = None)
     ordered: list[Match] = []
     seen = {"ref": 0, "model": 0}
     previous: dict = {"ref": None, "model": None}
+    counterpart: dict[str, str] = {}
     kinds = [(s.ref or s.model).kind for s in alignment.segments]
     first_block = next((i for i, kind in enumerate(kinds) if kind != "glue"), 0)
     last_block = max((i for i, kind in enumerate(kinds) if kind != "glue"), default=-1)
@@ -45,6 +46,8 @@ def findings(alignment: Alignment, model_failure: tuple[str, str] | None = None)
                 seen[side] += 1
             labels[side] = None if seg is None else _glue_label(seg, index, first_block, last_block) \
                 if seg.kind == "glue" else block_label(seg, seen[side])
+        if labels["model"] and labels["ref"]:
+            counterpart[labels["model"]] = labels["ref"]  # where a failure in the model is, in the reference
         matches = sorted(segment.matches, key=lambda m: _match_position(segment, m))
         ordered.extend(matches)
         if segment.status == UNREACHED:
@@ -69,7 +72,8 @@ def findings(alignment: Alignment, model_failure: tuple[str, str] | None = None)
     if model_failure is not None:
         module, message = model_failure
         found.append(Finding(FAILURE_KIND, message, module or "forward",  # message: analysis.failure.explain
-                             model=module or None, position=len(ordered) + 1,
+                             model=module or None, position=len(ordered) + 1, ref_block=counterpart.get(module, ""),
+                             reference=counterpart.get(module),
                              note="the models are compared up to here"))
     found.sort(key=lambda f: f.position)
     return found

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from resnet_cli.base.text import si_prefix
-from resnet_cli.comparison.diagnose import Finding, block_label
+from resnet_cli.comparison.diagnose import FAILURE_KIND, Finding, block_label
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ def fold(found: list[Finding], ref_structure, model_structure, reference_flops: 
         if first.scope == "segment":
             message = _segment_message(first, members, ref_blocks, model_blocks)
         elif first.scope == "block":
-            where = blocks_phrase(blocks, model_blocks) if first.kind not in ("failure", "fails") else _and(blocks)
+            where = blocks_phrase(blocks, model_blocks) if first.kind != FAILURE_KIND else _and(blocks)
             ref_where = blocks_phrase(list(dict.fromkeys(f.ref_block for f in members if f.ref_block)), ref_blocks) \
                 if all(f.ref_block for f in members) else ""
             if ref_where and ref_where != where and not first.suffix:

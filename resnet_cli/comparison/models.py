@@ -178,6 +178,9 @@ def check_export(names: list[str], path: str) -> None:
         raise UsageError(f"--export-weights ports the first model's weights to the second; {len(names)} models were "
                          "given (give two, or one to port from its closest variant)")
     check_path(path)
+    from resnet_cli.comparison.keras_port import check_path as check_keras_path
+
+    check_keras_path(path)
 
 
 def compare_models(names: list[str], overrides: dict | None = None, input_shape: tuple[int, ...] | None = None,
@@ -193,16 +196,12 @@ def compare_models(names: list[str], overrides: dict | None = None, input_shape:
     if overrides and not registered:
         raise UsageError("architecture override flags change registered models, and none is named; "
                          "your own model's structure comes from its code")
-    user_input = input_shape
-    if user_input is None and registered:
-        user_input = resolve_target(registered[0], overrides).input_shape
     reference = names[0] if names[0] in registry.VARIANTS else None
-    analysed = []
-    for index, name in enumerate(names):
-        user = is_user_model(name)
-        target = resolve_target(name, None if user else overrides, user_input if user else input_shape,
-                                weights=weights if index == 0 else None)
-        analysed.append(_analyse(target, reference))
+    targets = [resolve_target(name, None if is_user_model(name) else overrides, input_shape,
+                              weights=weights if index == 0 else None) for index, name in enumerate(names)]
+    if input_shape is None:  # every model at one input: the one the first was made for (comparison.made_for)
+        targets = _at_one_input(targets, [n for n in names if not is_user_model(n)], overrides)
+    analysed = [_analyse(target, reference) for target in targets]
     subject = analysed[0]
     if len(analysed) == 1 and subject.target.is_user_code and subject.closest is not None:
         # one model alone: compared with the registered variant closest to it
@@ -212,8 +211,48 @@ def compare_models(names: list[str], overrides: dict | None = None, input_shape:
                                         name=found.label,
                                         description=f"the registered variant closest to it: {description}")
         analysed.insert(0, _analyse(candidate, found.name, source="closest"))
+    if analysed[0].failure is not None and not stages and weights is None:
+        analysed = _runs_first(analysed)
     stage_choices = parse_stages(stages, len(analysed))
     return _comparison(analysed, stage_choices)
+
+
+def _runs_first(analysed: list[_Analysed]) -> list[_Analysed]:
+    """The models with one that runs to the end first: a reference that breaks midway has no second half to
+    compare against, so the first model that runs is the reference and the broken one gets its ``fails`` row."""
+    whole = next((i for i, item in enumerate(analysed) if item.failure is None), None)
+    if whole is None:
+        return analysed
+    broken, reference = analysed[0], analysed[whole]
+    note = (f"{broken.name}: its forward fails in {broken.failure.module or 'its own forward'}, so the models are "
+            f"compared with {reference.name}, the first that runs to the end")
+    reference = dataclasses.replace(reference, notes=(*reference.notes, note))
+    return [reference, *analysed[:whole], *analysed[whole + 1:]]
+
+
+def _at_one_input(targets: list, registered: list[str], overrides: dict | None) -> list:
+    """The targets, each at the input the first was made for: a registered variant's or a checkpoint's own, the
+    variant user code is identified as, else the first registered model's (else the default); the first model's
+    notes say which input was taken."""
+    from resnet_cli.comparison.made_for import choose
+    from resnet_cli.sources.target import analyze, check_input, resolve_target
+
+    first, _, note, found = choose(targets[0], lambda target: analyze(target, allow_partial=True))
+    if first.default_input and found is None and registered:  # not identified: a named variant's input
+        if first.source != "checkpoint":
+            shape = resolve_target(registered[0], overrides).input_shape
+            first = dataclasses.replace(first, input_shape=(first.input_shape[0], first.input_shape[1], *shape[2:]))
+            note = f"{first.name}: not identified as a registered variant; every model analysed at {registered[0]}'s " \
+                   f"input, {'×'.join(map(str, first.input_shape))} (--input NxCxHxW changes it)"
+    shape = first.input_shape
+    moved = [dataclasses.replace(t, input_shape=(t.input_shape[0], t.input_shape[1], *shape[2:]))
+             if tuple(t.input_shape[2:]) != tuple(shape[2:]) else t for t in targets[1:]]
+    for target in moved:
+        if target.spec is not None:
+            check_input(target.spec, target.input_shape, target.name)
+    if note:
+        first = dataclasses.replace(first, notes=(*first.notes, note))
+    return [first, *moved]
 
 
 def _comparison(analysed: list[_Analysed], stage_choices) -> ModelComparison:
@@ -298,7 +337,12 @@ def export_weights(comparison: ModelComparison, path: str, seed: int = 0, source
     if not plan.complete:
         raise RuntimeFailure(port.refuse_message(plan, source.name, target.name))
     state = port.ported_state(plan, source_state if source_state is not None else _seeded_state(source, seed))
-    written = port.write(state, path)
+    if path.lower().endswith((".h5", ".hdf5")):  # weights a Keras model loads
+        from resnet_cli.comparison import keras_port
+
+        written = keras_port.write(state, target.target.spec, path)
+    else:
+        written = port.write(state, path)
     from_checkpoint = source_state is not None or source.target.weights is not None
     return {"path": path, "format": written, "tensors": len(state), "identical": alignments[1].identical,
             "source": source.name, "target": target.name, "seed": None if from_checkpoint else seed,

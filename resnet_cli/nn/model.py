@@ -227,6 +227,8 @@ class ResNet(nn.Module):
             self.add_module(self.act_name, parts.activation(act, inplace=True))
         if spec.stem_pool is StemPool.MAX:
             self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        elif spec.stem_pool is StemPool.ZERO_MAX:  # Keras ResNetV2: ZeroPadding2D(1), MaxPooling2D(3, 2)
+            self.maxpool = nn.Sequential(nn.ZeroPad2d(1), nn.MaxPool2d(kernel_size=3, stride=2))
         elif spec.stem_pool is StemPool.CONV:
             # ResNet-RS: a strided 3x3 conv replaces the max-pool; timm keeps the name 'maxpool' for its weights
             self.maxpool = nn.Sequential(
@@ -248,6 +250,9 @@ class ResNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(cin, spec.num_classes)
 
+        for module in self.modules():  # --bn-eps, --bn-momentum: every BatchNorm alike (Keras's: 1.001e-5, 0.01)
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eps, module.momentum = spec.bn_eps, spec.bn_momentum
         if self.fc.weight.is_meta:  # nothing to initialise: meta tensors hold no values
             return
         for module in self.modules():

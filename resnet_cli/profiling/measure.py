@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
+from resnet_cli.base import signals
+from resnet_cli.base.errors import Terminated
 from resnet_cli.profiling.attribution import ITERATION, attribute, module_ranges
 from resnet_cli.profiling.bandwidth import measure_bandwidth
 from resnet_cli.report.profile import Measured, Peaks
@@ -157,13 +159,13 @@ def measure_model(model, input_shape, settings: Settings, *, owned: bool = True,
     walls: list[float] = []
     iterations: list[dict] = []
     uncertain: frozenset = frozenset()
-    interrupted = False
+    interrupted, stopped_by = False, None
     source = ("device time of the CUDA kernels each operator launched (torch.profiler's CUDA activity)" if cuda
               else "CPU self time of each operator (torch.profiler), with its intra-op threads")
     benchmark = torch.backends.cudnn.benchmark
     try:
         torch.backends.cudnn.benchmark = True if cuda else benchmark
-        with threads(settings.threads):
+        with threads(settings.threads), signals.where(f"profiling {name or 'the model'} at batch {input_shape[0]}"):
             model = prepare(model, settings, owned=owned)
             step = make_step(model, input_shape, settings)
             for index in range(settings.warmup):
@@ -175,16 +177,20 @@ def measure_model(model, input_shape, settings: Settings, *, owned: bool = True,
                 free.append(_timed(step))
             attributed = _profiled(model, step, settings, name, progress)
             iterations, walls, uncertain = attributed.iterations, attributed.walls, frozenset(attributed.uncertain)
-            if attributed.interrupted:
-                raise KeyboardInterrupt
+            if attributed.stopped_by:
+                raise Terminated() if attributed.stopped_by == "SIGTERM" else KeyboardInterrupt()
             for index in range(half, settings.iterations):
                 progress("free", model=name, done=index, total=settings.iterations)
                 free.append(_timed(step))
-    except KeyboardInterrupt:
-        interrupted = True
+    except KeyboardInterrupt as stop:
+        interrupted, stopped_by = True, stop_name(stop)
     finally:
         torch.backends.cudnn.benchmark = benchmark
-    return Measured(tuple(iterations), tuple(walls), tuple(free), source, uncertain, interrupted)
+    return Measured(tuple(iterations), tuple(walls), tuple(free), source, uncertain, interrupted, stopped_by)
+
+
+def stop_name(stop: KeyboardInterrupt) -> str:
+    return "SIGTERM" if isinstance(stop, Terminated) else "SIGINT"
 
 
 @dataclass
@@ -192,7 +198,7 @@ class _Profiled:
     iterations: list
     walls: list
     uncertain: set
-    interrupted: bool = False
+    stopped_by: str | None = None
 
 
 def _profiled(model, step, settings: Settings, name: str, progress: Progress) -> _Profiled:
@@ -200,7 +206,7 @@ def _profiled(model, step, settings: Settings, name: str, progress: Progress) ->
 
     cuda = settings.device.startswith("cuda")
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    interrupted, done = False, 0
+    stopped_by, done = None, 0
     ranges = nullcontext() if settings.compile else module_ranges(model)
     prof = profile(activities=activities)
     with _quiet_native_stderr():
@@ -212,13 +218,13 @@ def _profiled(model, step, settings: Settings, name: str, progress: Progress) ->
                 with record_function(f"{ITERATION}{index}"):
                     step()
                 done += 1
-    except KeyboardInterrupt:
-        interrupted = True  # the iterations that completed are in the trace; the one cut short is dropped
+    except KeyboardInterrupt as stop:  # the iterations that completed are in the trace; the one cut short is dropped
+        stopped_by = stop_name(stop)
     finally:
         with _quiet_native_stderr():
             prof.stop()
     found = attribute(prof.events(), cuda=cuda, compiled=bool(settings.compile))
-    return _Profiled(found.iterations[:done], found.walls[:done], found.uncertain, interrupted)
+    return _Profiled(found.iterations[:done], found.walls[:done], found.uncertain, stopped_by)
 
 
 @contextmanager

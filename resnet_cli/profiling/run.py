@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from resnet_cli.base.errors import RuntimeFailure
 from resnet_cli.base.values import DTYPE_BYTES
-from resnet_cli.profiling.measure import PeakMeter, Progress, Settings, measure_model, no_progress
+from resnet_cli.profiling.measure import PeakMeter, Progress, Settings, measure_model, no_progress, stop_name
 from resnet_cli.report.profile import ModelProfile, ProfileReport, model_profile
 
 
@@ -29,7 +29,7 @@ def run_profile(subjects: list[Subject], settings: Settings, gemm, depth: str, *
     the completed iterations of the one cut short)."""
     meter = PeakMeter(gemm, settings)
     measured = []
-    interrupted = False
+    interrupted, stopped_by = False, None
     try:
         progress("peak", model="")
         meter.sample(first=True)
@@ -38,14 +38,14 @@ def run_profile(subjects: list[Subject], settings: Settings, gemm, depth: str, *
                                 name=subject.name, progress=progress)
             measured.append((subject, one))
             if one.interrupted:
-                interrupted = True
+                interrupted, stopped_by = True, one.stopped_by
                 break
             progress("peak", model=subject.name)
             meter.gemm.sample(first=False)
         if not interrupted:
             meter.final()
-    except KeyboardInterrupt:
-        interrupted = True
+    except KeyboardInterrupt as stop:
+        interrupted, stopped_by = True, stop_name(stop)
     peaks = meter.peaks()
     if peaks is None:
         raise RuntimeFailure("interrupted before the ceilings were measured: nothing to report")
@@ -62,9 +62,12 @@ def run_profile(subjects: list[Subject], settings: Settings, gemm, depth: str, *
     if not models:
         raise RuntimeFailure("interrupted before any model was profiled: nothing to report")
     warnings += _machine_warnings(env or {})
+    if stopped_by:
+        what = "interrupted (Ctrl-C)" if stopped_by == "SIGINT" else "terminated (SIGTERM)"
+        warnings.append(f"{what}: showing what was measured before")
     return ProfileReport(tuple(models), peaks, settings.device, device_name, settings.dtype, settings.channels_last,
                          settings.compile, settings.training, depth, subjects[0].analysis.input_shape[0],
-                         settings.threads, env or {}, interrupted, tuple(warnings))
+                         settings.threads, env or {}, interrupted, tuple(warnings), stopped_by)
 
 
 def _machine_warnings(env: dict) -> list[str]:

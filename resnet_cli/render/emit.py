@@ -393,6 +393,11 @@ def say(notes, prefix: str = "note") -> None:
         console.print(f"{prefix}: {note}", markup=False, highlight=False)
 
 
+def wrote(path: str, details: str = "") -> None:
+    """Every file written is announced the same way, on stderr: "wrote FILE" (then what it holds, if said)."""
+    stderr_console().print(f"wrote {path}" + (f" ({details})" if details else ""), markup=False, highlight=False)
+
+
 def write(text: str) -> None:
     """Write machine-readable text to the results stream, exactly as given (one trailing newline)."""
     stream = results_stream()

@@ -49,8 +49,6 @@ def roofline_figure(report: ProfileReport):
     xs = [x0 * (x1 / x0) ** (i / 200) for i in range(201)]
     axis.plot(xs, [min(peaks.flops_per_s, x * peaks.bytes_per_s) for x in xs], color="#333333", linewidth=1.6)
     axis.axvline(peaks.ridge, color="#999999", linewidth=0.8, linestyle=":")
-    axis.text(x1 / 1.15, peaks.flops_per_s * 1.12, f"matmul peak {peaks.flops_per_s / 1e9:,.1f} GFLOP/s",
-              ha="right", va="bottom", fontsize=8.5, color="#333333")
     slope_x = max(x0 * 1.3, min(peaks.ridge / 8, x1))
     axis.text(slope_x, slope_x * peaks.bytes_per_s * 1.25, f"bandwidth {peaks.bytes_per_s / 1e9:,.1f} GB/s",
               ha="left", va="bottom", fontsize=8.5, color="#333333",
@@ -67,16 +65,40 @@ def roofline_figure(report: ProfileReport):
     axis.set_xlabel("arithmetic intensity (FLOPs per byte of compulsory traffic)", fontsize=9.5)
     axis.set_ylabel("achieved FLOP/s (FLOPs / measured time)", fontsize=9.5)
     mode = "training step" if report.training else "forward"
-    axis.set_title(f"roofline — {report.device} {report.device_name}, {report.dtype}, batch {report.batch_size}, "
-                   f"{mode}, rows at {report.depth} depth", fontsize=10.5)
+    heading = (f"roofline — {report.device} {report.device_name}, {report.dtype}, batch {report.batch_size}, "
+               f"{mode}, rows at {report.depth} depth")
+    # two lines always (the second says what is labelled), so the layout is the same before and after labelling
+    title = axis.set_title(heading + "\nevery row a point", fontsize=10.5)
     axis.grid(alpha=0.25, which="both")
     if len(report.models) > 1:
         axis.legend(fontsize=8.5, frameon=False, loc="lower right")
+    _peak_label(axis, figure, points, peaks, x1)
     left_out = _label(axis, figure, points, len(report.models) > 1)
     if left_out:
-        figure.text(0.01, 0.005, f"{left_out} label{'s' if left_out != 1 else ''} left out where they would overlap "
-                    "(every point is drawn; --format json has every row)", fontsize=7.5, color="#666666")
+        title.set_text(f"{heading}\nevery row a point; {left_out} label{'s' if left_out != 1 else ''} left out where "
+                       "they would overlap (--format json has every row)")
     return figure
+
+
+def _peak_label(axis, figure, points, peaks, x1) -> None:
+    """The matmul peak's label above its line at the right, or where no point is under it (points above the
+    roof exist when a ceiling was measured under contention)."""
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    marks = [axis.transData.transform((r.intensity, r.achieved_flops_per_s)) for _, _, r in points]
+    ridge = peaks.ridge
+    places = ((x1 / 1.15, 1.12, "right", "bottom"), (x1 / 1.15, 1 / 1.12, "right", "top"),
+              (ridge * 1.3, 1.12, "left", "bottom"), (ridge * 1.3, 1 / 1.12, "left", "top"))
+    text = None
+    for x, factor, ha, va in places:
+        text = axis.text(x, peaks.flops_per_s * factor, f"matmul peak {peaks.flops_per_s / 1e9:,.1f} GFLOP/s",
+                         ha=ha, va=va, fontsize=8.5, color="#333333")
+        box = text.get_window_extent(renderer)
+        if not any(box.x0 - 5 <= mx <= box.x1 + 5 and box.y0 - 5 <= my <= box.y1 + 5 for mx, my in marks):
+            return
+        text.remove()
+    axis.text(*places[0][:1], peaks.flops_per_s * places[0][1], f"matmul peak {peaks.flops_per_s / 1e9:,.1f} GFLOP/s",
+              ha="right", va="bottom", fontsize=8.5, color="#333333")
 
 
 def _slope_angle(axis, figure, x0, x1, y0, y1) -> float:
@@ -97,6 +119,15 @@ def _label(axis, figure, points, several: bool) -> int:
     for _, _, row in points:  # the points themselves are obstacles
         x, y = transform.transform((row.intensity, row.achieved_flops_per_s))
         taken.append((x - 4, y - 4, x + 4, y + 4))
+    for line in axis.lines:  # the roof itself (sampled along its length)
+        xs, ys = line.get_xdata(), line.get_ydata()
+        if len(xs) > 2:
+            for x, y in zip(xs, ys, strict=True):
+                px, py = transform.transform((x, y))
+                taken.append((px - 2, py - 2, px + 2, py + 2))
+    for text in axis.texts:  # and the ceilings' own labels
+        box = text.get_window_extent(renderer)
+        taken.append((box.x0 - 2, box.y0 - 2, box.x1 + 2, box.y1 + 2))
     frame = axis.get_window_extent(renderer)
     ranked = sorted(points, key=lambda p: -(p[2].median_s or 0))
     per_model: dict[int, int] = {}
@@ -115,7 +146,7 @@ def _label(axis, figure, points, several: bool) -> int:
                                  textcoords="offset points", fontsize=7.5, ha="left" if dx >= 0 else "right",
                                  color=COLOURS[index % len(COLOURS)] if several else "#222222")
             box = text.get_window_extent(renderer)
-            rect = (box.x0 - 1, box.y0 - 1, box.x1 + 1, box.y1 + 1)
+            rect = (box.x0 - 6, box.y0 - 2, box.x1 + 6, box.y1 + 2)  # air between neighbours on one line
             inside = frame.x0 <= rect[0] and rect[2] <= frame.x1 and frame.y0 <= rect[1] and rect[3] <= frame.y1
             if inside and not any(_overlap(rect, other) for other in taken):
                 taken.append(rect)

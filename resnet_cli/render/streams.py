@@ -110,26 +110,37 @@ def fit_encoding(stream):
 
 
 class ResultStream:
-    """The results' own stream: a text stream whose write errors are one true line (a closed pipe ends the
-    run with 141; a full disk, ``> /dev/full`` or an I/O error is a RuntimeFailure, exit 1) and whose text
-    falls back to ASCII equivalents where its encoding lacks a character. ``closed_at_start``: stdout was
-    closed when the tool started (``>&-``): there is nowhere to write the result."""
-
-    def __init__(self, stream, closed_at_start: bool = False) -> None:
-        self._stream = stream
-        self.closed_at_start = closed_at_start
+    """The results' own stream. Its write errors are one true line: the reader of a pipe gone (``| head``,
+    ``| true``) ends the run with 141 for every format and every size, a full disk, ``> /dev/full`` or an I/O
+    error is a RuntimeFailure (exit 1). Its text falls back to ASCII equivalents where its encoding lacks a
+    character. ``descriptor``: the file descriptor written, every byte (a pipe takes a large write in parts;
+    the part after the reader left fails, where a text stream over the raw file would drop it silently).
+    ``closed_at_start``: stdout was closed when the tool started (``>&-``): there is nowhere to write."""
 
     encoding = "utf-8"  # it accepts any text (see Fallback)
 
+    def __init__(self, stream=None, closed_at_start: bool = False, descriptor: int | None = None,
+                 target_encoding: str | None = None) -> None:
+        self._stream = stream
+        self._descriptor = descriptor
+        self._encoding = target_encoding
+        self.closed_at_start = closed_at_start
+
     @property
     def target_encoding(self) -> str:
-        return getattr(self._stream, "encoding", None) or "utf-8"
+        return (self._encoding or getattr(self._stream, "target_encoding", None)
+                or getattr(self._stream, "encoding", None) or "utf-8")
 
     def isatty(self) -> bool:
         try:
-            return bool(self._stream.isatty())
+            return os.isatty(self._descriptor) if self._descriptor is not None else bool(self._stream.isatty())
         except (AttributeError, ValueError, OSError):
             return False
+
+    def fileno(self) -> int:
+        if self._descriptor is None:
+            return self._stream.fileno()
+        return self._descriptor
 
     def _failed(self, error: OSError):
         from resnet_cli.base.errors import ClosedPipe, RuntimeFailure
@@ -147,8 +158,14 @@ class ResultStream:
 
     def write(self, text: str) -> int:
         self._check()
+        text = encodable(text, self.target_encoding)
         try:
-            self._stream.write(encodable(text, self.target_encoding))
+            if self._descriptor is None:
+                self._stream.write(text)
+                return len(text)
+            data = memoryview(text.encode(self.target_encoding, "replace"))
+            while data:
+                data = data[os.write(self._descriptor, data):]
         except OSError as error:
             raise self._failed(error) from None
         return len(text)
@@ -156,14 +173,42 @@ class ResultStream:
     def flush(self) -> None:
         self._check()
         try:
-            self._stream.flush()
+            if self._descriptor is None:
+                self._stream.flush()
         except OSError as error:
             raise self._failed(error) from None
         except ValueError:  # flushed after the stream was closed: nothing left to write
             pass
 
+    def finish(self) -> None:
+        """After the last write: a pipe whose reader left before reading it all is a closed pipe (141), as
+        when a later write would have failed; the same for every format, however small the result."""
+        if self._descriptor is None or self.closed_at_start:
+            return
+        try:
+            import select
+
+            poller = select.poll()
+            poller.register(self._descriptor, select.POLLOUT)
+            gone = any(events & select.POLLERR for _, events in poller.poll(0))
+        except (OSError, AttributeError, ValueError):
+            return
+        if gone and _is_pipe(self._descriptor):
+            from resnet_cli.base.errors import ClosedPipe
+
+            raise ClosedPipe()
+
     def __getattr__(self, name):
         return getattr(self._stream, name)
+
+
+def _is_pipe(descriptor: int) -> bool:
+    import stat
+
+    try:
+        return stat.S_ISFIFO(os.fstat(descriptor).st_mode)
+    except OSError:
+        return False
 
 
 def _descriptor(stream) -> int | None:
@@ -192,18 +237,13 @@ def results_kept():
     try:
         os.set_inheritable(saved, False)  # children of the user's code get fd 1 = stderr only
         encoding = getattr(stdout, "target_encoding", None) or stdout.encoding or "utf-8"
-        results = io.TextIOWrapper(io.FileIO(saved, "w", closefd=False), encoding=encoding, errors="replace",
-                                   newline=None, line_buffering=False)
+        stream = ResultStream(descriptor=saved, target_encoding=encoding)
         os.dup2(sys.stderr.fileno(), 1)
         try:
-            stream = ResultStream(results)
             with results_to(stream), contextlib.redirect_stdout(sys.stderr):
                 yield stream
+            stream.finish()
         finally:
-            try:
-                results.flush()
-            except (OSError, ValueError):
-                pass
             sys.stderr.flush()
             os.dup2(saved, 1)
     finally:

@@ -102,6 +102,7 @@ class Measured:
     time_source: str  # what a row's time is, in words
     uncertain: frozenset = frozenset()  # entries whose attribution is a guess (e.g. no module range around them)
     interrupted: bool = False
+    stopped_by: str | None = None  # "SIGINT" (Ctrl-C) or "SIGTERM" when interrupted
 
 
 def _percentiles(samples) -> tuple[float | None, float | None, float | None]:
@@ -191,6 +192,7 @@ class ProfileReport:
     env: dict = field(default_factory=dict)
     interrupted: bool = False
     warnings: tuple[str, ...] = ()
+    stopped_by: str | None = None  # "SIGINT" or "SIGTERM": the run was stopped, what was measured is kept
 
 
 def _leaves(analysis: Analysis) -> set[str]:
@@ -280,8 +282,9 @@ def model_profile(model: str, description: str, analysis: Analysis, measured: Me
             flops=c.flops, bytes=c.bytes, intensity=intensity(c.flops, c.bytes), roofline_s=roof, bound=bound,
             efficiency=roof / median if median else None,
             achieved_flops_per_s=c.flops / median if median else None,
+            # a row that costs something but got no measured time: its operators were not matched (or ran fused)
             uncertain=(name in uncertain_rows or name == NOT_ATTRIBUTED
-                       or (median is None and measured.iterations != ()))))
+                       or (not median and bool(c.flops or c.bytes) and measured.iterations != ()))))
     categories = _categories(op_costs, op_samples)
     flops = sum(c.flops for c in costs.values())
     nbytes = sum(c.bytes for c in costs.values())

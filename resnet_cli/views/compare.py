@@ -249,10 +249,15 @@ def verdict_lines(comparison: ModelComparison) -> list[tuple[str, str]]:
     return lines
 
 
+def _description(model) -> str:
+    """" (what it is)", unless it only repeats the name ("build from my.py:build")."""
+    return "" if model.description.endswith(f" from {model.name}") else f" ({model.description})"
+
+
 def models_document(comparison: ModelComparison) -> Document:
     """The differences first (they are the answer), then what each model is, then the stage table."""
     labels = short_labels(comparison)
-    inputs = tuple(f"{label} = {m.name} ({m.description}), input {render.shape_text(m.input_shape)}"
+    inputs = tuple(f"{label} = {m.name}{_description(m)}, input {render.shape_text(m.input_shape)}"
                    for label, m in zip(labels, comparison.models))
     rows = "the named stages, lined up by position (--stages)" if comparison.by_position else \
         f"{labels[0]}'s stages, every model's operators aligned with them"

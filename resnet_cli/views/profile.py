@@ -100,7 +100,8 @@ def profile_data(report: ProfileReport) -> dict:
                     "time_source": m.time_source, "rows": row_records(m), "categories": category_records(m),
                     "reconciliation": reconciliation_data(m)} for m in report.models],
         "differences": difference_records(report),
-        "interrupted": report.interrupted, "warnings": list(report.warnings), "env": report.env,
+        "interrupted": report.interrupted, "stopped_by": report.stopped_by, "warnings": list(report.warnings),
+        "env": report.env,
     }
 
 
@@ -180,7 +181,8 @@ def profile_document(report: ProfileReport, drawing=None) -> Document:
         blocks.append(Drawing(drawing))
     legend = [f"bytes: {BYTES_MEANING}.", f"FLOPs: {FLOPS_MEANING}.", f"roofline: {ROOFLINE_MEANING}."]
     if any(r.uncertain for m in report.models for r in m.rows):
-        legend.append("?: a row whose attribution is uncertain (time outside every module, or compiled code).")
+        legend.append("?: a row whose attribution is uncertain (time outside every module, compiled code, or costs "
+                      "with no measured time: operators not matched).")
     if report.training:
         legend.append("training: bytes count the forward operators only (the backward's operand shapes are not "
                       "recorded), so the memory term of a row's roofline is a lower bound.")
