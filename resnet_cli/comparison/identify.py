@@ -136,8 +136,14 @@ def infer_spec(structure, input_shape) -> ResNetSpec | None:
     linear = [l for l in structure.layers if l.kind == "linear"]
     if not linear or not linear[-1].out_shape:
         return None
+    extra = {}
+    if "bn_eps" in ResNetSpec.__dataclass_fields__:  # a setting a spec can carry (Keras's 1.001e-5): read it too
+        eps = next((dict(l.settings).get("eps") for l in structure.layers if l.kind == "bn"), None)
+        if eps is not None:
+            extra["bn_eps"] = eps
     try:
         return ResNetSpec(
+            **extra,
             block=block, layers=tuple(len(s) for s in stages), widths=tuple(widths), stem=stem_kind,
             stem_width=stem[-1].out_channels, stem_widths=stem_widths, stem_pool=stem_pool,
             stride_at=stride_at, shortcut=shortcut, groups=groups, width_per_group=width_per_group,

@@ -227,7 +227,7 @@ def verdict_lines(comparison: ModelComparison) -> list[tuple[str, str]]:
         closest = model.closest
         named = closest is not None and closest.exact and closest.label == comparison.models[0].name
         if index and model.differences:
-            count = len(model.differences)
+            count = sum(1 for d in model.differences if d.kind != "combined")  # the last row adds up the rest
             lines.append((HEADING, f"{labels[index]} differs from {labels[0]} in {count} way{'s' if count != 1 else ''}:"))
             lines += [(d.kind, d.message) for d in model.differences]
         elif index and not named:
