@@ -19,6 +19,14 @@ import re
 from resnet_cli.base.errors import UsageError
 from resnet_cli.base.values import shown
 
+INSTALL = "pip install 'resnet-cli[keras]'"
+
+
+def missing(what: str) -> UsageError:
+    """The one line said when keras (or h5py) is not installed."""
+    return UsageError(f"{what} needs Keras 3 (and h5py), which are not installed: {INSTALL}")
+
+
 SUFFIXES = (".h5", ".hdf5", ".keras")
 _BN = ("weight", "bias", "running_mean", "running_var")  # gamma, beta, moving_mean, moving_variance
 _KERAS_BN = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean", "moving_variance": "running_var"}
@@ -32,8 +40,6 @@ def _h5py():
     try:
         import h5py
     except ModuleNotFoundError:
-        from resnet_cli.sources.keras_model import missing
-
         raise missing("a Keras weights file") from None
     return h5py
 

@@ -21,14 +21,9 @@ import os
 import sys
 
 from resnet_cli.base.errors import UsageError
+from resnet_cli.sources.keras_files import missing
 
-INSTALL = "pip install 'resnet-cli[keras]'"
 _STATS = {"moving_mean": "running_mean", "moving_variance": "running_var"}
-
-
-def missing(what: str) -> UsageError:
-    """The one line said when keras (or h5py) is not installed."""
-    return UsageError(f"{what} needs Keras 3 (and h5py), which are not installed: {INSTALL}")
 
 
 def select_backend(required: bool = True) -> None:
