@@ -150,8 +150,7 @@ def test_faithful_keras_port_is_resnet50_keras_and_settings_are_zero_cost_rows()
     rows = compare_models(["resnet50", f"{STUDENTS}:keras_resnet50"]).models[1].differences
     settings = [r for r in rows if r.costed == "none"]
     assert [r.message.split(";")[0] for r in settings] == [
-        "every BatchNorm: eps 1.001e-05 where the reference has 1e-05",
-        "every BatchNorm: momentum 0.01 where the reference has 0.1"]
+        "every BatchNorm: eps 1.001e-05, momentum 0.01 where the reference has eps 1e-05, momentum 0.1"]
     assert all((r.params_delta, r.flops_delta) == (0, 0) for r in settings)
     closest = comparison.models[1].closest
     assert (closest.label, closest.exact) == ("resnet50_keras", True)
