@@ -192,3 +192,9 @@ def test_a_model_broken_at_the_default_input_is_told_the_input_was_the_default()
                                  "its forward fails in module '2.0' (Block)",
                                  "it was analysed at the default input 1×3×224×224: give --input NxCxHxW")
     assert line.count("--input") == 1
+
+
+def test_a_map_shrunk_below_a_pool_is_said_so():
+    # kuangliu's ResNet-18 at 8×8: the stages leave 1×1 (8 / 2·2·2), and F.avg_pool2d(out, 4) has no 4×4 to pool
+    assert_one_line_error(run_cli("summary", "tests/fixtures/cifar_tutorials.py:ResNet18", "--input", "1x3x8x8"), 1,
+                          "the avg-pool gets 1×512×1×1", "smaller than its window")

@@ -51,6 +51,9 @@ def explain(op: str | None, shapes=(), params=(), reason: str = "") -> str:
     if kind == "cat" and shapes:
         return f"{words} gets {' and '.join(_shape(s) for s in shapes)}: {reason}"
     got = f" gets {' and '.join(_shape(s) for s in shapes)}" if shapes else ""
+    shrunk = any(phrase in reason for phrase in ("too small", "can't be greater than actual input size"))
+    if shrunk and kind in ("conv", "maxpool", "avgpool"):  # the map shrank below the window before it got here
+        reason += " — the map reaching it is smaller than its window: an input this small does not get this far"
     return f"{words}{got}: {reason}" if reason else f"{words}{got}"
 
 

@@ -98,7 +98,8 @@ def register(app: typer.Typer) -> None:
         broken = [m for m in getattr(result.report, "models", ()) if m.failure]
         if broken:  # the comparison up to the failure is on stdout; the failure is the user's code: exit 1
             first = broken[0]
-            place = f"module '{shown(first.failed_in)}' ({first.failed_type})" if first.failed_in else "its own forward"
+            place = f"module '{shown(first.failed_in)}' ({first.failed_type})" if first.failed_in else \
+                f"{shown(first.failed_type)}.forward itself" if first.failed_type else "the model's own forward"
             raise UserCodeError(f"{shown(first.name)}: its forward fails in {place}: "
                                 f"{shown(first.failure_why or first.failure, 400)} (compared up to there above)")
         if export_weights is not None:

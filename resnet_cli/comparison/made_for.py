@@ -44,7 +44,10 @@ def identify(target, analyzed):
 
     if analyzed.failure is not None:
         return None
-    return closest(structure(analyzed.analysis), tuple(analyzed.analysis.input_shape))
+    try:
+        return closest(structure(analyzed.analysis), tuple(analyzed.analysis.input_shape))
+    except Exception:  # noqa: BLE001 — only the input depends on it here: the default stands, and its note says so
+        return None  # (compare identifies the model again, and there a failure is an error)
 
 
 def at_its_input(target, analyze):
@@ -107,7 +110,7 @@ def _other_inputs(target, analyze):
 def _with_default_note(error, target):
     """The error of a model that fails at the default input, saying that the input was the default (nobody
     chose it, so it may be what is wrong)."""
-    if "--input" in str(error):  # it says so already
+    if not getattr(error, "breaks_midway", False):  # its own exception, or the input refused (said already)
         return error
     try:
         return type(error)(f"{error}; it was analysed at the default input {_shape(target.input_shape)}: "

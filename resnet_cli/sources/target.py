@@ -256,14 +256,18 @@ def _rejection(target: Target, error) -> Exception:
     if getattr(error, "at_input", True):  # its first layer refused the input: the input is what to change
         return UsageError(f"{shown(target.name)} rejects the input {text}: {error}; if the input is wrong, give one "
                           "it takes with --input NxCxHxW")
-    return (UserCodeError if target.is_user_code else RuntimeFailure)(failure_line(target.name, error))
+    broken = (UserCodeError if target.is_user_code else RuntimeFailure)(failure_line(target.name, error))
+    broken.breaks_midway = True  # its layers ran, then it broke: comparison.made_for may try another input
+    return broken
 
 
 def failure_place(error) -> str:
-    """Where a forward failed: "module '2.0' (Block)", or "its own forward" for the root's code."""
+    """Where a forward failed: "module '2.0' (Block)", or "ResNet18.forward itself" for the root's own code."""
     module = getattr(error, "module", "")
     kind = getattr(error, "module_type", "")
-    return f"module '{shown(module)}'" + (f" ({kind})" if kind else "") if module else "its own forward"
+    if not module:  # the root module's own code (F.* calls in its forward)
+        return f"{shown(kind)}.forward itself" if kind else "the model's own forward"
+    return f"module '{shown(module)}'" + (f" ({kind})" if kind else "")
 
 
 def failure_line(name: str, error) -> str:
