@@ -121,3 +121,33 @@ def test_paper_v1_puts_the_stride_on_the_first_1x1():
     assert model.layer2[0].conv1.stride == (2, 2) and model.layer2[0].conv2.stride == (1, 1)
     tv = build_model(VARIANTS["resnet50"].spec, "meta")
     assert tv.layer2[0].conv1.stride == (1, 1) and tv.layer2[0].conv2.stride == (2, 2)
+
+
+@pytest.mark.parametrize("kind", ["basic", "bottleneck", "resnext"])
+def test_a_block_built_from_its_config_has_torchvisions_tensors(kind):
+    # torchvision.models.resnet's own blocks, built as its _make_layer builds layer2's first block (stride 2,
+    # a 1x1 projection shortcut); ours from one BlockConfig: the same tensors, names and outputs
+    from torch import nn
+    from torchvision.models.resnet import BasicBlock as TvBasic
+    from torchvision.models.resnet import Bottleneck as TvBottleneck
+
+    from resnet_cli.nn.model import PROJECTION, BasicBlock, BlockConfig, Bottleneck
+
+    torch.manual_seed(0)
+    groups, base_width = (32, 4) if kind == "resnext" else (1, 64)
+    tv_block, ours_block = (TvBasic, BasicBlock) if kind == "basic" else (TvBottleneck, Bottleneck)
+    cin, planes = 64 * tv_block.expansion, 128
+    width = int(planes * base_width / 64) * groups
+
+    def projection():
+        return nn.Sequential(nn.Conv2d(cin, planes * tv_block.expansion, 1, stride=2, bias=False),
+                             nn.BatchNorm2d(planes * tv_block.expansion))
+
+    reference = tv_block(cin, planes, 2, projection(), groups, base_width).eval()
+    config = BlockConfig(cin=cin, planes=planes, stride=2, shortcut_kind=PROJECTION, width=width, groups=groups)
+    ours = ours_block(config, projection()).eval()
+    assert _shapes(ours.state_dict()) == _shapes(reference.state_dict())
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    x = torch.randn(1, cin, 16, 16)
+    with torch.no_grad():
+        assert torch.equal(ours(x), reference(x))

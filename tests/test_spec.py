@@ -37,6 +37,8 @@ def test_spec_is_frozen():
     ({"se_reduction": 0}, "--se-reduction 0"),
     ({"drop_rate": 1.0}, "--drop-rate 1: must be at least 0 and below 1"),
     ({"drop_path_rate": -0.5}, "--drop-path-rate -0.5"),
+    ({"bn_eps": 0.0}, "--bn-eps 0: must be above 0"),
+    ({"bn_eps": 2.0}, "--bn-eps 2.0 is out of range"),
     ({"shortcut": Shortcut.ZERO_PAD, "expansion": 1, "widths": (64, 64, 64, 64), "layers": (1, 1, 1, 1),
       "stem_width": 128}, "cannot shrink channels (128 -> 64"),
 ])
@@ -56,6 +58,14 @@ def test_total_stride_by_hand():
     assert VARIANTS["resnet20"].spec.total_stride() == 4
     # torchvision's replace_stride_with_dilation=[False, True, True]: output stride 8
     assert ResNetSpec(dilate=(False, True, True)).total_stride() == 8
+
+
+def test_keras_variants_use_keras_batchnorm_eps():
+    # keras.applications.resnet / resnet_v2: layers.BatchNormalization(axis=bn_axis, epsilon=1.001e-5, …)
+    # and Keras's default momentum=0.99, the old statistics' weight: torch's momentum 0.01
+    keras = {(v.spec.bn_eps, v.spec.bn_momentum) for name, v in VARIANTS.items() if name.endswith("_keras")}
+    assert keras == {(1.001e-5, 0.01)}
+    assert (VARIANTS["resnet50"].spec.bn_eps, VARIANTS["resnet50"].spec.bn_momentum) == (1e-5, 0.1)  # torch's defaults
 
 
 def test_keras_v2_moves_the_stride_to_the_last_block():

@@ -529,12 +529,12 @@ _add([aten.expand, aten.expand_as, aten.detach, aten.alias, aten.clone, aten.cop
       aten.unbind, aten.lift_fresh, aten.index_select, aten._local_scalar_dense, aten.clamp_min_, aten.masked_fill_,
       aten._has_compatible_shallow_copy_type, aten.set_, aten.resize_, aten._unsafe_index, aten.squeeze_,
       aten.unsqueeze_, aten._foreach_zero_, aten.scalar_tensor, aten.slice_backward, aten.select_backward,
-      aten.repeat],
+      aten.repeat, aten.as_strided_],
      moves_data=True)
 # ops that give a new name to existing storage (or allocate without writing): no new activation elements
 _add([aten.view, aten._unsafe_view, aten._reshape_alias, aten.t, aten.transpose, aten.permute, aten.expand,
       aten.expand_as, aten.slice, aten.select, aten.unsqueeze, aten.squeeze, aten.detach, aten.alias,
-      aten.as_strided, aten.split, aten.split_with_sizes, aten.unbind, aten.empty], view=True)
+      aten.as_strided, aten.as_strided_, aten.split, aten.split_with_sizes, aten.unbind, aten.empty], view=True)
 
 CONV_OPS = frozenset(name for name, op in OPS.items() if op.kind == "conv")
 
@@ -560,3 +560,24 @@ def writes_new_elements(name: str) -> bool:
 def is_transpose_2d(name: str) -> bool:
     """``aten.t``: the transpose of a matrix (dims 0 and 1, no arguments)."""
     return name == str(aten.t)
+
+
+# ---- the names torch.profiler gives operators ("aten::convolution"): profile attributes its times by kind ----
+
+POOL_KINDS = frozenset({"maxpool", "avgpool", "mean", "adaptive_avgpool", "adaptive_maxpool"})
+
+
+def computing_kind(name: str) -> str | None:
+    """The kind of an operator that computes (conv, bn, relu, add, pool …), named as the analysis records it
+    ("aten.relu_") or as torch.profiler does ("aten::relu_"); None for data movement and for names the table
+    does not know. The pooling kinds are one ("pool"): a global mean may run as a mean or an adaptive pool."""
+    entry = OPS.get(name.replace("::", ".", 1) if name.startswith("aten::") else name)
+    if entry is None or entry.moves_data:
+        return None
+    return "pool" if entry.kind in POOL_KINDS else entry.kind
+
+
+def aliases_storage(name: str) -> bool:
+    """The op names existing storage (a view) or allocates without writing: it moves no bytes."""
+    entry = OPS.get(name)
+    return entry is not None and entry.view

@@ -18,10 +18,10 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.weak import WeakIdKeyDictionary
 
-from resnet_cli.analysis import ops as formulas
 from resnet_cli.analysis import meta_shortcuts
-from resnet_cli.base.shapes import numel
+from resnet_cli.analysis import ops as formulas
 from resnet_cli.analysis.records import BACKWARD, FORWARD, INPUT_VALUE, ModuleRecord, OpRecord
+from resnet_cli.base.shapes import numel
 
 _ORIGIN = "resnet_cli.origin"  # key of our tag in autograd nodes' metadata (nodes die with the graph)
 
@@ -38,7 +38,7 @@ class FunctionTracker(TorchFunctionMode):
     the node runs later are attributed to the same place.
     """
 
-    def __init__(self, run: "Run") -> None:
+    def __init__(self, run: Run) -> None:
         super().__init__()
         self.run = run
         self.current = ""
@@ -81,13 +81,18 @@ class Recorder(TorchDispatchMode):
         # dynamo costs over a second; we are never compiled, so there is nothing to disable.
         return False
 
-    def __init__(self, run: "Run") -> None:
+    def __init__(self, run: Run) -> None:
         super().__init__()
         self.run = run
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        out = meta_shortcuts.run(func, args, kwargs) if self.run.on_meta else func(*args, **kwargs)
+        try:
+            out = meta_shortcuts.run(func, args, kwargs) if self.run.on_meta else func(*args, **kwargs)
+        except Exception:
+            if self.run.recording:
+                self.run.failed_op = self.run.failing(func, args, kwargs)
+            raise
         if self.run.recording:
             self.run.record(func, args, kwargs, out)
         return out
@@ -104,6 +109,9 @@ class Run:
         self.names: dict[int, str] = {}
         for name, module in model.named_modules():
             self.names.setdefault(id(module), name)
+        # an adapter's modules whose work another module object does (a Keras layer): its calls are theirs
+        for name, module in getattr(model, "module_aliases", lambda: ())():
+            self.names.setdefault(id(module), name)
         self.module_types: dict[str, str] = {}
         self.leaf: dict[str, bool] = {}
         for name, module in model.named_modules():
@@ -117,6 +125,8 @@ class Run:
         self.outputs: dict[str, tuple[int, ...] | None] = {}
         self.output_values: dict[str, int | None] = {}
         self.ops: list[OpRecord] = []
+        # the last op that raised: (op, Python call, activation shapes, parameter shapes, ops recorded before it)
+        self.failed_op: tuple | None = None
         self.functions = FunctionTracker(self)
         self.root_type = type(model).__name__
         # memory
@@ -132,6 +142,8 @@ class Run:
         # dataflow: each activation tensor object -> the id of the value it holds now
         self.values = WeakIdKeyDictionary()
         self.values[x] = INPUT_VALUE
+        self.derived = WeakIdKeyDictionary()  # tensors a data-movement op made from parameters alone
+        self.views_are_parameters = bool(getattr(model, "views_are_parameters", False))
         self.next_value = INPUT_VALUE + 1
         self.parameter_ids = {id(t) for t in list(model.parameters()) + list(model.buffers())}
 
@@ -192,7 +204,7 @@ class Run:
         fv_flops = formulas.fvcore_flops(function, op, args, cost, out) if phase == FORWARD else 0
         first = out[0] if isinstance(out, (tuple, list)) and out else out
         out_shape = tuple(first.shape) if isinstance(first, torch.Tensor) else None
-        flow = self.dataflow(func, args, kwargs, out) if phase == FORWARD else ((), (), (), (), ())
+        flow = self.dataflow(func, args, kwargs, out, zero_cost) if phase == FORWARD else ((), (), (), (), ())
         activations = 0
         if phase == FORWARD and category in (formulas.CONVOLUTION, formulas.LINEAR) and cost.macs:
             activations = numel(out_shape)
@@ -209,7 +221,7 @@ class Run:
                 out = out[:1]  # in inference the real kernels return empty statistics (meta gives C each)
             self.track_outputs(out)
 
-    def dataflow(self, func, args, kwargs, out):
+    def dataflow(self, func, args, kwargs, out, moves_data: bool = False):
         """(inputs, outputs, input shapes, attrs, param shapes) of one forward op, from its ATen schema."""
         inputs, shapes, attrs, params = [], [], [], []
         for name, value in _bound_arguments(func, args, kwargs):
@@ -218,7 +230,7 @@ class Run:
                 attrs.append((name, _plain(value)))
                 continue
             for tensor in tensors:
-                if id(tensor) in self.parameter_ids:
+                if id(tensor) in self.parameter_ids or tensor in self.derived:
                     params.append((name, tuple(tensor.shape)))
                     continue
                 value_id = self.values.get(tensor)
@@ -226,10 +238,24 @@ class Run:
                     value_id = self.new_value(tensor)
                 inputs.append(value_id)
                 shapes.append(tuple(tensor.shape))
+        if moves_data and params and not inputs and self.views_are_parameters:
+            # a parameter viewed, copied or transposed (Keras's conv kernel, H×W×Cin×Cout, made Cout×Cin×H×W
+            # on every call) is still the parameter, not an activation, for a model that says so
+            for tensor in _tensors(out) or ():
+                self.derived[tensor] = True
+            return (), (), (), tuple(attrs), tuple(params)
         outputs = []
         for tensor in _tensors(out) or ():
             outputs.append(self.new_value(tensor))  # an in-place op's result is a new value too
         return tuple(inputs), tuple(outputs), tuple(shapes), tuple(attrs), tuple(params)
+
+    def failing(self, func, args, kwargs) -> tuple:
+        """(op, Python call, its activations' shapes, its parameters' shapes, ops before it): what raised."""
+        shapes, params = [], []
+        for value in list(args) + list(kwargs.values()):
+            for tensor in _tensors(value) or ():
+                (params if id(tensor) in self.parameter_ids else shapes).append(tuple(tensor.shape))
+        return str(func.overloadpacket), self.functions.current, tuple(shapes), tuple(params), len(self.ops)
 
     def new_value(self, tensor: torch.Tensor) -> int:
         value_id = self.next_value

@@ -64,8 +64,9 @@ def writable_target(path: str, what: str) -> str:
         raise UsageError(f"{what} '{shown(path)}' is {kind}{via}, not a regular file; outputs are written only to "
                          "a regular file or a new name")
     folder = os.path.dirname(os.path.abspath(target))
-    if not os.path.isdir(folder):
-        raise UsageError(f"{what} '{shown(path)}': the folder {shown(folder)} does not exist")
+    if not os.path.isdir(folder):  # named as the user wrote it (a link's target: as the link says)
+        given = os.path.dirname(target) or "."
+        raise UsageError(f"{what} '{shown(path)}': the folder {shown(given)} does not exist")
     if not os.access(folder, os.W_OK):
         reason = "read-only file system" if _read_only(folder) else "permission denied"
         raise RuntimeFailure(f"{what} '{shown(path)}': cannot write in the folder {shown(folder)}: {reason}")

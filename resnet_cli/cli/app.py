@@ -56,8 +56,9 @@ from resnet_cli.cli import flops as flops_cli  # noqa: E402
 from resnet_cli.cli import compare as compare_cli  # noqa: E402
 from resnet_cli.cli import bench as bench_cli  # noqa: E402
 from resnet_cli.cli import draw as draw_cli  # noqa: E402
+from resnet_cli.cli import profile as profile_cli  # noqa: E402
 
-for _command in (list_cli, summary_cli, flops_cli, compare_cli, bench_cli, draw_cli):
+for _command in (list_cli, summary_cli, flops_cli, compare_cli, bench_cli, draw_cli, profile_cli):
     _command.register(app)
 
 

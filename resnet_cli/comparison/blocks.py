@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from resnet_cli.spec import registry
 from resnet_cli.base.errors import UsageError
@@ -168,16 +168,14 @@ def build_block(choice: BlockChoice, channels: int):
     """The block module of ``resnet_cli.nn.model`` with an identity shortcut, built on the meta device."""
     import torch
 
-    from resnet_cli.nn.model import IDENTITY, BasicBlock, Bottleneck
-    from resnet_cli.spec.fields import ConvBias
+    from resnet_cli.nn.model import BasicBlock, BlockConfig, Bottleneck
 
     planes, width = _block_widths(choice, channels)
-    common = dict(cin=channels, planes=planes, stride=1, downsample=None, shortcut_kind=IDENTITY, dilation=1,
-                  first_dilation=1, se=choice.se, preact=choice.block.is_preact, bias_policy=ConvBias.NONE)
+    config = BlockConfig(cin=channels, planes=planes, se=choice.se, preact=choice.block.is_preact)
     with torch.device("meta"):
         if choice.block.is_bottleneck:
-            return Bottleneck(**common, width=width, groups=choice.groups, stride_on_1x1=False)
-        return BasicBlock(**common)
+            return Bottleneck(replace(config, width=width, groups=choice.groups))
+        return BasicBlock(config)
 
 
 def _conv_formula(module, output_shape) -> tuple[str, str, int]:

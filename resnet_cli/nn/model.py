@@ -9,18 +9,21 @@ ResNet-C/D/S/T, SE, ECA and ResNet-RS checkpoints load too. Activation modules a
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from resnet_cli.nn import parts
-from resnet_cli.spec.fields import (  # noqa: F401 (the shortcut kinds are also read from here)
+from resnet_cli.spec.fields import (
     AVGPOOL_PROJECTION,
     IDENTITY,
     PROJECTION,
     SUBSAMPLE,
     ZERO_PAD,
     Activation,
+    Attention,
     AttentionAt,
     ConvBias,
     ResNetSpec,
@@ -28,7 +31,6 @@ from resnet_cli.spec.fields import (  # noqa: F401 (the shortcut kinds are also 
     StemPool,
     StrideAt,
 )
-
 
 
 def _conv(cin, cout, kernel, stride=1, groups=1, dilation=1, bias=False) -> nn.Conv2d:
@@ -45,20 +47,48 @@ def _preact_shortcut(block: nn.Module, x: torch.Tensor, preact: torch.Tensor) ->
     return block.downsample(x) if block.downsample is not None else x
 
 
+@dataclass(frozen=True)
+class BlockConfig:
+    """Everything one residual block is built from but its shortcut module: widths, strides, dilations, the
+    attention, the bias policy, the activation and the stochastic depth rate. ``width``, ``groups`` and
+    ``stride_on_1x1`` are read by bottlenecks only; ``expansion`` None means the block class's own."""
+
+    cin: int
+    planes: int
+    stride: int = 1
+    shortcut_kind: str = IDENTITY
+    dilation: int = 1
+    first_dilation: int = 1
+    se: Attention | bool = Attention.NONE
+    preact: bool = False
+    bias_policy: ConvBias = ConvBias.NONE
+    se_reduction: int = 16
+    se_at: AttentionAt = AttentionAt.STANDARD
+    activation: Activation = Activation.RELU
+    drop_path: float = 0.0
+    expansion: int | None = None
+    width: int | None = None  # a bottleneck's inner width; None means planes
+    groups: int = 1
+    stride_on_1x1: bool = False
+
+    def out_channels(self, block_expansion: int) -> int:
+        return self.planes * (block_expansion if self.expansion is None else self.expansion)
+
+
 class _Residual(nn.Module):
     """What every block shares: the attention slot (``se``, timm's name, wherever ``se_at`` puts it), stochastic
     depth (``drop_path``, only when its rate is above 0, as in timm) and the activation (named after its kind)."""
 
-    def _common(self, cin, cout, downsample, shortcut_kind, se, se_reduction, se_at, drop_path, preact,
-                activation) -> None:
-        self.preact = preact
-        self.shortcut_kind = shortcut_kind
-        self.se_at = AttentionAt(se_at)
-        self.act_name = Activation(activation).value
-        self.add_module(self.act_name, parts.activation(Activation(activation), inplace=not preact))
-        self.se = parts.attention(se, cin if self.se_at is AttentionAt.PRE else cout, se_reduction)
+    def _common(self, config: BlockConfig, cout: int, downsample: nn.Module | None) -> None:
+        self.preact = config.preact
+        self.shortcut_kind = config.shortcut_kind
+        self.se_at = AttentionAt(config.se_at)
+        self.act_name = Activation(config.activation).value
+        self.add_module(self.act_name, parts.activation(Activation(config.activation), inplace=not config.preact))
+        self.se = parts.attention(config.se, config.cin if self.se_at is AttentionAt.PRE else cout,
+                                  config.se_reduction)
         self.downsample = downsample
-        self.drop_path = parts.DropPath(drop_path) if drop_path > 0 else None
+        self.drop_path = parts.DropPath(config.drop_path) if config.drop_path > 0 else None
 
     @property
     def act(self) -> nn.Module:
@@ -90,12 +120,12 @@ class BasicBlock(_Residual):
 
     expansion = 1
 
-    def __init__(self, cin, planes, stride, downsample, shortcut_kind, dilation, first_dilation, se,
-                 preact, bias_policy, *, se_reduction=16, se_at=AttentionAt.STANDARD, activation=Activation.RELU,
-                 drop_path=0.0, expansion=None):
+    def __init__(self, config: BlockConfig, downsample: nn.Module | None = None):
         super().__init__()
-        cout = planes * (self.expansion if expansion is None else expansion)
-        if preact:
+        cin, planes, stride, bias_policy = config.cin, config.planes, config.stride, config.bias_policy
+        dilation, first_dilation = config.dilation, config.first_dilation
+        cout = config.out_channels(self.expansion)
+        if config.preact:
             self.bn1 = nn.BatchNorm2d(cin)
             self.conv1 = _conv(cin, planes, 3, stride, dilation=first_dilation, bias=False)
             self.bn2 = nn.BatchNorm2d(planes)
@@ -106,7 +136,7 @@ class BasicBlock(_Residual):
             self.bn1 = nn.BatchNorm2d(planes)
             self.conv2 = _conv(planes, cout, 3, dilation=dilation, bias=bias)
             self.bn2 = nn.BatchNorm2d(cout)
-        self._common(cin, cout, downsample, shortcut_kind, se, se_reduction, se_at, drop_path, preact, activation)
+        self._common(config, cout, downsample)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.preact:
@@ -125,13 +155,14 @@ class Bottleneck(_Residual):
 
     expansion = 4
 
-    def __init__(self, cin, planes, stride, downsample, shortcut_kind, dilation, first_dilation, se,
-                 preact, bias_policy, width, groups, stride_on_1x1, *, se_reduction=16,
-                 se_at=AttentionAt.STANDARD, activation=Activation.RELU, drop_path=0.0, expansion=None):
+    def __init__(self, config: BlockConfig, downsample: nn.Module | None = None):
         super().__init__()
-        cout = planes * (self.expansion if expansion is None else expansion)
-        stride1, stride3 = (stride, 1) if stride_on_1x1 else (1, stride)
-        if preact:
+        cin, stride, bias_policy, groups = config.cin, config.stride, config.bias_policy, config.groups
+        first_dilation = config.first_dilation
+        width = config.planes if config.width is None else config.width
+        cout = config.out_channels(self.expansion)
+        stride1, stride3 = (stride, 1) if config.stride_on_1x1 else (1, stride)
+        if config.preact:
             # Keras ResNetV2 / timm PreActBottleneck: BN-ReLU before every conv, no BN after the last
             tail_bias = bias_policy is not ConvBias.NONE
             self.bn1 = nn.BatchNorm2d(cin)
@@ -148,7 +179,7 @@ class Bottleneck(_Residual):
             self.bn2 = nn.BatchNorm2d(width)
             self.conv3 = _conv(width, cout, 1, bias=bias)
             self.bn3 = nn.BatchNorm2d(cout)
-        self._common(cin, cout, downsample, shortcut_kind, se, se_reduction, se_at, drop_path, preact, activation)
+        self._common(config, cout, downsample)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.preact:
@@ -196,6 +227,8 @@ class ResNet(nn.Module):
             self.add_module(self.act_name, parts.activation(act, inplace=True))
         if spec.stem_pool is StemPool.MAX:
             self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        elif spec.stem_pool is StemPool.ZERO_MAX:  # Keras ResNetV2: ZeroPadding2D(1), MaxPooling2D(3, 2)
+            self.maxpool = nn.Sequential(nn.ZeroPad2d(1), nn.MaxPool2d(kernel_size=3, stride=2))
         elif spec.stem_pool is StemPool.CONV:
             # ResNet-RS: a strided 3x3 conv replaces the max-pool; timm keeps the name 'maxpool' for its weights
             self.maxpool = nn.Sequential(
@@ -217,6 +250,9 @@ class ResNet(nn.Module):
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(cin, spec.num_classes)
 
+        for module in self.modules():  # --bn-eps, --bn-momentum: every BatchNorm alike (Keras's: 1.001e-5, 0.01)
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eps, module.momentum = spec.bn_eps, spec.bn_momentum
         if self.fc.weight.is_meta:  # nothing to initialise: meta tensors hold no values
             return
         for module in self.modules():
@@ -237,17 +273,18 @@ class ResNet(nn.Module):
             downsample, kind = _shortcut(spec, cin, cout, stride, first)
             # timm's stochastic depth rule: the rate rises linearly from 0 at the first block of the network
             drop_path = spec.drop_path_rate * (first_block + block_index) / max(total_blocks - 1, 1)
-            common = dict(
-                cin=cin, planes=spec.widths[index], stride=stride, downsample=downsample, shortcut_kind=kind,
-                dilation=dilation, first_dilation=previous_dilation if first else dilation, se=spec.se,
-                preact=spec.block.is_preact, bias_policy=spec.conv_bias, se_reduction=spec.se_reduction,
-                se_at=spec.se_at, activation=spec.activation, drop_path=drop_path, expansion=spec.block_expansion,
+            config = BlockConfig(
+                cin=cin, planes=spec.widths[index], stride=stride, shortcut_kind=kind, dilation=dilation,
+                first_dilation=previous_dilation if first else dilation, se=spec.se, preact=spec.block.is_preact,
+                bias_policy=spec.conv_bias, se_reduction=spec.se_reduction, se_at=spec.se_at,
+                activation=spec.activation, drop_path=drop_path, expansion=spec.block_expansion,
             )
             if spec.block.is_bottleneck:
-                blocks.append(Bottleneck(**common, width=spec.bottleneck_width(index), groups=spec.groups,
-                                         stride_on_1x1=spec.stride_at is StrideAt.FIRST_1X1))
+                config = replace(config, width=spec.bottleneck_width(index), groups=spec.groups,
+                                 stride_on_1x1=spec.stride_at is StrideAt.FIRST_1X1)
+                blocks.append(Bottleneck(config, downsample))
             else:
-                blocks.append(BasicBlock(**common))
+                blocks.append(BasicBlock(config, downsample))
             cin = cout
         return nn.Sequential(*blocks), cout
 

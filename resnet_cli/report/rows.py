@@ -151,7 +151,7 @@ def _row_sources(analysis: Analysis, depth: str, layout: StageLayout, leaves: se
             continue
         key = row_key(name, "", depth, layout, leaves)
         is_unit = name in layout.stage_of_child
-        if key == name or (is_unit and key == layout.stage_of(name, "")):
+        if key == name or (is_unit and key in (layout.stage_of(name, ""), layout.block_of.get(name))):
             outputs[key] = module
     return outputs
 

@@ -20,6 +20,20 @@ DEPTHS = ("stage", "block", "layer")  # the rows a report can have: one per stag
 DRAW_DEPTHS = ("stage", "block")  # draw: each stage's repeated block once (×N), or every block
 OWN_OPS = " (own ops)"  # the row of a module's own ops, outside any child (a residual add, a flatten)
 _LAYER = re.compile(r"^layer\d+$")
+# Keras's names: keras.applications' conv2_block1_1_conv, the classic conv_block/identity_block's res2a_branch2a
+# and bn2a_branch2a; stage k of Keras is our layer{k-1} (conv1 is the stem)
+_KERAS_BLOCK = re.compile(r"^(?:(?P<stage>conv\d+)_block(?P<block>\d+)_"
+                          r"|(?:res|bn)(?P<number>\d+)(?P<letter>[a-z]+)_branch)")
+
+
+def _keras_block(unit: str) -> tuple[int, str] | None:
+    """(Keras's stage number, the block's name) of a top-level Keras layer named as Keras names its blocks."""
+    found = _KERAS_BLOCK.match(unit)
+    if found is None:
+        return None
+    if found["stage"]:
+        return int(found["stage"][4:]), f"{found['stage']}_block{found['block']}"
+    return int(found["number"]), f"{found['number']}{found['letter']}"
 
 
 @dataclass(frozen=True)
@@ -32,6 +46,7 @@ class StageLayout:
     container: str | None = None  # "stages" when its children are the stages
     block_parent: dict = field(default_factory=dict)  # unit -> the module whose children are its blocks
     block_stages: frozenset | None = None  # stages split into blocks at block depth (None: every one-unit stage)
+    block_of: dict = field(default_factory=dict)  # unit -> its block, where the units are a block's layers (Keras)
 
     def unit_of(self, module: str) -> str:
         parts = module.split(".")
@@ -91,6 +106,16 @@ def stage_layout(analysis: Analysis, stages: tuple[str, ...] | None = None) -> S
         layer_names = {unit: f"layer{i + 1}" for i, unit in enumerate(_children_of(names, container))}
     else:
         layer_names = {unit: unit for unit in units if _LAYER.match(unit)}
+    block_of = {}
+    if not layer_names:  # a Keras model's layers, named as Keras names them
+        blocks = {unit: _keras_block(unit) for unit in units}
+        blocks = {unit: found for unit, found in blocks.items() if found is not None and found[0] > 1}
+        named = [index for index, unit in enumerate(units) if unit in blocks]
+        for index in range(min(named, default=0), max(named, default=-1)):
+            if units[index] not in blocks:  # a layer Keras left unnamed (V2's max_pooling2d shortcut): its block's
+                blocks[units[index]] = blocks[units[index - 1]]
+        layer_names = {unit: f"layer{number - 1}" for unit, (number, _) in blocks.items()}
+        block_of = {unit: block for unit, (_, block) in blocks.items()}
     if not layer_names:
         return StageLayout(tuple(units) or ("model",), {u: u for u in units}, None, block_parent)
     positions = [units.index(u) for u in layer_names]
@@ -109,7 +134,7 @@ def stage_layout(analysis: Analysis, stages: tuple[str, ...] | None = None) -> S
     for unit in units:
         if mapping[unit] not in ordered:
             ordered.append(mapping[unit])
-    return StageLayout(tuple(ordered), mapping, container, block_parent, frozenset(layer_names.values()))
+    return StageLayout(tuple(ordered), mapping, container, block_parent, frozenset(layer_names.values()), block_of)
 
 
 def row_key(module: str, anchor: str, depth: str, layout: StageLayout, leaves: set[str]) -> str:
@@ -121,6 +146,8 @@ def row_key(module: str, anchor: str, depth: str, layout: StageLayout, leaves: s
         return stage
     if depth == "block":
         unit = layout.unit_of(module)
+        if unit in layout.block_of:
+            return layout.block_of[unit]
         grouped = layout.units_of(stage) != (unit,)
         if grouped or (layout.block_stages is not None and stage not in layout.block_stages):
             return stage  # the stem and the head stay one row

@@ -109,6 +109,10 @@ def read(path: str, what: str = "MODEL") -> dict:
     """name -> tensor (on the CPU; memory-mapped where the format allows). ``what`` names the file in
     errors: MODEL, or the option that gave it (--weights)."""
     check_readable(path, what)
+    from resnet_cli.sources import keras_files
+
+    if keras_files.is_keras_file(path):  # Keras's weights, read as tensors with h5py, in this project's names
+        return keras_files.read(path, what)
     if path.lower().endswith(".safetensors"):
         return _strip_prefix(_read_safetensors(path, what))
     import pickle

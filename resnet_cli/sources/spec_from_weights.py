@@ -52,7 +52,7 @@ from resnet_cli.sources.weight_names import to_torchvision_names
 # as wide as its block's output — standard, post or identity — are not: see the module's docstring)
 UNREADABLE = ("stride placement (v1 and v1.5 hold the same tensors; v1.5 assumed)",
               "dilation (none assumed)", "the stem max-pool (assumed for 7x7 and deep stems, not for CIFAR stems)",
-              "the activation (ReLU assumed)")
+              "the activation (ReLU assumed)", "the BatchNorm eps and momentum (1e-5, 0.1 assumed)")
 
 @dataclass(frozen=True)
 class Inferred:
@@ -74,6 +74,10 @@ def infer(path: str) -> Inferred:
         raise UsageError(f"'{shown(path)}': its tensors' names and shapes do not follow a ResNet layout this tool "
                          "reads (torchvision's, timm's ResNet and ResNetV2, this project's); analyse your model's "
                          "code instead (path/to/file.py:callable) with --weights") from None
+    from resnet_cli.sources import keras_files
+
+    if keras_files.is_keras_file(path):  # what keras.applications' layout fixes and tensors cannot tell
+        spec = keras_files.keras_spec(spec)
     return Inferred(spec, identify(spec), rebuild_flags(spec))
 
 

@@ -113,6 +113,9 @@ def guard(reference: str, doing: str):
             yield
     except (KeyboardInterrupt, ResnetCliError):
         raise
+    except ModuleNotFoundError as error:
+        _missing_keras(reference, error)
+        raise UserCodeError(f"{reference}: {describe_failure(doing, error)}") from None
     except BaseException as error:  # noqa: BLE001 - SystemExit too: their code must not end our process
         raise UserCodeError(f"{reference}: {describe_failure(doing, error)}") from None
 
@@ -158,6 +161,7 @@ def _import_module(reference: str, location: str):
         with _cwd_on_path():
             return importlib.import_module(location)
     except ModuleNotFoundError as error:
+        _missing_keras(reference, error)
         if error.name and (location == error.name or location.startswith(error.name + ".")):
             raise UsageError(f"{shown(reference)}: no module named '{shown(error.name)}' (from {os.getcwd()} and the "
                              "installed packages)") from None
@@ -168,16 +172,37 @@ def _import_module(reference: str, location: str):
         raise UserCodeError(f"{reference}: {describe_failure(f'importing {location}', error)}") from None
 
 
+def _origin(module: str) -> str | None:
+    try:
+        with _cwd_on_path():
+            spec = importlib.util.find_spec(module.split(".")[0])
+    except (ImportError, ValueError):
+        return None
+    return getattr(spec, "origin", None)
+
+
+def _missing_keras(reference: str, error: ModuleNotFoundError) -> None:
+    if (error.name or "").split(".")[0] in ("keras", "h5py"):
+        from resnet_cli.sources.keras_model import missing
+
+        raise missing(shown(reference)) from None
+
+
 def load_factory(reference: str):
     """The object ``file.py:callable`` or ``package.module:callable`` names (a class or function)."""
     location, _, attribute = reference.rpartition(":")
     form = code_form(reference)
     if form is None:
         raise UsageError(f"'{shown(reference)}': expected {REFERENCE_FORMS} (the callable a dotted Python name)")
+    from resnet_cli.sources import keras_model
+
+    # Keras on its torch backend, before their code can import keras
+    keras_model.select_backend(keras_model.mentions_keras(location if form == "file" else _origin(location)))
     if form == "file":
         module = _import_file(reference, location)
     else:
         module = _import_module(reference, location)
+    keras_model.check_backend()
     target = module
     for part in attribute.split("."):
         if not hasattr(target, part):

@@ -125,7 +125,7 @@ def _stem(tally: _Tally, spec: ResNetSpec, size):
         size = tally.conv(size, spec.in_channels, spec.stem_width, 7, 2, bias=stem_bias)
     if not preact:
         tally.batch_norm(spec.stem_width, size)
-    if spec.stem_pool is StemPool.MAX:
+    if spec.stem_pool in (StemPool.MAX, StemPool.ZERO_MAX):
         size = tuple(conv_size(s, 3, 2, 1) for s in size)
     elif spec.stem_pool is StemPool.CONV:
         size = tally.conv(size, spec.stem_width, spec.stem_width, 3, 2, bias=spec.conv_bias is ConvBias.ALL)

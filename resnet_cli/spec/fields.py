@@ -93,7 +93,8 @@ class ResNetSpec:
         "The deep stem's three conv widths, e.g. 24,32,64 (timm's tiered 't' stem); the last is --stem-width. "
         "Default: half, half, full.", max_items=3, metavar="W,W,W"))
     stem_pool: StemPool = field(default=StemPool.MAX, metadata=_flag(
-        "max (3x3/2 max-pool) | conv (3x3/2 conv, ResNet-RS) | none; true/false = max/none."))
+        "max (3x3/2 max-pool) | conv (3x3/2 conv, ResNet-RS) | zero-max (zero pad, then the max-pool: Keras V2) "
+        "| none; true/false = max/none."))
     stride_at: StrideAt = field(default=StrideAt.CONV3X3, metadata=_flag(
         "v1 (first 1x1, the paper) | v1.5 (3x3, torchvision) | last-block (Keras V2)."))
     shortcut: Shortcut = field(default=Shortcut.PROJECTION, metadata=_flag(
@@ -122,6 +123,12 @@ class ResNetSpec:
     drop_path_rate: float = field(default=0.0, metadata=_flag(
         "Stochastic depth in training, rising linearly to this rate at the last block (timm's rule); changes "
         "no count.", low=0, high=1, metavar="RATE"))
+    bn_eps: float = field(default=1e-5, metadata=_flag(
+        "BatchNorm epsilon: 1e-5 (torch, timm) | 1.001e-5 (Keras's ResNets); changes no count.", low=0, high=1,
+        metavar="EPS"))
+    bn_momentum: float = field(default=0.1, metadata=_flag(
+        "BatchNorm momentum, torch's convention (the new batch's weight): 0.1 (torch) | 0.01 (Keras's 0.99); "
+        "changes no count.", low=0, high=1, metavar="M"))
     num_classes: int = field(default=1000, metadata=_flag("Outputs of the final fc layer.", high=MAX_CLASSES))
     in_channels: int = field(default=3, metadata=_flag("Input channels the stem takes."))
 
@@ -421,6 +428,8 @@ def _check_sizes(spec: ResNetSpec) -> None:
         rate = getattr(spec, name)
         if not 0.0 <= rate < 1.0:
             raise OptionError(f"{{{name}}} {rate:g}: must be at least 0 and below 1 (a rate of 1 drops everything)")
+    if not spec.bn_eps > 0:
+        raise OptionError(f"{{bn_eps}} {spec.bn_eps:g}: must be above 0 (BatchNorm divides by sqrt(var + eps))")
     if spec.num_classes < 1:
         raise OptionError(f"{{num_classes}} {spec.num_classes}: must be a positive integer")
     if spec.in_channels < 1:

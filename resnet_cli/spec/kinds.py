@@ -47,6 +47,9 @@ class StemPool(str, enum.Enum):
     MAX = "max"  # 3×3/2 max-pool: the ResNet paper, torchvision, timm
     CONV = "conv"  # 3×3/2 conv + BN + activation: ResNet-RS (Bello et al. 2021), timm's replace_stem_pool
     NONE = "none"  # no pooling: the CIFAR nets
+    # zero-pad 1, then an unpadded 3×3/2 max-pool: Keras's ResNetV2, whose stem has no ReLU before the pool, so a
+    # padded 0 can be the maximum where torch's padding (−∞) never is
+    ZERO_MAX = "zero-max"
 
     @classmethod
     def _missing_(cls, value):

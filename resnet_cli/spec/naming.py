@@ -14,6 +14,8 @@ from resnet_cli.spec import registry
 from resnet_cli.spec.fields import Flag, ResNetSpec
 
 Flags = tuple[tuple[str, str], ...]  # (option, value), e.g. (("--in-channels", "1"),)
+# fields that change no operator, shape or parameter: a model that differs only in them is still that variant
+SETTINGS = frozenset({"bn_eps", "bn_momentum", "drop_rate", "drop_path_rate"})
 
 
 def flag_value(value) -> str:
@@ -35,8 +37,14 @@ def name_spec(spec: ResNetSpec, reference: str | None = None) -> tuple[str, Flag
     def changed(variant):
         return [f for f in fields if getattr(variant.spec, f) != getattr(spec, f)]
 
-    best = min(order, key=lambda name: len(changed(registry.VARIANTS[name])))
-    flags = tuple((Flag.option_name(f), flag_value(getattr(spec, f))) for f in changed(registry.VARIANTS[best]))
+    def distance(name):  # a setting (BatchNorm eps, drop rates) weighs less than any structural difference
+        differing = changed(registry.VARIANTS[name])
+        return sum(f not in SETTINGS for f in differing), len(differing)
+
+    best = min(order, key=distance)
+    # settings are not in the name: a checkpoint cannot tell them, and `compare` says them in a row of their own
+    flags = tuple((Flag.option_name(f), flag_value(getattr(spec, f))) for f in changed(registry.VARIANTS[best])
+                  if f not in SETTINGS)
     return best, flags
 
 

@@ -77,6 +77,9 @@ CIFAR_IMAGENET = ResNetSpec(block=BASIC, stem=StemKind.CIFAR, stem_pool=StemPool
 # The CIFAR nets of the follow-up papers: a 3x3/1 stem, no pool, projection shortcuts (fb.resnet.torch's 'B')
 CIFAR_B = ResNetSpec(widths=(16, 32, 64), stem=StemKind.CIFAR, stem_width=16, stem_pool=StemPool.NONE,
                      num_classes=10)
-KERAS_V1 = ResNetSpec(stride_at=StrideAt.FIRST_1X1, conv_bias=ConvBias.ALL)
-KERAS_V2 = ResNetSpec(block=BlockKind.PREACT_BOTTLENECK, stride_at=StrideAt.LAST_BLOCK,
-                      conv_bias=ConvBias.UNLESS_NORMALIZED)
+# keras.applications' BatchNormalization(epsilon=1.001e-5) in every ResNet, with Keras's default momentum 0.99
+# (the old statistics' weight): torch's 0.01
+KERAS_BN = dict(bn_eps=1.001e-5, bn_momentum=0.01)
+KERAS_V1 = ResNetSpec(stride_at=StrideAt.FIRST_1X1, conv_bias=ConvBias.ALL, **KERAS_BN)
+KERAS_V2 = ResNetSpec(block=BlockKind.PREACT_BOTTLENECK, stride_at=StrideAt.LAST_BLOCK, stem_pool=StemPool.ZERO_MAX,
+                      conv_bias=ConvBias.UNLESS_NORMALIZED, **KERAS_BN)
