@@ -77,8 +77,18 @@ def test_compare_prints_the_whole_document_up_to_the_break_and_exits_1(fmt):
     elif fmt == "csv":
         rows = list(csv.DictReader(io.StringIO(out)))
         stem = rows[0]
+        assert stem["table"] == "stages"
         assert int(stem["resnet18_cifar_params"]) == int(stem["cifar_resnet18_identity_shortcut_params"]) \
             == STEM_PARAMS
+        # the differences follow the stage table: the missing projection (1×1 conv 64→128: 64·128 weights, and
+        # BatchNorm's 2·128), then the `fails` row, in both models' words
+        changed, fails = rows[-2:]
+        assert (changed["table"], changed["kind"], int(changed["params_delta"])) == \
+            ("differences", "changed", -(64 * 128 + 2 * 128))
+        assert (fails["table"], fails["of"], fails["kind"], fails["model"], fails["reference"]) == \
+            ("differences", "cifar_resnet18_identity_shortcut", "fails", "2.0", "layer2.0")
+        assert "the residual addition gets 1×128×16×16 and 1×64×32×32: the shortcut needs a projection" \
+            in fails["message"]
     elif fmt == "markdown":
         assert "- **fails** 2.0 (reference: layer2.0): the residual addition gets" in out
     else:
@@ -161,7 +171,9 @@ def test_four_models_each_keep_their_name_and_totals_at_any_width(columns):
 def test_four_models_in_csv_and_markdown_are_named():
     rows = list(csv.DictReader(io.StringIO(run_cli("compare", *FOUR, "--format", "csv").stdout)))
     assert not any(key.startswith("m1_") for key in rows[0])
-    assert {name: int(rows[-1][f"{name}_params"]) for name in FOUR} == FOUR_PARAMS
+    total = next(r for r in rows if r["stage"] == "total")
+    assert {name: int(total[f"{name}_params"]) for name in FOUR} == FOUR_PARAMS
+    assert {r["of"] for r in rows if r["table"] == "differences"} == set(FOUR[1:])  # each model's differences
     markdown = run_cli("compare", *FOUR, "--format", "markdown").stdout
     assert "| stage | model | output | params |" in markdown
     for name, params in FOUR_PARAMS.items():
