@@ -82,7 +82,7 @@ def _model_records(comparison: ModelComparison) -> list[dict]:
         for measure in ("params", "flops", "macs"):
             total.update(_delta_fields(prefix, measure, Delta(getattr(first, measure), getattr(model, measure))))
     records.append(total)
-    for label, model in zip(labels[1:], comparison.models[1:]):
+    for label, model in zip(labels[1:], comparison.models[1:], strict=True):
         records += [{"table": "differences", "of": label, **_difference_document(d)} for d in model.differences]
     return records
 
