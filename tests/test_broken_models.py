@@ -104,6 +104,40 @@ def test_compare_of_a_model_broken_inside_its_only_top_level_module():
     assert doc["stages"][1]["models"][1]["params"] == LAYER1_PARAMS
 
 
+@pytest.mark.parametrize("model", [f"{ISSUE}:cifar_resnet18_identity_shortcut", f"{STUDENTS}:broken_identity"])
+def test_a_broken_model_alone_is_compared_with_the_variant_closest_to_what_ran(model):
+    # no --input, no reference: the stem (3×3/1, 64, no max-pool) and stage 1 (two basic blocks of 64) ran, so the
+    # closest variant up to the break is resnet18_cifar, compared at its 32×32 up to 2.0's addition
+    result = run_cli("compare", model, "--format", "json")
+    assert result.exit_code == 1, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["reference"] == "resnet18_cifar" and doc["closest"] == {"name": "resnet18_cifar", "flags": {},
+                                                                       "exact": False}
+    assert [m["input_shape"] for m in doc["models"]] == [[1, 3, 32, 32]] * 2
+    changed, fails = doc["differences"]
+    # the projection it lacks: a 1×1 conv 64→128 (64·128 weights) and its BatchNorm (2·128)
+    assert (changed["kind"], changed["model"], changed["reference"]) == ("changed", "2.0", "layer2.0")
+    assert changed["params_delta"] == -(64 * 128 + 2 * 128)
+    assert (fails["kind"], fails["model"], fails["reference"]) == ("fails", "2.0", "layer2.0")
+    assert "the residual addition gets 1×128×16×16 and 1×64×32×32" in fails["message"]
+    stem, layer1 = doc["stages"][0]["models"], doc["stages"][1]["models"]
+    assert [m["params"] for m in stem] == [STEM_PARAMS] * 2 and [m["params"] for m in layer1] == [LAYER1_PARAMS] * 2
+    assert "up to where it breaks, closest to resnet18_cifar, so analysed at the input it was made for, " \
+           "1×3×32×32" in result.stderr
+    assert "its forward fails in module '2.0'" in result.stderr.strip().splitlines()[-1]
+
+
+def test_a_broken_model_close_to_nothing_is_told_so_in_one_line():
+    # a conv and a ReLU, then a conv that takes 16 channels gets 8: no registered variant starts like that
+    result = run_cli("compare", "tests/fixtures/bad_models.py:BreaksAfterTwoLayers")
+    assert result.exit_code == 1
+    said = [line for line in result.stdout.splitlines() if "registered variant" in line]
+    assert said == ["BreaksAfterTwoLayers is not close to a registered variant up to where its forward fails (name "
+                    "the model it should be: `resnet-cli compare REFERENCE MODEL`)"]
+    assert "Traceback" not in result.stderr and "unexpected" not in result.stderr
+    assert "its forward fails in module 'features.2' (Conv2d)" in result.stderr.strip().splitlines()[-1]
+
+
 def test_explain_names_what_each_operator_got():
     # a conv of 1 input channel fed 3 channels; a linear layer of 3072 features fed 150,528 (3·224·224)
     conv = explain("aten.convolution", [(1, 3, 32, 32)], [(64, 1, 3, 3)],

@@ -253,7 +253,9 @@ def verdict_lines(comparison: ModelComparison) -> list[tuple[str, str]]:
             if model.source in ("file", "module") and (len(comparison.models) == 1 or index):
                 hint = " (name the model it should be: `resnet-cli compare REFERENCE MODEL`)" \
                     if len(comparison.models) == 1 else ""
-                lines.append(("", f"{labels[index]} is not a registered variant with nearby flags{hint}"))
+                what = "a registered variant with nearby flags" if model.failure is None else \
+                    "close to a registered variant up to where its forward fails"
+                lines.append(("", f"{labels[index]} is not {what}{hint}"))
         elif closest.exact and (model.source != "registry" or closest.label != model.name):
             lines.append((HEADING, f"{labels[index]} equals {closest.label} ({EXACT})"))
         elif not closest.exact and closest.label != comparison.models[0].name:
