@@ -224,6 +224,16 @@ def test_a_broken_first_model_is_compared_with_the_first_that_runs():
     assert "compared with resnet18_cifar, the first that runs to the end" in result.stderr
 
 
+def test_a_broken_first_model_stays_the_reference_with_stages_and_a_note_says_why():
+    # --stages is given per model, in order: the broken first model stays the reference, and a note says why
+    result = run_cli("compare", f"{ISSUE}:cifar_resnet18_identity_shortcut", "resnet18_cifar", "--stages", "default",
+                     "--format", "json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["reference"] == f"{ISSUE}:cifar_resnet18_identity_shortcut"
+    assert ("its forward fails in 2.0, but it stays the reference, as --stages names each model's stages in the "
+            "order the models are given") in result.stderr
+
+
 def test_a_cifar_net_whose_head_only_takes_32x32_is_found_at_its_input():
     # kuangliu's ResNet-18: F.avg_pool2d(out, 4) then Linear(512, 10): at 224×224 the pool leaves 7×7, and the
     # linear layer gets 512·7·7 = 25,088 features; at 32×32 it gets 512 and the model is resnet18_cifar

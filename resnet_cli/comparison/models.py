@@ -221,6 +221,8 @@ def compare_models(names: list[str], overrides: dict | None = None, input_shape:
         analysed.insert(0, _analyse(candidate, found.name, source="closest"))
     if analysed[0].failure is not None and not stages and weights is None:
         analysed = _runs_first(analysed)
+    elif analysed[0].failure is not None and len(analysed) > 1:
+        analysed[0] = _stays_first(analysed[0], stages, weights)
     stage_choices = parse_stages(stages, len(analysed))
     return _comparison(analysed, stage_choices)
 
@@ -243,6 +245,17 @@ def _runs_first(analysed: list[_Analysed]) -> list[_Analysed]:
             f"compared with {reference.name}, the first that runs to the end")
     reference = dataclasses.replace(reference, notes=(*reference.notes, note))
     return [reference, *analysed[:whole], *analysed[whole + 1:]]
+
+
+def _stays_first(broken: _Analysed, stages, weights) -> _Analysed:
+    """A broken first model that stays the reference (``_runs_first`` would move it), with the note that says
+    why: --stages are given per model in the order of the models, --weights loads into the first model."""
+    why = "--stages names each model's stages in the order the models are given" if stages else \
+        f"--weights {weights} is loaded into the first model"
+    note = (f"{broken.name}: its forward fails in {broken.failure.module or 'its own forward'}, but it stays the "
+            f"reference, as {why}; the others are compared with it up to where it breaks (without --stages and "
+            "--weights, the first model that runs to the end would be the reference)")
+    return dataclasses.replace(broken, notes=(*broken.notes, note))
 
 
 def _at_one_input(targets: list, registered: list[str], overrides: dict | None) -> list:
