@@ -120,3 +120,18 @@ def test_rows_add_up_over_random_pairs_and_flags(first, second, flags):
     comparison = _comparison(analysed, [None, None])
     _adds_up(comparison)
     assert all(r.costed in ("alone", "layers", "none", "remainder") for r in comparison.models[1].differences)
+
+
+def test_channel_attention_is_applied_alone_as_a_whole_module():
+    # timm's SEModule on each BasicBlock of resnet34 (seresnet34): fc1 C→C/16 rounded to 8, fc2 back, both with
+    # biases; fvcore counts both 1×1 convs on a 1×1 map (c·r MACs each) and nothing for the x.mean of its squeeze
+    comparison = compare_models(["resnet34", "seresnet34"])
+    (row,) = comparison.models[1].differences
+    widths = [64] * 3 + [128] * 4 + [256] * 6 + [512] * 3
+
+    def reduced(c):
+        return max(8, int(c / 16 + 4) // 8 * 8)
+
+    params = sum(2 * c * reduced(c) + reduced(c) + c for c in widths)
+    flops = sum(2 * c * reduced(c) for c in widths)
+    assert row.costed == "alone" and (row.params_delta, row.flops_delta) == (params, flops)

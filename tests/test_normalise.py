@@ -138,17 +138,19 @@ def test_batchnorm_eps_and_momentum_are_settings_not_structure():
     assert _same(lambda: nn.BatchNorm2d(8, eps=1.001e-5, momentum=0.01), lambda: nn.BatchNorm2d(8))
 
 
-def test_faithful_keras_port_is_resnet50_keras_with_one_zero_cost_settings_row():
+def test_faithful_keras_port_is_resnet50_keras_and_settings_are_zero_cost_rows():
     comparison = compare_models(["resnet50_keras", f"{STUDENTS}:keras_resnet50"])
     rows = comparison.models[1].differences
     # the port's x.mean((2, 3)) is 0 FLOPs to fvcore, the rebuild's AdaptiveAvgPool2d 1 per element (2048·7·7):
-    # the rows still add up, the last one saying why; the eps is one zero-cost row (none once the registry
-    # rebuilds resnet50_keras with Keras's own 1.001e-5)
+    # the registry rebuilds resnet50_keras with Keras's own eps (1.001e-5) and momentum (0.99, PyTorch's 0.01):
+    # no row at all; the port's x.mean((2, 3)) is 0 FLOPs to fvcore where AdaptiveAvgPool2d counts 2048·7·7
+    assert rows == ()
+    assert comparison.models[1].flops - comparison.models[0].flops == -2048 * 49
+    # against torchvision's settings, each setting is one zero-cost row for the whole model
+    rows = compare_models(["resnet50", f"{STUDENTS}:keras_resnet50"]).models[1].differences
     settings = [r for r in rows if r.costed == "none"]
-    assert [(r.kind, r.params_delta, r.flops_delta) for r in rows if r not in settings] == [("combined", 0, -2048 * 49)]
-    assert rows[-1].message.startswith("the same layers, counted another way")
-    assert [r.message.split(";")[0] for r in settings] in (
-        [], ["every BatchNorm: eps 1.001e-05 where the reference has 1e-05"])
+    assert [r.message.split(";")[0] for r in settings] == [
+        "every BatchNorm: eps 1.001e-05, momentum 0.01 where the reference has eps 1e-05, momentum 0.1"]
     assert all((r.params_delta, r.flops_delta) == (0, 0) for r in settings)
     closest = comparison.models[1].closest
     assert (closest.label, closest.exact) == ("resnet50_keras", True)
@@ -161,8 +163,7 @@ def test_tf_slim_v2_is_resnet50v2_keras():
     comparison = compare_models([f"{STUDENTS}:slim_resnet50_v2"])
     subject = comparison.subject
     assert (subject.closest.label, subject.closest.exact) == ("resnet50v2_keras", True)
-    assert [r.message.split(";")[0] for r in subject.differences if r.costed != "none"] == [
-        "the same layers, counted another way"]
+    assert subject.differences == ()
     # keras.applications.ResNet50V2: Total params 25,613,800, of which 45,440 non-trainable BatchNorm statistics
     assert subject.params == 25_613_800 - 45_440
 

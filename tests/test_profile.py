@@ -322,3 +322,76 @@ def test_the_roofline_figure_places_labels_without_overlap(resnet18_ops):
     from resnet_cli.render.images import pyplot
 
     pyplot().close(figure)
+
+
+def test_a_real_process_refuses_a_bad_depth_in_one_line():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "resnet_cli", "profile", "resnet18", "--depth", "module"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and done.stdout == ""
+    assert len(done.stderr.strip().splitlines()) == 1 and "--depth" in done.stderr
+
+
+def test_the_document_and_the_history_of_a_fabricated_run(resnet18_ops, tmp_path):
+    import csv
+
+    from resnet_cli.render.emit import to_json
+    from resnet_cli.render.history import append, check_output
+    from resnet_cli.views.profile import OUTPUT_COLUMNS, flat_records, profile_document
+
+    report = _fabricated_report(resnet18_ops, "stage")
+    data = json.loads(to_json(profile_document(report).data))
+    assert [r["name"] for r in data["models"][0]["rows"]] == ["stem", "layer1", "layer2", "layer3", "layer4", "head"]
+    assert data["peaks"]["ridge_flops_per_byte"] == 10.0
+    path = tmp_path / "history.csv"
+    header = [c.key for c in OUTPUT_COLUMNS]
+    for _ in range(2):  # appended twice: one header, twelve rows
+        append(check_output(str(path), header), flat_records(report), OUTPUT_COLUMNS, report.env)
+    rows = list(csv.reader(path.open()))
+    assert rows[0] == header and header[0] == "timestamp"  # as bench --output: a UTC timestamp first
+    assert all(row[0].endswith("+00:00") for row in rows[1:])
+    assert len(rows) == 13
+
+
+def test_two_models_aligned_stage_by_stage(resnet18_ops):
+    from resnet_cli.report.profile import difference
+
+    peaks = Peaks(1e11, 1e10, "mm", "triad")
+    # the second model: layer3's conv 30 ms slower, its batch norm 5 ms slower; the stem the same
+    base = {("conv1", "", "conv"): 0.010, ("layer3.0.conv1", "", "conv"): 0.020, ("layer3.0.bn1", "", "bn"): 0.001}
+    slower = {**base, ("layer3.0.conv1", "", "conv"): 0.050, ("layer3.0.bn1", "", "bn"): 0.006}
+    first = model_profile("a", "", resnet18_ops, _fabricated(resnet18_ops, base), peaks, "stage", 4)
+    second = model_profile("b", "", resnet18_ops, _fabricated(resnet18_ops, slower), peaks, "stage", 4)
+    d = difference(first, second)
+    # free times: 1.1 × the rows' sums (31 ms and 66 ms)
+    assert d.total_s == pytest.approx(1.1 * 0.066 - 1.1 * 0.031)
+    assert d.relative == pytest.approx(35 / 31)
+    assert d.largest_rows()[0][:2] == ("layer3", pytest.approx(0.035))
+    assert [name for name, *_ in d.largest_rows()] == ["layer3"]  # the only stage that changed
+    assert dict(d.categories)["conv"] == pytest.approx(0.030)
+    assert dict(d.categories)["batch norm"] == pytest.approx(0.005)
+    assert d.categories[0][0] == "conv"  # largest change first
+
+
+def test_the_api_profiles_your_own_module_without_touching_it():
+    import resnet_cli
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.features = nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU())
+            self.classifier = nn.Linear(8, 2)
+
+        def forward(self, x):
+            return self.classifier(self.features(x).mean((2, 3)))
+
+    net = Net()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    result = resnet_cli.profile(net, input="2x3x16x16", device="cpu", depth="layer", iterations=1, warmup=0,
+                                training=True)
+    names = {r.name for r in result.report.models[0].rows}
+    assert {"features.0", "features.1", "features.2", "classifier"} <= names
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items()) and net.training
+    assert all(p.grad is None for p in net.parameters())

@@ -30,13 +30,14 @@ class _CannotApply(Exception):
     """This edit has no counterpart on the reference model we can make."""
 
 
-def charge(rows: tuple[Difference, ...], reference, reference_analysis, model, alignment) -> tuple[Difference, ...]:
+def charge(rows: tuple[Difference, ...], reference, reference_analysis, model, alignment,
+           model_analysis=None) -> tuple[Difference, ...]:
     """Every row costed alone where it can be (``costed`` "alone"), else by its own layers ("layers")."""
     from resnet_cli.report.rows import totals
 
     base = totals(reference_analysis)
     calls = {m.name: m.calls for m in reference_analysis.modules}
-    model_calls = {}
+    model_calls = {m.name: m.calls for m in model_analysis.modules} if model_analysis is not None else {}
     charged = []
     for row in rows:
         if row.costed == "none" or not row.edits:
@@ -103,13 +104,77 @@ def _alone(edits, reference, model, calls, model_calls, input_shape):
     try:
         edited = copy.deepcopy(reference).to("meta")
         applied = False
+        done = _apply_modules(edited, edits, model, calls, model_calls)
+        applied = bool(done)
         for segment, match, attrs in edits:
-            applied |= _apply(edited, segment, match, attrs, model, calls)
+            if id(match) not in done:
+                applied |= _apply(edited, segment, match, attrs, model, calls)
         if not applied:
             return None
         return analyze(edited, input_shape)
     except Exception:  # noqa: BLE001 — an edit the reference cannot take (shapes that no longer meet): then its
         return None  # own layers are its cost, and the combined row the rest
+
+
+def _apply_modules(edited, edits, model, calls, model_calls) -> set[int]:
+    """Whole sub-modules at once (a squeeze-excitation, an ECA): the layers of one segment's edits that one module
+    holds on each side — the reference's replaced by the model's, removed (``nn.Identity``), or the model's
+    inserted after the reference layer before it. Returns the ``id`` of every match so applied."""
+    from torch import nn
+
+    from resnet_cli.structure.align import _common_path
+
+    done: set[int] = set()
+    by_segment: dict[int, list] = {}
+    for segment, match, attrs in edits:
+        if match is not None and attrs is None and match.status not in (SAME, SHAPE):
+            by_segment.setdefault(id(segment), [segment, []])[1].append(match)
+    for segment, matches in by_segment.values():
+        if segment.ref is None or segment.model is None or len(matches) < 2:
+            continue
+        refs = [m.ref for m in matches if m.ref is not None]
+        models = [m.model for m in matches if m.model is not None]
+        ref_path = _common_path([l.module for l in refs], flat=False) if refs else ""
+        model_path = _common_path([l.module for l in models], flat=False) if models else ""
+        if (refs and not _own_module(ref_path, segment.ref.path, calls)) or \
+                (models and not _own_module(model_path, segment.model.path, model_calls)) or \
+                not _counterparts(segment, matches, ref_path if refs else None, model_path if models else None):
+            continue
+        if refs and models:
+            _replace(edited, ref_path, copy.deepcopy(model.get_submodule(model_path)).to("meta"))
+        elif refs:
+            _replace(edited, ref_path, nn.Identity())
+        else:
+            before = _reference_before(segment, matches[0])
+            if before is None:
+                continue
+            path = _leaf(edited, before, calls)
+            inserted = copy.deepcopy(model.get_submodule(model_path)).to("meta")
+            _replace(edited, path, nn.Sequential(edited.get_submodule(path), inserted))
+        done.update(id(m) for m in matches)
+    return done
+
+
+def _own_module(path: str, block: str, calls: dict) -> bool:
+    """A module inside a block (never the block itself) that ran once: it can be swapped whole."""
+    return bool(path) and path != block and calls.get(path) == 1
+
+
+def _counterparts(segment, edited, ref_path: str | None, model_path: str | None) -> bool:
+    """Whether the reference's module ``ref_path`` and the model's ``model_path`` hold exactly each other's layers
+    (every match with a layer inside one has its other layer, if any, inside the other), and every edited match
+    is inside them."""
+    def inside(layer, path):
+        return layer is not None and path is not None and (layer.module == path or layer.module.startswith(path + "."))
+
+    covered = set()
+    for match in segment.matches:
+        in_ref, in_model = inside(match.ref, ref_path), inside(match.model, model_path)
+        if (in_ref and match.model is not None and not in_model) or (in_model and match.ref is not None and not in_ref):
+            return False
+        if in_ref or in_model:
+            covered.add(id(match))
+    return {id(m) for m in edited} <= covered
 
 
 def _apply(edited, segment, match, attrs, model, calls) -> bool:

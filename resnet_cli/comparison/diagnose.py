@@ -157,10 +157,13 @@ def settings_findings(alignment: Alignment) -> list[Finding]:
         if match.ref is None or match.model is None:
             continue
         ref, model = dict(match.ref.settings), dict(match.model.settings)
-        for name in sorted(set(ref) | set(model)):
-            if ref.get(name) == model.get(name):
-                continue
-            what = f"{name} {_value(model.get(name))} where the reference has {_value(ref.get(name))}"
+        names = [name for name in sorted(set(ref) | set(model)) if ref.get(name) != model.get(name)]
+        if names:  # every setting of one layer in one phrase: "eps 0.001, momentum 0.01 where the reference has …"
+            if len(names) == 1:
+                what = f"{names[0]} {_value(model.get(names[0]))} where the reference has {_value(ref.get(names[0]))}"
+            else:
+                what = (", ".join(f"{n} {_value(model.get(n))}" for n in names) + " where the reference has "
+                        + ", ".join(f"{n} {_value(ref.get(n))}" for n in names))
             found.append(Finding(CHANGED_KIND, what, match.model.module or "model", reference=match.ref.module or None,
                                  model=match.model.module or None, scope="setting:" + match.ref.kind,
                                  note="a setting: it changes no operator count, shape or parameter",

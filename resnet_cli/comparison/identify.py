@@ -112,7 +112,10 @@ def infer_spec(structure, input_shape) -> ResNetSpec | None:
     downsampling = [b for b in shortcuts if _block_stride(b, _main_convs(b)) > 1] or shortcuts
     shortcut = _shortcut_kind(downsampling[0]) if downsampling else Shortcut.PROJECTION
     stem = [l for l in structure.segments[0].main if l.kind == "conv"]
-    stem_pool = StemPool.MAX if any(l.kind == "maxpool" for l in structure.segments[0].main) else StemPool.NONE
+    glue = structure.segments[0].main
+    stem_pool = StemPool.MAX if any(l.kind == "maxpool" for l in glue) else StemPool.NONE
+    if any(a.kind == "pad" and b.kind == "maxpool" and b.inputs == a.outputs for a, b in zip(glue, glue[1:])):
+        stem_pool = StemPool.ZERO_MAX  # zero-padding kept before the max-pool (Keras V2's un-ReLU'd stem)
     if stem_pool is StemPool.NONE and len(stem) in (2, 4) and stem[-1].kernel == (3, 3) and stem[-1].stride == 2 \
             and stem[-1].in_channels[0] == stem[-1].out_channels:
         stem, stem_pool = stem[:-1], StemPool.CONV  # ResNet-RS: a strided 3×3 conv where the max-pool was
@@ -137,10 +140,11 @@ def infer_spec(structure, input_shape) -> ResNetSpec | None:
     if not linear or not linear[-1].out_shape:
         return None
     extra = {}
-    if "bn_eps" in ResNetSpec.__dataclass_fields__:  # a setting a spec can carry (Keras's 1.001e-5): read it too
-        eps = next((dict(l.settings).get("eps") for l in structure.layers if l.kind == "bn"), None)
-        if eps is not None:
-            extra["bn_eps"] = eps
+    first_bn = dict(next((l.settings for l in structure.layers if l.kind == "bn"), ()))
+    for setting, field_name in (("eps", "bn_eps"), ("momentum", "bn_momentum")):
+        # settings a spec can carry (Keras's eps 1.001e-5, momentum 0.01): read them too
+        if field_name in ResNetSpec.__dataclass_fields__ and first_bn.get(setting) is not None:
+            extra[field_name] = first_bn[setting]
     try:
         return ResNetSpec(
             **extra,

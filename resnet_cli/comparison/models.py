@@ -306,7 +306,7 @@ def _comparison(analysed: list[_Analysed], stage_choices) -> ModelComparison:
             alignment = align(first.structure, item.structure)
             failure = (item.failure.module, item.failure.why or item.failure.reason) if item.failure else None
             rows = fold(findings(alignment, failure), first.structure, item.structure, first_totals.flops)
-            rows = charge(rows, first.model, first.analysis, item.model, alignment)
+            rows = charge(rows, first.model, first.analysis, item.model, alignment, item.analysis)
             differences = rows + unused_modules(first.model, first.analysis, item.model, item.analysis,
                                                     item.failure is not None)
             remainder = combined(differences, first.analysis, item.analysis, alignment) \

@@ -11,8 +11,8 @@ a whole alignment.
 from __future__ import annotations
 
 from resnet_cli.structure.align import CHANGED, EXTRA, MISSING, SAME
-from resnet_cli.comparison.findings import (CHANGED_KIND, EXTRA_KIND, MISSING_KIND, BlockPair, Finding, config_changes, parent,
-                                 relative)
+from resnet_cli.comparison.findings import (CHANGED_KIND, EXTRA_KIND, MISSING_KIND, BlockPair, Finding,
+                                            config_changes, parent, relative)
 from resnet_cli.structure.layers import Layer, describe
 
 

@@ -339,8 +339,13 @@ class Difference:
     first: str
     second: str
     total_s: float  # second - first, profiler-free medians (rows' sums when those are missing)
+    relative: float | None  # total_s / the first model's time
     rows: tuple[tuple[str, float, str, str], ...]  # (aligned row, second - first seconds, bound first, bound second)
     categories: tuple[tuple[str, float], ...]  # (category, second - first seconds), largest change first
+
+    def largest_rows(self, count: int = 3) -> tuple[tuple[str, float, str, str], ...]:
+        """The rows whose time changed most (and changed at all), largest first."""
+        return tuple(sorted((r for r in self.rows if r[1]), key=lambda r: -abs(r[1]))[:count])
 
 
 def difference(first: ModelProfile, second: ModelProfile) -> Difference:
@@ -361,4 +366,6 @@ def difference(first: ModelProfile, second: ModelProfile) -> Difference:
     b_cat = {c.category: c.median_s for c in second.categories}
     cats = [(c, b_cat.get(c, 0.0) - a_cat.get(c, 0.0)) for c in CATEGORIES if c in a_cat or c in b_cat]
     cats.sort(key=lambda item: -abs(item[1]))
-    return Difference(first.model, second.model, total(second) - total(first), tuple(rows), tuple(cats))
+    delta = total(second) - total(first)
+    return Difference(first.model, second.model, delta, delta / total(first) if total(first) else None, tuple(rows),
+                      tuple(cats))

@@ -65,16 +65,21 @@ def _rename(layers, old: int, new: int):
             for l in layers]
 
 
+_NON_NEGATIVE = frozenset({"relu", "relu6", "sigmoid"})  # activations whose outputs are never below 0
+
+
 def fold_zero_padding(layers: Layers) -> Layers:
     """ZeroPad2d(p) then a conv or pool with padding q ≡ that conv (pool) with padding p + q.
 
     Only a symmetric padding read by exactly one layer folds (an asymmetric one, TF's "same" at stride 2,
     cannot be said as a conv's padding and stays a layer). For an average pool the zeros count in the mean
-    (``count_include_pad``); for a max-pool a zero equals PyTorch's −∞ padding wherever the input is not
-    negative (after a ReLU) — a difference at the border of some values, never of a shape, parameter or FLOP.
+    (``count_include_pad``); for a max-pool a zero equals PyTorch's −∞ padding only where the input is never
+    negative (after a ReLU): Keras V2's stem pads an un-ReLU'd conv output, and stays a zero-padding
+    (``--stem-pool zero-max``).
     """
     found = list(layers)
     readers = _readers(found)
+    producer = {value: l for l in found for value in l.outputs}
     drop = set()
     for position, layer in enumerate(found):
         if layer.kind != "pad" or not layer.outputs or not layer.inputs:
@@ -86,6 +91,8 @@ def fold_zero_padding(layers: Layers) -> Layers:
         user = found[users[0]]
         if user.kind not in ("conv", "maxpool", "avgpool") or user.get("transposed"):
             continue
+        if user.kind == "maxpool" and getattr(producer.get(layer.inputs[0]), "kind", None) not in _NON_NEGATIVE:
+            continue  # a zero can be the maximum of a window of negative values: not PyTorch's −∞ padding
         padding = tuple(a + b for a, b in zip(_pairs(user.get("padding")), pad))
         config = tuple((k, padding if k == "padding" else True if k == "count_include_pad" else v)
                        for k, v in user.config)

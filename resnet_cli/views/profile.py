@@ -78,6 +78,7 @@ def difference_records(report: ProfileReport) -> list[dict]:
     for other in report.models[1:]:
         d = difference(first, other)
         out.append({"first": d.first, "second": d.second, "total_ms": _ms(d.total_s),
+                    "relative": None if d.relative is None else round(d.relative, 6),
                     "rows": [{"name": n, "delta_ms": _ms(s), "bound_first": a, "bound_second": b}
                              for n, s, a, b in d.rows],
                     "categories": [{"category": c, "delta_ms": _ms(s)} for c, s in d.categories]})
@@ -131,12 +132,10 @@ def _difference_lines(report: ProfileReport) -> tuple[str, ...]:
     for other in report.models[1:]:
         d = difference(first, other)
         word = "slower" if d.total_s >= 0 else "faster"
-        base = first.reconciliation.free_s or first.reconciliation.rows_s
-        rel = f" ({100 * abs(d.total_s) / base:.0f} %)" if base else ""
+        rel = f" ({100 * abs(d.relative):.0f} %)" if d.relative is not None else ""
         lines.append(f"{d.second} is {abs(d.total_s) * 1e3:,.2f} ms {word} than {d.first}{rel} without the profiler.")
-        ranked = sorted(d.rows, key=lambda row: -abs(row[1]))[:3]
         parts = [f"{n} {'+' if s >= 0 else '−'}{abs(s) * 1e3:,.2f} ms ({a or '—'} → {b or '—'}-bound)"
-                 for n, s, a, b in ranked if s]
+                 for n, s, a, b in d.largest_rows()]
         if parts:
             lines.append("By row: " + "; ".join(parts) + ".")
         cats = [f"{c} {'+' if s >= 0 else '−'}{abs(s) * 1e3:,.2f} ms" for c, s in d.categories[:3] if s]
@@ -203,6 +202,6 @@ def flat_records(report: ProfileReport) -> list[dict]:
     return [{**record, **run} for m in report.models for record in row_records(m)]
 
 
-OUTPUT_COLUMNS = ROW_COLUMNS + tuple(Column(k, k) for k in (
-    "uncertain", "device", "device_name", "dtype", "channels_last", "compile", "training", "depth", "batch_size",
-    "threads", "matmul_peak_flops_per_s", "bandwidth_bytes_per_s"))
+RUN_KEYS = ("uncertain", "device", "device_name", "dtype", "channels_last", "compile", "training", "depth",
+            "batch_size", "threads", "matmul_peak_flops_per_s", "bandwidth_bytes_per_s")
+OUTPUT_COLUMNS = (Column("timestamp", "time", justify="left"), *ROW_COLUMNS, *(Column(k, k) for k in RUN_KEYS))
