@@ -127,6 +127,27 @@ def test_a_broken_model_alone_is_compared_with_the_variant_closest_to_what_ran(m
     assert "its forward fails in module '2.0'" in result.stderr.strip().splitlines()[-1]
 
 
+def test_a_broken_torchvision_resnet50_is_closest_to_resnet50_up_to_the_break():
+    # torchvision's own ResNet-50 with layer3.0's projection replaced by an identity: it breaks at layer3.0's
+    # addition (1024 channels against 512); among the 7×7-stem bottleneck variants, resnet50 agrees with every
+    # layer that ran but the missing projection (resnet50_v1 strides the 1×1 conv, resnet101 the same until
+    # layer3, but its parameter count is farther from the model's)
+    import torchvision
+    from torch import nn
+
+    from resnet_cli.comparison.prefix import closest_prefix
+    from resnet_cli.sources.target import analyze, target_of_module
+    from resnet_cli.structure.align import structure
+
+    model = torchvision.models.resnet50()
+    model.layer3[0].downsample = nn.Identity()
+    analyzed = analyze(target_of_module(model, (1, 3, 224, 224)), allow_partial=True)
+    assert analyzed.failure.module == "layer3.0"
+    found = closest_prefix(structure(analyzed.analysis, True, "layer3.0"), (1, 3, 224, 224),
+                           sum(p.numel() for p in model.parameters()))
+    assert (found.name, found.flags, found.exact) == ("resnet50", (), False)
+
+
 def test_a_broken_model_close_to_nothing_is_told_so_in_one_line():
     # a conv and a ReLU, then a conv that takes 16 channels gets 8: no registered variant starts like that
     result = run_cli("compare", "tests/fixtures/bad_models.py:BreaksAfterTwoLayers")
