@@ -262,6 +262,11 @@ def test_a_cifar_net_whose_head_only_takes_32x32_is_found_at_its_input():
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["input_shape"] == [1, 3, 32, 32]
     assert "identified as resnet18_cifar" in result.stderr
+    # compare, which analyses what runs of a broken forward, finds it whole at 32×32 (not "closest up to a break")
+    compared = run_cli("compare", "tests/fixtures/cifar_tutorials.py:ResNet18", "--format", "json")
+    assert compared.exit_code == 0, compared.stderr
+    assert json.loads(compared.stdout)["closest"] == {"name": "resnet18_cifar", "flags": {}, "exact": True}
+    assert "identified as resnet18_cifar" in compared.stderr and "breaks" not in compared.stderr
 
 
 def test_a_model_broken_at_the_default_input_is_told_the_input_was_the_default():

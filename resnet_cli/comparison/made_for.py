@@ -86,11 +86,11 @@ def choose(target, analyze):
         if made_for is not None:
             return made_for
         raise _with_default_note(error, target) from None
-    found = identify(target, analyzed)
-    if found is None and analyzed.failure is not None:
+    if analyzed.failure is not None:  # broken here, maybe whole at another registered input (its head's)
         made_for = _other_inputs(target, analyze)
         if made_for is not None:
             return made_for
+    found = identify(target, analyzed)  # a model broken at every input: the variant closest to what ran
     if found is None:
         return target, analyzed, input_note(who, target.input_shape, None), None
     shape = variant_input(found.name, target.input_shape[1], target.input_shape[0])
