@@ -125,6 +125,14 @@ def _at_its_input(target):
     return target, analyzed, (note,) if note else ()
 
 
+def input_made_for(target):
+    """(target, notes): the target moved to the input it was made for where no --input was given (user code
+    identified as a registered variant, ``comparison.made_for``), and the note that says so. ``bench`` measures
+    at that input; what summary, flops, draw and compare analyse is chosen by the same function."""
+    target, _, said = _at_its_input(target)
+    return target, said
+
+
 def _verify(target, analyzed):
     from resnet_cli.report.stages import stage_layout
     from resnet_cli.report.verify import verify

@@ -419,6 +419,47 @@ def test_cuda_timing_loop_records_events_and_memory(monkeypatch):
     assert samples.memory_growth == 1000 and memory.source == "torch.cuda.max_memory_allocated"
 
 
+# ---- the input a model was made for (issue 16, req. 7) ----
+
+STUDENTS = "tests/fixtures/sequential_students.py"
+
+
+def test_user_code_identified_as_a_variant_is_measured_at_its_input(cli, fixed_roofline):
+    # kuangliu's CIFAR ResNet-18 written as nn.Sequential: resnet18_cifar, made for 32×32; its MACs at 32×32
+    # by hand (stem, stage 1: four 64→64 convs, stages 2-4 alike: strided conv, three convs, 1×1 projection)
+    macs = (3 * 64 * 9 * 32 * 32 + 4 * 64 * 64 * 9 * 32 * 32
+            + 3 * (64 * 128 * 9 * 16 * 16 + 3 * 128 * 128 * 9 * 16 * 16 + 64 * 128 * 16 * 16) + 512 * 10)
+    result = cli("bench", f"{STUDENTS}:cifar_resnet18", *FAST, "-b", "1", "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    (model,) = doc["models"]
+    assert model["sample_shape"] == [3, 32, 32] and model["flops_per_image"] == 2 * macs
+    assert doc["results"][0]["predicted_input_bytes"] == 3 * 32 * 32 * 4  # one float32 image of 1×3×32×32
+    assert ("identified as resnet18_cifar, so analysed at the input it was made for, 1×3×32×32 (--input NxCxHxW "
+            "changes it)") in result.stderr
+    given = cli("bench", f"{STUDENTS}:cifar_resnet18", *FAST, "--input", "1x3x64x64", "-f", "json")
+    assert json.loads(given.stdout)["models"][0]["sample_shape"] == [3, 64, 64]
+    assert "identified as" not in given.stderr
+
+
+def test_an_isolated_child_resolves_user_code_at_the_input_chosen(cli, monkeypatch):
+    # --isolate: the fresh process resolves MODEL again from its text, so the input chosen travels in its ref
+    from resnet_cli.benchmark import isolate
+
+    asked = []
+    monkeypatch.setattr(isolate, "_run_child", lambda request: asked.append(request) or {"failure": "not run"})
+    result = cli("bench", f"{STUDENTS}:cifar_resnet18", *FAST, "-b", "1", "--isolate")
+    assert result.exit_code == 1 and "not run" in result.stderr
+    assert [r.input_shape for r in asked[0].refs] == [(1, 3, 32, 32)]
+
+
+def test_an_unidentified_model_is_benched_at_the_default_input_and_told_so(cli, fixed_roofline):
+    result = cli("bench", "tests/fixtures/bad_models.py:Tiny", *FAST, "-b", "1", "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["models"][0]["sample_shape"] == [3, 224, 224]
+    assert "analysed at the default input 1×3×224×224; give --input NxCxHxW" in result.stderr
+
+
 # ---- bad input: one line, exit 2 ----
 
 @pytest.mark.parametrize("args, fragment", [

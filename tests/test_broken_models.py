@@ -77,8 +77,18 @@ def test_compare_prints_the_whole_document_up_to_the_break_and_exits_1(fmt):
     elif fmt == "csv":
         rows = list(csv.DictReader(io.StringIO(out)))
         stem = rows[0]
+        assert stem["table"] == "stages"
         assert int(stem["resnet18_cifar_params"]) == int(stem["cifar_resnet18_identity_shortcut_params"]) \
             == STEM_PARAMS
+        # the differences follow the stage table: the missing projection (1×1 conv 64→128: 64·128 weights, and
+        # BatchNorm's 2·128), then the `fails` row, in both models' words
+        changed, fails = rows[-2:]
+        assert (changed["table"], changed["kind"], int(changed["params_delta"])) == \
+            ("differences", "changed", -(64 * 128 + 2 * 128))
+        assert (fails["table"], fails["of"], fails["kind"], fails["model"], fails["reference"]) == \
+            ("differences", "cifar_resnet18_identity_shortcut", "fails", "2.0", "layer2.0")
+        assert "the residual addition gets 1×128×16×16 and 1×64×32×32: the shortcut needs a projection" \
+            in fails["message"]
     elif fmt == "markdown":
         assert "- **fails** 2.0 (reference: layer2.0): the residual addition gets" in out
     else:
@@ -92,6 +102,61 @@ def test_compare_of_a_model_broken_inside_its_only_top_level_module():
     doc = json.loads(result.stdout)
     assert doc["differences"][-1]["kind"] == "fails" and doc["differences"][-1]["model"] == "net.2.0"
     assert doc["stages"][1]["models"][1]["params"] == LAYER1_PARAMS
+
+
+@pytest.mark.parametrize("model", [f"{ISSUE}:cifar_resnet18_identity_shortcut", f"{STUDENTS}:broken_identity"])
+def test_a_broken_model_alone_is_compared_with_the_variant_closest_to_what_ran(model):
+    # no --input, no reference: the stem (3×3/1, 64, no max-pool) and stage 1 (two basic blocks of 64) ran, so the
+    # closest variant up to the break is resnet18_cifar, compared at its 32×32 up to 2.0's addition
+    result = run_cli("compare", model, "--format", "json")
+    assert result.exit_code == 1, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["reference"] == "resnet18_cifar" and doc["closest"] == {"name": "resnet18_cifar", "flags": {},
+                                                                       "exact": False}
+    assert [m["input_shape"] for m in doc["models"]] == [[1, 3, 32, 32]] * 2
+    changed, fails = doc["differences"]
+    # the projection it lacks: a 1×1 conv 64→128 (64·128 weights) and its BatchNorm (2·128)
+    assert (changed["kind"], changed["model"], changed["reference"]) == ("changed", "2.0", "layer2.0")
+    assert changed["params_delta"] == -(64 * 128 + 2 * 128)
+    assert (fails["kind"], fails["model"], fails["reference"]) == ("fails", "2.0", "layer2.0")
+    assert "the residual addition gets 1×128×16×16 and 1×64×32×32" in fails["message"]
+    stem, layer1 = doc["stages"][0]["models"], doc["stages"][1]["models"]
+    assert [m["params"] for m in stem] == [STEM_PARAMS] * 2 and [m["params"] for m in layer1] == [LAYER1_PARAMS] * 2
+    assert "up to where it breaks, closest to resnet18_cifar, so analysed at the input it was made for, " \
+           "1×3×32×32" in result.stderr
+    assert "its forward fails in module '2.0'" in result.stderr.strip().splitlines()[-1]
+
+
+def test_a_broken_torchvision_resnet50_is_closest_to_resnet50_up_to_the_break():
+    # torchvision's own ResNet-50 with layer3.0's projection replaced by an identity: it breaks at layer3.0's
+    # addition (1024 channels against 512); among the 7×7-stem bottleneck variants, resnet50 agrees with every
+    # layer that ran but the missing projection (resnet50_v1 strides the 1×1 conv, resnet101 the same until
+    # layer3, but its parameter count is farther from the model's)
+    import torchvision
+    from torch import nn
+
+    from resnet_cli.comparison.prefix import closest_prefix
+    from resnet_cli.sources.target import analyze, target_of_module
+    from resnet_cli.structure.align import structure
+
+    model = torchvision.models.resnet50()
+    model.layer3[0].downsample = nn.Identity()
+    analyzed = analyze(target_of_module(model, (1, 3, 224, 224)), allow_partial=True)
+    assert analyzed.failure.module == "layer3.0"
+    found = closest_prefix(structure(analyzed.analysis, True, "layer3.0"), (1, 3, 224, 224),
+                           sum(p.numel() for p in model.parameters()))
+    assert (found.name, found.flags, found.exact) == ("resnet50", (), False)
+
+
+def test_a_broken_model_close_to_nothing_is_told_so_in_one_line():
+    # a conv and a ReLU, then a conv that takes 16 channels gets 8: no registered variant starts like that
+    result = run_cli("compare", "tests/fixtures/bad_models.py:BreaksAfterTwoLayers")
+    assert result.exit_code == 1
+    said = [line for line in result.stdout.splitlines() if "registered variant" in line]
+    assert said == ["BreaksAfterTwoLayers is not close to a registered variant up to where its forward fails (name "
+                    "the model it should be: `resnet-cli compare REFERENCE MODEL`)"]
+    assert "Traceback" not in result.stderr and "unexpected" not in result.stderr
+    assert "its forward fails in module 'features.2' (Conv2d)" in result.stderr.strip().splitlines()[-1]
 
 
 def test_explain_names_what_each_operator_got():
@@ -161,7 +226,9 @@ def test_four_models_each_keep_their_name_and_totals_at_any_width(columns):
 def test_four_models_in_csv_and_markdown_are_named():
     rows = list(csv.DictReader(io.StringIO(run_cli("compare", *FOUR, "--format", "csv").stdout)))
     assert not any(key.startswith("m1_") for key in rows[0])
-    assert {name: int(rows[-1][f"{name}_params"]) for name in FOUR} == FOUR_PARAMS
+    total = next(r for r in rows if r["stage"] == "total")
+    assert {name: int(total[f"{name}_params"]) for name in FOUR} == FOUR_PARAMS
+    assert {r["of"] for r in rows if r["table"] == "differences"} == set(FOUR[1:])  # each model's differences
     markdown = run_cli("compare", *FOUR, "--format", "markdown").stdout
     assert "| stage | model | output | params |" in markdown
     for name, params in FOUR_PARAMS.items():
@@ -178,6 +245,16 @@ def test_a_broken_first_model_is_compared_with_the_first_that_runs():
     assert "compared with resnet18_cifar, the first that runs to the end" in result.stderr
 
 
+def test_a_broken_first_model_stays_the_reference_with_stages_and_a_note_says_why():
+    # --stages is given per model, in order: the broken first model stays the reference, and a note says why
+    result = run_cli("compare", f"{ISSUE}:cifar_resnet18_identity_shortcut", "resnet18_cifar", "--stages", "default",
+                     "--format", "json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["reference"] == f"{ISSUE}:cifar_resnet18_identity_shortcut"
+    assert ("its forward fails in 2.0, but it stays the reference, as --stages names each model's stages in the "
+            "order the models are given") in result.stderr
+
+
 def test_a_cifar_net_whose_head_only_takes_32x32_is_found_at_its_input():
     # kuangliu's ResNet-18: F.avg_pool2d(out, 4) then Linear(512, 10): at 224×224 the pool leaves 7×7, and the
     # linear layer gets 512·7·7 = 25,088 features; at 32×32 it gets 512 and the model is resnet18_cifar
@@ -185,6 +262,11 @@ def test_a_cifar_net_whose_head_only_takes_32x32_is_found_at_its_input():
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["input_shape"] == [1, 3, 32, 32]
     assert "identified as resnet18_cifar" in result.stderr
+    # compare, which analyses what runs of a broken forward, finds it whole at 32×32 (not "closest up to a break")
+    compared = run_cli("compare", "tests/fixtures/cifar_tutorials.py:ResNet18", "--format", "json")
+    assert compared.exit_code == 0, compared.stderr
+    assert json.loads(compared.stdout)["closest"] == {"name": "resnet18_cifar", "flags": {}, "exact": True}
+    assert "identified as resnet18_cifar" in compared.stderr and "breaks" not in compared.stderr
 
 
 def test_a_model_broken_at_the_default_input_is_told_the_input_was_the_default():

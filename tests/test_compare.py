@@ -218,8 +218,14 @@ def test_cli_models_json_schema():
 
 def test_cli_models_csv_has_a_row_per_stage_and_total():
     result = invoke("resnet50", "resnet18", "--format", "csv")
-    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    every = list(csv.DictReader(io.StringIO(result.stdout)))
+    rows = [r for r in every if r["table"] == "stages"]
     assert [r["stage"] for r in rows] == ["stem", "layer1", "layer2", "layer3", "layer4", "head", "total"]
+    # the differences follow the stage table, as in JSON: the same rows, in the same order
+    differences = json.loads(invoke("resnet50", "resnet18", "--format", "json").stdout)["differences"]
+    assert [r["table"] for r in every[len(rows):]] == ["differences"] * len(differences) and differences
+    assert [(r["of"], r["kind"], r["message"], int(r["params_delta"])) for r in every[len(rows):]] == \
+        [("resnet18", d["kind"], d["message"], d["params_delta"]) for d in differences]
     assert int(rows[-1]["resnet50_params"]) == RESNET50_PARAMS and int(rows[-1]["resnet18_params"]) == RESNET18_PARAMS
     assert int(rows[-1]["resnet18_params_diff"]) == RESNET18_PARAMS - RESNET50_PARAMS
 

@@ -127,6 +127,8 @@ def bench(
     refs = tuple(ModelRef(name, tuple(overrides.items()), input, weights) for name in (models or [None]))
     targets = tuple(resolve_target(ref.text, overrides, input, weights=weights) for ref in refs)
     _distinct(targets)
+    if input is None:  # user code identified as a registered variant: measured at the input it was made for
+        targets, refs = _made_for(targets, refs)
     resolved = resolve_device(device)
     if devices > 1 and device == "auto" and resolved == "cpu":
         raise RuntimeFailure(f"--devices {devices}: this machine has no CUDA device; a distributed run needs "
@@ -185,6 +187,22 @@ def _check_combinations(models, batch_size, training, optimizer, find_max_batch,
             raise UsageError(f"--devices {devices} runs distributed training steps; add --training")
         if len(models) > 1 or isolate or find_max_batch:
             raise UsageError(f"--devices {devices} measures one model, without --isolate or --find-max-batch")
+
+
+def _made_for(targets, refs):
+    """The targets (and the refs a fresh process resolves again) at the input each was made for, the way
+    summary, flops and compare choose it (``api.input_made_for``), each with its note on stderr."""
+    from resnet_cli.api import input_made_for
+
+    moved, notes = [], []
+    for target, ref in zip(targets, refs, strict=True):
+        chosen, said = input_made_for(target)
+        notes += said
+        if tuple(chosen.input_shape) != tuple(target.input_shape):
+            ref = dataclasses.replace(ref, input_shape=tuple(chosen.input_shape))
+        moved.append((chosen, ref))
+    render.say(notes)
+    return tuple(t for t, _ in moved), tuple(r for _, r in moved)
 
 
 def _distinct(targets) -> None:

@@ -29,12 +29,13 @@ def variant_input(name: str, channels: int, batch: int = 1) -> tuple[int, int, i
     return (batch, channels, *variant.default_input[2:])
 
 
-def input_note(who: str, shape, identified: str | None) -> str:
-    """The note said when no --input was given: the input taken, and how to change it."""
+def input_note(who: str, shape, identified: str | None, exact: bool = True) -> str:
+    """The note said when no --input was given: the input taken, and how to change it. ``exact`` False: the
+    variant is only the closest to the part of a broken model that ran (``comparison.prefix``)."""
     if identified is None:
         return f"{who}: analysed at the default input {_shape(shape)}; {DEFAULT_NOTE}"
-    return (f"{who}: identified as {identified}, so analysed at the input it was made for, {_shape(shape)} "
-            "(--input NxCxHxW changes it)")
+    said = f"identified as {identified}" if exact else f"up to where it breaks, closest to {identified}"
+    return f"{who}: {said}, so analysed at the input it was made for, {_shape(shape)} (--input NxCxHxW changes it)"
 
 
 def identify(target, analyzed):
@@ -42,12 +43,22 @@ def identify(target, analyzed):
     from resnet_cli.comparison.identify import closest
     from resnet_cli.structure.align import structure
 
-    if analyzed.failure is not None:
-        return None
     try:
+        if analyzed.failure is not None:  # a forward that broke midway: the variant closest to what ran
+            from resnet_cli.comparison.prefix import closest_prefix
+
+            shaped = structure(analyzed.analysis, True, analyzed.failure.module)
+            return closest_prefix(shaped, tuple(analyzed.analysis.input_shape), _params(analyzed.model))
         return closest(structure(analyzed.analysis), tuple(analyzed.analysis.input_shape))
     except Exception:  # noqa: BLE001 — only the input depends on it here: the default stands, and its note says so
         return None  # (compare identifies the model again, and there a failure is an error)
+
+
+def _params(model) -> int | None:
+    try:
+        return sum(p.numel() for p in model.parameters())
+    except Exception:  # noqa: BLE001 — a model without parameters() (Keras): the count only breaks a tie
+        return None
 
 
 def at_its_input(target, analyze):
@@ -75,17 +86,18 @@ def choose(target, analyze):
         if made_for is not None:
             return made_for
         raise _with_default_note(error, target) from None
-    found = identify(target, analyzed)
-    if found is None and analyzed.failure is not None:
+    if analyzed.failure is not None:  # broken here, maybe whole at another registered input (its head's)
         made_for = _other_inputs(target, analyze)
         if made_for is not None:
             return made_for
+    found = identify(target, analyzed)  # a model broken at every input: the variant closest to what ran
     if found is None:
         return target, analyzed, input_note(who, target.input_shape, None), None
     shape = variant_input(found.name, target.input_shape[1], target.input_shape[0])
     if shape is None or tuple(shape) == tuple(target.input_shape):
-        return target, analyzed, input_note(who, target.input_shape, found.label), found.label
-    return dataclasses.replace(target, input_shape=shape), None, input_note(who, shape, found.label), found.label
+        return target, analyzed, input_note(who, target.input_shape, found.label, found.exact), found.label
+    return (dataclasses.replace(target, input_shape=shape), None, input_note(who, shape, found.label, found.exact),
+            found.label)
 
 
 def _other_inputs(target, analyze):
@@ -103,7 +115,7 @@ def _other_inputs(target, analyze):
         found = identify(moved, analyzed)
         batch, channels = moved.input_shape[:2]
         if found is not None and variant_input(found.name, channels, batch) == moved.input_shape:
-            return moved, analyzed, input_note(target.name, moved.input_shape, found.label), found.label
+            return moved, analyzed, input_note(target.name, moved.input_shape, found.label, found.exact), found.label
     return None
 
 

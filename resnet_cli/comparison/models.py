@@ -203,18 +203,35 @@ def compare_models(names: list[str], overrides: dict | None = None, input_shape:
         targets = _at_one_input(targets, [n for n in names if not is_user_model(n)], overrides)
     analysed = [_analyse(target, reference) for target in targets]
     subject = analysed[0]
+    if len(analysed) == 1 and subject.target.is_user_code and subject.closest is None and subject.failure:
+        # a broken model alone: the variant closest to the part that ran (comparison.prefix) is its reference
+        from resnet_cli.comparison.prefix import closest_prefix
+
+        found = closest_prefix(subject.structure, tuple(subject.analysis.input_shape), _params(subject.model))
+        subject = analysed[0] = dataclasses.replace(subject, closest=found)
     if len(analysed) == 1 and subject.target.is_user_code and subject.closest is not None:
         # one model alone: compared with the registered variant closest to it
         found = subject.closest
         description = registry.VARIANTS[found.name].description + (", with the flags shown" if found.flags else "")
         candidate = dataclasses.replace(target_of_spec(found.spec, tuple(subject.analysis.input_shape)),
                                         name=found.label,
-                                        description=f"the registered variant closest to it: {description}")
+                                        description=f"the registered variant closest to "
+                                                    f"{'the part that ran' if subject.failure else 'it'}: "
+                                                    f"{description}")
         analysed.insert(0, _analyse(candidate, found.name, source="closest"))
     if analysed[0].failure is not None and not stages and weights is None:
         analysed = _runs_first(analysed)
+    elif analysed[0].failure is not None and len(analysed) > 1:
+        analysed[0] = _stays_first(analysed[0], stages, weights)
     stage_choices = parse_stages(stages, len(analysed))
     return _comparison(analysed, stage_choices)
+
+
+def _params(model) -> int | None:
+    try:
+        return sum(p.numel() for p in model.parameters())
+    except Exception:  # noqa: BLE001 — a model without parameters() (Keras): the count only breaks a tie
+        return None
 
 
 def _runs_first(analysed: list[_Analysed]) -> list[_Analysed]:
@@ -228,6 +245,17 @@ def _runs_first(analysed: list[_Analysed]) -> list[_Analysed]:
             f"compared with {reference.name}, the first that runs to the end")
     reference = dataclasses.replace(reference, notes=(*reference.notes, note))
     return [reference, *analysed[:whole], *analysed[whole + 1:]]
+
+
+def _stays_first(broken: _Analysed, stages, weights) -> _Analysed:
+    """A broken first model that stays the reference (``_runs_first`` would move it), with the note that says
+    why: --stages are given per model in the order of the models, --weights loads into the first model."""
+    why = "--stages names each model's stages in the order the models are given" if stages else \
+        f"--weights {weights} is loaded into the first model"
+    note = (f"{broken.name}: its forward fails in {broken.failure.module or 'its own forward'}, but it stays the "
+            f"reference, as {why}; the others are compared with it up to where it breaks (without --stages and "
+            "--weights, the first model that runs to the end would be the reference)")
+    return dataclasses.replace(broken, notes=(*broken.notes, note))
 
 
 def _at_one_input(targets: list, registered: list[str], overrides: dict | None) -> list:

@@ -31,10 +31,18 @@ def short_labels(comparison: ModelComparison) -> list[str]:
     return labels
 
 
+# The CSV's difference rows (table = "differences"): the keys of the JSON's differences, `of` the model's label
+DIFFERENCE_COLUMNS = (Column("of", "of", justify="left"), Column("kind", "kind", justify="left"),
+                      Column("reference", "reference", justify="left"), Column("model", "model", justify="left"),
+                      Column("message", "message", justify="left"), Column("params_delta", "params_delta", "count"),
+                      Column("flops_delta", "flops_delta", "flops"), Column("costed", "costed", justify="left"))
+
+
 def _model_columns(comparison: ModelComparison) -> list[Column]:
-    """The CSV's columns: stage, then per model (named by its label): output, params, FLOPs (fvcore), MACs;
-    after the first, each with its Δ and Δ% against the first."""
-    columns = [Column("stage", "stage", justify="left")]
+    """The CSV's columns: table (stages | differences), stage, then per model (named by its label): output,
+    params, FLOPs (fvcore), MACs; after the first, each with its Δ and Δ% against the first; then the
+    differences' own columns (``DIFFERENCE_COLUMNS``), empty on a stage row as the stage's are on a difference's."""
+    columns = [Column("table", "table", justify="left"), Column("stage", "stage", justify="left")]
     for index, label in enumerate(short_labels(comparison)):
         columns.append(Column(f"{label}_output", f"{label} output", "shape"))
         for measure, header, kind in (("params", "params", "count"), ("flops", "FLOPs", "flops"),
@@ -43,7 +51,7 @@ def _model_columns(comparison: ModelComparison) -> list[Column]:
             if index:
                 columns.append(Column(f"{label}_{measure}_diff", f"{label} Δ {header}", kind))
                 columns.append(Column(f"{label}_{measure}_pct", f"{label} Δ% {header}", "pct"))
-    return columns
+    return columns + list(DIFFERENCE_COLUMNS)
 
 
 def _delta_fields(prefix: str, measure: str, delta: Delta) -> dict:
@@ -52,11 +60,13 @@ def _delta_fields(prefix: str, measure: str, delta: Delta) -> dict:
 
 
 def _model_records(comparison: ModelComparison) -> list[dict]:
-    """The CSV's rows: one per stage of the first model, then the totals; every model's numbers side by side."""
+    """The CSV's rows: one per stage of the first model, then the totals, every model's numbers side by side
+    (table = "stages"); then every difference of every later model, in the verdict's order, its `fails` row
+    included (table = "differences")."""
     labels = short_labels(comparison)
     records = []
     for stage_index in range(comparison.stage_count):
-        record = {"stage": comparison.stage_label(stage_index)}
+        record = {"table": "stages", "stage": comparison.stage_label(stage_index)}
         reference = comparison.stage(0, stage_index)
         for index, prefix in enumerate(labels):
             stage = comparison.stage(index, stage_index)
@@ -65,13 +75,15 @@ def _model_records(comparison: ModelComparison) -> list[dict]:
                 record.update(_delta_fields(prefix, measure, Delta(
                     getattr(reference, measure) if reference else None, getattr(stage, measure) if stage else None)))
         records.append(record)
-    total = {"stage": "total"}
+    total = {"table": "stages", "stage": "total"}
     first = comparison.models[0]
     for prefix, model in zip(labels, comparison.models):
         total[f"{prefix}_output"] = model.output_shape
         for measure in ("params", "flops", "macs"):
             total.update(_delta_fields(prefix, measure, Delta(getattr(first, measure), getattr(model, measure))))
     records.append(total)
+    for label, model in zip(labels[1:], comparison.models[1:], strict=True):
+        records += [{"table": "differences", "of": label, **_difference_document(d)} for d in model.differences]
     return records
 
 
@@ -241,7 +253,9 @@ def verdict_lines(comparison: ModelComparison) -> list[tuple[str, str]]:
             if model.source in ("file", "module") and (len(comparison.models) == 1 or index):
                 hint = " (name the model it should be: `resnet-cli compare REFERENCE MODEL`)" \
                     if len(comparison.models) == 1 else ""
-                lines.append(("", f"{labels[index]} is not a registered variant with nearby flags{hint}"))
+                what = "a registered variant with nearby flags" if model.failure is None else \
+                    "close to a registered variant up to where its forward fails"
+                lines.append(("", f"{labels[index]} is not {what}{hint}"))
         elif closest.exact and (model.source != "registry" or closest.label != model.name):
             lines.append((HEADING, f"{labels[index]} equals {closest.label} ({EXACT})"))
         elif not closest.exact and closest.label != comparison.models[0].name:
