@@ -7,7 +7,8 @@ import torch
 
 from resnet_cli.analysis.analyze import analyze
 from resnet_cli.report.draw import diagram
-from tests.fixtures.issue16_models import slim_resnet50_v2
+from resnet_cli.report.rows import build_rows
+from tests.fixtures.issue16_models import keras_resnet50, slim_resnet50_v2
 
 
 def _stages():
@@ -25,7 +26,67 @@ def test_slim_v2_draws_its_pool_with_the_classifier_and_identity_shortcuts():
     stages = _stages()
     assert _labels(stages["postnorm"]) == []  # BatchNorm + ReLU: no global pool drawn inside it
     assert _labels(stages["logits"]) == ["global avg-pool", "fc 1000"]  # the 1×1 conv on a 1×1 map is the fc
-    assert _labels(stages["conv1_pad"]) == [] and _labels(stages["conv1"]) == ["7×7, 64, /2"]
+    assert "conv1_pad" not in stages and _labels(stages["conv1"]) == ["7×7, 64, /2"]
     (group,) = [g for part in stages["block1"].parts for g in part.groups]
     # the stride-1 MaxPool2d(1) computes nothing: an identity; the stride-2 one subsamples
     assert group.shortcuts == (("projection 1×1, 256", 1), ("identity", 1), ("max-pool 1×1, /2", 1))
+
+
+# ---- a zero-padding module of its own is part of the layer it feeds, not a stage ----
+
+def _figure(build, shape=(1, 3, 224, 224)):
+    with torch.device("meta"):
+        model = build()
+    analysis = analyze(model, shape)
+    return diagram("m", "m", analysis), analysis
+
+
+def test_slim_v2_padding_modules_are_no_stage_in_draw_or_summary():
+    figure, analysis = _figure(slim_resnet50_v2)
+    names = [stage.name for stage in figure.stages]
+    # conv1_pad = ZeroPad2d(3) feeds conv1, pool1_pad = ZeroPad2d(1) feeds pool1 (TF-slim's names)
+    assert names == ["conv1", "pool1", "block1", "block2", "block3", "block4", "postnorm", "logits"]
+    assert [row.name for row in build_rows(analysis, "stage")] == names  # summary's rows are draw's stages
+    stages = {stage.name: stage for stage in figure.stages}
+    assert _labels(stages["pool1"]) == ["max-pool 3×3, /2"]
+    # the pad's stage is gone, its output is the conv's: (224 + 2·3 − 7) // 2 + 1 = 112
+    assert stages["conv1"].output_shape == (1, 64, 112, 112) and stages["conv1"].params == 64 * 3 * 49 + 64
+
+
+def test_keras_port_stem_is_one_box_with_the_7x7_stride_2_conv():
+    figure, _ = _figure(keras_resnet50)
+    names = [stage.name for stage in figure.stages]
+    assert names == ["stem", "layer1", "layer2", "layer3", "layer4", "head"]
+    stem = figure.stages[0]
+    assert _labels(stem) == ["7×7, 64, /2", "max-pool 3×3, /2"]
+    assert stem.output_shape == (1, 64, 56, 56)
+
+
+class _PaddedPlain(torch.nn.Module):
+    """Each top-level child a stage: ZeroPad2d(3), conv, ZeroPad2d(1), max-pool, MaxPool2d(1), conv, fc."""
+
+    def __init__(self):
+        super().__init__()
+        self.pad_a = torch.nn.ZeroPad2d(3)
+        self.conv_a = torch.nn.Conv2d(3, 8, 7, stride=2)
+        self.relu = torch.nn.ReLU()
+        self.pad_b = torch.nn.ZeroPad2d(1)
+        self.pool = torch.nn.MaxPool2d(3, stride=2)
+        self.nothing = torch.nn.MaxPool2d(1)
+        self.conv_b = torch.nn.Conv2d(8, 16, 3, padding=1)
+        self.tail_pad = torch.nn.ZeroPad2d((0, 1, 0, 1))  # pads the last map: joins the stage before it
+
+    def forward(self, x):
+        x = self.relu(self.conv_a(self.pad_a(x)))
+        return self.tail_pad(self.conv_b(self.nothing(self.pool(self.pad_b(x)))))
+
+
+def test_padding_and_no_op_pool_children_join_the_stage_of_what_they_feed():
+    figure, analysis = _figure(_PaddedPlain, (1, 3, 64, 64))
+    names = [stage.name for stage in figure.stages]
+    assert names == ["conv_a", "relu", "pool", "conv_b"]
+    assert [row.name for row in build_rows(analysis, "stage")] == names
+    stages = {stage.name: stage for stage in figure.stages}
+    assert _labels(stages["conv_a"]) == ["7×7, 8, /2"] and _labels(stages["pool"]) == ["max-pool 3×3, /2"]
+    # (64 + 6 − 7) // 2 + 1 = 32; (32 + 2 − 3) // 2 + 1 = 16; conv_b keeps 16, the tail pad makes it 17
+    assert stages["pool"].output_shape == (1, 8, 16, 16) and stages["conv_b"].output_shape == (1, 16, 17, 17)
