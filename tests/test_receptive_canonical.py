@@ -12,7 +12,7 @@ from torch import nn
 
 from resnet_cli.analysis.analyze import analyze
 from resnet_cli.nn.model import build_model
-from resnet_cli.report.rows import build_rows
+from resnet_cli.report.rows import build_rows, spatial_path
 from resnet_cli.spec import registry
 from resnet_cli.structure.receptive import receptive_fields
 from tests.fixtures.issue16_models import keras_resnet50, slim_resnet50_v2
@@ -125,3 +125,11 @@ def test_a_1x1_conv_classifier_and_a_whole_map_average_pool_read_as_the_fc_and_t
     # the window over the whole map is the global pool: as AdaptiveAvgPool2d(1)'s, every unit sees everything
     # (read as a 8×8 window at jump 2 it would be 3 + 7·2 = 17 pixels, start −1: not "global")
     assert out == _output_field(_Forward(adaptive_head, conv=conv)) and out.is_global
+
+
+def test_slim_v2_spatial_path_ends_at_7_like_resnet50v2_keras():
+    # 224 → 112 (7×7/2) → 56 (max-pool) → 28 → 14 → 7 (the last unit of block1..3 strides); the 1×1 logits conv
+    # on the pooled 1×1 map is the classifier, not a resolution of the main path
+    slim = spatial_path(_analysis(slim_resnet50_v2))
+    assert slim == spatial_path(_analysis(_registered("resnet50v2_keras")))
+    assert [h for h, _ in slim] == [224, 112, 56, 28, 14, 7]

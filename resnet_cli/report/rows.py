@@ -195,6 +195,8 @@ def spatial_path(analysis: Analysis) -> tuple[tuple[int, int], ...]:
             continue
         if len(op.output_shape) != 4:
             continue
+        if op.input_shapes and len(op.input_shapes[0]) == 4 and all(s == 1 for s in op.input_shapes[0][2:]):
+            continue  # a conv on a 1×1 map is a linear layer (TF-slim's logits): no resolution of the main path
         size = tuple(op.output_shape[2:])
         if ".se." in f".{op.module}.":
             continue
