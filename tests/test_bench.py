@@ -55,10 +55,14 @@ def fixed_roofline(monkeypatch):
     monkeypatch.setattr(measure, "RooflineSampler", FixedRoofline)
 
 
-def _doc(cli, *args):
+def _doc(cli, *args, wrote=None):
     result = cli("bench", *args, "--format", "json")
     assert result.exit_code == 0, result.stderr
-    for line in result.stderr.strip().splitlines():  # only warnings, no progress residue when not a terminal
+    lines = result.stderr.strip().splitlines()
+    if wrote is not None:  # every written file announced the same way, before the warnings
+        assert lines[0] == f"wrote {wrote}", result.stderr
+        lines = lines[1:]
+    for line in lines:  # only warnings, no progress residue when not a terminal
         assert line.startswith("warning: ") or line.startswith(" "), result.stderr
     return json.loads(result.stdout)
 
@@ -450,7 +454,7 @@ def test_installed_entry_point():
 
 def test_plot_draws_every_model_against_batch_size(cli, fixed_roofline, tmp_path):
     path = tmp_path / "sweep.png"
-    doc = _doc(cli, "resnet20", "resnet32", "-i", "1x3x32x32", "-b", "1,2", *FAST, "--plot", str(path))
+    doc = _doc(cli, "resnet20", "resnet32", "-i", "1x3x32x32", "-b", "1,2", *FAST, "--plot", str(path), wrote=path)
     assert len(doc["results"]) == 4
     header = path.read_bytes()[:24]
     assert header[:8] == b"\x89PNG\r\n\x1a\n"

@@ -86,7 +86,8 @@ def test_timm_to_torchvision(tmp_path):
     result = run_cli("compare", "timm.models:resnet18", "torchvision.models:resnet18", "--input", "1x3x64x64",
                      "--export-weights", str(path))
     assert result.exit_code == 0, result.stderr
-    assert "(torch.save state_dict)" in result.stderr and result.stdout.count("no differences") == 1
+    assert f"wrote {path} (" in result.stderr and "names, torch.save state_dict)" in result.stderr
+    assert result.stdout.count("no differences") == 1
     model = torchvision.models.resnet18()
     model.load_state_dict(torch.load(path, weights_only=True), strict=True)
     torch.manual_seed(0)  # the default --seed: timm's own initialisation under it

@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import handling_signals
 
 REPO = Path(__file__).resolve().parents[1]
@@ -176,7 +175,7 @@ def test_user_code_that_swallows_ctrl_c_is_stopped_by_the_next(place):
     _wait_for((place / "marker.swallowed").exists, process, "the first Ctrl-C never reached the code")
     time.sleep(1.2)  # past the grace in which a second signal is taken as part of the first stop
     process.send_signal(signal.SIGINT)
-    out, err = _finish(process)
+    _, err = _finish(process)
     assert process.returncode == 130, err
     assert err.strip().splitlines()[-1].startswith("resnet-cli: error: interrupted (Ctrl-C) while running your code")
 
@@ -272,20 +271,22 @@ def test_bench_appends_before_stdout_fails(place, stdout, code, line):
         target = _closed_reader() if stdout == "closed reader" else os.open("/dev/full", os.O_WRONLY)
         process = _start(place, *args, stdout=target)
         os.close(target)
-    out, err = _finish(process)
+    _, err = _finish(process)
     assert process.returncode == code, err
     assert _history(history) == [(1, "ok"), (2, "ok")]
     lines = [x for x in err.strip().splitlines() if not x.startswith("warning: ") and not x.startswith(" ")]
     assert lines == ([] if line is None else [lines[-1]]) and (line is None or line in lines[-1]), err
 
 
-@pytest.mark.parametrize("stdout, code, words", [
-    ("full", 1, "cannot write the result to stdout: No space left on device"),
-    ("closed", 1, "stdout is closed"),
+@pytest.mark.parametrize("command, stdout, code, words", [
+    ("summary resnet18", "full", 1, "cannot write the result to stdout: No space left on device"),
+    ("summary resnet18", "closed", 1, "stdout is closed"),
+    ("list", "full", 1, "cannot write the result to stdout: No space left on device"),
+    ("--help", "full", 1, "cannot write to stdout: No space left on device"),
 ])
-def test_summary_with_a_full_or_closed_stdout(stdout, code, words):
+def test_a_full_or_closed_stdout_is_one_line(command, stdout, code, words):
     redirect = "> /dev/full" if stdout == "full" else ">&-"
-    done = subprocess.run(["bash", "-c", f"'{ENTRY}' summary resnet18 {redirect}"], capture_output=True, text=True,
+    done = subprocess.run(["bash", "-c", f"'{ENTRY}' {command} {redirect}"], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
     assert done.returncode == code
     (line,) = done.stderr.strip().splitlines()

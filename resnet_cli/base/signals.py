@@ -5,8 +5,10 @@ shell starts a background job with SIGINT ignored and Python then installs no ha
 code in a pure-Python loop could never be stopped. The first signal raises ``KeyboardInterrupt`` (SIGINT) or
 ``Terminated`` (SIGTERM) wherever the main thread is: our code, the user's builder or forward, or between two
 of torch's operators (one operator that is running is never cut; it is the smallest step Python can stop at).
-A signal that comes while a module is being imported is raised when the import ends (within ``RETRY_S``):
-torch's import runs Python under C++ that aborts the process on an exception.
+A signal that comes while a module is being imported is raised when the import ends (looked at every
+``RETRY_S``; torch's import runs Python under C++ that aborts the process on an exception); an import that
+goes on past ``IMPORT_WAIT_S`` is not waited for: the process ends there with the stop's line (nothing is
+measured or written while the modules load).
 
 What a stop saves must not be lost to the next signal (two Ctrl-C 50 ms apart, or one from the terminal and
 one from a supervisor): while the stop is under way (``GRACE_S`` after the first signal), and inside a
@@ -230,5 +232,8 @@ def handling():
     try:
         yield
     finally:
+        if _state["pending"] is not None:  # a retry still armed must not outlive its handler
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            _state["pending"] = None
         for number, handler in previous.items():
             signal.signal(number, handler if handler is not None else signal.SIG_DFL)

@@ -135,6 +135,12 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.write(f"  {shown(line, None)}\n")
         error_line(error.for_command_line())
         return error.exit_code
+    except OSError as error:  # outside a command: writing --help or --version to a full or broken stdout
+        _silence_stdout()
+        reason = error.strerror or type(error).__name__
+        place = f" ({shown(error.filename)})" if getattr(error, "filename", None) else " to stdout"
+        error_line(f"cannot write{place}: {reason}")
+        return 1
     except KeyboardInterrupt as stop:  # met before a command's boundary (parsing its options)
         error_line(signals.stop_line(stop))
         return Terminated.exit_code if isinstance(stop, Terminated) else INTERRUPTED_EXIT

@@ -150,7 +150,11 @@ def boundary(command):
         try:
             with signals.where(f"running `{name}`"), results_kept():
                 return command(*args, **kwargs)
-        except (typer.Exit, ResnetCliError, ClosedPipe):
+        except typer.Exit:
+            if signals.stopping():  # a command that met the stop and said so (bench's, profile's warning)
+                signals.mark_said()
+            raise
+        except (ResnetCliError, ClosedPipe):
             raise
         except BrokenPipeError:
             raise ClosedPipe() from None
