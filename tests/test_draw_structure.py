@@ -90,3 +90,36 @@ def test_padding_and_no_op_pool_children_join_the_stage_of_what_they_feed():
     assert _labels(stages["conv_a"]) == ["7×7, 8, /2"] and _labels(stages["pool"]) == ["max-pool 3×3, /2"]
     # (64 + 6 − 7) // 2 + 1 = 32; (32 + 2 − 3) // 2 + 1 = 16; conv_b keeps 16, the tail pad makes it 17
     assert stages["pool"].output_shape == (1, 8, 16, 16) and stages["conv_b"].output_shape == (1, 16, 17, 17)
+
+
+# ---- blocks whose adds the model's own forward runs (a Keras port's flat layers) are drawn as blocks ----
+
+def _drawn(figure):
+    """What the figure shows, but the FLOPs (fvcore counts x.mean and AdaptiveAvgPool2d apart)."""
+    shown = []
+    for stage in figure.stages:
+        groups = [(g.count, tuple(layer.label for layer in g.main), g.shortcuts, g.downsampling, g.params,
+                   g.output_shape, g.receptive_field.as_dict() if g.receptive_field else None)
+                  for part in stage.parts for g in part.groups]
+        shown.append((stage.name, stage.output_shape, stage.params, stage.receptive_field.as_dict(),
+                      _labels(stage), groups))
+    return shown
+
+
+def test_keras_port_draws_its_blocks_as_resnet50_keras_does():
+    from resnet_cli.nn.model import build_model
+    from resnet_cli.spec import registry
+
+    port, _ = _figure(keras_resnet50)
+    registered, _ = _figure(lambda: build_model(registry.VARIANTS["resnet50_keras"].spec))
+    assert _drawn(port) == _drawn(registered)
+    layer2 = port.stages[2]
+    (group,) = [g for part in layer2.parts for g in part.groups]
+    # keras.applications' v1 block: the stride on the first 1×1, a projection in block 1. By hand (a bias on every
+    # conv, 2 parameters per BatchNorm channel): block 1 = (256·128 + 128) + (9·128·128 + 128) + (128·512 + 512)
+    # + (256·512 + 512) + 2·(128 + 128 + 512 + 512) = 380,672; blocks 2–4 = 3 · [(512·128 + 128) + 147,584
+    # + 66,048 + 2·(128 + 128 + 512)] = 842,496; 1,223,168 in all
+    assert group.names == ("conv3_block1", "conv3_block2", "conv3_block3", "conv3_block4")
+    assert [layer.label for layer in group.main] == ["1×1, 128, /2", "3×3, 128", "1×1, 512"]
+    assert group.shortcuts == (("projection 1×1, 512, /2", 1), ("identity", 3))
+    assert group.output_shape == (1, 512, 28, 28) and group.params == layer2.params == 1_223_168
