@@ -123,3 +123,27 @@ def test_keras_port_draws_its_blocks_as_resnet50_keras_does():
     assert [layer.label for layer in group.main] == ["1×1, 128, /2", "3×3, 128", "1×1, 512"]
     assert group.shortcuts == (("projection 1×1, 512, /2", 1), ("identity", 3))
     assert group.output_shape == (1, 512, 28, 28) and group.params == layer2.params == 1_223_168
+
+
+class _ListOfConvs(torch.nn.Module):
+    """A ``nn.ModuleList`` the forward runs one by one: the list itself is never called."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = torch.nn.Conv2d(3, 8, 3, stride=2, padding=1)
+        self.convs = torch.nn.ModuleList(torch.nn.Conv2d(8, 8, 3, padding=1) for _ in range(2))
+
+    def forward(self, x):
+        x = self.stem(x)
+        for conv in self.convs:
+            x = conv(x)
+        return x
+
+
+def test_a_never_called_stage_has_the_output_and_field_of_the_last_module_run_in_it():
+    figure, analysis = _figure(_ListOfConvs, (1, 3, 32, 32))
+    rows = {row.name: row for row in build_rows(analysis, "stage")}
+    # 3×3/2 pad 1: 3, jump 2; two 3×3 at jump 2: 3 + 2·2·2 = 11, jump 2
+    assert rows["convs"].output_shape == (1, 8, 16, 16)
+    assert rows["convs"].receptive_field.size == (11, 11) and rows["convs"].receptive_field.stride == (2, 2)
+    assert figure.stages[1].output_shape == (1, 8, 16, 16)
