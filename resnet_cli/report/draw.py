@@ -106,16 +106,18 @@ def diagram(model: str, description: str, analysis: Analysis, depth: str = "stag
     layout = stage_layout(analysis, stages)
     rows = build_rows(analysis, "stage", stages=stages)
     forward = [op for op in analysis.ops if op.phase == FORWARD]
-    from resnet_cli.structure.receptive import module_fields
+    from resnet_cli.structure.receptive import receptive_fields
 
     from resnet_cli.structure.layers import layers as canonical_layers
 
-    facts = _Facts(analysis, module_fields(analysis))
+    values = receptive_fields(analysis)
+    facts = _Facts(analysis, {m.name: values[m.output_value] for m in analysis.modules if m.output_value in values})
     # the one structural reading compare and identify use: what computes the same thing is the same layer
     # (a folded zero-padding, a no-op 1×1 pool left out, a 1×1 conv on a 1×1 map drawn as the fc it is)
     facts.canonical = {layer.index: layer for layer in canonical_layers(analysis)}
     producer = {value: op for op in forward for value in op.outputs}
     blocks = _block_modules(forward)
+    facts.flat_blocks = _flat_blocks(forward, layout, facts, values)
     by_stage: dict[str, list] = {}
     for position, op in enumerate(forward):
         by_stage.setdefault(_drawn_stage(op, forward[position + 1:], layout, facts), []).append(op)
@@ -225,6 +227,37 @@ def _block_modules(forward) -> list[str]:
     return [m for m in found if not any(m.startswith(other + ".") for other in found)]
 
 
+def _flat_blocks(forward, layout, facts, values) -> dict[int, str]:
+    """Op index -> its block, for a model whose blocks are top-level layers named as Keras names them
+    (``conv2_block1_1_conv``) and whose residual adds and activations its own forward runs: the block's layers
+    and the root's ops run after one of them (a global pool excepted). Each block's output shape, field,
+    parameters and FLOPs go into ``facts``."""
+    if not layout.block_of:
+        return {}
+    found: dict[int, str] = {}
+    for op in forward:
+        if op.module:
+            block = layout.block_of.get(layout.unit_of(op.module))
+        else:
+            layer = facts.canonical.get(op.index)
+            block = None if layer is not None and layer.kind == "gap" else layout.block_of.get(op.anchor)
+        if block is not None:
+            found[op.index] = block
+    with_add = {found[op.index] for op in forward if op.index in found and not op.module and _is_residual_add(op)}
+    found = {index: block for index, block in found.items() if block in with_add}
+    for op in forward:
+        block = found.get(op.index)
+        if block is None:
+            continue
+        facts.subtree_flops[block] = facts.subtree_flops.get(block, 0) + op.fvcore_flops
+        if op.outputs:
+            facts.block_outputs[block] = (op.output_shape, values.get(op.outputs[0]))
+    for unit, block in layout.block_of.items():
+        if block in with_add and unit in facts.modules:
+            facts.subtree_params[block] = facts.subtree_params.get(block, 0) + facts.subtree_params.get(unit, 0)
+    return found
+
+
 def _owner(module: str, blocks: list[str]) -> str | None:
     for block in blocks:
         if module == block or module.startswith(block + "."):
@@ -238,6 +271,8 @@ class _Facts:
     def __init__(self, analysis: Analysis, fields: dict) -> None:
         self.modules = {m.name: m for m in analysis.modules}
         self.canonical: dict = {}  # op index -> its layer in the one structural reading (set by diagram)
+        self.flat_blocks: dict = {}  # op index -> its block, where the root's forward runs the blocks' adds (Keras)
+        self.block_outputs: dict = {}  # such a block -> (output shape, receptive field)
         self.fields = fields
         self.subtree_params: dict[str, int] = {}
         self.subtree_flops: dict[str, int] = {}
@@ -248,6 +283,16 @@ class _Facts:
             if op.phase == FORWARD and op.fvcore_flops:
                 for prefix in _prefixes(op.module):
                     self.subtree_flops[prefix] = self.subtree_flops.get(prefix, 0) + op.fvcore_flops
+
+    def output_shape(self, name: str):
+        if name in self.block_outputs:
+            return self.block_outputs[name][0]
+        return self.modules[name].output_shape
+
+    def field(self, name: str):
+        if name in self.block_outputs:
+            return self.block_outputs[name][1]
+        return self.fields.get(name)
 
     def params(self, names) -> int:
         return sum(self.subtree_params.get(name, 0) for name in names)
@@ -264,7 +309,7 @@ def _prefixes(name: str):
 def _parts(ops, blocks, producer, facts: _Facts, per_block: bool) -> tuple[Part, ...]:
     runs: list[tuple[str, list]] = []  # ("layers", [Layer]) or ("blocks", [(name, ops)])
     for op in ops:
-        block = _owner(op.module, blocks)
+        block = facts.flat_blocks.get(op.index) or _owner(op.module, blocks)
         if block is None:
             layer = layer_of(op, facts.canonical)
             if layer is None:
@@ -284,7 +329,7 @@ def _parts(ops, blocks, producer, facts: _Facts, per_block: bool) -> tuple[Part,
         if kind == "layers":
             parts.append(Part(layers=_collapse(items)))
         else:
-            traced = [_trace_block(name, block_ops, producer, facts.modules[name].output_shape, facts.canonical)
+            traced = [_trace_block(name, block_ops, producer, facts.output_shape(name), facts.canonical)
                       for name, block_ops in items]
             parts.append(Part(groups=_group(traced, per_block, facts)))
     return tuple(parts)
@@ -300,7 +345,7 @@ class _Traced:
 
 def _trace_block(name: str, ops, producer, output_shape, canonical: dict | None = None) -> _Traced:
     inside = {op.index for op in ops}
-    add = [op for op in ops if _is_residual_add(op) and op.module == name][-1]
+    add = [op for op in ops if _is_residual_add(op) and op.module in (name, "")][-1]
     paths = [_path(value, inside, producer, canonical) for value in add.inputs]
     main, shortcut = sorted(paths, key=lambda path: -sum(1 for layer in path if layer.kind in ("conv", "pool")))
     entry = next((shape for op in ops for value, shape in zip(op.inputs, op.input_shapes)
@@ -361,5 +406,5 @@ def _group(traced: list[_Traced], per_block: bool, facts: _Facts) -> tuple[Block
         names = tuple(b.name for b in members)
         last = names[-1]
         result.append(BlockGroup(names, members[0].main, tuple(shortcuts), downsampling, facts.params(names),
-                                 facts.flops(names), facts.modules[last].output_shape, facts.fields.get(last)))
+                                 facts.flops(names), facts.output_shape(last), facts.field(last)))
     return tuple(result)

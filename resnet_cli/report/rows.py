@@ -153,7 +153,18 @@ def _row_sources(analysis: Analysis, depth: str, layout: StageLayout, leaves: se
         is_unit = name in layout.stage_of_child
         if key == name or (is_unit and key in (layout.stage_of(name, ""), layout.block_of.get(name))):
             outputs[key] = module
-    return outputs
+    # a unit that is never called itself (TF-slim's ``block1``, a plain ``nn.Module`` whose blocks the root's
+    # forward runs one by one): its output is that of the last outermost module called inside it
+    called = {m.name for m in analysis.modules if m.first_call is not None}
+    late: dict = {}
+    for module in analysis.modules:
+        name = module.name
+        if module.first_call is None or not name or name.rpartition(".")[0] in called:
+            continue
+        key = row_key(name, "", depth, layout, leaves)
+        if key not in outputs and key not in called and layout.unit_of(name) not in called:
+            late[key] = module
+    return {**outputs, **late}
 
 
 def totals(analysis: Analysis) -> Totals:
@@ -184,6 +195,8 @@ def spatial_path(analysis: Analysis) -> tuple[tuple[int, int], ...]:
             continue
         if len(op.output_shape) != 4:
             continue
+        if op.input_shapes and len(op.input_shapes[0]) == 4 and all(s == 1 for s in op.input_shapes[0][2:]):
+            continue  # a conv on a 1×1 map is a linear layer (TF-slim's logits): no resolution of the main path
         size = tuple(op.output_shape[2:])
         if ".se." in f".{op.module}.":
             continue

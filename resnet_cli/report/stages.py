@@ -117,7 +117,9 @@ def stage_layout(analysis: Analysis, stages: tuple[str, ...] | None = None) -> S
         layer_names = {unit: f"layer{number - 1}" for unit, (number, _) in blocks.items()}
         block_of = {unit: block for unit, (_, block) in blocks.items()}
     if not layer_names:
-        return StageLayout(tuple(units) or ("model",), {u: u for u in units}, None, block_parent)
+        mapping = _fold_padding_units(analysis, units, {u: u for u in units}, StageLayout((), {}, container).unit_of)
+        ordered = list(dict.fromkeys(mapping[u] for u in units))
+        return StageLayout(tuple(ordered) or ("model",), mapping, None, block_parent)
     positions = [units.index(u) for u in layer_names]
     first, last = min(positions), max(positions)
     mapping = {}
@@ -130,11 +132,49 @@ def stage_layout(analysis: Analysis, stages: tuple[str, ...] | None = None) -> S
             mapping[unit] = "head"
         else:  # a non-layer unit between layers: its own stage
             mapping[unit] = unit
+    mapping = _fold_padding_units(analysis, units, mapping, StageLayout((), {}, container).unit_of)
     ordered = []
     for unit in units:
         if mapping[unit] not in ordered:
             ordered.append(mapping[unit])
     return StageLayout(tuple(ordered), mapping, container, block_parent, frozenset(layer_names.values()), block_of)
+
+
+_PADDING_KINDS = ("pad", "maxpool", "avgpool")  # what a unit the normalisation empties can have run
+
+
+def _fold_padding_units(analysis: Analysis, units: list[str], mapping: dict, unit_of) -> dict:
+    """A unit of its own stage that only pads height and width (Keras's ``conv1_pad = ZeroPad2d(3)`` before
+    an unpadded ``conv1``), or runs only what the canonical structure leaves out (a ``MaxPool2d(1)``), is part
+    of the layer it feeds (``resnet_cli.structure.normalise``): it joins the stage of the unit after it (the
+    one before it when it is the last)."""
+    from resnet_cli.analysis import ops
+
+    ran: dict[str, list] = {}
+    for op in analysis.ops:
+        if op.phase == ops.FORWARD and op.module:
+            ran.setdefault(unit_of(op.module), []).append(op)
+    candidates = [u for u in units if mapping.get(u) == u and ran.get(u)
+                  and any(ops.kind_of(op.op) in _PADDING_KINDS for op in ran[u])]
+    if not candidates or len(units) < 2:
+        return mapping
+    from resnet_cli.structure.layers import layers
+
+    canonical = {layer.index: layer for layer in layers(analysis)}
+    folded = set()
+    for unit in candidates:
+        kept = [canonical[op.index] for op in ran[unit] if op.index in canonical]
+        if all(layer.kind == "pad" and layer.in_channels[:1] == (layer.out_channels,) for layer in kept):
+            folded.add(unit)
+    mapping = dict(mapping)
+    for position, unit in enumerate(units):
+        if unit in folded:
+            after = [u for u in units[position + 1:] if u not in folded]
+            before = [u for u in units[:position] if u not in folded]
+            target = after[0] if after else before[-1] if before else None
+            if target is not None:
+                mapping[unit] = mapping[target] if target not in folded else target
+    return mapping
 
 
 def row_key(module: str, anchor: str, depth: str, layout: StageLayout, leaves: set[str]) -> str:

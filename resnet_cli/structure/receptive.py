@@ -102,18 +102,69 @@ def receptive_fields(analysis: Analysis) -> dict[int, ReceptiveField]:
     fields = {INPUT_VALUE: ReceptiveField(tuple(Span(0, 1, 1, d) for d in spatial))}
     if not fields[INPUT_VALUE].spans:
         return {}
+    canonical = _canonical(analysis)
     for op in analysis.ops:
         if op.phase != FORWARD or not op.outputs:
             continue
         read = [(fields[v], shape) for v, shape in zip(op.inputs, op.input_shapes) if v in fields]
         if not read:
             continue
-        entry = ops.lookup(op.op)
-        rule = _RULES[entry.receptive] if entry is not None else _elementwise
-        field = rule(op, read)
+        layer = canonical.get(op.index)
+        if layer is None and ops.kind_of(op.op) in _FOLDABLE:
+            field = read[0][0]  # normalised away: a zero-padding its conv (pool) now holds, a 1×1 pool of stride 1
+        elif layer is not None and (ops.kind_of(op.op), layer.kind) in _CANONICAL_RULES:
+            field = _CANONICAL_RULES[ops.kind_of(op.op), layer.kind](op, read, layer)
+        elif layer is not None and layer.kind in ("conv", "maxpool", "avgpool") and layer.get("padding") is not None:
+            field = _canonical_window(op, read, layer)
+        else:
+            entry = ops.lookup(op.op)
+            rule = _RULES[entry.receptive] if entry is not None else _elementwise
+            field = rule(op, read)
         for value in op.outputs:
             fields[value] = field
     return fields
+
+
+_FOLDABLE = ("pad", "maxpool", "avgpool")  # the operators a normalisation rule can leave out
+
+
+def _canonical(analysis: Analysis) -> dict:
+    """Op index -> its layer in the one canonical structure (``resnet_cli.structure.layers``), which every
+    reader of the structure shares: what computes the same thing has the same field (issue 16)."""
+    from resnet_cli.structure.layers import layers
+
+    return {layer.index: layer for layer in layers(analysis)}
+
+
+def _canonical_window(op: OpRecord, read, layer) -> ReceptiveField:
+    """A conv or pool with the padding the normalisation gave it (its own plus a folded zero-padding's): it
+    reads the field of the padding's input, which the folded padding passed on unshifted."""
+    padding = layer.get("padding")
+    if layer.kind == "conv":
+        if layer.kernel is None or layer.get("transposed"):
+            return _convolution(op, read)
+        return _window(op, read[:1], tuple(layer.kernel), layer.get("stride"), padding, layer.get("dilation"))
+    _, shape = read[0]
+    kernel = _per_dim(layer.get("kernel_size"), _pool_dims(op.op, shape))
+    return _window(op, read[:1], kernel, layer.get("stride"), padding, layer.get("dilation"))
+
+
+def _as_linear(op: OpRecord, read, layer) -> ReceptiveField:
+    """A 1×1 conv on a 1×1 map is a linear layer: its output has no spatial axes left (as after a flatten)."""
+    field = _union(read, op.output_shape if op.output_shape is not None else read[0][1])
+    return ReceptiveField(tuple(replace(span, dim=None) for span in field.spans))
+
+
+def _as_global_pool(op: OpRecord, read, layer) -> ReceptiveField:
+    """An average pool whose window is the whole map is the global average pool: every unit sees everything."""
+    field, shape = read[0]
+    spatial = set(range(2, len(shape)))
+    return ReceptiveField(tuple(replace(span, size=None) if span.dim in spatial else span for span in field.spans))
+
+
+# (operator kind, canonical kind): an operator the normalisation reads as another kind of layer (a mean or an
+# adaptive pool to 1×1 is a global pool already: their own rules say so)
+_CANONICAL_RULES = {("conv", "linear"): _as_linear, ("avgpool", "gap"): _as_global_pool}
 
 
 def module_fields(analysis: Analysis) -> dict[str, ReceptiveField]:
