@@ -21,6 +21,8 @@ from resnet_cli.sources import keras_model
 from tests.conftest import assert_one_line_error
 
 FIXTURES = "tests/fixtures/keras_models.py"
+# Keras's torch backend converts its variables to numpy without numpy 2's copy keyword: its warning, not ours
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
 
 
 def _keras_counts(model) -> tuple[int, int, int]:
@@ -104,3 +106,117 @@ def test_without_keras_one_line_says_what_to_install(cli, monkeypatch, tmp_path)
     model = tmp_path / "mine.py"
     model.write_text("import keras\n\ndef build():\n    return keras.applications.ResNet50(weights=None)\n")
     assert_one_line_error(cli("summary", f"{model}:build"), 2, "pip install 'resnet-cli[keras]'")
+
+
+# ---- Keras's files ----
+
+def _random_batch_norms(model, rng) -> None:
+    for layer in model.layers:  # BatchNorm statistics other than Keras's 0 and 1, so that a mix-up shows
+        if type(layer).__name__ == "BatchNormalization":
+            c = layer.gamma.shape[0]
+            layer.set_weights([rng.uniform(0.5, 1.5, c), rng.normal(0, 0.1, c), rng.normal(0, 0.1, c),
+                               rng.uniform(0.5, 1.5, c)])
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """keras.applications ResNet50 and ResNet50V2 (32×32, 10 classes, non-trivial BatchNorm statistics), each with
+    its .weights.h5 and Keras's output on one input."""
+    import numpy as np
+
+    folder = tmp_path_factory.mktemp("keras")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 32, 32, 3)).astype("float32")
+    found = {}
+    for constructor in ("ResNet50", "ResNet50V2"):
+        with keras_model.device_scope("cpu"):
+            model = getattr(keras.applications, constructor)(weights=None, input_shape=(32, 32, 3), classes=10,
+                                                             classifier_activation=None)
+        _random_batch_norms(model, rng)
+        path = str(folder / f"{constructor}.weights.h5")
+        model.save_weights(path)
+        found[constructor] = (model, path, np.asarray(model.predict(x, verbose=0)))
+    return found, x, folder
+
+
+@pytest.fixture(scope="module")
+def small_v2(tmp_path_factory):
+    """keras.applications' ResNetV2 builder with two blocks of widths 8 … 64 per stage, saved as Keras 2's legacy
+    .h5 (the layers' own names) and as a .keras archive."""
+    from keras.src.applications.resnet import ResNet, stack_residual_blocks_v2
+
+    def stacks(x):
+        for index, filters in enumerate((8, 16, 32)):
+            x = stack_residual_blocks_v2(x, filters, 2, name=f"conv{index + 2}")
+        return stack_residual_blocks_v2(x, 64, 2, stride1=1, name="conv5")
+
+    folder = tmp_path_factory.mktemp("small")
+    with keras_model.device_scope("cpu"):
+        model = ResNet(stacks, True, True, weights=None, input_shape=(32, 32, 3), classes=10, name="small")
+    model.save(str(folder / "small.h5"))
+    model.save(str(folder / "small.keras"))
+    return model, folder
+
+
+@pytest.mark.parametrize("constructor, variant", [("ResNet50", "resnet50_keras"), ("ResNet50V2", "resnet50v2_keras")])
+def test_keras_weights_agree_both_ways(saved, constructor, variant):
+    import numpy as np
+    import torch
+
+    from resnet_cli.comparison import keras_port
+
+    found, x, folder = saved
+    _, path, theirs = found[constructor]
+    ours = resnet_cli.build(variant, weights=path, num_classes=10).eval()  # --weights FILE.weights.h5
+    with torch.no_grad():
+        output = ours(torch.from_numpy(x).permute(0, 3, 1, 2)).numpy()
+    assert np.abs(output - theirs).max() < 1e-4  # Keras's own predict on the same input
+    exported = str(folder / f"{variant}.exported.weights.h5")
+    keras_port.write(ours.state_dict(), ours.spec, exported)
+    with keras_model.device_scope("cpu"):
+        again = getattr(keras.applications, constructor)(weights=None, input_shape=(32, 32, 3), classes=10,
+                                                         classifier_activation=None)
+    again.load_weights(exported)  # Keras reads what we wrote
+    assert np.abs(np.asarray(again.predict(x, verbose=0)) - output).max() < 1e-4
+
+
+def test_keras_weight_files_are_identified(saved, small_v2, cli):
+    import json
+
+    found, _, _ = saved
+    for constructor, variant in (("ResNet50", "resnet50_keras"), ("ResNet50V2", "resnet50v2_keras")):
+        result = cli("summary", found[constructor][1], "--format", "json")  # Keras 3: layers by class and position
+        assert result.exit_code == 0, result.stderr
+        assert json.loads(result.stdout)["identified_as"]["label"] == f"{variant} --num-classes 10"
+        assert f"checkpoint identified as {variant} --num-classes 10" in result.stderr
+    model, folder = small_v2
+    result = cli("summary", str(folder / "small.h5"), "--format", "json")  # legacy: the layers' own names
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["identified_as"]["name"] == "resnet50v2_keras"
+    assert doc["identified_as"]["flags"]["--layers"] == "2,2,2,2"
+    assert doc["total"]["keras_total_params"] == model.count_params()
+
+
+def test_keras_archive_is_loaded_in_safe_mode(small_v2, cli, tmp_path):
+    import json
+
+    model, folder = small_v2
+    result = cli("summary", str(folder / "small.keras"), "--input", "1x3x32x32", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    total, trainable, non_trainable = _keras_counts(model)
+    doc = json.loads(result.stdout)["total"]
+    assert (doc["keras_total_params"], doc["keras_non_trainable_params"]) == (total, non_trainable)
+    marker = tmp_path / "ran"
+    inputs = keras.Input((8, 8, 3))
+    # a Lambda whose code would leave a file behind if it ran (no closure: Keras stores its bytecode)
+    touch = eval(f"lambda t: t if __import__('pathlib').Path({str(marker)!r}).touch() else t")  # noqa: S307
+    keras.Model(inputs, keras.layers.Lambda(touch)(inputs)).save(str(tmp_path / "lambda.keras"))
+    marker.unlink(missing_ok=True)
+    line = assert_one_line_error(cli("summary", str(tmp_path / "lambda.keras")), 2, "safe mode", "Lambda")
+    assert not marker.exists(), line
+
+
+def test_export_to_keras_needs_its_suffix(cli, tmp_path):
+    assert_one_line_error(cli("compare", "resnet50_keras", "resnet50_keras", "--export-weights",
+                              str(tmp_path / "w.h5")), 2, "FILE.weights.h5")
