@@ -261,3 +261,29 @@ def test_functional_conv_block_resnet50_against_resnet50_keras(cli):
     assert all(_equivalent_padding(row) for row in faithful["differences"]), faithful["differences"]
     row = next(r for r in unpadded["differences"] if not _equivalent_padding(r))
     assert row["model"] == "pool1" and "55×55 instead of 56×56" in row["message"]
+
+
+def test_import_resnet_cli_imports_neither_torch_nor_keras():
+    import subprocess
+    import sys
+
+    code = "import sys, resnet_cli; print('torch' in sys.modules, 'keras' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_without_h5py_a_keras_file_gets_one_line(cli, monkeypatch, tmp_path):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_h5py(name, *args, **kwargs):
+        if name.split(".")[0] == "h5py":
+            raise ModuleNotFoundError(f"No module named '{name}'", name=name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_h5py)
+    path = tmp_path / "r50.weights.h5"
+    path.write_bytes(b"")
+    assert_one_line_error(cli("summary", str(path)), 2, "pip install 'resnet-cli[keras]'")
