@@ -107,10 +107,22 @@ def summary(model: Any = "resnet50", input=None, depth: str = "stage", *, weight
 
     depth = values.parse_choice(depth, "depth", DEPTHS)
     target = target_for(model, input, weights=weights, stages=stages, **overrides)
-    analyzed = analyze(target)
+    target, analyzed, said = _at_its_input(target)
+    analyzed = analyzed or analyze(target)
     report = summarize(target, analyzed.model, analyzed.analysis, depth)
     verification = _verify(target, analyzed) if verify else None
-    return SummaryResult(report, summary_document(report, verification), _notes(target, analyzed), verification)
+    return SummaryResult(report, summary_document(report, verification), _notes(target, analyzed) + said,
+                         verification)
+
+
+def _at_its_input(target):
+    """(target, its analysis if already made, the note): without --input, user code is analysed at the input of
+    the registered variant it is identified as (``comparison.made_for``), and a note says which input."""
+    from resnet_cli.comparison.made_for import at_its_input
+    from resnet_cli.sources.target import analyze
+
+    target, analyzed, note = at_its_input(target, analyze)
+    return target, analyzed, (note,) if note else ()
 
 
 def _verify(target, analyzed):
@@ -139,11 +151,13 @@ def flops(model: Any = "resnet50", input=None, training: bool = False, depth: st
     depth = values.parse_choice(depth, "depth", DEPTHS)
     dtype = values.parse_dtype(dtype, "dtype")
     target = target_for(model, input, weights=weights, stages=stages, **overrides)
-    forward = analyze(target)
+    target, forward, said = _at_its_input(target)
+    forward = forward or analyze(target)
     step = analyze(target, training=True)
     report = flops_report(target, forward.model, forward.analysis, step.analysis, depth, dtype, training)
     verification = _verify(target, forward) if verify else None
-    return FlopsResult(report, flops_document(report, verification), _notes(target, forward, step), verification)
+    return FlopsResult(report, flops_document(report, verification), _notes(target, forward, step) + said,
+                       verification)
 
 
 def draw(model: Any = "resnet50", input=None, depth: str = "stage", *, weights: str | None = None, stages=None,
@@ -157,10 +171,11 @@ def draw(model: Any = "resnet50", input=None, depth: str = "stage", *, weights: 
 
     depth = values.parse_choice(depth, "depth", DRAW_DEPTHS)
     target = target_for(model, input, weights=weights, stages=stages, **overrides)
-    analyzed = analyze(target)
+    target, analyzed, said = _at_its_input(target)
+    analyzed = analyzed or analyze(target)
     figure = diagram(target.name, target.description, analyzed.analysis, depth=depth, stages=target.stages,
                      identified_as=target.identified_as)
-    return DrawResult(figure, draw_document(figure), _notes(target, analyzed))
+    return DrawResult(figure, draw_document(figure), _notes(target, analyzed) + said)
 
 
 def compare(*models: Any, input=None, channels: int | None = None, size: int | None = None, stages=None,
@@ -172,22 +187,116 @@ def compare(*models: Any, input=None, channels: int | None = None, size: int | N
     from resnet_cli.views.compare import models_document
     from resnet_cli.views.compare_blocks import blocks_document
     from resnet_cli.comparison.models import compare_models
+    from resnet_cli.comparison.rules import check_options
 
     names = [m if isinstance(m, str) else m for m in models]
     if not all(isinstance(n, str) for n in names):
         raise UsageError("compare takes names, paths or code references (path/to/file.py:callable)")
-    if comparing.classify(list(names)) == "blocks":
-        model_only = [f"{k}=" for k in overrides] + (["input="] if input is not None else []) + \
-            (["stages="] if stages else []) + (["weights="] if weights is not None else [])
-        if model_only:
-            raise UsageError(f"{', '.join(model_only)} apply to model comparisons; blocks take channels= and size=")
+    given = {"input": input is not None, "stages": bool(stages), "weights": weights is not None,
+             "channels": channels is not None, "size": size is not None}
+    if check_options(list(names), given, tuple(overrides)) == "blocks":
         report = comparing.compare_blocks(list(names), comparing.DEFAULT_CHANNELS if channels is None else channels,
                                           comparing.DEFAULT_SIZE if size is None else size)
         return CompareResult(report, blocks_document(report))
-    if channels is not None or size is not None:
-        raise UsageError("channels= and size= apply to block comparisons; models take input=NxCxHxW")
     shape = values.parse_input_shape(input) if input is not None else None
     report = compare_models(list(names), typed_overrides(overrides), shape,
                             [stages] if isinstance(stages, str) else stages, weights=weights)
     notes = tuple(dict.fromkeys(note for model in report.models for note in model.notes))  # each said once
     return CompareResult(report, models_document(report), notes)
+
+
+class ProfileResult(Result):
+    """``profile``: measured time per row against the roofline, by category, reconciled with the whole forward;
+    ``save_plot(path)`` draws the roofline with every row to an .svg, .png or .pdf file."""
+
+    def save_plot(self, path: str) -> None:
+        from resnet_cli.render.images import check_image_path
+        from resnet_cli.render.roofline import save_roofline
+
+        check_image_path(path, "path")
+        save_roofline(self.report, path)
+
+
+def profile(*models: Any, input=None, batch_size: int | None = None, device: str = "auto", dtype: str = "float32",
+            channels_last: bool = False, compile: str | None = None, training: bool = False, depth: str = "stage",
+            iterations: int = 10, warmup: int = 2, threads: int | None = None, weights: str | None = None,
+            stages=None, progress=None, **overrides) -> ProfileResult:
+    """Where the time of a forward (``training``: forward and backward) goes, row by row at ``depth`` (stage |
+    block | layer | op): measured with torch.profiler (ranges around every module's call), FLOPs and compulsory
+    bytes from the analysis, against a roofline of the matmul peak and the STREAM bandwidth measured in the same
+    run. Several models are measured in turn and compared stage by stage. ``progress(event, **details)`` hears
+    the run's steps."""
+    from resnet_cli.benchmark.peak import FULL_BUDGET_S, RooflineSampler
+    from resnet_cli.benchmark.system import capture_environment, resolve_device
+    from resnet_cli.profiling.measure import Settings, no_progress
+    from resnet_cli.profiling.run import Subject, run_profile
+    from resnet_cli.report.profile import PROFILE_DEPTHS
+    from resnet_cli.sources.target import analyze, build_real
+    from resnet_cli.views.profile import profile_document
+
+    depth = values.parse_choice(depth, "depth", PROFILE_DEPTHS)
+    dtype = values.parse_dtype(dtype, "dtype")
+    device = values.parse_device(device, "device")
+    if compile is not None:
+        compile = values.parse_choice(compile, "compile", values.COMPILE_MODES)
+    iterations = values.parse_int(str(iterations), "iterations", 1, 10_000)
+    warmup = values.parse_int(str(warmup), "warmup", 0, 10_000)
+    if batch_size is not None:
+        batch_size = values.parse_int(str(batch_size), "batch_size", 1, values.MAX_BATCH)
+    if threads is not None:
+        threads = values.parse_int(str(threads), "threads", 1, values.MAX_THREADS)
+    if weights is not None and len(models) > 1:
+        raise UsageError("weights= loads one checkpoint into one model; give one model (or a checkpoint as model)")
+    subjects, seen = [], set()
+    for model in models or (None,):
+        target = target_for(model, input, weights=weights, stages=stages, **overrides)
+        if batch_size is not None:
+            target = dataclasses.replace(target, input_shape=(batch_size, *target.input_shape[1:]))
+        if target.name in seen:
+            raise UsageError(f"model {target.name} is given twice; each model is profiled once")
+        seen.add(target.name)
+        analyzed = analyze(target, training=training)
+        owned = target.source != "instance"
+        subjects.append(Subject(target.name, target.description, analyzed.analysis,
+                                (lambda t=target: build_real(t)) if owned else (lambda t=target: t.factory), owned,
+                                target.stages, _notes(target, analyzed)))
+    resolved = resolve_device(device)
+    import torch
+
+    count = threads or torch.get_num_threads()
+    settings = Settings(resolved, dtype, channels_last, compile, training, iterations, warmup, count)
+    budget = min(FULL_BUDGET_S, 0.3 * iterations)  # a quick run spends little on the matmul peak
+    gemm = _profile_gemm(RooflineSampler(resolved, dtype, count, channels_last, min_time_s=budget), dtype,
+                         quick=iterations < 5)
+    flags = {"mode": "training" if training else "inference", "dtype": dtype, "channels_last": channels_last,
+             "compile": compile, "iterations": iterations, "warmup": warmup, "depth": depth}
+    env = capture_environment(resolved, count, flags)
+    report = run_profile(subjects, settings, gemm, depth, device_name=env.get("device_name", ""), env=env,
+                         progress=progress or no_progress)
+    notes = tuple(dict.fromkeys(n for s in subjects for n in s.notes))
+    return ProfileResult(report, profile_document(report), notes)
+
+
+PROFILE_CPU_GEMM = {"float32": 2048, "float16": 1024, "bfloat16": 1024}
+
+
+def _profile_gemm(sampler, dtype: str, quick: bool = False):
+    """bench's matmul sampler, with a fixed matmul size on the CPU: bench grows its CPU matmul until one product
+    takes 50 ms, which on a busy machine stops at 256³ and measures the scheduler, not the peak (0.6 GFLOP/s seen
+    on this project's shared VM). A fixed 2048³ (1024³ for 16-bit types, slow without native kernels), best of its
+    samples, is a peak contention can lower only if it hits every sample. A quick run (fewer than 5 iterations)
+    halves the size: an eighth of the time."""
+    if not sampler.cuda:
+        import torch
+
+        from resnet_cli.benchmark.peak import KernelBench
+
+        size, torch_dtype, device = PROFILE_CPU_GEMM[dtype] // (2 if quick else 1), sampler.torch_dtype, sampler.device
+
+        def make():
+            generator = torch.Generator(device).manual_seed(0)
+            a = torch.randn((size, size), dtype=torch_dtype, generator=generator)
+            b = torch.randn((size, size), dtype=torch_dtype, generator=generator)
+            return lambda: torch.mm(a, b)
+        sampler.gemm = KernelBench(f"{dtype} matmul {size}³", 2 * size**3, make, device)
+    return sampler

@@ -54,3 +54,43 @@ def assert_one_line_error(result: Outcome, code: int, *fragments: str) -> str:
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
     return lines[0]
+
+
+def handling_signals(pid: int, timeout: float = 120.0, loaded: str | None = None) -> bool:
+    """Wait until the tool started as ``pid`` has its SIGINT and SIGTERM handler installed (the process itself,
+    or the child its supervisor forked: Linux's /proc shows each process's caught signals): a signal sent
+    after that is met by the tool, however slowly a loaded machine starts it. ``loaded``: also wait until a
+    shared library whose name holds it is mapped ("libtorch": the command's body runs, torch is imported
+    inside commands only). False if it never is."""
+    import signal as signals
+    import time
+
+    wanted = (1 << (signals.SIGINT - 1)) | (1 << (signals.SIGTERM - 1))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for process in (pid, *_children(pid)):
+            try:
+                with open(f"/proc/{process}/status") as handle:
+                    caught = next(int(line.split()[1], 16) for line in handle if line.startswith("SigCgt:"))
+            except (OSError, StopIteration):
+                continue
+            if caught & wanted == wanted and (loaded is None or _maps(process, loaded)):
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as handle:
+            return [int(part) for part in handle.read().split()]
+    except OSError:
+        return []
+
+
+def _maps(pid: int, name: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/maps") as handle:
+            return any(name in line for line in handle)
+    except OSError:
+        return False

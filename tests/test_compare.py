@@ -220,8 +220,8 @@ def test_cli_models_csv_has_a_row_per_stage_and_total():
     result = invoke("resnet50", "resnet18", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [r["stage"] for r in rows] == ["stem", "layer1", "layer2", "layer3", "layer4", "head", "total"]
-    assert int(rows[-1]["m1_params"]) == RESNET50_PARAMS and int(rows[-1]["m2_params"]) == RESNET18_PARAMS
-    assert int(rows[-1]["m2_params_diff"]) == RESNET18_PARAMS - RESNET50_PARAMS
+    assert int(rows[-1]["resnet50_params"]) == RESNET50_PARAMS and int(rows[-1]["resnet18_params"]) == RESNET18_PARAMS
+    assert int(rows[-1]["resnet18_params_diff"]) == RESNET18_PARAMS - RESNET50_PARAMS
 
 
 # ---- your own model ----
@@ -269,7 +269,8 @@ def test_stride_on_every_conv_is_compared_up_to_where_it_breaks():
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in result.stderr
-    assert "its forward fails in layer2.0" in lines[0] and "must match the size" in lines[0]
+    assert "its forward fails in module 'layer2.0' (Bottleneck)" in lines[0]
+    assert "the residual addition gets 1×512×7×7 and 1×512×28×28" in lines[0]
     doc = json.loads(result.stdout)
     broken = doc["models"][1]
     assert broken["failure"]["module"] == "layer2.0"
@@ -277,7 +278,8 @@ def test_stride_on_every_conv_is_compared_up_to_where_it_breaks():
     stride, failure = doc["differences"]
     assert stride["message"].startswith("layer2.0: stride 2 on conv1 (1×1), conv2 (3×3) and conv3 (1×1) where the "
                                         "reference has it on conv2 (3×3) only")
-    assert failure["kind"] == "failure" and "must match the size" in failure["message"]
+    assert failure["kind"] == "fails" and "the residual addition gets" in failure["message"]
+    assert broken["failure"]["operator"] == "aten.add" and "must match the size" in broken["failure"]["message"]
     assert doc["first_divergence"]["stage"] == "layer2"
     assert broken["first_divergence"]["output_shape"]["model"] is None  # layer2 never finished
     assert [s["models"][1]["name"] for s in doc["stages"]][3:] == [None, None, None]  # never reached
@@ -298,7 +300,10 @@ def test_cli_table_puts_the_differences_first_and_fits_80_columns(monkeypatch):
     doc = json.loads(invoke("resnet50", f"{WRONG}:forgot_stride", "--format", "json").stdout)
     layer3 = next(s["models"][1] for s in doc["stages"] if s["stage"] == "layer3")
     shape = "×".join(str(n) for n in layer3["output_shape"])
-    line = next(line for line in out.splitlines() if line.lstrip().startswith("layer3 "))
+    # one row per stage and model: the model's row of layer3 is the one after the stage's first
+    lines = out.splitlines()
+    line = lines[next(i for i, line in enumerate(lines) if line.lstrip().startswith("layer3 ")) + 1]
+    assert line.split()[0] == "forgot_stride"
     assert shape == "1×1024×56×56"  # by hand: no stride anywhere after the stem's 56×56
     assert shape in line and f"{layer3['flops_pct']:+.1f}%" in line and "…" not in out
     assert "not shown at this width" in out
@@ -338,7 +343,9 @@ def test_model_needing_real_tensors_falls_back_to_cpu():
         assert result.exit_code == 0, result.stderr
         model = json.loads(result.stdout)["models"][0]
         assert model["device"] == "cpu" and model["total"]["params"] >= 9 * 3 * 8
-        assert "meta device" in result.stderr and result.stderr.count("\n") == 1
+        # two notes: the CPU fallback, and the input taken (neither model is a registered variant)
+        assert "meta device" in result.stderr and result.stderr.count("\n") == 2
+        assert "analysed at the default input 1×3×224×224" in result.stderr
 
 
 # ---- bad input: one line, exit 2 for usage, 1 for the user's code ----
@@ -388,3 +395,18 @@ def test_compare_does_not_import_torch_until_it_runs():
     imported = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True,
                               env={**os.environ}, timeout=120)
     assert imported.stdout.strip() == "False", imported.stderr
+
+
+def test_compare_option_rules_name_options_as_each_caller_wrote_them():
+    """One set of rules (comparison/rules.py) behind the command line and the API: `--input` there, `input` here."""
+    import resnet_cli
+    from resnet_cli.base.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"^input applies to model comparisons; blocks take channels and size$"):
+        resnet_cli.compare("basic", "bottleneck", input="1x3x32x32")
+    with pytest.raises(UsageError, match=r"^groups applies to model comparisons"):
+        resnet_cli.compare("basic", "bottleneck", groups=2)
+    with pytest.raises(UsageError, match=r"^channels, size apply to block comparisons; models take input NxCxHxW$"):
+        resnet_cli.compare("resnet18", "resnet34", channels=8, size=8)
+    result = run_cli("compare", "basic", "bottleneck", "--groups", "2")
+    assert result.exit_code == 2 and "--groups applies to model comparisons" in result.stderr

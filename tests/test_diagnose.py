@@ -27,9 +27,15 @@ def _in_repo(monkeypatch):
 
 
 def _rows(reference, model, input_text=None):
+    """The model's rows but the last "combined effect" one, having checked that all of them add up (issue 16)."""
     shape = tuple(int(n) for n in input_text.split("x")) if input_text else None
     comparison = compare_models([reference, model], input_shape=shape)
-    return comparison.models[1].differences, comparison
+    first, second = comparison.models
+    rows = second.differences
+    if second.failure is None and rows:
+        assert sum(r.params_delta for r in rows) == second.params - first.params
+        assert sum(r.flops_delta for r in rows) == second.flops - first.flops
+    return tuple(r for r in rows if r.kind != "combined"), comparison
 
 
 def _closest(comparison):
@@ -142,9 +148,11 @@ def _gap_flops_not_counted() -> int:
 
 def test_stride_on_every_conv_compared_up_to_the_failure():
     rows, comparison = _rows("resnet50", "tests/fixtures/wrong_resnet.py:stride_on_every_conv")
-    assert [r.kind for r in rows] == ["changed", "failure"]
+    assert [r.kind for r in rows] == ["changed", "fails"]
     assert "stride 2 on conv1 (1×1), conv2 (3×3) and conv3 (1×1)" in rows[0].message
-    assert rows[1].message.startswith("layer2.0: the forward fails here:")
+    # 56 / 2·2·2 = 7 on the main path, 56 / 2 = 28 on the projection: the addition is where it breaks
+    assert rows[1].message.startswith("layer2.0: the residual addition gets 1×512×7×7 and 1×512×28×28: the two "
+                                      "paths downsample differently (28 → 7)")
     assert _closest(comparison) is None
 
 

@@ -82,18 +82,24 @@ def test_a_closed_pipe_ends_every_format_alike():
 
 
 def test_sigterm_is_met_like_ctrl_c(tmp_path):
-    # a long analysis (resnet1202 at a large batch) stopped by SIGTERM: one line, exit 143. The handler is set
-    # as the entry point starts, before torch is imported, so the signal may come at any time after that.
+    # a long analysis (resnet1202 at a large batch) stopped by SIGTERM: one line saying where, exit 143. The
+    # signal is sent once the tool's handler is installed and the command runs (torch loaded: it is imported
+    # inside commands only) — not after a fixed sleep, which a loaded machine outlasts before the interpreter
+    # has even started (the default action then kills the process).
     import signal
-    import time
+
+    from conftest import handling_signals
 
     process = subprocess.Popen([_entry_point(), "flops", "resnet1202", "--training", "--input", "64x3x512x512"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)
-    process.send_signal(signal.SIGTERM)
-    out, err = process.communicate(timeout=60)
+    try:
+        assert handling_signals(process.pid, loaded="libtorch"), "the command never started"
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
     assert process.returncode == 143, err
-    assert err.strip().splitlines()[-1] == "resnet-cli: error: terminated (SIGTERM)"
+    assert err.strip().splitlines()[-1] == "resnet-cli: error: terminated (SIGTERM) while running `flops`"
     assert "Traceback" not in err
 
 

@@ -47,7 +47,8 @@ def test_keras_style_resnet50_loads_resnet50_v1_weights(tmp_path):
     import torchvision
 
     tensors = len(torchvision.models.resnet50().state_dict())  # v1 holds the same tensors as torchvision's v1.5
-    assert f"wrote {tensors} tensors of resnet50_v1 (initialised with seed 3)" in result.stderr
+    # announced as every written file is: "wrote FILE (what it holds)"
+    assert f"wrote {path} ({tensors} tensors of resnet50_v1 (initialised with seed 3)" in result.stderr
     model = KerasStyleResNet50()
     model.load_state_dict(load_file(path), strict=True)
     torch.manual_seed(3)

@@ -16,10 +16,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from resnet_cli.analysis.records import Analysis, AnalysisFailure
+from resnet_cli.analysis.failure import explain
 from resnet_cli.analysis.recorder import Recorder, Run, unpack
+from resnet_cli.analysis.records import Analysis, AnalysisFailure
 from resnet_cli.base.errors import first_line
 from resnet_cli.base.shapes import numel
+
 
 def analyze(model: nn.Module, input_shape: tuple[int, ...], *, training: bool = False) -> Analysis:
     """Run ``model`` once on an input of ``input_shape`` (on the model's device) and record everything.
@@ -54,7 +56,7 @@ def analyze(model: nn.Module, input_shape: tuple[int, ...], *, training: bool = 
                 if reduced:
                     run.recording = True
                     run.in_backward = True
-                    torch.autograd.backward(reduced, [torch.ones_like(t) for t in reduced])
+                    _backward(reduced, [torch.ones_like(t) for t in reduced])
                     run.recording = False
         else:
             with torch.no_grad(), run.functions, recorder:
@@ -69,7 +71,14 @@ def analyze(model: nn.Module, input_shape: tuple[int, ...], *, training: bool = 
         place = f"module '{where}' ({run.module_types.get(where, '?')})" if where else "the root module's forward"
         failure = AnalysisFailure(f"{first_line(error)} (in {place})")
         failure.module = where
+        failure.module_type = run.module_types.get(where, "")
         failure.reason = first_line(error)
+        # the op that raised, unless the model caught that and failed later in its own code
+        raised = run.failed_op if run.failed_op and run.failed_op[4] == len(run.ops) else None
+        failure.operator, _, shapes, params, _ = raised or (None, "", (), (), 0)
+        failure.why = explain(failure.operator, shapes, params, failure.reason)
+        # the input is to blame only when nothing with weights ran before the failure (the first layer refused it)
+        failure.at_input = not any(op.param_shapes and not op.zero_cost for op in run.ops)
         failure.partial = _result(run, input_shape, training, device, None)
         raise failure from error
     finally:
@@ -80,6 +89,18 @@ def analyze(model: nn.Module, input_shape: tuple[int, ...], *, training: bool = 
         if restore is not None:
             restore()
     return _result(run, input_shape, training, device, output_shape, no_backward)
+
+
+def _backward(outputs: list, grads: list) -> None:
+    """``torch.autograd.backward(outputs, grads)`` for gradients made by ``ones_like`` (so of the outputs' own
+    shapes and dtypes): the autograd engine is called as ``torch.autograd.backward`` calls it, without its
+    argument checks, whose first call imports ``torch.fx.experimental.symbolic_shapes`` and sympy (half a second
+    or more of every training analysis). ``tests/test_meta_shortcuts.py`` checks both give the same analysis."""
+    run_backward = getattr(torch.autograd.graph, "_engine_run_backward", None)
+    if run_backward is None:  # another torch: the public call, slower by its import, same result
+        torch.autograd.backward(outputs, grads)
+        return
+    run_backward(tuple(outputs), tuple(grads), False, False, (), allow_unreachable=True, accumulate_grad=True)
 
 
 def _to_reduce(model: nn.Module, out) -> tuple[list, str | None]:

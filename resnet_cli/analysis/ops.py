@@ -560,3 +560,24 @@ def writes_new_elements(name: str) -> bool:
 def is_transpose_2d(name: str) -> bool:
     """``aten.t``: the transpose of a matrix (dims 0 and 1, no arguments)."""
     return name == str(aten.t)
+
+
+# ---- the names torch.profiler gives operators ("aten::convolution"): profile attributes its times by kind ----
+
+POOL_KINDS = frozenset({"maxpool", "avgpool", "mean", "adaptive_avgpool", "adaptive_maxpool"})
+
+
+def computing_kind(name: str) -> str | None:
+    """The kind of an operator that computes (conv, bn, relu, add, pool …), named as the analysis records it
+    ("aten.relu_") or as torch.profiler does ("aten::relu_"); None for data movement and for names the table
+    does not know. The pooling kinds are one ("pool"): a global mean may run as a mean or an adaptive pool."""
+    entry = OPS.get(name.replace("::", ".", 1) if name.startswith("aten::") else name)
+    if entry is None or entry.moves_data:
+        return None
+    return "pool" if entry.kind in POOL_KINDS else entry.kind
+
+
+def aliases_storage(name: str) -> bool:
+    """The op names existing storage (a view) or allocates without writing: it moves no bytes."""
+    entry = OPS.get(name)
+    return entry is not None and entry.view

@@ -18,10 +18,10 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.weak import WeakIdKeyDictionary
 
-from resnet_cli.analysis import ops as formulas
 from resnet_cli.analysis import meta_shortcuts
-from resnet_cli.base.shapes import numel
+from resnet_cli.analysis import ops as formulas
 from resnet_cli.analysis.records import BACKWARD, FORWARD, INPUT_VALUE, ModuleRecord, OpRecord
+from resnet_cli.base.shapes import numel
 
 _ORIGIN = "resnet_cli.origin"  # key of our tag in autograd nodes' metadata (nodes die with the graph)
 
@@ -38,7 +38,7 @@ class FunctionTracker(TorchFunctionMode):
     the node runs later are attributed to the same place.
     """
 
-    def __init__(self, run: "Run") -> None:
+    def __init__(self, run: Run) -> None:
         super().__init__()
         self.run = run
         self.current = ""
@@ -81,13 +81,18 @@ class Recorder(TorchDispatchMode):
         # dynamo costs over a second; we are never compiled, so there is nothing to disable.
         return False
 
-    def __init__(self, run: "Run") -> None:
+    def __init__(self, run: Run) -> None:
         super().__init__()
         self.run = run
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        out = meta_shortcuts.run(func, args, kwargs) if self.run.on_meta else func(*args, **kwargs)
+        try:
+            out = meta_shortcuts.run(func, args, kwargs) if self.run.on_meta else func(*args, **kwargs)
+        except Exception:
+            if self.run.recording:
+                self.run.failed_op = self.run.failing(func, args, kwargs)
+            raise
         if self.run.recording:
             self.run.record(func, args, kwargs, out)
         return out
@@ -120,6 +125,8 @@ class Run:
         self.outputs: dict[str, tuple[int, ...] | None] = {}
         self.output_values: dict[str, int | None] = {}
         self.ops: list[OpRecord] = []
+        # the last op that raised: (op, Python call, activation shapes, parameter shapes, ops recorded before it)
+        self.failed_op: tuple | None = None
         self.functions = FunctionTracker(self)
         self.root_type = type(model).__name__
         # memory
@@ -241,6 +248,14 @@ class Run:
         for tensor in _tensors(out) or ():
             outputs.append(self.new_value(tensor))  # an in-place op's result is a new value too
         return tuple(inputs), tuple(outputs), tuple(shapes), tuple(attrs), tuple(params)
+
+    def failing(self, func, args, kwargs) -> tuple:
+        """(op, Python call, its activations' shapes, its parameters' shapes, ops before it): what raised."""
+        shapes, params = [], []
+        for value in list(args) + list(kwargs.values()):
+            for tensor in _tensors(value) or ():
+                (params if id(tensor) in self.parameter_ids else shapes).append(tuple(tensor.shape))
+        return str(func.overloadpacket), self.functions.current, tuple(shapes), tuple(params), len(self.ops)
 
     def new_value(self, tensor: torch.Tensor) -> int:
         value_id = self.next_value

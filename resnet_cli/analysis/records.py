@@ -149,5 +149,9 @@ class AnalysisFailure(RuntimeFailure):
     forward), ``reason`` torch's first line, ``partial`` the Analysis of everything that ran before."""
 
     module: str = ""
+    module_type: str = ""
     reason: str = ""
+    operator: str | None = None  # the ATen operator that raised (None: the model's own Python code did)
+    why: str = ""  # resnet_cli.analysis.failure.explain: what the operator got and what that means
+    at_input: bool = True  # nothing with weights ran before it: the input itself was refused
     partial: Analysis | None = None

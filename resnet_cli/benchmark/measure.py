@@ -243,6 +243,8 @@ def measure_in_process(request: BenchRequest, *, progress: Progress = no_progres
                 for config in configs:
                     if config.fits and config.status == "ok":
                         measure(config, request, sampler, progress, repeat)
+                        if repeat == request.repeats - 1:
+                            _finished(config, request, models, env, sampler, progress)
     except KeyboardInterrupt as stop:
         stopped = "SIGTERM" if isinstance(stop, Terminated) else "SIGINT"
     finally:
@@ -255,6 +257,16 @@ def measure_in_process(request: BenchRequest, *, progress: Progress = no_progres
                                  or not c.fits),
                    stopped_by=stopped, max_batch=tuple(searches))
     return with_warnings(run)
+
+
+def _finished(config: Config, request: BenchRequest, models: list[Prepared], env: dict,
+              sampler: Optional[RooflineSampler], progress: Progress) -> None:
+    """Tell ``progress`` that a configuration is done, with its result as a run of one result: ``bench``
+    appends it to --output at once, so nothing measured waits for the end of the sweep."""
+    run = BenchRun(request=request, models=tuple(m.info for m in models), env=env,
+                   gemm=sampler.gemm_rate() if sampler else None, results=(result_of(config, request, sampler),))
+    progress("finished", model=config.model.info.name, batch_size=config.batch, repeat=request.repeats - 1,
+             run=run)
 
 
 def _inference_module(model: Prepared, request: BenchRequest):

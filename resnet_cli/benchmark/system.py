@@ -136,7 +136,8 @@ def _quietly(read: Callable[[], object]):
         warnings.simplefilter("ignore")
         try:
             return read()
-        except Exception:  # an API that moved between torch versions: record nothing rather than fail
+        except (AttributeError, RuntimeError, TypeError):  # an API that moved between torch versions, or a
+            # backend this build lacks: record nothing rather than fail
             return None
 
 

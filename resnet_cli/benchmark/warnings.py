@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from resnet_cli.base import signals
 from resnet_cli.benchmark.records import HIGH_SPREAD, OTHER_CPU_CONTENDED, RQ_WAIT_CONTENDED, BenchRun
 
 STOPS = {"SIGINT": "interrupted (Ctrl-C)", "SIGTERM": "terminated (SIGTERM)"}
@@ -49,5 +50,7 @@ def with_warnings(run: BenchRun) -> BenchRun:
             notes.append(f"{search.model}: no batch size fits in {search.usable_bytes / 2**30:.2f} GiB "
                          f"(the usable share of {search.source})")
     if run.stopped_by:
-        notes.append(f"{STOPS[run.stopped_by]}: showing what was measured before")
+        place = signals.stopped_at()  # the one line a stop ends with says where it came
+        notes.append(f"{STOPS[run.stopped_by]}{f' while {place}' if place else ''}: showing what was measured "
+                     "before")
     return dataclasses.replace(run, warnings=tuple(notes))

@@ -9,9 +9,7 @@ torch is imported inside the commands only, so ``resnet-cli --help`` answers at 
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import sys
 
 import typer
@@ -58,28 +56,40 @@ from resnet_cli.cli import flops as flops_cli  # noqa: E402
 from resnet_cli.cli import compare as compare_cli  # noqa: E402
 from resnet_cli.cli import bench as bench_cli  # noqa: E402
 from resnet_cli.cli import draw as draw_cli  # noqa: E402
+from resnet_cli.cli import profile as profile_cli  # noqa: E402
 
-for _command in (list_cli, summary_cli, flops_cli, compare_cli, bench_cli, draw_cli):
+for _command in (list_cli, summary_cli, flops_cli, compare_cli, bench_cli, draw_cli, profile_cli):
     _command.register(app)
 
 
 # ---- the entry point ----
 
-def _terminate(signum, frame):
-    raise Terminated()
+def _standard_streams() -> None:
+    """Before anything else: a closed fd 0, 1 or 2 (``>&-``) gets /dev/null, so no file we open later takes its
+    number (a history appended through fd 1 …); a closed stdout is remembered (results then fail in one line,
+    after every file was written). Streams whose encoding lacks characters we print fall back to ASCII."""
+    from resnet_cli.render.streams import fit_encoding
 
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    try:
-        previous = signal.signal(signal.SIGTERM, _terminate)
-    except ValueError:  # not the main thread (an embedding application): leave signals alone
-        yield
+    for number in (0, 1, 2):
+        try:
+            os.fstat(number)
+        except OSError:
+            try:
+                descriptor = os.open(os.devnull, os.O_RDWR)
+            except OSError:
+                continue
+            if descriptor != number:
+                os.dup2(descriptor, number)
+                os.close(descriptor)
+            if number == 1:
+                sys.stdout = open(1, "w", encoding="utf-8", closefd=False)
+                sys.stdout.resnet_cli_closed = True
+            elif number == 2:
+                sys.stderr = open(2, "w", encoding="utf-8", closefd=False)
+    if sys.stdout is None:  # an embedding application
         return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    sys.stdout = fit_encoding(sys.stdout)
+    sys.stderr = fit_encoding(sys.stderr)
 
 
 def _silence_stdout() -> None:
@@ -102,15 +112,21 @@ def main(argv: list[str] | None = None) -> int:
     141 when the reader of stdout went away)."""
     import rich.console  # typer prints help with rich: its broken-pipe reaction must be ours too
 
+    from resnet_cli.base import signals
+
     rich.console.Console.on_broken_pipe = _closed_pipe
     command = typer.main.get_command(app)
+    _standard_streams()
     try:
-        with _sigterm_as_interrupt():
+        with signals.handling(), signals.where("starting (reading the command line)"):
             from resnet_cli.render.charts import chart_flag_argv
 
             result = command.main(args=chart_flag_argv(argv if argv is not None else sys.argv[1:]),
                                   prog_name="resnet-cli", standalone_mode=False)
             sys.stdout.flush()  # a closed pipe shows here, inside the boundary, not at interpreter exit
+        if signals.stopping() and not signals.said():  # stopped before a command's boundary (typer: a bare 130)
+            error_line(signals.stop_line())
+            return signals.exit_code()
     except (BrokenPipeError, ClosedPipe):
         _silence_stdout()
         return BROKEN_PIPE_EXIT
@@ -119,12 +135,9 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.write(f"  {shown(line, None)}\n")
         error_line(error.for_command_line())
         return error.exit_code
-    except Terminated:
-        error_line("terminated (SIGTERM)")
-        return Terminated.exit_code
-    except KeyboardInterrupt:
-        error_line("interrupted")
-        return INTERRUPTED_EXIT
+    except KeyboardInterrupt as stop:  # met before a command's boundary (parsing its options)
+        error_line(signals.stop_line(stop))
+        return Terminated.exit_code if isinstance(stop, Terminated) else INTERRUPTED_EXIT
     except SystemExit as exit_:
         if type(sys.stdout).__name__ == "PacifyFlushWrapper":  # click met a closed pipe while printing
             _silence_stdout()
@@ -145,4 +158,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run() -> None:
-    sys.exit(main())
+    """The console script: ``main`` in a child process a small parent watches (``resnet_cli.cli.supervisor``),
+    so user code that ends the process (``os._exit``, a signal it sends itself) is never read as success."""
+    from resnet_cli.cli.supervisor import supervised
+
+    sys.exit(supervised(main))

@@ -6,6 +6,7 @@ Results go to stdout (table | json | csv | markdown); the progress bar and warni
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from contextlib import contextmanager
@@ -13,10 +14,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from resnet_cli.render import emit as render
-from resnet_cli.base import values
+from resnet_cli.base import signals, values
 from resnet_cli.base.errors import INTERRUPTED_EXIT, RuntimeFailure, Terminated, UsageError
 from resnet_cli.cli.options import MODEL_HELP, DtypeOpt, FormatOpt, InputOpt, WeightsOpt, boundary, with_spec_options
+from resnet_cli.render import emit as render
 
 DEFAULT_BATCH_SIZES = {"cpu": (1, 8), "cuda": (1, 8, 64)}
 EXIT_CODES = {"SIGINT": INTERRUPTED_EXIT, "SIGTERM": Terminated.exit_code}
@@ -140,14 +141,26 @@ def bench(
         threads=threads or torch.get_num_threads(), warmup_s=warmup, min_time_s=min_time, repeats=repeats,
         isolate=isolate, find_max_batch=find_max_batch, devices=devices, refs=refs)
     steps = len(targets) * (1 if find_max_batch else len(batch_size)) * repeats
-    with _progress_bar(steps) as progress:
+    saved: set = set()  # (model, batch size) already appended to --output
+
+    def save(part) -> None:
+        # each finished configuration is appended at once, whole, a signal held meanwhile (base.signals)
+        fresh = [r for r in part.results if r.ok and (r.model, r.batch_size) not in saved]
+        if history and fresh:
+            with signals.saving():
+                append(history, flat_records(dataclasses.replace(part, results=tuple(fresh))), CSV_COLUMNS,
+                       part.env)
+        saved.update((r.model, r.batch_size) for r in fresh)
+
+    with signals.where("analysing the models before measuring") as doing, _progress_bar(steps, save, doing) as progress:
         run = core.run_bench(request, progress=progress)
     measured = [r for r in run.results if r.ok]
     if not measured and not run.interrupted:
         raise RuntimeFailure("nothing could be measured: " + "; ".join(run.warnings or ("no configuration ran",)))
-    render.emit(bench_document(run), fmt)
-    if history and measured:
-        append(history, flat_records(run, only_measured=True), CSV_COLUMNS, run.env)
+    # files first (the configuration a stop cut short, marked interrupted; what --isolate and --devices
+    # measured), then stdout: a closed stdout or a second signal cannot take a measurement away
+    with signals.saving():
+        save(run)
     if plot is not None and measured:
         from resnet_cli.render.charts import save_bench_plot
         from resnet_cli.views.bench import result_record
@@ -155,8 +168,10 @@ def bench(
         records = [result_record(r, run) for r in run.results]
         series = [(m.name, [r for r in records if r["model"] == m.name]) for m in run.models]
         save_bench_plot(series, plot)
+    render.emit(bench_document(run), fmt)
     _warn(run.warnings)
     if run.stopped_by:
+        signals.mark_said()  # among the warnings, with where it came
         raise typer.Exit(EXIT_CODES[run.stopped_by])
 
 
@@ -183,7 +198,9 @@ def _distinct(targets) -> None:
 # ---- progress (stderr, refreshed only between iterations, never from a background thread) ----
 
 @contextmanager
-def _progress_bar(steps: int):
+def _progress_bar(steps: int, finished=lambda run: None, doing=lambda text: None):
+    """The progress callback: a bar on a terminal's stderr; ``finished(run)`` for each configuration done;
+    ``doing(text)`` names what is measured (the line a Ctrl-C ends with says it)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = render.stderr_console()
@@ -196,6 +213,11 @@ def _progress_bar(steps: int):
         now = time.monotonic()
         where = " ".join(values.shown(v, None) for v in (details.get("model"), details.get("batch_size") and
                                                         f"batch {details['batch_size']}") if v)
+        if event == "finished":
+            finished(details["run"])
+            return
+        doing(f"timing the roofline kernels{f' ({where})' if where else ''}" if event == "peak" else
+              f"measuring {where}" if where else "measuring")
         if event == "peak":
             bar.update(task, description=f"{where + ': ' if where else ''}timing the roofline kernels")
         elif event == "search":

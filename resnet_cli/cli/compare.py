@@ -8,7 +8,6 @@ import typer
 
 from resnet_cli.base import values
 from resnet_cli.cli.options import FormatOpt, InputOpt, WeightsOpt, boundary, with_spec_options
-from resnet_cli.spec.fields import Flag
 
 ThingsArg = Annotated[Optional[List[str]], typer.Argument(
     help="Two or more block kinds (basic, bottleneck, preact-basic, preact-bottleneck, resnext[-GxWd], wide, se, "
@@ -39,10 +38,6 @@ SeedOpt = Annotated[Optional[str], typer.Option(
     help="Models, with --export-weights: the seed the first model's weights are initialised with (default 0).")]
 
 
-def _verb(options: list[str]) -> str:
-    return "applies" if len(options) == 1 else "apply"
-
-
 def register(app: typer.Typer) -> None:
     @app.command()
     @with_spec_options
@@ -66,44 +61,29 @@ def register(app: typer.Typer) -> None:
         named, the closest registered variant found, weights ported (`compare resnet50 my_resnet.py:build`)."""
         from resnet_cli import api
         from resnet_cli.render import emit as render
-        from resnet_cli.base.errors import UsageError, UserCodeError
+        from resnet_cli.base.errors import UserCodeError
+        from resnet_cli.base.text import shown
 
         things = list(things or [])
-        given = [Flag.option_name(name) for name in overrides]
-        from resnet_cli.comparison.blocks import classify
-
         from resnet_cli.render import charts
         from resnet_cli.render.images import check_image_path
 
-        blocks = classify(things) == "blocks"
-        if blocks:
-            model_only = given + [o for o, v in (("--input", input), ("--stages", stages), ("--chart", chart),
-                                                 ("--export-weights", export_weights), ("--seed", seed),
-                                                 ("--weights", weights)) if v]
-            if model_only:
-                raise UsageError(f"{', '.join(model_only)} {_verb(model_only)} to model comparisons; blocks take "
-                                 "--channels and --size")
-        else:
-            block_only = [o for o, v in (("--channels", channels), ("--size", size), ("--draw", draw))
-                          if v is not None]
-            if block_only:
-                raise UsageError(f"{', '.join(block_only)} {_verb(block_only)} to block comparisons; models take "
-                                 "--input NxCxHxW")
-            if seed is not None and export_weights is None:
-                raise UsageError("--seed applies to --export-weights (the seed of the weights it ports)")
-            if seed is not None and weights is not None:
-                raise UsageError("--seed initialises the first model's weights; with --weights they come from the "
-                                 "checkpoint: give one of the two")
-            if export_weights is not None:
-                from resnet_cli.comparison.models import check_export
+        from resnet_cli.comparison.rules import check_options
 
-                check_export(things, export_weights)  # before any work
+        given = {"input": input is not None, "stages": bool(stages), "chart": chart is not None,
+                 "export_weights": export_weights is not None, "seed": seed is not None,
+                 "weights": weights is not None, "channels": channels is not None, "size": size is not None,
+                 "draw": draw is not None}
+        blocks = check_options(things, given, tuple(overrides)) == "blocks"
+        if not blocks and export_weights is not None:
+            from resnet_cli.comparison.models import check_export
+
+            check_export(things, export_weights)  # before any work
         if draw is not None:
             check_image_path(draw, "--draw")
         charts.check_chart_target(chart, fmt)
         result = api.compare(*things, input=input, channels=channels, size=size, stages=stages, weights=weights,
                              **overrides)
-        console = render.stderr_console()
         render.say(result.notes)  # each once: a checkpoint named twice has one note
         if chart is None:
             render.emit(result.document, fmt)
@@ -114,12 +94,14 @@ def register(app: typer.Typer) -> None:
             from resnet_cli.render.diagram import save_blocks
 
             save_blocks(result.report, draw)
-            console.print(f"wrote {draw}", markup=False, highlight=False)
+            render.wrote(draw)
         broken = [m for m in getattr(result.report, "models", ()) if m.failure]
         if broken:  # the comparison up to the failure is on stdout; the failure is the user's code: exit 1
             first = broken[0]
-            raise UserCodeError(f"{first.name}: its forward fails in {first.failed_in or 'its own forward'}: "
-                                f"{first.failure} (compared up to there above)")
+            place = f"module '{shown(first.failed_in)}' ({first.failed_type})" if first.failed_in else \
+                f"{shown(first.failed_type)}.forward itself" if first.failed_type else "the model's own forward"
+            raise UserCodeError(f"{shown(first.name)}: its forward fails in {place}: "
+                                f"{shown(first.failure_why or first.failure, 400)} (compared up to there above)")
         if export_weights is not None:
             from resnet_cli.comparison.models import export_weights as export
 
@@ -127,6 +109,5 @@ def register(app: typer.Typer) -> None:
             same = "" if written["identical"] else " (the models differ as listed: the weights load, the outputs differ)"
             origin = (f"from {weights}" if written["seed"] is None else
                       f"initialised with seed {written['seed']}")
-            console.print(f"wrote {written['tensors']} tensors of {written['source']} ({origin}) under "
-                          f"{written['target']}'s names to {written['path']} ({written['format']}){same}",
-                          markup=False)
+            render.wrote(written["path"], f"{written['tensors']} tensors of {written['source']} ({origin}) under "
+                         f"{written['target']}'s names, {written['format']}{same}")

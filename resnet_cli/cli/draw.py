@@ -60,4 +60,4 @@ def register(app: typer.Typer) -> None:
             from resnet_cli.render.diagram import save_diagram
 
             save_diagram(result.report, output)
-            render.stderr_console().print(f"wrote {output}", markup=False, highlight=False)
+            render.wrote(output)

@@ -8,10 +8,8 @@ The architecture options are not written here at all: they are generated from th
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
-import sys
 from typing import Annotated, Any, Optional
 
 import typer
@@ -134,32 +132,45 @@ def with_spec_options(command):
 # ---- the one error boundary ----
 
 def boundary(command):
-    """Run a command's body: results go to the real stdout while ``sys.stdout`` points at stderr (so a user's
-    model that prints cannot corrupt a JSON document); Ctrl-C and SIGTERM end with their exit codes; a bug of
-    ours becomes one line (set RESNET_CLI_DEBUG=1 to see its traceback). Our own errors go up to the entry
-    point, which prints them (``resnet_cli.cli.app.main``).
+    """Run a command's body: file descriptor 1 points at stderr while it runs and results go to the real stdout
+    (``render.streams.results_kept``: nothing the user's model writes, at any level, can corrupt a JSON
+    document); Ctrl-C and SIGTERM end with one line saying where they came and their exit codes
+    (``base.signals``); an OS error is one line naming what failed; a bug of ours becomes one line (set
+    RESNET_CLI_DEBUG=1 to see its traceback). Our own errors go up to the entry point, which prints them
+    (``resnet_cli.cli.app.main``).
     """
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
+        from resnet_cli.base import signals
         from resnet_cli.base.errors import INTERRUPTED_EXIT, ClosedPipe, Terminated, error_line, report_unexpected
+        from resnet_cli.render.emit import results_kept
 
-        from resnet_cli.render.emit import results_to
-
+        name = command.__name__.rstrip("_")
         try:
-            with results_to(sys.stdout), contextlib.redirect_stdout(sys.stderr):
+            with signals.where(f"running `{name}`"), results_kept():
                 return command(*args, **kwargs)
         except (typer.Exit, ResnetCliError, ClosedPipe):
             raise
         except BrokenPipeError:
             raise ClosedPipe() from None
-        except Terminated:  # click would turn these into a bare "Aborted!": end them here, with their code
-            error_line("terminated (SIGTERM)")
-            raise typer.Exit(Terminated.exit_code) from None
-        except KeyboardInterrupt:
-            error_line("interrupted")
-            raise typer.Exit(INTERRUPTED_EXIT) from None
+        except KeyboardInterrupt as stop:  # click would turn these into a bare "Aborted!": end them here
+            with signals.saving():  # a second Ctrl-C cannot cut this line
+                error_line(signals.stop_line(stop))
+            raise typer.Exit(Terminated.exit_code if isinstance(stop, Terminated) else INTERRUPTED_EXIT) from None
+        except OSError as error:  # the system refused something we did not name a path for
+            raise os_failure(error) from None
         except Exception as error:  # a bug of ours: still one line, unless debugging
             raise report_unexpected(error) from error
 
     return wrapper
+
+
+def os_failure(error: OSError):
+    """An OSError no layer named: one true line, exit 1 (the file it concerns, when the system says)."""
+    from resnet_cli.base.errors import RuntimeFailure
+    from resnet_cli.base.values import shown
+
+    reason = error.strerror or type(error).__name__
+    where = f" ({shown(error.filename)})" if getattr(error, "filename", None) else ""
+    return RuntimeFailure(f"the system refused an operation{where}: {reason}")

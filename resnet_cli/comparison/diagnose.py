@@ -34,6 +34,7 @@ def findings(alignment: Alignment, model_failure: tuple[str, str] | None = None)
     ordered: list[Match] = []
     seen = {"ref": 0, "model": 0}
     previous: dict = {"ref": None, "model": None}
+    counterpart: dict[str, str] = {}
     kinds = [(s.ref or s.model).kind for s in alignment.segments]
     first_block = next((i for i, kind in enumerate(kinds) if kind != "glue"), 0)
     last_block = max((i for i, kind in enumerate(kinds) if kind != "glue"), default=-1)
@@ -45,6 +46,8 @@ def findings(alignment: Alignment, model_failure: tuple[str, str] | None = None)
                 seen[side] += 1
             labels[side] = None if seg is None else _glue_label(seg, index, first_block, last_block) \
                 if seg.kind == "glue" else block_label(seg, seen[side])
+        if labels["model"] and labels["ref"]:
+            counterpart[labels["model"]] = labels["ref"]  # where a failure in the model is, in the reference
         matches = sorted(segment.matches, key=lambda m: _match_position(segment, m))
         ordered.extend(matches)
         if segment.status == UNREACHED:
@@ -58,6 +61,7 @@ def findings(alignment: Alignment, model_failure: tuple[str, str] | None = None)
         recognise(block, "block" if not glue else "stem" if index < first_block else "glue")
         found.extend(block.findings)
         owner.update(block.owner)
+    found.extend(settings_findings(alignment))
     _charge_consequences(ordered, owner, found)
     position = {id(m): i for i, m in enumerate(ordered)}
     first_of: dict[int, int] = {}
@@ -67,8 +71,9 @@ def findings(alignment: Alignment, model_failure: tuple[str, str] | None = None)
         finding.position = first_of.get(id(finding), len(ordered))
     if model_failure is not None:
         module, message = model_failure
-        found.append(Finding(FAILURE_KIND, f"the forward fails here: {message}", module or "forward",
-                             model=module or None, position=len(ordered) + 1,
+        found.append(Finding(FAILURE_KIND, message, module or "forward",  # message: analysis.failure.explain
+                             model=module or None, position=len(ordered) + 1, ref_block=counterpart.get(module, ""),
+                             reference=counterpart.get(module),
                              note="the models are compared up to here"))
     found.sort(key=lambda f: f.position)
     return found
@@ -104,6 +109,7 @@ def _whole_segment(segment: SegmentMatch, labels: dict, previous: dict, owner: d
     for match in segment.matches:
         finding.charge(match)
         owner[id(match)] = finding
+    finding.edits.append((segment, None, None))
     return finding
 
 
@@ -119,7 +125,9 @@ def _match_position(segment: SegmentMatch, match: Match) -> float:
 
 
 def _charge_consequences(ordered: list[Match], owner: dict[int, Finding], found: list[Finding]) -> None:
-    """Layers that differ only because their input did: their cost goes to the difference that caused it."""
+    """Layers that differ only because their input did are no difference of their own: what they cost is part of
+    the difference that changed the shapes (``resnet_cli.comparison.costs`` applies it to the reference alone) or
+    of the combined effect. Only where no named difference came before are they a row of their own."""
     last = None
     for match in ordered:
         taken = owner.get(id(match))
@@ -132,5 +140,33 @@ def _charge_consequences(ordered: list[Match], owner: dict[int, Finding], found:
                 last = Finding(CHANGED_KIND, "the shapes differ from here", match.model.module or "model",
                                reference=match.ref.module or None, model=match.model.module or None)
                 found.append(last)
-            last.charge(match)
+                last.charge(match)
+            else:
+                last.consequences.append(match)
             owner[id(match)] = last
+
+
+_KIND_NAMES = {"bn": "BatchNorm"}
+
+
+def settings_findings(alignment: Alignment) -> list[Finding]:
+    """Settings (a BatchNorm's eps, momentum) that differ between aligned layers: one finding per layer, folded
+    into one row per setting and value (``scope`` "setting:KIND"); they change no count, shape or parameter."""
+    found = []
+    for _, match in alignment.matches():
+        if match.ref is None or match.model is None:
+            continue
+        ref, model = dict(match.ref.settings), dict(match.model.settings)
+        for name in sorted(set(ref) | set(model)):
+            if ref.get(name) == model.get(name):
+                continue
+            what = f"{name} {_value(model.get(name))} where the reference has {_value(ref.get(name))}"
+            found.append(Finding(CHANGED_KIND, what, match.model.module or "model", reference=match.ref.module or None,
+                                 model=match.model.module or None, scope="setting:" + match.ref.kind,
+                                 note="a setting: it changes no operator count, shape or parameter",
+                                 position=-1.0))
+    return found
+
+
+def _value(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from resnet_cli.structure.align import SAME, UNREACHED, Match, SegmentMatch
 from resnet_cli.structure.layers import Layer, describe
 
-MISSING_KIND, EXTRA_KIND, CHANGED_KIND, FAILURE_KIND = "missing", "extra", "changed", "failure"
+MISSING_KIND, EXTRA_KIND, CHANGED_KIND, FAILURE_KIND = "missing", "extra", "changed", "fails"
 
 
 @dataclass
@@ -34,6 +34,11 @@ class Finding:
     shapes: bool = False  # it changes the shapes after it (later shape differences are its cost)
     note: str = ""  # why it matters when it costs nothing by these counts
     context: str = ""  # a missing block: the model's stage it is missing from
+    # what it changes, to apply to the reference alone (resnet_cli.comparison.costs): (SegmentMatch, Match or None
+    # for the whole segment, the changed arguments it explains or None for all of them)
+    edits: list = field(default_factory=list)
+    consequences: list = field(default_factory=list)  # later matches that differ only because of it
+    ref_block: str = ""  # the block (or stem/head module) in the reference's names
 
     def charge(self, match: Match, measure: str | None = None) -> None:
         """Add a match's parameter and FLOP differences (or one of them) to this finding."""
@@ -56,10 +61,27 @@ def block_label(segment, ordinal: int) -> str:
     return segment.path or f"block {ordinal}"
 
 
+def _runs_others(layer: Layer, sequence) -> bool:
+    """Whether the module that ran ``layer`` also ran other layers (a block's forward calling ``F.relu``)."""
+    return sum(1 for other in sequence if other.module == layer.module) > 1 and \
+        any(other.module.startswith(layer.module + ".") for other in sequence if layer.module) or not layer.module
+
+
+def _named_before(layer: Layer, sequence, segment_path: str) -> str:
+    """The own module of the closest layer before ``layer`` that has one (relative to the block)."""
+    sequence = list(sequence)
+    if layer not in sequence:
+        return ""
+    for other in reversed(sequence[:sequence.index(layer)]):
+        if other.module and other.module != layer.module:
+            return relative(other.module, segment_path) or other.module
+    return ""
+
+
 def relative(path: str | None, block: str) -> str:
     if not path:
         return ""
-    if block and path.startswith(block + "."):
+    if block and (path.startswith(block + ".") or path.startswith(block + "_")):
         return path[len(block) + 1:]
     return "" if path == block else path
 
@@ -68,14 +90,18 @@ def parent(path: str) -> str:
     return path.rpartition(".")[0]
 
 
-def _name(layer: Layer, segment_path: str, part: str, same_kind: list[Layer]) -> str:
-    """A layer as a person names it inside its block: "conv2 (3×3)", "the projection conv" …"""
+def _name(layer: Layer, segment_path: str, part: str, same_kind: list[Layer], sequence=()) -> str:
+    """A layer as a person names it inside its block: "conv2 (3×3)", "the projection conv", "the ReLU after
+    conv1_bn" (a layer with no module of its own, ``F.relu`` in a forward, named by the module before it) …"""
     inside = relative(layer.module, segment_path)
     kernel = f" ({'×'.join(map(str, layer.kernel))})" if layer.kind == "conv" and layer.kernel else ""
     if part == "shortcut" and layer.kind == "conv":
         return "the projection conv" + ("" if kernel == " (1×1)" else kernel)
-    if inside:
+    if inside and not (sequence and layer.is_activation and _runs_others(layer, sequence)):
         return inside + kernel
+    before = _named_before(layer, sequence, segment_path)
+    if before:
+        return f"the {describe(layer)} after {before}"
     ordinal = same_kind.index(layer) + 1 if layer in same_kind else 0
     return f"{describe(layer)} #{ordinal}" if ordinal else describe(layer)
 
@@ -106,13 +132,15 @@ class BlockPair:
 
     def name(self, layer: Layer, side: str, part: str) -> str:
         segment = self.segment.ref if side == "ref" else self.segment.model
-        same = [l for l in segment.part(part) if l.kind == layer.kind] if segment.kind != "glue" else \
-            [l for l in segment.main if l.kind == layer.kind]
-        return _name(layer, segment.path, part, same)
+        sequence = segment.part(part) if segment.kind != "glue" else segment.main
+        same = [l for l in sequence if l.kind == layer.kind]
+        return _name(layer, segment.path, part, same, sequence)
 
     def add(self, finding: Finding, matches, attrs: set[str] | None = None) -> Finding:
         """Record ``finding``, claiming ``matches`` whole (``attrs`` None) or the changed ``attrs`` of each."""
         finding.block = finding.block or self.label
+        if self.segment.ref.kind != "glue":
+            finding.ref_block = finding.ref_block or self.ref_label
         if self.segment.ref.kind == "glue":  # the stem or head: named by its module
             finding.block, finding.suffix = finding.model or finding.reference or self.label, ""
         for match in matches:
@@ -126,6 +154,7 @@ class BlockPair:
         explained = remaining if attrs is None else (attrs & remaining)
         self.explained.setdefault(key, set()).update(explained)
         whole = attrs is None or not self.unexplained(match)
+        finding.edits.append((self.segment, match, None if attrs is None else frozenset(explained)))
         charged = self.charged.setdefault(key, set())
         for measure, relevant in (("params", _PARAMS_ATTRS), ("flops", _FLOPS_ATTRS)):
             if measure not in charged and (whole or explained & relevant):

@@ -1,4 +1,5 @@
-"""Findings (``resnet_cli.comparison.diagnose``) folded into the rows a person reads: one row per fault, with its blocks.
+"""Findings (``resnet_cli.comparison.diagnose``) folded into the rows a person reads: one row per fault, with its
+blocks.
 
 The same fault in many blocks is one row ("every block of layer1–layer4: no ReLU after the residual
 addition"); a fault of one kind of layer everywhere is one row ("every conv: …"); blocks missing from a
@@ -8,23 +9,43 @@ parameter and FLOP differences; its message says where, what, and what it costs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from resnet_cli.base.text import si_prefix
-from resnet_cli.comparison.diagnose import Finding, block_label
+from resnet_cli.comparison.diagnose import FAILURE_KIND, Finding, block_label
 
 
 @dataclass(frozen=True)
 class Difference:
     """One row: a fault, where it is in each model, and what it costs (model − reference)."""
 
-    kind: str  # missing | extra | changed | failure
+    kind: str  # missing | extra | changed | fails
     reference: str | None  # module path in the reference (the first place, if folded)
     model: str | None  # module path in the model
     message: str
     blocks: tuple[str, ...]  # every block (or stem/head module) it occurs in, in the model's names
     params_delta: int
     flops_delta: int
+    # how its cost was found: "alone" (applied to the reference alone and analysed again), "layers" (the
+    # layers it names, where it cannot be applied alone), "remainder" (the combined effect row), "none"
+    costed: str = "layers"
+    what: str = field(default="", compare=False, repr=False)  # the message before its costs
+    note: str = field(default="", compare=False, repr=False)
+    edits: tuple = field(default=(), compare=False, repr=False)  # resnet_cli.comparison.costs applies them
+    consequences: tuple = field(default=(), compare=False, repr=False)  # later matches changed by it
+
+
+def with_costs(row: Difference, params: int, flops: int, reference_flops: int, costed: str) -> Difference:
+    """The row with other costs (and its message saying them)."""
+    return replace(row, params_delta=params, flops_delta=flops, costed=costed,
+                   message=_message(row.what, params, flops, reference_flops, row.note))
+
+
+def _message(what: str, params: int, flops: int, reference_flops: int, note: str) -> str:
+    tail = [cost] if (cost := costs(params, flops, reference_flops)) else []
+    if note:
+        tail.append(note)
+    return what + ("; " + "; ".join(tail) if tail else "")
 
 
 def compact(value: int) -> str:
@@ -102,26 +123,41 @@ def fold(found: list[Finding], ref_structure, model_structure, reference_flops: 
         if first.scope == "segment":
             message = _segment_message(first, members, ref_blocks, model_blocks)
         elif first.scope == "block":
-            where = blocks_phrase(blocks, model_blocks)
+            where = blocks_phrase(blocks, model_blocks) if first.kind != FAILURE_KIND else _and(blocks)
+            ref_where = blocks_phrase(list(dict.fromkeys(f.ref_block for f in members if f.ref_block)), ref_blocks) \
+                if all(f.ref_block for f in members) else ""
+            if ref_where and ref_where != where and not first.suffix:
+                where += f" (reference: {ref_where})"
             if first.suffix:
                 where = f"{first.block}.{first.suffix}" if len(blocks) == 1 else f"{first.suffix} of {where}"
+                references = list(dict.fromkeys(f.reference for f in members if f.reference))
+                if len(blocks) == 1 and len(references) == 1 and references[0] != where:
+                    where += f" (reference: {references[0]})"
             message = f"{where}: {first.what}{_reference_detail(members)}"
+        elif first.scope.startswith("setting:"):
+            kind = first.scope.partition(":")[2]
+            noun = _KIND_NOUNS.get(kind, kind)
+            total = sum(1 for layer in model_structure.layers if layer.kind == kind)
+            paths = list(dict.fromkeys(f.model or f.block for f in members))
+            where = f"every {noun}" if len(members) == total else _and(paths) if len(paths) <= 3 else \
+                f"{len(members)} {noun}s ({paths[0]} … {paths[-1]})"
+            message = f"{where}: {first.what}"
         else:
             total = sum(1 for layer in model_structure.layers if layer.kind == first.scope)
             paths = list(dict.fromkeys(f.model or f.block for f in members))
             where = f"every {first.scope}" if len(members) == total else _and(paths) if len(paths) <= 3 else \
                 f"{len(members)} {first.scope}s in {blocks_phrase(blocks, model_blocks)}"
             message = f"{where}: {first.what}"
-        cost = costs(params, flops, reference_flops)
-        tail = [cost] if cost else []
-        if first.note:
-            tail.append(first.note)
-        if tail:
-            message += "; " + "; ".join(tail)
-        rows.append((first.position, Difference(first.kind, first.reference, first.model, message,
-                                                tuple(blocks), params, flops)))
+        edits = tuple(edit for f in members for edit in f.edits)
+        rows.append((first.position, Difference(
+            first.kind, first.reference, first.model, _message(message, params, flops, reference_flops, first.note),
+            tuple(blocks), params, flops, "none" if first.scope.startswith("setting:") else "layers", message,
+            first.note, edits, tuple(m for f in members for m in f.consequences))))
     rows.sort(key=lambda r: r[0])
     return tuple(row for _, row in rows)
+
+
+_KIND_NOUNS = {"bn": "BatchNorm", "conv": "conv", "linear": "linear layer"}
 
 
 def _reference_detail(members: list[Finding]) -> str:

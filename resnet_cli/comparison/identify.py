@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from resnet_cli.base.errors import ResnetCliError
-from resnet_cli.spec.fields import BlockKind, ConvBias, ResNetSpec, Shortcut, StemKind, StrideAt
+from resnet_cli.spec.fields import (Attention, BlockKind, ConvBias, ResNetSpec, Shortcut, StemKind, StemPool, StrideAt,
+                                    make_divisible)
 from resnet_cli.spec.naming import label, name_spec  # one naming for compare and checkpoints (issue 18)
 
 
@@ -111,6 +112,14 @@ def infer_spec(structure, input_shape) -> ResNetSpec | None:
     downsampling = [b for b in shortcuts if _block_stride(b, _main_convs(b)) > 1] or shortcuts
     shortcut = _shortcut_kind(downsampling[0]) if downsampling else Shortcut.PROJECTION
     stem = [l for l in structure.segments[0].main if l.kind == "conv"]
+    stem_pool = StemPool.MAX if any(l.kind == "maxpool" for l in structure.segments[0].main) else StemPool.NONE
+    if stem_pool is StemPool.NONE and len(stem) in (2, 4) and stem[-1].kernel == (3, 3) and stem[-1].stride == 2 \
+            and stem[-1].in_channels[0] == stem[-1].out_channels:
+        stem, stem_pool = stem[:-1], StemPool.CONV  # ResNet-RS: a strided 3×3 conv where the max-pool was
+    stem_widths = ()
+    if len(stem) == 3 and tuple(c.out_channels for c in stem) != (stem[2].out_channels // 2,) * 2 + \
+            (stem[2].out_channels,):
+        stem_widths = tuple(c.out_channels for c in stem)  # a tiered stem (resnet26t: 24, 32, 64)
     if len(stem) == 1 and stem[0].kernel == (7, 7):
         stem_kind = StemKind.CONV7
     elif len(stem) == 3 and all(l.kernel == (3, 3) for l in stem):
@@ -123,19 +132,45 @@ def infer_spec(structure, input_shape) -> ResNetSpec | None:
         [l for b in blocks for l in b.shortcut if l.kind == "conv"]
     biased = [bool(c.get("bias")) for c in every_conv]
     conv_bias = ConvBias.ALL if all(biased) else ConvBias.NONE if not any(biased) else ConvBias.UNLESS_NORMALIZED
+    attention, reduction = _attention(blocks[0])
     linear = [l for l in structure.layers if l.kind == "linear"]
     if not linear or not linear[-1].out_shape:
         return None
+    extra = {}
+    if "bn_eps" in ResNetSpec.__dataclass_fields__:  # a setting a spec can carry (Keras's 1.001e-5): read it too
+        eps = next((dict(l.settings).get("eps") for l in structure.layers if l.kind == "bn"), None)
+        if eps is not None:
+            extra["bn_eps"] = eps
     try:
         return ResNetSpec(
+            **extra,
             block=block, layers=tuple(len(s) for s in stages), widths=tuple(widths), stem=stem_kind,
-            stem_width=stem[-1].out_channels, stem_pool=any(l.kind == "maxpool" for l in structure.segments[0].main),
+            stem_width=stem[-1].out_channels, stem_widths=stem_widths, stem_pool=stem_pool,
             stride_at=stride_at, shortcut=shortcut, groups=groups, width_per_group=width_per_group,
-            se=any(l.kind == "gap" for l in blocks[0].main), dilate=tuple(dilate) if any(dilate) else (),
+            se=attention, se_reduction=reduction, dilate=tuple(dilate) if any(dilate) else (),
             conv_bias=conv_bias, num_classes=linear[-1].out_shape[-1], in_channels=input_shape[1],
         ).validate()
     except ResnetCliError:
         return None
+
+
+def _attention(block) -> tuple[Attention, int]:
+    """The channel attention inside a block's main path, after its global pool: squeeze-excitation (two 1×1 convs,
+    linear layers once normalised, and the reduction their width says) or ECA (one 1-D conv across channels)."""
+    main = list(block.main)
+    pool = next((i for i, l in enumerate(main) if l.kind == "gap"), None)
+    if pool is None:
+        return Attention.NONE, 16
+    after = main[pool + 1:]
+    squeeze = next((l for l in after if l.kind == "linear" or (l.kind == "conv" and l.kernel == (1, 1))), None)
+    if squeeze is None:
+        return Attention.ECA, 16
+    channels = main[pool].in_channels[0] or 0
+    reduced = squeeze.out_shape[1] if squeeze.out_shape else 0
+    for reduction in (16, 4, 8, 2, 32, 1):
+        if channels and make_divisible(channels / reduction, 8) == reduced:
+            return Attention.SE, reduction
+    return Attention.SE, 16
 
 
 def _near(spec: ResNetSpec):
@@ -155,6 +190,7 @@ def closest(structure, input_shape, reference: str | None = None) -> Closest | N
     from resnet_cli.structure.align import align
     from resnet_cli.structure.align import structure as structure_of
     from resnet_cli.analysis.analyze import analyze
+    from resnet_cli.analysis.records import AnalysisFailure
     from resnet_cli.nn.model import build_model
 
     inferred = spec = infer_spec(structure, input_shape)
@@ -167,8 +203,8 @@ def closest(structure, input_shape, reference: str | None = None) -> Closest | N
             continue  # the cheap invariant first: another parameter count is another model
         try:
             candidate = structure_of(analyze(model, tuple(input_shape)))
-        except Exception:  # the candidate rejects this input: then it is not this model
-            continue
+        except AnalysisFailure:  # the candidate rejects this input: then it is not this model (any other
+            continue  # exception is a bug of ours, and an error: never "not close to anything")
         if align(candidate, structure).identical:
             return Closest(*name_spec(spec, reference), True, spec)
     return Closest(*name_spec(inferred, reference), False, inferred)

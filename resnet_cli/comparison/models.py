@@ -38,6 +38,9 @@ class ModelCount:
     # where and why its forward failed after some stages ran ("layer2.0", torch's message)
     failed_in: str | None = None
     failure: str | None = None
+    failed_type: str | None = None  # the class of the module it failed in ("Block")
+    failed_operator: str | None = None  # the ATen operator that raised (None: the model's own code)
+    failure_why: str | None = None  # what that operator got and what it means (analysis.failure.explain)
     differences: tuple[Difference, ...] = ()  # against the first model (none for the first)
     closest: Closest | None = None  # the registered variant (and flags) it is, or is nearest to
     aligned: tuple[StageCount | None, ...] = ()  # its counterpart of each of the first model's stages
@@ -154,7 +157,8 @@ def _analyse(target, reference: str | None, source: str | None = None) -> _Analy
     from resnet_cli.sources.target import analyze
 
     analyzed = analyze(target, allow_partial=target.is_user_code)
-    shaped = structure(analyzed.analysis, analyzed.failure is not None)
+    shaped = structure(analyzed.analysis, analyzed.failure is not None,
+                       analyzed.failure.module if analyzed.failure is not None else None)
     if target.spec is None:  # user code: which variant it is, the search says
         found = closest(shaped, tuple(analyzed.analysis.input_shape), reference)
     elif target.variant is not None and target.variant.name in registry.VARIANTS and not target.changed:
@@ -192,16 +196,12 @@ def compare_models(names: list[str], overrides: dict | None = None, input_shape:
     if overrides and not registered:
         raise UsageError("architecture override flags change registered models, and none is named; "
                          "your own model's structure comes from its code")
-    user_input = input_shape
-    if user_input is None and registered:
-        user_input = resolve_target(registered[0], overrides).input_shape
     reference = names[0] if names[0] in registry.VARIANTS else None
-    analysed = []
-    for index, name in enumerate(names):
-        user = is_user_model(name)
-        target = resolve_target(name, None if user else overrides, user_input if user else input_shape,
-                                weights=weights if index == 0 else None)
-        analysed.append(_analyse(target, reference))
+    targets = [resolve_target(name, None if is_user_model(name) else overrides, input_shape,
+                              weights=weights if index == 0 else None) for index, name in enumerate(names)]
+    if input_shape is None:  # every model at one input: the one the first was made for (comparison.made_for)
+        targets = _at_one_input(targets, [n for n in names if not is_user_model(n)], overrides)
+    analysed = [_analyse(target, reference) for target in targets]
     subject = analysed[0]
     if len(analysed) == 1 and subject.target.is_user_code and subject.closest is not None:
         # one model alone: compared with the registered variant closest to it
@@ -211,12 +211,53 @@ def compare_models(names: list[str], overrides: dict | None = None, input_shape:
                                         name=found.label,
                                         description=f"the registered variant closest to it: {description}")
         analysed.insert(0, _analyse(candidate, found.name, source="closest"))
+    if analysed[0].failure is not None and not stages and weights is None:
+        analysed = _runs_first(analysed)
     stage_choices = parse_stages(stages, len(analysed))
     return _comparison(analysed, stage_choices)
 
 
+def _runs_first(analysed: list[_Analysed]) -> list[_Analysed]:
+    """The models with one that runs to the end first: a reference that breaks midway has no second half to
+    compare against, so the first model that runs is the reference and the broken one gets its ``fails`` row."""
+    whole = next((i for i, item in enumerate(analysed) if item.failure is None), None)
+    if whole is None:
+        return analysed
+    broken, reference = analysed[0], analysed[whole]
+    note = (f"{broken.name}: its forward fails in {broken.failure.module or 'its own forward'}, so the models are "
+            f"compared with {reference.name}, the first that runs to the end")
+    reference = dataclasses.replace(reference, notes=(*reference.notes, note))
+    return [reference, *analysed[:whole], *analysed[whole + 1:]]
+
+
+def _at_one_input(targets: list, registered: list[str], overrides: dict | None) -> list:
+    """The targets, each at the input the first was made for: a registered variant's or a checkpoint's own, the
+    variant user code is identified as, else the first registered model's (else the default); the first model's
+    notes say which input was taken."""
+    from resnet_cli.comparison.made_for import choose
+    from resnet_cli.sources.target import analyze, check_input, resolve_target
+
+    first, _, note, found = choose(targets[0], lambda target: analyze(target, allow_partial=True))
+    if first.default_input and found is None and registered:  # not identified: a named variant's input
+        if first.source != "checkpoint":
+            shape = resolve_target(registered[0], overrides).input_shape
+            first = dataclasses.replace(first, input_shape=(first.input_shape[0], first.input_shape[1], *shape[2:]))
+            note = f"{first.name}: not identified as a registered variant; every model analysed at {registered[0]}'s " \
+                   f"input, {'×'.join(map(str, first.input_shape))} (--input NxCxHxW changes it)"
+    shape = first.input_shape
+    moved = [dataclasses.replace(t, input_shape=(t.input_shape[0], t.input_shape[1], *shape[2:]))
+             if tuple(t.input_shape[2:]) != tuple(shape[2:]) else t for t in targets[1:]]
+    for target in moved:
+        if target.spec is not None:
+            check_input(target.spec, target.input_shape, target.name)
+    if note:
+        first = dataclasses.replace(first, notes=(*first.notes, note))
+    return [first, *moved]
+
+
 def _comparison(analysed: list[_Analysed], stage_choices) -> ModelComparison:
     from resnet_cli.structure.align import align
+    from resnet_cli.comparison.costs import charge, combined
     from resnet_cli.comparison.diagnose import findings
     from resnet_cli.comparison.folding import fold
     from resnet_cli.report.rows import totals
@@ -235,10 +276,15 @@ def _comparison(analysed: list[_Analysed], stage_choices) -> ModelComparison:
             aligned = stages
         else:
             alignment = align(first.structure, item.structure)
-            failure = (item.failure.module, item.failure.reason) if item.failure is not None else None
+            failure = (item.failure.module, item.failure.why or item.failure.reason) if item.failure else None
             rows = fold(findings(alignment, failure), first.structure, item.structure, first_totals.flops)
+            rows = charge(rows, first.model, first.analysis, item.model, alignment)
             differences = rows + unused_modules(first.model, first.analysis, item.model, item.analysis,
                                                     item.failure is not None)
+            remainder = combined(differences, first.analysis, item.analysis, alignment) \
+                if differences and item.failure is None and first.failure is None else None
+            if remainder is not None:
+                differences += (remainder,)
             aligned = stages if by_position else aligned_stages(first.analysis, own[0], alignment, item.analysis,
                                                                 item.failure is not None)
         alignments.append(alignment)
@@ -248,6 +294,9 @@ def _comparison(analysed: list[_Analysed], stage_choices) -> ModelComparison:
             device=item.device, stages=stages, params=total.params, flops=total.flops, macs=total.macs,
             notes=item.notes, failed_in=item.failure.module if item.failure is not None else None,
             failure=item.failure.reason if item.failure is not None else None, differences=differences,
+            failed_type=item.failure.module_type if item.failure else None,
+            failed_operator=item.failure.operator if item.failure else None,
+            failure_why=item.failure.why if item.failure else None,
             closest=item.closest if index else (item.closest if len(analysed) == 1 else None), aligned=aligned,
             unsupported=item.analysis.unsupported_ops(),
             identified_as=(item.closest.name, item.closest.flags) if item.closest and item.closest.exact else None))

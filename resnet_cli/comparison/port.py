@@ -105,12 +105,12 @@ def refuse_message(port: Port, source: str, target: str) -> str:
 
 def check_path(path: str) -> Path:
     """The file to write, refused before any work if its folder does not exist or it is a folder."""
+    from resnet_cli.base.atomic import writable_target
+
     target = Path(path)
     if target.is_dir():
         raise UsageError(f"--export-weights {path}: is a directory; give a file name, e.g. weights.safetensors")
-    folder = target.parent if str(target.parent) else Path(".")
-    if not folder.is_dir():
-        raise UsageError(f"--export-weights {path}: folder {folder} does not exist")
+    writable_target(path, "--export-weights")  # a FIFO, a device, a missing folder: refused before any work
     return target
 
 

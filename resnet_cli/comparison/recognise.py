@@ -51,26 +51,56 @@ def _block_kind(block: BlockPair) -> None:
     block.add(Finding(CHANGED_KIND, what, "", reference=seg.ref.path or None, model=seg.model.path or None), taken)
 
 
+def _gate(layers) -> list[Layer]:
+    """The channel attention inside a path: from its global pool to the multiplication it gates with."""
+    layers = list(layers)
+    start = next((i for i, l in enumerate(layers) if l.kind == "gap"), None)
+    if start is None:
+        return []
+    end = next((i for i in range(start, len(layers)) if layers[i].kind == "mul"), None)
+    gate = layers[start:end + 1] if end is not None else []
+    return gate if any(l.kind == "sigmoid" for l in gate) else []
+
+
+def _gate_words(gate: list[Layer]) -> str:
+    """ "squeeze-and-excitation (global average pool, 1×1 convs 256→16→256, sigmoid gate)", "efficient channel
+    attention (global average pool, a 1-D conv of 5 across channels, sigmoid gate)"."""
+    one_d = [l for l in gate if l.kind == "conv" and l.in_shapes and len(l.in_shapes[0]) == 3]
+    if one_d:
+        return (f"efficient channel attention (global average pool, a 1-D conv of {_tuple(one_d[0].kernel or ())} "
+                "across channels, sigmoid gate)")
+    squeeze = [l for l in gate if l.kind in ("linear", "conv")]
+    widths = "→".join([str(squeeze[0].in_channels[0])] + [str(l.out_channels) for l in squeeze]) if squeeze else ""
+    return f"squeeze-and-excitation (global average pool, 1×1 convs {widths}, sigmoid gate)" if widths else \
+        "squeeze-and-excitation (global average pool, 1×1 convs, sigmoid gate)"
+
+
 def _squeeze_excitation(block: BlockPair) -> None:
-    """Squeeze-and-excitation (global pool, two 1×1 convs, a sigmoid gate) one model has and the other not."""
+    """Channel attention (squeeze-excitation, ECA) one model has and the other not, or of another kind."""
     seg = block.segment
-    for status, side, kind, words in ((EXTRA, "model", EXTRA_KIND, "that the reference does not have"),
-                                      (MISSING, "ref", MISSING_KIND, "that the reference has")):
-        gate = [m for m in block.open if m.part == "main" and m.status == status]
-        kinds = {getattr(m, side).kind for m in gate}
-        if not {"gap", "sigmoid", "mul"} <= kinds:
-            continue
-        start = next(i for i, m in enumerate(gate) if getattr(m, side).kind == "gap")
-        taken = gate[start:start + next((i + 1 for i, m in enumerate(gate[start:]) if getattr(m, side).kind == "mul"),
-                                        len(gate) - start)]
-        convs = [getattr(m, side) for m in taken if getattr(m, side).kind == "conv"]
-        widths = "→".join([str(convs[0].in_channels[0])] + [str(c.out_channels) for c in convs]) if convs else ""
-        what = (f"squeeze-and-excitation (global average pool, 1×1 convs, sigmoid gate) {words}"
-                if kind == EXTRA_KIND else "no squeeze-and-excitation (global average pool, 1×1 convs, sigmoid "
-                                           "gate) where the reference has one")
-        finding = Finding(kind, what, "", reference=seg.ref.path or None, model=seg.model.path or None,
-                          note=f"its 1×1 convs {widths}" if widths else "")
-        block.add(finding, taken)
+    ref_gate, model_gate = _gate(seg.ref.main), _gate(seg.model.main)
+    where = dict(reference=seg.ref.path or None, model=seg.model.path or None)
+    if not ref_gate and not model_gate:
+        return
+    ref_words = _gate_words(ref_gate) if ref_gate else ""
+    model_words = _gate_words(model_gate) if model_gate else ""
+    if ref_gate and model_gate and ref_words.split(" (")[0] == model_words.split(" (")[0]:
+        return  # the same kind: widths or other changes are named layer by layer
+    inside = {id(l) for l in ref_gate + model_gate}
+    taken = [m for m in block.open if m.part == "main" and (id(m.ref) in inside or id(m.model) in inside)]
+    if not taken:
+        return
+    if ref_gate and model_gate:
+        finding = Finding(CHANGED_KIND, f"{model_words.split(' (')[0]} where the reference has "
+                                        f"{ref_words.split(' (')[0]}", "", note=f"{model_words}; the reference: "
+                                                                               f"{ref_words}", **where)
+    elif model_gate:
+        finding = Finding(EXTRA_KIND, f"{model_words.split(' (')[0]} that the reference does not have", "",
+                          note=model_words, **where)
+    else:
+        finding = Finding(MISSING_KIND, f"no {ref_words.split(' (')[0]} where the reference has one", "",
+                          note=ref_words, **where)
+    block.add(finding, taken)
 
 
 def _shortcut_kind(layers: tuple[Layer, ...]) -> str:
@@ -109,7 +139,8 @@ def _shortcuts(block: BlockPair) -> None:
 def _strides(block: BlockPair) -> None:
     pairs = [m for m in block.segment.matches if m.ref is not None and m.model is not None and m.ref.kind == "conv"
              and m.part in ("main", "shortcut") and (m in block.open or m.status == SAME)]
-    moved_any = [m for m in pairs if "stride" in block.unexplained(m)]
+    # a stride that is the same number written another way ((1,) for a 1-D conv, (1, 1)) is no difference
+    moved_any = [m for m in pairs if "stride" in block.unexplained(m) and m.ref.stride != m.model.stride]
     if not moved_any:
         return
     main = [m for m in pairs if m.part == "main"]
@@ -118,6 +149,8 @@ def _strides(block: BlockPair) -> None:
     ref_on = [block.name(m.ref, "ref", m.part) for m in main + moved if m.ref.stride > 1]
     model_on = [block.name(m.model, "model", m.part) for m in main + moved if m.model.stride > 1]
     stride = max([m.ref.stride for m in pairs] + [m.model.stride for m in pairs])
+    if not model_on and not ref_on:
+        return
     if not model_on and ref_on:
         what = f"no stride {stride}: the reference downsamples here with stride {stride} on {_and(ref_on)}"
     elif not ref_on and model_on:

@@ -88,10 +88,8 @@ def model_rows(reference_analysis, reference_stages, alignment, analysis) -> dic
 
 def aligned_stages(reference_analysis, reference_stages, alignment, analysis, failed: bool):
     """The model's counterpart of each of the first model's stages (None where nothing is aligned)."""
-    from resnet_cli.structure.layers import layers
-
     rows = model_rows(reference_analysis, reference_stages, alignment, analysis)
-    by_index = {layer.index: layer for layer in layers(analysis)}
+    by_index = {layer.index: layer for layer in alignment.model.layers}  # the structure read once, aligned
     result = []
     last_row = max(rows.values(), default=-1)
     for row, reference in enumerate(reference_stages):

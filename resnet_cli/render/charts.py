@@ -154,9 +154,9 @@ def show_chart(chart: str, data: Sequence[StageChart], emit_document, heading: s
             console.print(Text(shown(heading, None), style="bold"))
         console.print(terminal_chart(data, console.width))
         return
+    save_stage_chart(data, chart)  # the file first: a closed stdout cannot take it away
+    render.wrote(chart)
     emit_document()
-    save_stage_chart(data, chart)
-    render.stderr_console().print(f"wrote {chart}", markup=False, highlight=False)
 
 
 def check_chart_target(chart: str | None, fmt: str, option: str = "--chart") -> None:
@@ -310,3 +310,4 @@ def save_bench_plot(series: Sequence[tuple[str, Sequence[Mapping]]], path: str, 
     from resnet_cli.render.images import save
 
     save(bench_figure(series), path, option)
+    render.wrote(path)

@@ -16,7 +16,6 @@ formats and on stderr, and never read as rich markup; JSON keeps the raw text (J
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
@@ -26,6 +25,13 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Union
 
 from resnet_cli.base.text import shown, si_prefix
+from resnet_cli.render.streams import (  # noqa: F401 - results_kept and results_to are used through emit
+    encodable,
+    results_kept,
+    results_stream,
+    results_to,
+    target_encoding,
+)
 
 FORMATS = ("table", "json", "csv", "markdown")
 SCHEMA_VERSION = 1
@@ -238,6 +244,12 @@ def _plain_text(renderable) -> str:
 
 # ---- the terminal ----
 
+def plain(text: str) -> str:
+    """``text`` as the results' encoding can write it (``render.streams.encodable``): applied before a table
+    or a drawing is laid out, so an ASCII fallback (``->`` for →) never pushes a column or a border."""
+    return encodable(text, target_encoding())
+
+
 def terminal_width(is_terminal: bool) -> int:
     """$COLUMNS when it is a sane number; else the terminal's width, or PIPE_WIDTH for a pipe or file."""
     text = os.environ.get("COLUMNS", "").strip()
@@ -254,7 +266,7 @@ def terminal_width(is_terminal: bool) -> int:
 def _needed_width(column: Column, texts: list[str]) -> int:
     """The narrowest a column can be without splitting a value: its longest cell and header (their longest
     word if the column wraps)."""
-    texts = list(texts) + [shown(column.header, None)]
+    texts = list(texts) + [plain(shown(column.header, None))]
     if not column.wrap:
         return max(len(t) for t in texts)
     # a wrapping column narrower than WRAP_MIN makes rows many lines tall: below it, drop the column instead
@@ -268,11 +280,11 @@ def _rich_table(columns: list[Column], records: tuple[dict, ...], title: str | N
     from rich.text import Text
 
     # Text, not str: a name like "[red]" is shown as it is, never read as rich markup
-    table = RichTable(title=None if title is None else Text(shown(title, None)), box=box.SIMPLE_HEAD,
+    table = RichTable(title=None if title is None else Text(plain(shown(title, None))), box=box.SIMPLE_HEAD,
                       title_justify="left", pad_edge=False, title_style="bold")
-    cells = [[cell(record.get(c.key), c.kind) for c in columns] for record in records]
+    cells = [[plain(cell(record.get(c.key), c.kind)) for c in columns] for record in records]
     for index, column in enumerate(columns):
-        table.add_column(Text(shown(column.header, None)), justify=column.justify, no_wrap=not column.wrap,
+        table.add_column(Text(plain(shown(column.header, None))), justify=column.justify, no_wrap=not column.wrap,
                          overflow="fold", min_width=_needed_width(column, [row[index] for row in cells]))
     for row in cells:
         table.add_row(*(Text(text) for text in row))
@@ -282,7 +294,7 @@ def _rich_table(columns: list[Column], records: tuple[dict, ...], title: str | N
 def table_width(columns: list[Column], records: tuple[dict, ...]) -> int:
     """The narrowest the table can be drawn without splitting a value (box.SIMPLE_HEAD, no edge padding:
     one space at each edge, three between columns)."""
-    cells = [[cell(record.get(c.key), c.kind) for c in columns] for record in records]
+    cells = [[plain(cell(record.get(c.key), c.kind)) for c in columns] for record in records]
     widths = [_needed_width(c, [row[i] for row in cells]) for i, c in enumerate(columns)]
     return sum(widths) + 3 * (len(columns) - 1) + 2
 
@@ -313,15 +325,15 @@ def renderables(document: Document, console) -> list:
         if index and (isinstance(block, Heading) or (isinstance(block, Table) and block.title)):
             out.append(Text(""))  # a section starts after a blank line
         if isinstance(block, Heading):
-            out.append(Text(shown(block.text, None), style="bold"))
+            out.append(Text(plain(shown(block.text, None)), style="bold"))
         elif isinstance(block, Lines):
-            out += [Text(shown(line, None), style=block.style) for line in block.lines]
+            out += [Text(plain(shown(line, None)), style=block.style) for line in block.lines]
         elif isinstance(block, Facts):
             grid = RichTable.grid(padding=(0, 2))
             grid.add_column(no_wrap=True)
             grid.add_column(overflow="fold")
             for label, text in block.pairs:
-                grid.add_row(Text(shown(label, None)), Text(shown(text, None)))
+                grid.add_row(Text(plain(shown(label, None))), Text(plain(shown(text, None))))
             out.append(grid)
         elif isinstance(block, Drawing):
             out.append(block.draw(console.width))
@@ -340,25 +352,7 @@ def renderables(document: Document, console) -> list:
     return out
 
 
-# ---- where results go ----
-
-_RESULTS: list = []
-
-
-@contextlib.contextmanager
-def results_to(stream):
-    """Results are written to ``stream`` while the block runs (the entry point points sys.stdout at stderr
-    meanwhile, so anything a user's model prints lands there, never inside a JSON document)."""
-    _RESULTS.append(stream)
-    try:
-        yield
-    finally:
-        _RESULTS.pop()
-
-
-def results_stream():
-    return _RESULTS[-1] if _RESULTS else sys.stdout
-
+# ---- where results go (resnet_cli.render.streams) ----
 
 _CONSOLE: list = []
 
@@ -399,6 +393,11 @@ def say(notes, prefix: str = "note") -> None:
         console.print(f"{prefix}: {note}", markup=False, highlight=False)
 
 
+def wrote(path: str, details: str = "") -> None:
+    """Every file written is announced the same way, on stderr: "wrote FILE" (then what it holds, if said)."""
+    stderr_console().print(f"wrote {path}" + (f" ({details})" if details else ""), markup=False, highlight=False)
+
+
 def write(text: str) -> None:
     """Write machine-readable text to the results stream, exactly as given (one trailing newline)."""
     stream = results_stream()
@@ -409,7 +408,10 @@ def write(text: str) -> None:
 def emit(document: Document, fmt: str | None = None) -> None:
     """Write ``document`` to the results stream in ``fmt`` (table | json | csv | markdown)."""
     if fmt == "json":
-        write(to_json(document.data))
+        text = to_json(document.data)
+        if encodable(text, target_encoding()) != text:  # the stream lacks a character: JSON escapes it
+            text = json.dumps(document.data, indent=2, ensure_ascii=True)
+        write(text)
     elif fmt == "csv":
         table = document.csv or next((b for b in document.blocks if isinstance(b, Table)), None)
         write(to_csv(table.columns, table.records) if table else "")

@@ -11,13 +11,14 @@ IMAGE_FORMATS = ("svg", "png", "pdf")
 
 
 def check_image_path(path: str, option: str) -> str:
-    """The format of ``path`` from its suffix; a UsageError for another suffix or a missing folder."""
+    """The format of ``path`` from its suffix; a UsageError for another suffix, a missing folder or a name that
+    is not a regular file (``resnet_cli.base.atomic.writable_target``)."""
     suffix = os.path.splitext(path)[1].lower().lstrip(".")
     if suffix not in IMAGE_FORMATS:
         raise UsageError(f"{option} '{path}': the file name must end in .svg, .png or .pdf")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise UsageError(f"{option} '{path}': the folder {folder} does not exist")
+    from resnet_cli.base.atomic import writable_target
+
+    writable_target(path, option)  # a directory, a FIFO, a device, a missing folder: refused before any work
     return suffix
 
 

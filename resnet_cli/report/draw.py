@@ -108,12 +108,17 @@ def diagram(model: str, description: str, analysis: Analysis, depth: str = "stag
     forward = [op for op in analysis.ops if op.phase == FORWARD]
     from resnet_cli.structure.receptive import module_fields
 
+    from resnet_cli.structure.layers import layers as canonical_layers
+
     facts = _Facts(analysis, module_fields(analysis))
+    # the one structural reading compare and identify use: what computes the same thing is the same layer
+    # (a folded zero-padding, a no-op 1×1 pool left out, a 1×1 conv on a 1×1 map drawn as the fc it is)
+    facts.canonical = {layer.index: layer for layer in canonical_layers(analysis)}
     producer = {value: op for op in forward for value in op.outputs}
     blocks = _block_modules(forward)
     by_stage: dict[str, list] = {}
-    for op in forward:
-        by_stage.setdefault(layout.stage_of(op.module, op.anchor), []).append(op)
+    for position, op in enumerate(forward):
+        by_stage.setdefault(_drawn_stage(op, forward[position + 1:], layout, facts), []).append(op)
     drawn = []
     for row in rows:
         parts = _parts(by_stage.get(row.name, []), blocks, producer, facts, per_block=depth == "block")
@@ -124,6 +129,17 @@ def diagram(model: str, description: str, analysis: Analysis, depth: str = "stag
                    t.params, t.flops, t.macs, identified_as)
 
 
+def _drawn_stage(op, later, layout, facts) -> str:
+    """The stage an operator is drawn in: its module's; a global pool the root's own forward runs
+    (``torch.mean(x, (2, 3))`` before the classifier) is drawn with the layer that reads it next."""
+    canonical = facts.canonical.get(op.index)
+    if not op.module and canonical is not None and canonical.kind == "gap":
+        following = next((o for o in later if o.module and o.index in facts.canonical), None)
+        if following is not None:
+            return layout.stage_of(following.module, following.anchor)
+    return layout.stage_of(op.module, op.anchor)
+
+
 # ---- layers ----
 
 def _kernel(values) -> str:
@@ -131,8 +147,20 @@ def _kernel(values) -> str:
     return "×".join(str(v) for v in (values * 2 if len(values) == 1 else values))
 
 
-def layer_of(op: OpRecord) -> Layer | None:
-    """The figure label of a conv, pool, linear, subsampling or padding op; None for everything else."""
+def layer_of(op: OpRecord, canonical: dict | None = None) -> Layer | None:
+    """The figure label of a conv, pool, linear, subsampling or padding op; None for everything else.
+
+    ``canonical``: op index -> the normalised layer (``resnet_cli.structure.layers``); an op it leaves out (a
+    zero-padding folded into the conv after it, a 1×1 pool of stride 1) is not drawn, and a layer it reads as
+    another kind (a 1×1 conv on a 1×1 map: a linear layer) is drawn as that."""
+    if canonical is not None:
+        if op.index not in canonical:
+            return None
+        layer = canonical[op.index]
+        if layer.kind == "linear" and layer.out_shape:
+            return Layer(f"fc {layer.out_shape[-1]}", "linear", op.module)
+        if layer.kind == "gap":
+            return Layer("global avg-pool", "pool", op.module)
     kind = ops.kind_of(op.op)
     if kind == "conv":
         weight = dict(op.param_shapes).get("weight") or (op.input_shapes[1] if len(op.input_shapes) > 1 else None)
@@ -209,6 +237,7 @@ class _Facts:
 
     def __init__(self, analysis: Analysis, fields: dict) -> None:
         self.modules = {m.name: m for m in analysis.modules}
+        self.canonical: dict = {}  # op index -> its layer in the one structural reading (set by diagram)
         self.fields = fields
         self.subtree_params: dict[str, int] = {}
         self.subtree_flops: dict[str, int] = {}
@@ -237,7 +266,7 @@ def _parts(ops, blocks, producer, facts: _Facts, per_block: bool) -> tuple[Part,
     for op in ops:
         block = _owner(op.module, blocks)
         if block is None:
-            layer = layer_of(op)
+            layer = layer_of(op, facts.canonical)
             if layer is None:
                 continue
             if not runs or runs[-1][0] != "layers":
@@ -255,7 +284,7 @@ def _parts(ops, blocks, producer, facts: _Facts, per_block: bool) -> tuple[Part,
         if kind == "layers":
             parts.append(Part(layers=_collapse(items)))
         else:
-            traced = [_trace_block(name, block_ops, producer, facts.modules[name].output_shape)
+            traced = [_trace_block(name, block_ops, producer, facts.modules[name].output_shape, facts.canonical)
                       for name, block_ops in items]
             parts.append(Part(groups=_group(traced, per_block, facts)))
     return tuple(parts)
@@ -269,10 +298,10 @@ class _Traced:
     stride: int
 
 
-def _trace_block(name: str, ops, producer, output_shape) -> _Traced:
+def _trace_block(name: str, ops, producer, output_shape, canonical: dict | None = None) -> _Traced:
     inside = {op.index for op in ops}
     add = [op for op in ops if _is_residual_add(op) and op.module == name][-1]
-    paths = [_path(value, inside, producer) for value in add.inputs]
+    paths = [_path(value, inside, producer, canonical) for value in add.inputs]
     main, shortcut = sorted(paths, key=lambda path: -sum(1 for layer in path if layer.kind in ("conv", "pool")))
     entry = next((shape for op in ops for value, shape in zip(op.inputs, op.input_shapes)
                   if value not in producer or producer[value].index not in inside), None)
@@ -282,13 +311,13 @@ def _trace_block(name: str, ops, producer, output_shape) -> _Traced:
     return _Traced(name, main, shortcut, stride)
 
 
-def _path(value: int, inside: set[int], producer) -> tuple[Layer, ...]:
+def _path(value: int, inside: set[int], producer, canonical: dict | None = None) -> tuple[Layer, ...]:
     """The layers from the block's input to ``value``, following the full-size input of each op; a broadcast
     multiply by a globally pooled tensor (squeeze-and-excitation) is one "SE" gate."""
     layers: list[Layer] = []
     while value in producer and producer[value].index in inside:
         op = producer[value]
-        layer = layer_of(op)
+        layer = layer_of(op, canonical)
         if layer is not None and not (layer.kind == "subsample" and layers and layers[-1] == layer):
             layers.append(layer)  # (x[:, :, ::2, ::2] slices H, then W: one subsampling)
         candidates = [(v, shape) for v, shape in zip(op.inputs, op.input_shapes)

@@ -10,9 +10,9 @@ What a checkpoint's tensors say about its architecture is read by ``resnet_cli.s
 from __future__ import annotations
 
 import os
-import stat
 from dataclasses import dataclass
 
+from resnet_cli.base.atomic import special_kind  # one test for files read and written
 from resnet_cli.base.errors import RuntimeFailure, UsageError
 from resnet_cli.base.values import shown
 
@@ -93,24 +93,6 @@ def _strip_prefix(state: dict) -> dict:
     return state
 
 
-_SPECIAL_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-                  (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                  (stat.S_ISSOCK, "a socket"))
-
-
-def special_kind(path: str) -> str | None:
-    """What ``path`` is when it exists and is not a regular file ("a FIFO (named pipe)", "a character device"
-    …); None for a regular file or nothing at all. A symbolic link (``/dev/stdin``) is judged by its target.
-    (The same test as ``resnet_cli.base.atomic.special_kind`` on the writing side.)"""
-    try:
-        mode = os.stat(path).st_mode
-    except OSError:
-        return None
-    if stat.S_ISREG(mode):
-        return None
-    return next((kind for test, kind in _SPECIAL_KINDS if test(mode)), "not a regular file")
-
-
 def check_readable(path: str, what: str = "MODEL") -> None:
     """A UsageError unless ``path`` is a regular file: before anything opens it, so a FIFO or a device
     (``/dev/zero``, ``/dev/stdin``) is named as what it is and never read (it could block or never end)."""
@@ -134,10 +116,10 @@ def read(path: str, what: str = "MODEL") -> dict:
     if path.lower().endswith(".safetensors"):
         return _strip_prefix(_read_safetensors(path, what))
     import pickle
-    import zipfile
 
     import torch
 
+    _check_magic(path, what)
     try:
         try:
             obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
@@ -147,11 +129,25 @@ def read(path: str, what: str = "MODEL") -> dict:
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         raise _not_a_checkpoint(path, f"torch.load(weights_only=True) refused it: {_refusal(error)}", what) from None
-    except (RuntimeError, EOFError, ValueError, zipfile.BadZipFile, OSError, AttributeError) as error:
+    except Exception as error:  # noqa: BLE001 - weights_only runs no code: any failure means not a checkpoint
         text = str(error).strip()
         raise _not_a_checkpoint(path, f"{type(error).__name__}: {text.splitlines()[0][:160] if text else ''}",
                                 what) from None
     return _strip_prefix(_unwrap(obj, path, what))
+
+
+def _check_magic(path: str, what: str) -> None:
+    """torch.save writes a zip archive (``PK``) or, in the legacy format, a pickle (protocol 2+ starts with
+    0x80): any other first bytes (``/etc/passwd``, a text file, an image) are no checkpoint, said at once."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+    except OSError as error:
+        raise RuntimeFailure(f"{what} '{shown(path)}': cannot read it: {error.strerror or error}") from None
+    if not (head.startswith(b"PK") or head[:1] == b"\x80"):
+        described = ("it is empty" if not head else
+                     "it starts neither as a zip archive nor as a pickle, as every file torch.save writes does")
+        raise _not_a_checkpoint(path, described, what)
 
 
 def _refusal(error: BaseException) -> str:

@@ -52,6 +52,9 @@ class Target:
     rebuild_flags: tuple[str, ...] = ()  # a checkpoint's architecture as flags on `custom`
     stages: tuple[str, ...] | None = None  # --stages: the modules that start each stage
     notes: tuple[str, ...] = ()  # for people: e.g. what a checkpoint's tensors cannot tell
+    # no --input: user code at the 224×224 default, a checkpoint at its identified variant's input
+    # (resnet_cli.comparison.made_for chooses user code's and says which was taken)
+    default_input: bool = False
 
     @property
     def is_user_code(self) -> bool:
@@ -106,7 +109,8 @@ def resolve_target(model: str | None = None, overrides: dict[str, Any] | None = 
         factory = usercode.load_factory(name)
         source = usercode.code_form(name)  # "file" or "module"
         target = Target(name=name, source=source, description=f"{getattr(factory, '__name__', 'model')} from {name}",
-                        family="user", input_shape=tuple(input_shape or DEFAULT_USER_INPUT), factory=factory)
+                        family="user", input_shape=tuple(input_shape or DEFAULT_USER_INPUT), factory=factory,
+                        default_input=input_shape is None)
     elif name.endswith(".py"):
         raise UsageError(f"MODEL '{shown(name)}' is a Python file: name the function or class in it that builds "
                          f"the model, as {shown(name)}:CALLABLE")
@@ -130,7 +134,8 @@ def target_of_module(module, input_shape=None, name: str | None = None) -> Targe
     """A Target for an ``nn.Module`` instance handed to the Python API (analysed where it lives)."""
     return Target(name=name or type(module).__name__, source="instance",
                   description=f"{type(module).__name__} instance", family="user",
-                  input_shape=tuple(input_shape or DEFAULT_USER_INPUT), factory=module)
+                  input_shape=tuple(input_shape or DEFAULT_USER_INPUT), factory=module,
+                  default_input=input_shape is None)
 
 
 def target_of_spec(spec: ResNetSpec, input_shape=None) -> Target:
@@ -157,24 +162,30 @@ def _checkpoint_target(path: str, overrides: dict, input_shape) -> Target:
     # flags change what the tensors cannot tell (stride placement, dilation, the stem pool); a flag that
     # changes a tensor's shape makes the checkpoint not fit, which loading it reports
     spec = dataclasses.replace(inferred.spec, **overrides).validate() if overrides else inferred.spec
-    if input_shape is None:
-        input_shape = (1, spec.in_channels, 224, 224) if inferred.variant is None else \
-            (1, spec.in_channels, *inferred.variant.default_input[2:])
-    else:
-        check_input(spec, input_shape, path)
     identified = inferred.variant.name if inferred.variant else None
     identified_as = naming.name_spec(spec)  # what `compare` names it too
+    default_input = input_shape is None
+    if default_input:  # the input the variant it is was made for (224×224 when it is none exactly)
+        variant = inferred.variant
+        input_shape = (1, spec.in_channels, *(variant.default_input[2:] if variant else (224, 224)))
+    else:
+        check_input(spec, input_shape, path)
     description = f"checkpoint identified as {naming.label(*identified_as)}"
     variant = inferred.variant or dataclasses.replace(registry.CUSTOM, spec=spec)
+    at = ""
+    if default_input:  # the input taken, said in the one note a checkpoint has
+        size = "×".join(str(s) for s in input_shape)
+        at = (f"; analysed at {identified}'s input {size}" if identified else f"; analysed at the default input {size}") \
+            + " (--input NxCxHxW changes it)"
     unreadable = "; ".join(spec_from_weights.UNREADABLE)
     if path.lower().endswith((".h5", ".hdf5")):
         unreadable = ("the stride placement, the stem pool and the BatchNorm settings (keras.applications' and "
                       "Keras's assumed)")
-    note = f"{os.path.basename(path)}: {description}; its tensors cannot tell {unreadable} — change them with the flags"
+    note = f"{os.path.basename(path)}: {description}{at}; its tensors cannot tell {unreadable} — change them with the flags"
     return Target(name=os.path.basename(path), source="checkpoint", description=description,
                   family=variant.family, input_shape=tuple(input_shape), spec=spec, variant=variant,
                   weights=path, identified=identified, identified_as=identified_as, rebuild_flags=inferred.flags,
-                  notes=(note,))
+                  notes=(note,), default_input=default_input)
 
 
 def _unknown(name: str) -> str:
@@ -242,8 +253,29 @@ def _rejection(target: Target, error) -> Exception:
     if target.is_user_code and cause is not None and type(cause) not in (RuntimeError, ValueError, IndexError):
         return UserCodeError(f"{target.name}: running its forward raised {type(cause).__name__}: {error}")
     text = "x".join(str(s) for s in target.input_shape)
-    return UsageError(f"{shown(target.name)} rejects the input {text}: {error}; if the input is wrong, give one it "
-                      "takes with --input NxCxHxW")
+    if getattr(error, "at_input", True):  # its first layer refused the input: the input is what to change
+        return UsageError(f"{shown(target.name)} rejects the input {text}: {error}; if the input is wrong, give one "
+                          "it takes with --input NxCxHxW")
+    broken = (UserCodeError if target.is_user_code else RuntimeFailure)(failure_line(target.name, error))
+    broken.breaks_midway = True  # its layers ran, then it broke: comparison.made_for may try another input
+    return broken
+
+
+def failure_place(error) -> str:
+    """Where a forward failed: "module '2.0' (Block)", or "ResNet18.forward itself" for the root's own code."""
+    module = getattr(error, "module", "")
+    kind = getattr(error, "module_type", "")
+    if not module:  # the root module's own code (F.* calls in its forward)
+        return f"{shown(kind)}.forward itself" if kind else "the model's own forward"
+    return f"module '{shown(module)}'" + (f" ({kind})" if kind else "")
+
+
+def failure_line(name: str, error) -> str:
+    """One line for a forward that fails after its first layers ran: where, which operator, why; never the input.
+    ``compare`` shows the model up to there."""
+    why = getattr(error, "why", "") or getattr(error, "reason", "") or str(error)
+    return (f"{shown(name)}: its forward fails in {failure_place(error)}: {shown(why, 400)} (the layers before it "
+            "ran; `resnet-cli compare REFERENCE MODEL` compares it up to there)")
 
 
 def analyze(target: Target, *, training: bool = False, allow_partial: bool = False) -> Analyzed:
@@ -269,7 +301,7 @@ def _analyze(target: Target, *, training: bool = False, allow_partial: bool = Fa
         except AnalysisFailure as failure:
             if not final:
                 raise
-            if allow_partial and failure.partial is not None and _some_stage_ran(failure.partial):
+            if allow_partial and failure.partial is not None and not failure.at_input:
                 return Analyzed(model, failure.partial, device, notes, failure)
             raise _rejection(target, failure) from None
 
@@ -320,7 +352,3 @@ def _device_of(model) -> str:
         tensor = next(model.buffers(), None)
     return tensor.device.type if tensor is not None else "cpu"
 
-
-def _some_stage_ran(analysis) -> bool:
-    """True if at least one top-level module finished its forward before the failure."""
-    return any(m.output_shape is not None for m in analysis.modules if m.name and "." not in m.name)

@@ -1,8 +1,11 @@
 """The user's own code, behind one boundary: ``path/to/file.py:callable`` and ``package.module:callable``.
 
 Whatever their code does — raise, call ``sys.exit``, print — is met here: exceptions and exits become one
-``UserCodeError`` line (exit 1), a missing file or name a ``UsageError`` (exit 2). What it prints never reaches
-the results: the entry point points ``sys.stdout`` at stderr while a command runs (see ``resnet_cli.cli.app``).
+``UserCodeError`` line (exit 1), a missing file or name a ``UsageError`` (exit 2). What it writes never reaches
+the results: file descriptor 1 points at stderr while a command runs (``resnet_cli.render.streams``). Ctrl-C
+and SIGTERM stop it even in a pure-Python loop (``resnet_cli.base.signals``), and a process it ends
+(``os._exit``, a signal it sends itself) is reported by the parent that watches the run
+(``resnet_cli.cli.supervisor``), never read as success.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import re
 import sys
 from pathlib import Path
 
+from resnet_cli.base import signals
 from resnet_cli.base.errors import ResnetCliError, UsageError, UserCodeError, first_line
 from resnet_cli.base.values import shown
 
@@ -101,10 +105,12 @@ def describe_failure(doing: str, error: BaseException) -> str:
 def guard(reference: str, doing: str):
     """Run user code: any exception or exit it raises becomes a UserCodeError naming ``reference``.
 
-    Ctrl-C stays an interruption, and our own errors (raised by callbacks of ours) pass through.
+    Ctrl-C stays an interruption (its line says it came in this code), and our own errors (raised by
+    callbacks of ours) pass through.
     """
     try:
-        yield
+        with signals.where(f"running your code {shown(reference)} ({doing})"):
+            yield
     except (KeyboardInterrupt, ResnetCliError):
         raise
     except ModuleNotFoundError as error:

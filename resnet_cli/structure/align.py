@@ -102,8 +102,8 @@ class Alignment:
 
 # ---- blocks from the dataflow ----
 
-def structure(analysis, failed: bool = False) -> Structure:
-    """The layers of ``analysis`` grouped into blocks and glue."""
+def structure(analysis, failed: bool = False, failed_in: str | None = None) -> Structure:
+    """The layers of ``analysis`` grouped into blocks and glue (``failed_in``: the module the forward broke in)."""
     found = layers(analysis)
     producer: dict[int, int] = {}
     parents: dict[int, tuple[int, ...]] = {}
@@ -152,7 +152,7 @@ def structure(analysis, failed: bool = False) -> Structure:
         start = end
     rest = found[start:]
     if failed and rest:
-        segments.extend(_partial(rest))
+        segments.extend(_partial(rest, failed_in))
     elif rest:
         segments.append(_glue(rest))
     return Structure(found, tuple(segments), failed)
@@ -165,30 +165,55 @@ def _main_and_shortcut(a: tuple[Layer, ...], b: tuple[Layer, ...]):
     return (b, a) if weight(b) > weight(a) else (a, b)
 
 
-def _block(kind, main, shortcut, add, tail) -> Segment:
+def _block(kind, main, shortcut, add, tail, failed_in: str | None = None) -> Segment:
     modules = [l.module for l in main + shortcut + add + tail]
+    path = _common_path(modules)
+    if failed_in and (path == failed_in or path.startswith(failed_in + ".")):
+        path = failed_in  # the block module whose forward broke ("2.0"), not the part of it that ran ("2.0.body")
     return Segment(kind, tuple(sorted(main, key=lambda l: l.index)), tuple(shortcut), tuple(add), tuple(tail),
-                   _common_path(modules))
+                   path)
 
 
 def _glue(layers: tuple[Layer, ...]) -> Segment:
-    return Segment("glue", tuple(layers), path=_common_path([l.module for l in layers]))
+    return Segment("glue", tuple(layers), path=_common_path([l.module for l in layers], flat=False))
 
 
-def _common_path(modules: list[str]) -> str:
-    parts = [m.split(".") for m in modules if m]
-    if not parts or len(parts) < len(modules):
+def _common_path(modules: list[str], flat: bool = True) -> str:
+    """The module holding all of ``modules`` ("layer1.0"); for flat Keras-style names (``conv2_block1_1_conv``,
+    ``conv2_block1_0_bn``) their common name up to a ``_`` ("conv2_block1"). Operators the root's own forward
+    runs (``F.relu`` in a flat model: module "") do not count; "" where nothing is common."""
+    named = [m for m in modules if m]
+    if not named or (len(named) < len(modules) and len(set(named)) < 2):
         return ""
+    parts = [m.split(".") for m in named]
     prefix = parts[0]
     for other in parts[1:]:
         length = 0
         while length < min(len(prefix), len(other)) and prefix[length] == other[length]:
             length += 1
         prefix = prefix[:length]
-    return ".".join(prefix)
+    if prefix:
+        return ".".join(prefix)
+    return flat_prefix(named) if flat else ""
 
 
-def _partial(rest: tuple[Layer, ...]) -> list[Segment]:
+def flat_prefix(names: list[str]) -> str:
+    """The common start of flat names, cut at a ``_`` and never in the middle of a word: "conv2_block1"."""
+    first = names[0]
+    length = len(first)
+    for other in names[1:]:
+        length = min(length, len(other))
+        for index in range(length):
+            if first[index] != other[index]:
+                length = index
+                break
+    common = first[:length]
+    if all(len(n) == length or n[length] == "_" for n in names) and length:
+        return common.rstrip("_")
+    return common.rpartition("_")[0] if "_" in common else ""
+
+
+def _partial(rest: tuple[Layer, ...], failed_in: str | None = None) -> list[Segment]:
     """Where the forward broke: glue up to the last value read twice (a fork), then the block it started."""
     readers: dict[int, int] = {}
     for layer in rest:
@@ -197,7 +222,13 @@ def _partial(rest: tuple[Layer, ...]) -> list[Segment]:
     forks = [v for v, n in readers.items() if n >= 2]
     position_of = {v: i for i, l in enumerate(rest) for v in l.outputs}
     if not forks:
-        return [Segment("partial", rest)]
+        # no value read twice (an identity shortcut that the failed addition never read): the block is what ran
+        # inside the module that broke, the rest is glue before it
+        inside = [i for i, l in enumerate(rest) if failed_in and (l.module == failed_in
+                                                                  or l.module.startswith(failed_in + "."))]
+        cut = inside[0] if inside and inside == list(range(inside[0], len(rest))) else 0
+        glue = [_glue(rest[:cut])] if cut else []
+        return glue + [_block("partial", rest[cut:], (), (), (), failed_in)]
     fork = max(forks, key=lambda v: position_of.get(v, -1))
     cut = position_of.get(fork, -1) + 1
     chains: list[list[Layer]] = []
@@ -214,7 +245,7 @@ def _partial(rest: tuple[Layer, ...]) -> list[Segment]:
     main = tuple(chains[0]) if chains else ()
     shortcut = tuple(l for c in chains[1:] for l in c)
     glue = [_glue(rest[:cut])] if cut else []
-    return glue + [_block("partial", main, shortcut, (), ())]
+    return glue + [_block("partial", main, shortcut, (), (), failed_in)]
 
 
 # ---- edit distance ----
@@ -296,6 +327,9 @@ def align_segments(ref: Segment | None, model: Segment | None, open_end: bool = 
         a, b = parts_ref.get(part, ()), parts_model.get(part, ())
         if model is None and open_end:
             matches += [Match(l, None, UNREACHED, part) for l in a]
+        elif part == "shortcut" and open_end and not any(m.status == UNREACHED for m in matches):
+            # the main path ran to its end: the forward broke at the addition, so the shortcut is what it is
+            matches += _align_layers(a, b, part, False)
         else:
             matches += _align_layers(a, b, part, open_end)
     return SegmentMatch(ref, model, tuple(matches))

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from resnet_cli.analysis import ops as formulas
 from resnet_cli.base.shapes import numel
+from resnet_cli.structure.normalise import normalise
 
 if TYPE_CHECKING:
     from resnet_cli.analysis.records import Analysis, OpRecord
@@ -30,7 +31,6 @@ _CONFIG = {  # the schema arguments that define each kind (everything else is sh
     "slice": ("dim", "start", "step"),
     "pad": ("pad", "value"),
     "cat": ("dim",),
-    "bn": ("eps",),
     "add": ("alpha",),
 }
 ACTIVATIONS = frozenset({"relu", "sigmoid", "silu", "gelu", "hardtanh", "leaky_relu", "elu", "tanh", "hardswish",
@@ -53,6 +53,8 @@ class Layer:
     inputs: tuple[int, ...]  # dataflow values (through views: the value a view was taken of)
     outputs: tuple[int, ...]
     residual: bool = False  # an addition of two activations of one shape
+    # what changes no count, shape or parameter (a BatchNorm's eps, momentum): never part of ``key``
+    settings: tuple[tuple[str, object], ...] = ()
 
     def get(self, name: str, default=None):
         for key, value in self.config:
@@ -135,7 +137,7 @@ def _config(kind: str, op: OpRecord, weights: list[tuple[str, tuple[int, ...]]])
             values.append(("transposed", True))
         return tuple(values + [("bias", has_bias)])
     if kind == "bn":
-        return (("eps", op.attr("eps")), ("affine", any(name == "weight" for name, _ in weights)))
+        return (("affine", any(name == "weight" for name, _ in weights)),)
     if kind == "linear":
         fused = formulas.lookup(op.op).fused_bias  # addmm(bias, x, w^T): the bias is an input, not a parameter
         return (("bias", fused or any(name == "bias" for name, _ in weights)),)
@@ -190,8 +192,16 @@ def layers(analysis: Analysis) -> tuple[Layer, ...]:
             in_shapes=tuple(shapes), out_shape=out_shape, tensors=tuple(tensors), params=params,
             flops=op.fvcore_flops, inputs=tuple(real_inputs), outputs=op.outputs[:1],
             residual=kind == "add" and op.category == formulas.RESIDUAL_ADD and len(real_inputs) == 2,
+            settings=_settings(kind, op),
         ))
-    return tuple(found)
+    return normalise(tuple(found))
+
+
+SETTINGS = {"bn": ("eps", "momentum")}  # per kind: the arguments that change no count, shape or parameter
+
+
+def _settings(kind: str, op: OpRecord) -> tuple:
+    return tuple((name, op.attr(name)) for name in SETTINGS.get(kind, ()) if op.attr(name) is not None)
 
 
 # ---- layouts: a permuted tensor is the same value (Keras's channels-last model between torch's convs) ----
@@ -258,6 +268,20 @@ def describe(layer: Layer) -> str:
     if kind == "slice":
         return f"subsampling (every {layer.get('step')}th along dim {layer.get('dim')})"
     if kind == "pad":
-        return "zero-padding of channels" if layer.get("value") == 0 else "padding"
+        return _pad_words(layer)
     names = {"relu": "ReLU", "sigmoid": "sigmoid", "mul": "multiplication"}
     return names.get(kind, kind)
+
+
+def _pad_words(layer: Layer) -> str:
+    """ "zero-padding of channels", "zero-padding of height and width (0, 1, 0, 1)" …"""
+    pad = tuple(layer.get("pad") or ())
+    zero = layer.get("value") in (None, 0, 0.0)
+    noun = "zero-padding" if zero else "padding"
+    spatial, channels = pad[:4], pad[4:6]
+    if any(channels) and not any(spatial):
+        return f"{noun} of channels"
+    where = "height and width" if len(spatial) == 4 and any(spatial[2:4]) and any(spatial[:2]) else \
+        "width" if any(spatial[:2]) else "height"
+    sides = f" ({', '.join(map(str, pad))})" if len(set(spatial)) > 1 else f" by {spatial[0]}" if spatial else ""
+    return f"{noun} of {where}{sides}" + (" and channels" if any(channels) else "")

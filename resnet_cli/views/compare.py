@@ -9,7 +9,6 @@ differences, the closest variant, the first divergence) raw. Nothing here comput
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 
 from resnet_cli.render import emit as render
@@ -33,22 +32,17 @@ def short_labels(comparison: ModelComparison) -> list[str]:
 
 
 def _model_columns(comparison: ModelComparison) -> list[Column]:
-    """stage, then per model: output, params, FLOPs (fvcore), MACs; after the first, each with Δ and Δ%.
-
-    A Δ column names its measure ("Δ params", "Δ% FLOPs"), and with three models or more its model too, so
-    it is still clear when a narrow terminal leaves out the columns beside it."""
+    """The CSV's columns: stage, then per model (named by its label): output, params, FLOPs (fvcore), MACs;
+    after the first, each with its Δ and Δ% against the first."""
     columns = [Column("stage", "stage", justify="left")]
-    labels = short_labels(comparison)
-    for index, label in enumerate(labels):
-        key = f"m{index + 1}"
-        whose = f"{label} " if len(labels) > 2 else ""
-        columns.append(Column(f"{key}_output", f"{label} output", "shape"))
+    for index, label in enumerate(short_labels(comparison)):
+        columns.append(Column(f"{label}_output", f"{label} output", "shape"))
         for measure, header, kind in (("params", "params", "count"), ("flops", "FLOPs", "flops"),
                                       ("macs", "MACs", "flops")):
-            columns.append(Column(f"{key}_{measure}", header, kind))
+            columns.append(Column(f"{label}_{measure}", f"{label} {header}", kind))
             if index:
-                columns.append(Column(f"{key}_{measure}_diff", f"{whose}Δ {header}", kind))
-                columns.append(Column(f"{key}_{measure}_pct", f"{whose}Δ% {header}", "pct"))
+                columns.append(Column(f"{label}_{measure}_diff", f"{label} Δ {header}", kind))
+                columns.append(Column(f"{label}_{measure}_pct", f"{label} Δ% {header}", "pct"))
     return columns
 
 
@@ -58,13 +52,14 @@ def _delta_fields(prefix: str, measure: str, delta: Delta) -> dict:
 
 
 def _model_records(comparison: ModelComparison) -> list[dict]:
+    """The CSV's rows: one per stage of the first model, then the totals; every model's numbers side by side."""
+    labels = short_labels(comparison)
     records = []
     for stage_index in range(comparison.stage_count):
         record = {"stage": comparison.stage_label(stage_index)}
         reference = comparison.stage(0, stage_index)
-        for index in range(len(comparison.models)):
+        for index, prefix in enumerate(labels):
             stage = comparison.stage(index, stage_index)
-            prefix = f"m{index + 1}"
             record[f"{prefix}_output"] = stage.output_shape if stage else None
             for measure in ("params", "flops", "macs"):
                 record.update(_delta_fields(prefix, measure, Delta(
@@ -72,8 +67,7 @@ def _model_records(comparison: ModelComparison) -> list[dict]:
         records.append(record)
     total = {"stage": "total"}
     first = comparison.models[0]
-    for index, model in enumerate(comparison.models):
-        prefix = f"m{index + 1}"
+    for prefix, model in zip(labels, comparison.models):
         total[f"{prefix}_output"] = model.output_shape
         for measure in ("params", "flops", "macs"):
             total.update(_delta_fields(prefix, measure, Delta(getattr(first, measure), getattr(model, measure))))
@@ -81,24 +75,53 @@ def _model_records(comparison: ModelComparison) -> list[dict]:
     return records
 
 
-def _signed(records: list[dict], columns: list[Column]) -> list[dict]:
-    """Table and Markdown cells for the Δ columns carry their sign (+1,234 / +12.5%)."""
-    signed = []
-    for record in records:
-        record = dict(record)
-        for column in columns:
-            value = record.get(column.key)
-            if column.key.endswith("_diff") and value is not None:
-                record[column.key] = "0" if value == 0 else f"{value:+,}" if column.kind == "count" else \
-                    ("+" if value > 0 else "") + render.human(value)
-            elif column.key.endswith("_pct") and value is not None:
-                record[column.key] = "0.0%" if value == 0 else f"{value:+.1f}%"
-        signed.append(record)
-    return signed
+# The table a person reads: one row per stage and model, so that every model keeps its name and its numbers at
+# any width and with any number of models. The columns a narrow terminal leaves out first have the highest rank.
+_ROTATED = (
+    Column("stage", "stage", justify="left"),
+    Column("model", "model", justify="left"),
+    Column("output", "output", "shape", drop=3),
+    Column("params", "params", "count"),
+    Column("params_diff", "Δ params", "text", drop=4),
+    Column("params_pct", "Δ% params", "text", drop=6),
+    Column("flops", "FLOPs", "flops"),
+    Column("flops_diff", "Δ FLOPs", "text", drop=5),
+    Column("flops_pct", "Δ% FLOPs", "text", drop=2),
+)
 
 
-def _display_columns(columns: list[Column]) -> list[Column]:
-    return [Column(c.key, c.header, "text", c.justify) if c.key.endswith(("_diff", "_pct")) else c for c in columns]
+def _rotated_records(comparison: ModelComparison) -> list[dict]:
+    """Per stage of the first model (then the totals), one row per model: its output, parameters and FLOPs,
+    and after the first model their Δ against it, signed. The stage is named on its first row only."""
+    labels = short_labels(comparison)
+    first = comparison.models[0]
+    rows = []
+    for stage_index in range(comparison.stage_count + 1):
+        is_total = stage_index == comparison.stage_count
+        reference = None if is_total else comparison.stage(0, stage_index)
+        for index, label in enumerate(labels):
+            model = comparison.models[index]
+            stage = model if is_total else comparison.stage(index, stage_index)
+            output = model.output_shape if is_total else (stage.output_shape if stage else None)
+            row = {"stage": ("total" if is_total else comparison.stage_label(stage_index)) if not index else "",
+                   "model": label, "output": output}
+            for measure in ("params", "flops"):
+                base = getattr(first, measure) if is_total else (getattr(reference, measure) if reference else None)
+                delta = Delta(base, getattr(stage, measure) if stage else None)
+                row[measure] = delta.value
+                # the first model is what the others are measured against: its Δ cells stay empty
+                row[f"{measure}_diff"], row[f"{measure}_pct"] = _signed_delta(delta, measure) if index else ("", "")
+            rows.append(row)
+    return rows
+
+
+def _signed_delta(delta: Delta, measure: str) -> tuple[str | None, str | None]:
+    """(Δ, Δ%) as the table shows them: signed (+1,234 / +1.2 G / +12.5%), None where a side is missing."""
+    diff, pct = delta.diff, delta.pct
+    text = None if diff is None else "0" if diff == 0 else f"{diff:+,}" if measure == "params" else \
+        ("+" if diff > 0 else "") + render.human(diff)
+    percent = None if pct is None else "0.0%" if pct == 0 else f"{pct:+.1f}%"
+    return text, percent
 
 
 def _shape_list(shape) -> list[int] | None:
@@ -108,7 +131,8 @@ def _shape_list(shape) -> list[int] | None:
 def _difference_document(difference) -> dict:
     return {"kind": difference.kind, "reference": difference.reference, "model": difference.model,
             "message": difference.message, "blocks": list(difference.blocks),
-            "params_delta": difference.params_delta, "flops_delta": difference.flops_delta}
+            "params_delta": difference.params_delta, "flops_delta": difference.flops_delta,
+            "costed": getattr(difference, "costed", "layers")}
 
 
 def _closest_document(closest) -> dict | None:
@@ -160,7 +184,8 @@ def models_data(comparison: ModelComparison) -> dict:
         "models": [
             {"name": m.name, "source": m.source, "description": m.description, "device": m.device,
              "notes": list(m.notes),
-             "failure": {"module": m.failed_in, "message": m.failure} if m.failure else None,
+             "failure": {"module": m.failed_in, "module_type": m.failed_type, "operator": m.failed_operator,
+                         "why": m.failure_why, "message": m.failure} if m.failure else None,
              "input_shape": list(m.input_shape), "output_shape": _shape_list(m.output_shape),
              "stages": [{"name": s.name, "kind": s.kind, "output_shape": _shape_list(s.output_shape),
                          "params": s.params, "flops": s.flops, "macs": s.macs} for s in m.stages],
@@ -202,7 +227,7 @@ def verdict_lines(comparison: ModelComparison) -> list[tuple[str, str]]:
         closest = model.closest
         named = closest is not None and closest.exact and closest.label == comparison.models[0].name
         if index and model.differences:
-            count = len(model.differences)
+            count = sum(1 for d in model.differences if d.kind != "combined")  # the last row adds up the rest
             lines.append((HEADING, f"{labels[index]} differs from {labels[0]} in {count} way{'s' if count != 1 else ''}:"))
             lines += [(d.kind, d.message) for d in model.differences]
         elif index and not named:
@@ -224,32 +249,15 @@ def verdict_lines(comparison: ModelComparison) -> list[tuple[str, str]]:
     return lines
 
 
-# which columns a terminal too narrow for the table leaves out first (the highest rank first; 0: never)
-def _drop_rank(key: str, records: list[dict]) -> int:
-    if key == "stage":
-        return 0
-    prefix, _, measure = key.partition("_")
-    first = prefix == "m1"
-    if measure == "output":
-        same = all(r.get(key) == r.get("m1_output") for r in records)
-        return 5 if first else (9 if same else 3)
-    if measure in ("params_diff", "flops_pct"):
-        return 1  # the answer: what the model adds or saves
-    if measure in ("params", "flops"):
-        return 4 if first else 6
-    return 8 if measure == "params_pct" else 7
+def _description(model) -> str:
+    """" (what it is)", unless it only repeats the name ("build from my.py:build")."""
+    return "" if model.description.endswith(f" from {model.name}") else f" ({model.description})"
 
 
 def models_document(comparison: ModelComparison) -> Document:
     """The differences first (they are the answer), then what each model is, then the stage table."""
-    columns = _model_columns(comparison)
-    records = _model_records(comparison)
-    # MACs stay in CSV and JSON: the table keeps to shapes, parameters and FLOPs
-    display = [dataclasses.replace(c, drop=_drop_rank(c.key, records))
-               for c in _display_columns([c for c in columns if not c.key.endswith(("_macs", "_macs_diff",
-                                                                                        "_macs_pct"))])]
     labels = short_labels(comparison)
-    inputs = tuple(f"{label} = {m.name} ({m.description}), input {render.shape_text(m.input_shape)}"
+    inputs = tuple(f"{label} = {m.name}{_description(m)}, input {render.shape_text(m.input_shape)}"
                    for label, m in zip(labels, comparison.models))
     rows = "the named stages, lined up by position (--stages)" if comparison.by_position else \
         f"{labels[0]}'s stages, every model's operators aligned with them"
@@ -265,6 +273,9 @@ def models_document(comparison: ModelComparison) -> Document:
         else:
             blocks.append(Lines(tuple(text for _, text in group)))
     unsupported = tuple(f"{m.name}: {unsupported_text(m.unsupported)}" for m in comparison.models if m.unsupported)
-    blocks += [Table(tuple(display), tuple(_signed(records, columns)), rows),
-               Lines((f"{delta}FLOPs (fvcore): {FLOPS_MEANING}; MACs: {MACS_MEANING}",) + unsupported)]
-    return Document(data=models_data(comparison), blocks=tuple(blocks), csv=Table(tuple(columns), tuple(records)))
+    # MACs stay in CSV and JSON: the table keeps to shapes, parameters and FLOPs
+    columns = _ROTATED if len(labels) > 1 else tuple(c for c in _ROTATED if not c.key.endswith(("_diff", "_pct")))
+    blocks += [Table(columns, tuple(_rotated_records(comparison)), rows),
+               Lines((f"{delta}FLOPs (fvcore): {FLOPS_MEANING}; MACs: {MACS_MEANING}", *unsupported))]
+    return Document(data=models_data(comparison), blocks=tuple(blocks),
+                    csv=Table(tuple(_model_columns(comparison)), tuple(_model_records(comparison))))

@@ -93,8 +93,10 @@ def terminal(diagram: Diagram, width: int):
                _flops(diagram.flops) + " (fvcore)"]
     items += [Text(line, no_wrap=True) for line in wrap(summary, " · ", width)]
     items.append(Text(f"  │ {render.shape_text(diagram.input_shape)}", no_wrap=True))
-    bodies = [stage_lines(stage, inner, diagram.depth == "block") for stage in diagram.stages]
-    titles = [shown(stage.name, None) + (f" · {stage.blocks} blocks" if stage.blocks > 1 else "")
+    # in the encoding the drawing is written in (ASCII fallbacks before the boxes are sized)
+    bodies = [[render.plain(line) for line in stage_lines(stage, inner, diagram.depth == "block")]
+              for stage in diagram.stages]
+    titles = [render.plain(shown(stage.name, None) + (f" · {stage.blocks} blocks" if stage.blocks > 1 else ""))
               for stage in diagram.stages]
     # every box as wide as the widest (the terminal at most): the stages line up like a figure's column
     box_width = min(width, max(max(len(line) for body in bodies for line in body),
