@@ -75,6 +75,7 @@ def fold_zero_padding(layers: Layers) -> Layers:
     """
     found = list(layers)
     readers = _readers(found)
+    producers = {value: l for l in found for value in l.outputs}
     drop = set()
     for position, layer in enumerate(found):
         if layer.kind != "pad" or not layer.outputs or not layer.inputs:
@@ -86,6 +87,9 @@ def fold_zero_padding(layers: Layers) -> Layers:
         user = found[users[0]]
         if user.kind not in ("conv", "maxpool", "avgpool") or user.get("transposed"):
             continue
+        source = producers.get(layer.inputs[0])
+        if user.kind == "maxpool" and (source is None or source.kind != "relu"):
+            continue  # a zero can be the maximum of values that may be negative (Keras V2's stem): not −∞ padding
         padding = tuple(a + b for a, b in zip(_pairs(user.get("padding")), pad))
         config = tuple((k, padding if k == "padding" else True if k == "count_include_pad" else v)
                        for k, v in user.config)
