@@ -281,9 +281,8 @@ def _comparison(analysed: list[_Analysed], stage_choices) -> ModelComparison:
             rows = charge(rows, first.model, first.analysis, item.model, alignment)
             differences = rows + unused_modules(first.model, first.analysis, item.model, item.analysis,
                                                     item.failure is not None)
-            # with no difference at all too: the same layers counted another way still need their row
             remainder = combined(differences, first.analysis, item.analysis, alignment) \
-                if item.failure is None and first.failure is None else None
+                if differences and item.failure is None and first.failure is None else None
             if remainder is not None:
                 differences += (remainder,)
             aligned = stages if by_position else aligned_stages(first.analysis, own[0], alignment, item.analysis,
