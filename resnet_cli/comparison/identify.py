@@ -112,10 +112,7 @@ def infer_spec(structure, input_shape) -> ResNetSpec | None:
     downsampling = [b for b in shortcuts if _block_stride(b, _main_convs(b)) > 1] or shortcuts
     shortcut = _shortcut_kind(downsampling[0]) if downsampling else Shortcut.PROJECTION
     stem = [l for l in structure.segments[0].main if l.kind == "conv"]
-    glue = structure.segments[0].main
-    stem_pool = StemPool.MAX if any(l.kind == "maxpool" for l in glue) else StemPool.NONE
-    if any(a.kind == "pad" and b.kind == "maxpool" and b.inputs == a.outputs for a, b in zip(glue, glue[1:])):
-        stem_pool = StemPool.ZERO_MAX  # zero-padding kept before the max-pool (Keras V2's un-ReLU'd stem)
+    stem_pool = _stem_pool(structure.segments[0].main)
     if stem_pool is StemPool.NONE and len(stem) in (2, 4) and stem[-1].kernel == (3, 3) and stem[-1].stride == 2 \
             and stem[-1].in_channels[0] == stem[-1].out_channels:
         stem, stem_pool = stem[:-1], StemPool.CONV  # ResNet-RS: a strided 3×3 conv where the max-pool was
@@ -175,6 +172,15 @@ def _attention(block) -> tuple[Attention, int]:
         if channels and make_divisible(channels / reduction, 8) == reduced:
             return Attention.SE, reduction
     return Attention.SE, 16
+
+
+def _stem_pool(stem) -> StemPool:
+    """max, none, or zero-max: a zero pad the normalisation kept before the max-pool (its input may be negative,
+    Keras ResNetV2's stem)."""
+    pools = [i for i, l in enumerate(stem) if l.kind == "maxpool"]
+    if not pools:
+        return StemPool.NONE
+    return StemPool.ZERO_MAX if pools[0] and stem[pools[0] - 1].kind == "pad" else StemPool.MAX
 
 
 def _near(spec: ResNetSpec):

@@ -115,7 +115,10 @@ def resolve_target(model: str | None = None, overrides: dict[str, Any] | None = 
         raise UsageError(f"MODEL '{shown(name)}' is a Python file: name the function or class in it that builds "
                          f"the model, as {shown(name)}:CALLABLE")
     elif name.lower().endswith(".keras"):  # a whole Keras model: Keras's own loader, in safe mode
+        from resnet_cli.sources.checkpoint import check_readable
+
         _no_overrides(overrides, name, "its structure comes from the model the archive holds")
+        check_readable(name)  # a missing file, a FIFO or a device named as what it is, never opened
         target = Target(name=os.path.basename(name), source="keras", description=f"Keras model from {name}",
                         family="user", input_shape=tuple(input_shape or DEFAULT_USER_INPUT),
                         factory=keras_model.archive_loader(name))

@@ -155,6 +155,7 @@ def layers(analysis: Analysis) -> tuple[Layer, ...]:
     """The forward ops of ``analysis`` that shape the computation, in execution order."""
     alias: dict[int, int] = {}  # a view's value -> the value it was taken of
     carried: dict[int, list] = {}  # a value made from a parameter by a view (a linear's transposed weight)
+    layouts: dict[int, tuple[int, ...]] = {}  # a permuted value -> its dims' order (see _canonical)
     found = []
     for op in analysis.ops:
         if op.phase != formulas.FORWARD:
@@ -163,25 +164,32 @@ def layers(analysis: Analysis) -> tuple[Layer, ...]:
         inputs = tuple(alias.get(v, v) for v in op.inputs)
         if kind is None:
             activation = [v for v in inputs if v not in carried]
+            first = next((raw for raw, v in zip(op.inputs, inputs) if v not in carried), None)
             for out in op.outputs:
                 if activation:
                     alias[out] = activation[0]
+                    _follow_layout(layouts, op, first, out)
                 elif op.param_shapes:
                     carried[out] = [(op.module, name, shape) for name, shape in op.param_shapes]
             continue
         tensors = [(op.module, name, tuple(shape)) for name, shape in op.param_shapes]
-        real_inputs, shapes = [], []
-        for value, shape in zip(inputs, op.input_shapes):
+        real_inputs, shapes, layout = [], [], None
+        for raw, value, shape in zip(op.inputs, inputs, op.input_shapes, strict=False):
             if value in carried:
                 tensors += carried[value]
             else:
                 real_inputs.append(value)
-                shapes.append(tuple(shape))
+                shapes.append(_canonical(shape, layouts.get(raw)))
+                layout = layout or layouts.get(raw)
+        out_shape = op.output_shape
+        if layout and (kind in ACTIVATIONS or kind in _ELEMENTWISE) and op.outputs:
+            layouts[op.outputs[0]] = layout  # an elementwise op keeps its input's layout
+            out_shape = _canonical(out_shape, layout)
         weights = [(name, shape) for _, name, shape in tensors]
         params = sum(numel(shape) for _, name, shape in tensors if not name.startswith("running_"))
         found.append(Layer(
             index=op.index, kind=kind, module=op.module, config=_config(kind, op, weights),
-            in_shapes=tuple(shapes), out_shape=op.output_shape, tensors=tuple(tensors), params=params,
+            in_shapes=tuple(shapes), out_shape=out_shape, tensors=tuple(tensors), params=params,
             flops=op.fvcore_flops, inputs=tuple(real_inputs), outputs=op.outputs[:1],
             residual=kind == "add" and op.category == formulas.RESIDUAL_ADD and len(real_inputs) == 2,
             settings=_settings(kind, op),
@@ -194,6 +202,38 @@ SETTINGS = {"bn": ("eps", "momentum")}  # per kind: the arguments that change no
 
 def _settings(kind: str, op: OpRecord) -> tuple:
     return tuple((name, op.attr(name)) for name in SETTINGS.get(kind, ()) if op.attr(name) is not None)
+
+
+# ---- layouts: a permuted tensor is the same value (Keras's channels-last model between torch's convs) ----
+
+_ELEMENTWISE = frozenset({"add", "mul", "sub", "div"})
+
+
+def _follow_layout(layouts: dict, op: OpRecord, source: int | None, out: int) -> None:
+    """The dims' order of a view's output: a permute composes its dims with its input's; any other view of the
+    same rank keeps its input's (a reshape to another rank ends it)."""
+    before = layouts.get(source) if source is not None else None
+    entry = formulas.lookup(op.op)
+    if entry is not None and entry.receptive == "permute" and op.attr("dims"):
+        dims = tuple(d % len(op.attr("dims")) for d in op.attr("dims"))
+        base = before or tuple(range(len(dims)))
+        layout = tuple(base[d] for d in dims)
+        if layout != tuple(range(len(dims))):
+            layouts[out] = layout
+    elif before and op.output_shape and len(op.output_shape) == len(before):
+        layouts[out] = before
+
+
+def _canonical(shape, layout: tuple[int, ...] | None) -> tuple[int, ...]:
+    """``shape`` in the order of the dims of the value it was permuted from (N×H×W×C seen as N×C×H×W): a
+    layout is not structure."""
+    shape = tuple(shape) if shape is not None else shape
+    if not layout or shape is None or len(layout) != len(shape):
+        return shape
+    canonical = [0] * len(shape)
+    for position, dim in enumerate(layout):
+        canonical[dim] = shape[position]
+    return tuple(canonical)
 
 
 # ---- in words ----
