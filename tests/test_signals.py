@@ -180,6 +180,32 @@ def test_user_code_that_swallows_ctrl_c_is_stopped_by_the_next(place):
     assert err.strip().splitlines()[-1].startswith("resnet-cli: error: interrupted (Ctrl-C) while running your code")
 
 
+def test_a_child_whose_parent_is_killed_ends_even_if_its_code_swallows_the_stop(place):
+    from conftest import _children
+
+    process = _start(place, "summary", "models.py:swallow")
+    _wait_for((place / "marker").exists, process, "the user's code never ran")
+    (child,) = _children(process.pid)
+    process.kill()  # the watching parent dies outright: the child is told by SIGTERM, which its code swallows
+    process.communicate(timeout=60)
+    deadline = time.monotonic() + 120  # a liveness bound, not a measured duration
+    while _running(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    alive = _running(child)
+    if alive:
+        os.kill(child, signal.SIGKILL)
+    assert not alive, "the orphaned child kept running"
+    assert (place / "marker.swallowed").exists()  # it did swallow the SIGTERM
+
+
+def _running(pid: int) -> bool:
+    try:  # an ended process is gone, or a zombie until its new parent reaps it
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 # ---- user code that ends the process: never a silent success ----
 
 @pytest.mark.parametrize("callable_, code, words", [

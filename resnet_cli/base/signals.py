@@ -35,11 +35,13 @@ from resnet_cli.base.errors import Terminated
 GRACE_S = 1.0  # after the first signal, further ones are held this long: the stop is saving what it measured
 RETRY_S = 0.02  # a stop that came during an import is raised this soon after the import ends
 IMPORT_WAIT_S = 0.5  # … unless the import goes on longer: then the process ends there, at once
+ORPHAN_WAIT_S = 3.0  # a stop told by a parent's death ends the process by then, swallowed or not
 NAMES = {signal.SIGINT: "interrupted (Ctrl-C)", signal.SIGTERM: "terminated (SIGTERM)"}
 
 _places: list[str] = []
 _state: dict = {"first": None, "at": 0.0, "where": None, "saving": 0, "held": None, "pending": None,
-                "deadline": 0.0, "said": False}
+                "deadline": 0.0, "said": False, "end_by": 0.0}
+_orphaned: list[Callable[[], bool]] = []  # whether the supervising parent has died
 _at_exit: list[Callable[[int], None]] = []  # told the exit code before the process ends at once
 _beacon: list[Callable[[str], None]] = []
 
@@ -141,8 +143,13 @@ def _raise_when_safe(signum: int, frame) -> None:
 
 
 def _retry(signum, frame) -> None:
+    if _state["end_by"] and time.monotonic() >= _state["end_by"]:
+        _exit_now()  # orphaned and still running: the stop was swallowed
+        return
     pending = _state["pending"]
     if pending is None:
+        if _state["end_by"]:
+            signal.setitimer(signal.ITIMER_REAL, max(RETRY_S, _state["end_by"] - time.monotonic()))
         return
     if _importing(frame):
         if time.monotonic() < _state["deadline"]:
@@ -172,6 +179,13 @@ def _exit_now() -> None:
     os._exit(code)
 
 
+def set_orphan_check(check: Optional[Callable[[], bool]]) -> None:
+    """``check()`` says whether the parent that watches this process has died (``cli.supervisor``)."""
+    _orphaned.clear()
+    if check is not None:
+        _orphaned.append(check)
+
+
 def on_exit_now(tell: Optional[Callable[[int], None]]) -> None:
     """``tell(code)`` is called when a stop ends the process at once (the supervisor's finished mark)."""
     _at_exit.clear()
@@ -181,6 +195,12 @@ def on_exit_now(tell: Optional[Callable[[int], None]]) -> None:
 
 def _handler(signum, frame) -> None:
     now = time.monotonic()
+    if _orphaned and _orphaned[0]() and not _state["end_by"] and hasattr(signal, "setitimer"):
+        # the parent that watched us is gone (it sent this SIGTERM as it died): nobody can send a second
+        # signal, so this stop ends the process itself if it has not ended by then
+        _state["end_by"] = now + ORPHAN_WAIT_S
+        if _state["pending"] is None:
+            signal.setitimer(signal.ITIMER_REAL, ORPHAN_WAIT_S)
     if _state["first"] is None:
         _state.update(first=signum, at=now, where=where_now())
         if _state["saving"]:
@@ -212,7 +232,8 @@ def saving():
 
 def reset() -> None:
     """Forget any stop (a new command in the same process: the Python API, tests)."""
-    _state.update(first=None, at=0.0, where=None, saving=0, held=None, pending=None, deadline=0.0, said=False)
+    _state.update(first=None, at=0.0, where=None, saving=0, held=None, pending=None, deadline=0.0, said=False,
+                  end_by=0.0)
     _places.clear()
 
 
@@ -232,8 +253,8 @@ def handling():
     try:
         yield
     finally:
-        if _state["pending"] is not None:  # a retry still armed must not outlive its handler
+        if _state["pending"] is not None or _state["end_by"]:  # a timer armed must not outlive its handler
             signal.setitimer(signal.ITIMER_REAL, 0)
-            _state["pending"] = None
+            _state.update(pending=None, end_by=0.0)
         for number, handler in previous.items():
             signal.signal(number, handler if handler is not None else signal.SIG_DFL)

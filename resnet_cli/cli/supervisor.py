@@ -12,7 +12,8 @@ signal that killed it).
 
 Signals: the terminal sends Ctrl-C to both processes; the parent passes on what was sent to it alone (``kill
 -INT``/``-TERM`` PID, ``timeout``), and never dies of them itself. If the parent is killed outright, the child
-gets SIGTERM (Linux's parent-death signal). Where ``fork`` or ``sigtimedwait`` are missing (Windows, macOS)
+gets SIGTERM (Linux's parent-death signal) and ends within ``signals.ORPHAN_WAIT_S`` even if its user code
+swallows the stop. Where ``fork`` or ``sigtimedwait`` are missing (Windows, macOS)
 the command runs in-process, unwatched, as documented in docs/usage.md.
 """
 
@@ -55,12 +56,14 @@ def supervised(main) -> int:
     if child == 0:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         _die_with_parent()
-        return _child(main, page)
+        return _child(main, page, os.getppid())
     return _parent(child, page)
 
 
-def _child(main, page) -> int:
+def _child(main, page, parent: int) -> int:
     from resnet_cli.base import signals
+
+    signals.set_orphan_check(lambda: os.getppid() != parent)
 
     def tell(text: str) -> None:
         data = text.encode("utf-8", "replace")[: _SIZE - _HEADER.size]
