@@ -140,7 +140,8 @@ def flops(model: Any = "resnet50", input=None, training: bool = False, depth: st
     dtype = values.parse_dtype(dtype, "dtype")
     target = target_for(model, input, weights=weights, stages=stages, **overrides)
     forward = analyze(target)
-    step = analyze(target, training=True)
+    # the training step's backward only when its figures are shown; its memory needs the forward alone
+    step = analyze(target, training=True, backward=training, model=forward.model)
     report = flops_report(target, forward.model, forward.analysis, step.analysis, depth, dtype, training)
     verification = _verify(target, forward) if verify else None
     return FlopsResult(report, flops_document(report, verification), _notes(target, forward, step), verification)

@@ -22,8 +22,13 @@ from resnet_cli.base.errors import first_line
 from resnet_cli.base.shapes import numel
 
 
-def analyze(model: nn.Module, input_shape: tuple[int, ...], *, training: bool = False) -> Analysis:
+def analyze(model: nn.Module, input_shape: tuple[int, ...], *, training: bool = False,
+            backward: bool = True) -> Analysis:
     """Run ``model`` once on an input of ``input_shape`` (on the model's device) and record everything.
+
+    ``training=True, backward=False`` runs and records the training-mode forward only: what autograd saves for
+    the backward (``saved_float_elements``) and ``no_backward`` are as with the backward, but no backward op is
+    recorded — for a caller that reads only the training memory (``flops`` without ``--training``).
 
     Raises AnalysisFailure (a RuntimeFailure carrying the module where it happened and the partial
     analysis of what ran before) if the model rejects the input or fails inside its forward.
@@ -52,7 +57,7 @@ def analyze(model: nn.Module, input_shape: tuple[int, ...], *, training: bool = 
                 run.recording = False
                 output = out[0] if isinstance(out, (tuple, list)) and out else out
                 reduced, no_backward = _to_reduce(model, out)
-                if reduced:
+                if reduced and backward:
                     run.recording = True
                     run.in_backward = True
                     _backward(reduced, [torch.ones_like(t) for t in reduced])
