@@ -50,3 +50,15 @@ def test_a_replaced_analysis_keeps_nothing_of_the_original(analysed):
     assert "_aggregates" in vars(analysis)
     assert "_aggregates" not in vars(dataclasses.replace(analysis))
     assert dataclasses.replace(analysis) == analysis  # kept values stay outside equality
+
+
+@pytest.mark.parametrize("name", ["resnet50", "seresnet18", "resnetv2_50", "resnet20"])
+def test_a_training_forward_without_backward_saves_what_the_whole_step_saves(name):
+    # flops without --training reads only a training step's memory: the forward alone, no operator recorded
+    target = resolve_target(name)
+    whole = analyze(target, training=True).analysis
+    forward = analyze(target, training=True, backward=False).analysis
+    assert whole.saved_float_elements > 0 and any(op.phase == "backward" for op in whole.ops)
+    assert (forward.saved_float_elements, forward.saved_other_bytes, forward.no_backward, forward.output_shape) == \
+        (whole.saved_float_elements, whole.saved_other_bytes, whole.no_backward, whole.output_shape)
+    assert forward.ops == () and forward.params == whole.params
