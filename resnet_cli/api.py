@@ -33,6 +33,37 @@ class CompareResult(Result):
     """``compare``: blocks or models side by side."""
 
 
+class BenchResult(Result):
+    """``bench``: latency, throughput and memory of each configuration (``.report`` is the ``BenchRun``;
+    ``.warnings`` what the command prints after the results). ``write_files()`` appends to ``output=`` and draws
+    ``plot=`` (``bench`` does it itself unless told ``write_files=False``)."""
+
+    __slots__ = ("_files",)
+
+    def __init__(self, run, document, files=(None, None)) -> None:
+        super().__init__(run, document)
+        object.__setattr__(self, "_files", files)  # (checked history file, plot path), until written
+
+    def write_files(self) -> None:
+        """Append the measured configurations to the history and draw the plot, where asked (once)."""
+        history, plot = self._files
+        object.__setattr__(self, "_files", (None, None))
+        run = self.report
+        if not any(r.ok for r in run.results):
+            return
+        if history is not None:
+            from resnet_cli.render.history import append
+            from resnet_cli.views.bench import CSV_COLUMNS, flat_records
+
+            append(history, flat_records(run, only_measured=True), CSV_COLUMNS, run.env)
+        if plot is not None:
+            from resnet_cli.render.charts import save_bench_plot
+            from resnet_cli.views.bench import result_record
+
+            records = [result_record(r, run) for r in run.results]
+            save_bench_plot([(m.name, [r for r in records if r["model"] == m.name]) for m in run.models], plot)
+
+
 class VariantsResult(Result):
     """``list``: every registered variant by family (``.report`` is the list of records, one per variant)."""
 
@@ -192,3 +223,62 @@ def compare(*models: Any, input=None, channels: int | None = None, size: int | N
                             [stages] if isinstance(stages, str) else stages, weights=weights)
     notes = tuple(dict.fromkeys(note for model in report.models for note in model.notes))  # each said once
     return CompareResult(report, models_document(report), notes)
+
+
+def bench(*models: Any, input=None, batch_sizes=None, device: str = "auto", dtype: str = "float32",
+          channels_last: bool = False, compile: str | None = None, training: bool = False,
+          optimizer: str | None = None, find_max_batch: bool = False, threads: int | None = None,
+          warmup: float = 1.0, min_time: float = 3.0, repeats: int = 1, isolate: bool = False, devices: int = 1,
+          weights: str | None = None, output: str | None = None, plot: str | None = None, progress=None,
+          write_files: bool = True, **overrides) -> BenchResult:
+    """Latency, throughput and memory of each model (default resnet50) at each batch size, inference or training
+    steps, against a roofline measured in the same run: ``resnet-cli bench``. ``batch_sizes`` as ``"1,8"`` or a
+    sequence; ``output=`` a history file (.jsonl, .csv) checked before anything is measured and appended to after;
+    ``plot=`` a figure (.svg, .png, .pdf); ``progress(event, **details)`` is called between iterations. Ctrl-C
+    returns what was measured so far (``.stopped_by``). Raises RuntimeFailure when nothing could be measured."""
+    from resnet_cli.base.errors import RuntimeFailure
+    from resnet_cli.benchmark.request import bench_request, check_combinations, check_weights
+
+    names = list(models)
+    if not all(isinstance(m, str) for m in names):
+        raise UsageError("bench takes names, paths or code references (path/to/file.py:callable)")
+    if batch_sizes is not None:
+        text = ",".join(str(b) for b in batch_sizes) if isinstance(batch_sizes, (list, tuple)) else batch_sizes
+        batch_sizes = values.parse_batch_sizes(text, "batch_sizes")
+    device = values.parse_device(device, "device")
+    dtype = values.parse_dtype(dtype, "dtype")
+    if compile is not None:
+        compile = values.parse_choice(compile, "compile", values.COMPILE_MODES)
+    if optimizer is not None:
+        optimizer = values.parse_choice(optimizer, "optimizer", values.OPTIMIZERS)
+    check_combinations(names, batch_sizes, training, optimizer, find_max_batch, isolate, devices, weights)
+    history = plot_path = None
+    if output is not None:
+        from resnet_cli.render.history import check_output
+        from resnet_cli.views.bench import CSV_COLUMNS
+
+        history = check_output(output, [c.key for c in CSV_COLUMNS])
+    if plot is not None:
+        from resnet_cli.render.images import check_image_path
+
+        check_image_path(plot, "--plot")
+        plot_path = plot
+    check_weights(names, weights)
+    shape = values.parse_input_shape(input) if input is not None else None
+    request = bench_request(
+        names, typed_overrides(overrides), shape, weights, batch_sizes=batch_sizes, device=device, dtype=dtype,
+        channels_last=channels_last, compile_mode=compile, training=training, optimizer=optimizer,
+        find_max_batch=find_max_batch, threads=threads, warmup_s=warmup, min_time_s=min_time, repeats=repeats,
+        isolate=isolate, devices=devices)
+    from resnet_cli.benchmark import bench as core
+    from resnet_cli.views.bench import bench_document
+
+    if progress is not None:  # the number of configurations × repeats, now that the defaults are known
+        progress("start", steps=len(request.targets) * (1 if find_max_batch else len(request.batch_sizes)) * repeats)
+    run = core.run_bench(request, **({"progress": progress} if progress is not None else {}))
+    if not any(r.ok for r in run.results) and not run.interrupted:
+        raise RuntimeFailure("nothing could be measured: " + "; ".join(run.warnings or ("no configuration ran",)))
+    result = BenchResult(run, bench_document(run), (history, plot_path))
+    if write_files:
+        result.write_files()
+    return result
