@@ -72,8 +72,8 @@ def main() -> None:
     torch_cpu = [c for _, c in samples["import torch"]]
     print(f"load average (1, 5, 15 min): start {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f}, "
           f"end {load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}; {os.cpu_count()} CPUs; {rounds} rounds")
-    print(f"| case | wall median | ratio (median of per-round ratios) | ratio of medians | CPU median | CPU ratio "
-          f"| goal |")
+    print("| case | wall median | ratio (median of per-round ratios) | ratio of medians | CPU median | CPU ratio "
+          "| goal |")
     print("|---|---:|---:|---:|---:|---:|---|")
     for name, _, _ in names:
         wall = [w for w, _ in samples[name]]
