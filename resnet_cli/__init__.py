@@ -12,7 +12,8 @@ called, so ``import resnet_cli`` is instant::
 """
 
 __version__ = "0.2.0"  # the one version: pyproject.toml reads it from here
-_API = ("build", "variants", "summary", "flops", "compare", "draw", "profile")  # resnet_cli.api's functions, loaded on first use
+# resnet_cli.api's functions, loaded on first use
+_API = ("build", "variants", "summary", "flops", "compare", "draw", "bench", "profile")
 __all__ = [*_API, "__version__"]
 
 

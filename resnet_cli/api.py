@@ -33,6 +33,32 @@ class CompareResult(Result):
     """``compare``: blocks or models side by side."""
 
 
+class BenchResult(Result):
+    """``bench``: latency, throughput and memory of each configuration (``.report`` is the ``BenchRun``;
+    ``.warnings`` what the command prints after the results). The history file (``output=``) is appended to as
+    each configuration finishes; ``write_files()`` draws ``plot=`` (``bench`` does it itself unless told
+    ``write_files=False``)."""
+
+    __slots__ = ("_plot",)
+
+    def __init__(self, run, document, plot=None, notes: tuple[str, ...] = ()) -> None:
+        super().__init__(run, document, notes)
+        object.__setattr__(self, "_plot", plot)  # the checked plot path, until drawn
+
+    def write_files(self) -> None:
+        """Draw the plot, where asked (once)."""
+        plot = self._plot
+        object.__setattr__(self, "_plot", None)
+        run = self.report
+        if plot is None or not any(r.ok for r in run.results):
+            return
+        from resnet_cli.render.charts import save_bench_plot
+        from resnet_cli.views.bench import result_record
+
+        records = [result_record(r, run) for r in run.results]
+        save_bench_plot([(m.name, [r for r in records if r["model"] == m.name]) for m in run.models], plot)
+
+
 class VariantsResult(Result):
     """``list``: every registered variant by family (``.report`` is the list of records, one per variant)."""
 
@@ -125,6 +151,20 @@ def _at_its_input(target):
     return target, analyzed, (note,) if note else ()
 
 
+def _bench_made_for(request):
+    """The request with each target (and the ref a fresh process resolves again) at the input it was made for,
+    chosen as summary, flops and compare choose it; the notes that say so."""
+    moved, notes = [], []
+    for target, ref in zip(request.targets, request.refs, strict=True):
+        chosen, said = input_made_for(target)
+        notes += [n for n in said if n not in notes]
+        if tuple(chosen.input_shape) != tuple(target.input_shape):
+            ref = dataclasses.replace(ref, input_shape=tuple(chosen.input_shape))
+        moved.append((chosen, ref))
+    return (dataclasses.replace(request, targets=tuple(t for t, _ in moved), refs=tuple(r for _, r in moved)),
+            tuple(notes))
+
+
 def input_made_for(target):
     """(target, notes): the target moved to the input it was made for where no --input was given (user code
     identified as a registered variant, ``comparison.made_for``), and the note that says so. ``bench`` measures
@@ -161,7 +201,8 @@ def flops(model: Any = "resnet50", input=None, training: bool = False, depth: st
     target = target_for(model, input, weights=weights, stages=stages, **overrides)
     target, forward, said = _at_its_input(target)
     forward = forward or analyze(target)
-    step = analyze(target, training=True)
+    # the training step's backward only when its figures are shown; its memory needs the forward alone
+    step = analyze(target, training=True, backward=training, model=forward.model)
     report = flops_report(target, forward.model, forward.analysis, step.analysis, depth, dtype, training)
     verification = _verify(target, forward) if verify else None
     return FlopsResult(report, flops_document(report, verification), _notes(target, forward, step) + said,
@@ -308,3 +349,89 @@ def _profile_gemm(sampler, dtype: str, quick: bool = False):
             return lambda: torch.mm(a, b)
         sampler.gemm = KernelBench(f"{dtype} matmul {size}³", 2 * size**3, make, device)
     return sampler
+
+
+def bench(*models: Any, input=None, batch_sizes=None, device: str = "auto", dtype: str = "float32",
+          channels_last: bool = False, compile: str | None = None, training: bool = False,
+          optimizer: str | None = None, find_max_batch: bool = False, threads: int | None = None,
+          warmup: float = 1.0, min_time: float = 3.0, repeats: int = 1, isolate: bool = False, devices: int = 1,
+          weights: str | None = None, output: str | None = None, plot: str | None = None, progress=None,
+          write_files: bool = True, **overrides) -> BenchResult:
+    """Latency, throughput and memory of each model (default resnet50) at each batch size, inference or training
+    steps, against a roofline measured in the same run: ``resnet-cli bench``. ``batch_sizes`` as ``"1,8"`` or a
+    sequence; ``output=`` a history file (.jsonl, .csv) checked before anything is measured and appended to after;
+    ``plot=`` a figure (.svg, .png, .pdf); ``progress(event, **details)`` is called between iterations. Ctrl-C
+    returns what was measured so far (``.stopped_by``). Raises RuntimeFailure when nothing could be measured."""
+    from resnet_cli.base.errors import RuntimeFailure
+    from resnet_cli.benchmark.request import bench_request, check_combinations, check_weights
+
+    names = list(models)
+    if not all(isinstance(m, str) for m in names):
+        raise UsageError("bench takes names, paths or code references (path/to/file.py:callable)")
+    if batch_sizes is not None:
+        text = ",".join(str(b) for b in batch_sizes) if isinstance(batch_sizes, (list, tuple)) else batch_sizes
+        batch_sizes = values.parse_batch_sizes(text, "batch_sizes")
+    device = values.parse_device(device, "device")
+    dtype = values.parse_dtype(dtype, "dtype")
+    if compile is not None:
+        compile = values.parse_choice(compile, "compile", values.COMPILE_MODES)
+    if optimizer is not None:
+        optimizer = values.parse_choice(optimizer, "optimizer", values.OPTIMIZERS)
+    check_combinations(names, batch_sizes, training, optimizer, find_max_batch, isolate, devices, weights)
+    history = plot_path = None
+    if output is not None:
+        from resnet_cli.render.history import check_output
+        from resnet_cli.views.bench import CSV_COLUMNS
+
+        history = check_output(output, [c.key for c in CSV_COLUMNS])
+    if plot is not None:
+        from resnet_cli.render.images import check_image_path
+
+        check_image_path(plot, "--plot")
+        plot_path = plot
+    check_weights(names, weights)
+    shape = values.parse_input_shape(input) if input is not None else None
+    request = bench_request(
+        names, typed_overrides(overrides), shape, weights, batch_sizes=batch_sizes, device=device, dtype=dtype,
+        channels_last=channels_last, compile_mode=compile, training=training, optimizer=optimizer,
+        find_max_batch=find_max_batch, threads=threads, warmup_s=warmup, min_time_s=min_time, repeats=repeats,
+        isolate=isolate, devices=devices)
+    notes: tuple[str, ...] = ()
+    if shape is None:  # user code identified as a registered variant: measured at the input it was made for
+        request, notes = _bench_made_for(request)
+    from resnet_cli.base import signals
+    from resnet_cli.benchmark import bench as core
+    from resnet_cli.views.bench import bench_document
+
+    saved: set = set()  # (model, batch size) already appended to the history
+
+    def save(part) -> None:
+        # each finished configuration is appended at once, whole, a signal held meanwhile (base.signals)
+        fresh = [r for r in part.results if r.ok and (r.model, r.batch_size) not in saved]
+        if history is not None and fresh:
+            from resnet_cli.render.history import append
+            from resnet_cli.views.bench import CSV_COLUMNS, flat_records
+
+            with signals.saving():
+                append(history, flat_records(dataclasses.replace(part, results=tuple(fresh))), CSV_COLUMNS,
+                       part.env)
+        saved.update((r.model, r.batch_size) for r in fresh)
+
+    def heard(event: str, **details) -> None:
+        if event == "finished":
+            save(details["run"])
+        if progress is not None:
+            progress(event, **details)
+
+    # the number of configurations × repeats, now that the defaults are known
+    heard("start", steps=len(request.targets) * (1 if find_max_batch else len(request.batch_sizes)) * repeats)
+    run = core.run_bench(request, progress=heard)
+    # what --isolate and --devices measured, and the configuration a stop cut short (marked interrupted)
+    with signals.saving():
+        save(run)
+    if not any(r.ok for r in run.results) and not run.interrupted:
+        raise RuntimeFailure("nothing could be measured: " + "; ".join(run.warnings or ("no configuration ran",)))
+    result = BenchResult(run, bench_document(run), plot_path, notes)
+    if write_files:
+        result.write_files()
+    return result

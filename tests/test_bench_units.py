@@ -273,3 +273,48 @@ def test_roofline_kernels_on_cuda_are_timed_with_events(monkeypatch):
     sampler.gemm = slow
     roofline = sampler.roofline([fast])
     assert roofline.gflops_per_s == pytest.approx(2000.0) and roofline.kernel == "fast"
+
+
+def test_the_cli_is_api_bench_and_to_dict_is_its_json(cli, monkeypatch):
+    # issue 17 req 4: `bench` calls resnet_cli.bench; the CLI's --format json is the result's to_dict() for the same
+    # run (the run is measured once, then handed to both, since no two runs measure the same figures)
+    import resnet_cli
+    from resnet_cli.benchmark import bench as core
+
+    measured = resnet_cli.bench("resnet18", input="1x3x32x32", warmup=0, min_time=0.05, threads=1)
+    asked = []
+
+    def replay(request, **kwargs):
+        asked.append(request)
+        return measured.report
+
+    monkeypatch.setattr(core, "run_bench", replay)
+    result = cli("bench", "resnet18", "--input", "1x3x32x32", "--warmup", "0", "--min-time", "0.05",
+                 "--threads", "1", "-f", "json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout) == measured.to_dict()
+    # what the command asked for is what the API asked for
+    assert (asked[0].batch_sizes, asked[0].threads, asked[0].min_time_s, asked[0].warmup_s) == \
+        (measured.report.request.batch_sizes, 1, 0.05, 0.0)
+    assert measured.to_dict()["results"][0]["model"] == "resnet18" and resnet_cli.bench.__module__ == "resnet_cli.api"
+
+
+def test_the_roofline_is_sampled_again_only_where_it_would_change_a_verdict():
+    # issue 18 req 8: each kernel is timed once per run; after a configuration only when the model's rate is above
+    # its roofline (the % unknown), since then one more sample may lift the roofline above it
+    from types import SimpleNamespace
+
+    from resnet_cli.benchmark.measure import _above
+    from resnet_cli.benchmark.peak import KernelBench, RooflineSampler
+
+    sampler = RooflineSampler("cpu", "float32", 1)
+    timed = KernelBench("conv a", 10**9, None, "cpu")
+    timed.rates = [100.0]  # GFLOP/s, best sample
+    fresh = KernelBench("conv b", 10**9, None, "cpu")
+    assert sampler.unsampled([timed, fresh]) == [fresh]
+    # 4 GFLOP per image at batch 2 in 100 ms: 80 GFLOP/s, below the 100 of the roofline: nothing to re-sample
+    config = SimpleNamespace(model=SimpleNamespace(info=SimpleNamespace(flops_per_image=4 * 10**9)), batch=2,
+                             kernels=[timed])
+    assert not _above(config, SimpleNamespace(host_ms=[100.0, 99.0, 101.0]), sampler)
+    # in 50 ms: 160 GFLOP/s, above it: the % would be unknown, so the kernels are sampled again
+    assert _above(config, SimpleNamespace(host_ms=[50.0]), sampler)

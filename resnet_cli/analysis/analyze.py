@@ -23,8 +23,14 @@ from resnet_cli.base.errors import first_line
 from resnet_cli.base.shapes import numel
 
 
-def analyze(model: nn.Module, input_shape: tuple[int, ...], *, training: bool = False) -> Analysis:
+def analyze(model: nn.Module, input_shape: tuple[int, ...], *, training: bool = False,
+            backward: bool = True) -> Analysis:
     """Run ``model`` once on an input of ``input_shape`` (on the model's device) and record everything.
+
+    ``training=True, backward=False`` runs the training-mode forward only and records no operator: what autograd
+    saves for the backward (``saved_float_elements``, ``saved_other_bytes``), ``no_backward``, the modules and the
+    output shape are as with the backward, ``ops`` and ``live_timeline`` are empty — for a caller that reads only
+    a training step's memory (``flops`` without ``--training``).
 
     Raises AnalysisFailure (a RuntimeFailure carrying the module where it happened and the partial
     analysis of what ran before) if the model rejects the input or fails inside its forward.
@@ -48,12 +54,12 @@ def analyze(model: nn.Module, input_shape: tuple[int, ...], *, training: bool = 
         model.train(training)
         if training:
             with run.functions, recorder, torch.autograd.graph.saved_tensors_hooks(run.pack, unpack):
-                run.recording = True
+                run.recording = backward  # what autograd saves is seen by run.pack, recording or not
                 out = model(x)
                 run.recording = False
                 output = out[0] if isinstance(out, (tuple, list)) and out else out
                 reduced, no_backward = _to_reduce(model, out)
-                if reduced:
+                if reduced and backward:
                     run.recording = True
                     run.in_backward = True
                     _backward(reduced, [torch.ones_like(t) for t in reduced])

@@ -369,19 +369,30 @@ def _bound_arguments(func, args, kwargs):
     The names come from the op's schema (``OpOverload._schema``, private but the only source of argument names;
     tests/test_formulas.py pins it). Without them receptive fields and alignment would silently read the wrong
     arguments, so a missing schema fails loudly, naming the op."""
-    schema = getattr(func, "_schema", None)
-    arguments = getattr(schema, "arguments", None)
-    if arguments is None:
-        raise SchemaUnreadable(f"cannot read the ATen schema of {func!r}: its argument names are unknown")
     bound = []
-    for index, argument in enumerate(arguments):
+    for index, (name, has_default, default) in enumerate(_schema_arguments(func)):
         if index < len(args):
-            bound.append((argument.name, args[index]))
-        elif argument.name in kwargs:
-            bound.append((argument.name, kwargs[argument.name]))
-        elif argument.has_default_value():
-            bound.append((argument.name, argument.default_value))
+            bound.append((name, args[index]))
+        elif name in kwargs:
+            bound.append((name, kwargs[name]))
+        elif has_default:
+            bound.append((name, default))
     return bound
+
+
+_SCHEMAS: dict = {}  # op overload -> ((argument name, has a default, the default), ...): read once per op
+
+
+def _schema_arguments(func) -> tuple:
+    found = _SCHEMAS.get(func)
+    if found is None:
+        schema = getattr(func, "_schema", None)
+        arguments = getattr(schema, "arguments", None)
+        if arguments is None:
+            raise SchemaUnreadable(f"cannot read the ATen schema of {func!r}: its argument names are unknown")
+        found = _SCHEMAS[func] = tuple(
+            (a.name, a.has_default_value(), a.default_value if a.has_default_value() else None) for a in arguments)
+    return found
 
 
 def _tensors(value):

@@ -88,11 +88,15 @@ class Config:
 
 def prepare(target, request: BenchRequest) -> Prepared:
     from resnet_cli.report.rows import totals
-    from resnet_cli.sources.target import analyze_target
+    from resnet_cli.sources.target import analyze
+
+    built = {}  # the meta model, built once for every analysis of this model (an analysis leaves it as it was)
 
     def at(batch: int, training: bool = False):
-        return analyze_target(dataclasses.replace(target, input_shape=(batch, *target.input_shape[1:])),
-                              training=training)[1]
+        analyzed = analyze(dataclasses.replace(target, input_shape=(batch, *target.input_shape[1:])),
+                           training=training, model=built.get("model"))
+        built.setdefault("model", analyzed.model)
+        return analyzed.analysis
 
     forward = at(1)
     steps = (at(1, True), at(2, True)) if request.training else None
@@ -155,9 +159,9 @@ def measure(config: Config, request: BenchRequest, sampler: Optional[RooflineSam
             repeat: int) -> None:
     """Measure one configuration once, adding a Samples to ``config.runs`` (or recording its failure)."""
     tag = {"model": config.model.info.name, "batch_size": config.batch, "repeat": repeat}
-    if sampler is not None:
+    if sampler is not None and sampler.unsampled(config.kernels):
         progress("peak", **tag)
-        sampler.sample(config.kernels)
+        sampler.sample(sampler.unsampled(config.kernels))
     samples = Samples()
     memory = bench_system.PeakMemory(request.device)
     try:
@@ -182,8 +186,18 @@ def measure(config: Config, request: BenchRequest, sampler: Optional[RooflineSam
         config.compile_s = samples.first_call_ms / 1e3  # the first call is the compile (and one step)
     config.memory_source = memory.source
     config.runs.append(samples)
-    if sampler is not None:
-        sampler.sample(config.kernels)
+    if sampler is not None and samples.host_ms and _above(config, samples, sampler):
+        # the model ran faster than its kernels alone: the roofline was measured under contention, and the % is
+        # unknown; one more sample of its kernels now may lift the roofline above the model (a verdict changes)
+        progress("peak", **tag)
+        sampler.sample(config.kernels, gemm=True)
+
+
+def _above(config: Config, samples: Samples, sampler: RooflineSampler) -> bool:
+    """Whether this configuration's rate is above its roofline as sampled so far (its % of peak unknown)."""
+    roofline = sampler.roofline(config.kernels)
+    rate = config.model.info.flops_per_image * config.batch / (statistics.median(samples.host_ms) / 1e3) / 1e9
+    return roofline is None or rate > roofline.gflops_per_s
 
 
 def try_batch(model: Prepared, request: BenchRequest):

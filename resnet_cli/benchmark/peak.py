@@ -180,17 +180,21 @@ class RooflineSampler:
                 f"{'×'.join(str(s) for s in stride)}{f' groups {groups}' if groups != 1 else ''}")
         return KernelBench(name, 2 * macs, make, self.device)
 
-    def sample(self, kernels: list[KernelBench] = (), first: bool = False) -> None:
+    def unsampled(self, kernels: list[KernelBench]) -> list[KernelBench]:
+        """The kernels not timed yet in this run (a roofline needs each kernel once; more samples matter only
+        where the model beat the roofline, ``measure``'s rule)."""
+        return [kernel for kernel in kernels if not kernel.rates]
+
+    def sample(self, kernels: list[KernelBench] = (), first: bool = False, gemm: bool = False) -> None:
         precision = torch.get_float32_matmul_precision()
         try:
             if self.tf32:  # cuDNN's float32 convolutions use TF32 by default: so does the roofline's matmul
                 torch.set_float32_matmul_precision("high")
             with threads(self.count), torch.inference_mode():
-                gemm = self._gemm()
                 if first:
-                    gemm.sample(FIRST_SAMPLES, FIRST_TIME_S * self.scale)
-                else:
-                    gemm.sample(1, 0.0)
+                    self._gemm().sample(FIRST_SAMPLES, FIRST_TIME_S * self.scale)
+                elif gemm:
+                    self._gemm().sample(1, 0.0)
                 for kernel in kernels:
                     kernel.sample(ROUND_SAMPLES, ROUND_TIME_S * self.scale)
         finally:

@@ -15,11 +15,10 @@ from typing import Annotated, Optional
 import typer
 
 from resnet_cli.base import signals, values
-from resnet_cli.base.errors import INTERRUPTED_EXIT, RuntimeFailure, Terminated, UsageError
+from resnet_cli.base.errors import INTERRUPTED_EXIT, Terminated
 from resnet_cli.cli.options import MODEL_HELP, DtypeOpt, FormatOpt, InputOpt, WeightsOpt, boundary, with_spec_options
 from resnet_cli.render import emit as render
 
-DEFAULT_BATCH_SIZES = {"cpu": (1, 8), "cuda": (1, 8, 64)}
 EXIT_CODES = {"SIGINT": INTERRUPTED_EXIT, "SIGTERM": Terminated.exit_code}
 
 
@@ -108,135 +107,51 @@ def bench(
 ) -> None:
     """Latency, throughput and memory of one or more models (default resnet50), inference or training steps,
     against a roofline measured in the same run: median, p10/p90, IQR, n, img/s, GFLOP/s, % of peak."""
-    from resnet_cli.render.history import append, check_output
-    from resnet_cli.views.bench import CSV_COLUMNS, bench_document, flat_records
+    from resnet_cli import api
 
-    _check_combinations(models or [], batch_size, training, optimizer, find_max_batch, isolate, devices)
-    history = check_output(output, [c.key for c in CSV_COLUMNS]) if output else None
-    if plot is not None:
-        from resnet_cli.render.images import check_image_path
-
-        check_image_path(plot, "--plot")
-    if weights is not None and len(models or []) > 1:
-        raise UsageError("--weights loads one checkpoint into one model; give one MODEL (or a checkpoint as MODEL)")
-    from resnet_cli.benchmark import bench as core  # torch is imported here, not when the CLI loads
-    from resnet_cli.benchmark.records import BenchRequest, ModelRef
-    from resnet_cli.benchmark.system import resolve_device
-    from resnet_cli.sources.target import resolve_target
-
-    refs = tuple(ModelRef(name, tuple(overrides.items()), input, weights) for name in (models or [None]))
-    targets = tuple(resolve_target(ref.text, overrides, input, weights=weights) for ref in refs)
-    _distinct(targets)
-    if input is None:  # user code identified as a registered variant: measured at the input it was made for
-        targets, refs = _made_for(targets, refs)
-    resolved = resolve_device(device)
-    if devices > 1 and device == "auto" and resolved == "cpu":
-        raise RuntimeFailure(f"--devices {devices}: this machine has no CUDA device; a distributed run needs "
-                             f"{devices} (--device cpu runs {devices} CPU processes with gloo instead)")
-    import torch
-
-    if batch_size is None:
-        batch_size = (targets[0].input_shape[0],) if input else DEFAULT_BATCH_SIZES[resolved.split(":")[0]]
-    request = BenchRequest(
-        targets=targets, device=resolved, batch_sizes=batch_size, dtype=dtype, channels_last=channels_last,
-        compile_mode=compile, training=training, optimizer=optimizer or "sgd",
-        threads=threads or torch.get_num_threads(), warmup_s=warmup, min_time_s=min_time, repeats=repeats,
-        isolate=isolate, find_max_batch=find_max_batch, devices=devices, refs=refs)
-    steps = len(targets) * (1 if find_max_batch else len(batch_size)) * repeats
-    saved: set = set()  # (model, batch size) already appended to --output
-
-    def save(part) -> None:
-        # each finished configuration is appended at once, whole, a signal held meanwhile (base.signals)
-        fresh = [r for r in part.results if r.ok and (r.model, r.batch_size) not in saved]
-        if history and fresh:
-            with signals.saving():
-                append(history, flat_records(dataclasses.replace(part, results=tuple(fresh))), CSV_COLUMNS,
-                       part.env)
-        saved.update((r.model, r.batch_size) for r in fresh)
-
-    with signals.where("analysing the models before measuring") as doing, _progress_bar(steps, save, doing) as progress:
-        run = core.run_bench(request, progress=progress)
-    measured = [r for r in run.results if r.ok]
-    if not measured and not run.interrupted:
-        raise RuntimeFailure("nothing could be measured: " + "; ".join(run.warnings or ("no configuration ran",)))
-    # files first (the configuration a stop cut short, marked interrupted; what --isolate and --devices
-    # measured), then stdout: a closed stdout or a second signal cannot take a measurement away
-    with signals.saving():
-        save(run)
-    if plot is not None and measured:
-        from resnet_cli.render.charts import save_bench_plot
-        from resnet_cli.views.bench import result_record
-
-        records = [result_record(r, run) for r in run.results]
-        series = [(m.name, [r for r in records if r["model"] == m.name]) for m in run.models]
-        save_bench_plot(series, plot)
-    render.emit(bench_document(run), fmt)
-    _warn(run.warnings)
-    if run.stopped_by:
+    with signals.where("analysing the models before measuring") as doing, _progress_bar(doing) as progress:
+        result = api.bench(
+            *(models or []), input=input, batch_sizes=batch_size, device=device, dtype=dtype,
+            channels_last=channels_last, compile=compile, training=training, optimizer=optimizer,
+            find_max_batch=find_max_batch, threads=threads, warmup=warmup, min_time=min_time, repeats=repeats,
+            isolate=isolate, devices=devices, weights=weights, output=output, plot=plot, progress=progress,
+            **overrides)
+    # the files are written (each configuration appended as it finished, the plot drawn) before stdout: a closed
+    # stdout or a second signal cannot take a measurement away
+    render.say(result.notes)
+    render.emit(result.document, fmt)
+    _warn(result.report.warnings)
+    if result.report.stopped_by:
         signals.mark_said()  # among the warnings, with where it came
-        raise typer.Exit(EXIT_CODES[run.stopped_by])
-
-
-def _check_combinations(models, batch_size, training, optimizer, find_max_batch, isolate, devices) -> None:
-    if optimizer is not None and not training:
-        raise UsageError(f"--optimizer {optimizer} applies to training steps; add --training")
-    if find_max_batch and batch_size is not None:
-        raise UsageError("--find-max-batch chooses the batch size itself; drop --batch-size")
-    if devices > 1:
-        if not training:
-            raise UsageError(f"--devices {devices} runs distributed training steps; add --training")
-        if len(models) > 1 or isolate or find_max_batch:
-            raise UsageError(f"--devices {devices} measures one model, without --isolate or --find-max-batch")
-
-
-def _made_for(targets, refs):
-    """The targets (and the refs a fresh process resolves again) at the input each was made for, the way
-    summary, flops and compare choose it (``api.input_made_for``), each with its note on stderr."""
-    from resnet_cli.api import input_made_for
-
-    moved, notes = [], []
-    for target, ref in zip(targets, refs, strict=True):
-        chosen, said = input_made_for(target)
-        notes += said
-        if tuple(chosen.input_shape) != tuple(target.input_shape):
-            ref = dataclasses.replace(ref, input_shape=tuple(chosen.input_shape))
-        moved.append((chosen, ref))
-    render.say(notes)
-    return tuple(t for t, _ in moved), tuple(r for _, r in moved)
-
-
-def _distinct(targets) -> None:
-    seen = set()
-    for target in targets:
-        if target.name in seen:
-            raise UsageError(f"MODEL {target.name} is given twice; each model is measured once per batch size")
-        seen.add(target.name)
+        raise typer.Exit(EXIT_CODES[result.report.stopped_by])
 
 
 # ---- progress (stderr, refreshed only between iterations, never from a background thread) ----
 
 @contextmanager
-def _progress_bar(steps: int, finished=lambda run: None, doing=lambda text: None):
-    """The progress callback: a bar on a terminal's stderr; ``finished(run)`` for each configuration done;
-    ``doing(text)`` names what is measured (the line a Ctrl-C ends with says it)."""
+def _progress_bar(doing=lambda text: None):
+    """The progress callback: a bar on a terminal's stderr; ``doing(text)`` names what is measured (the line a
+    Ctrl-C ends with says it)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = render.stderr_console()
     bar = Progress(TextColumn("{task.description}", markup=False), BarColumn(), TimeElapsedColumn(), console=console,
                    transient=True, auto_refresh=False, disable=not console.is_terminal)
-    task = bar.add_task("starting", total=steps)
+    task = bar.add_task("starting", total=None)
     state = {"done": -1, "last": 0.0, "config": None}
 
     def progress(event: str, **details) -> None:
         now = time.monotonic()
         where = " ".join(values.shown(v, None) for v in (details.get("model"), details.get("batch_size") and
                                                         f"batch {details['batch_size']}") if v)
-        if event == "finished":
-            finished(details["run"])
+        if event == "finished":  # a configuration done (api.bench has appended it to --output)
             return
-        doing(f"timing the roofline kernels{f' ({where})' if where else ''}" if event == "peak" else
-              f"measuring {where}" if where else "measuring")
-        if event == "peak":
+        if event != "start":
+            doing(f"timing the roofline kernels{f' ({where})' if where else ''}" if event == "peak" else
+                  f"measuring {where}" if where else "measuring")
+        if event == "start":  # the number of configurations × repeats
+            bar.update(task, total=details["steps"])
+        elif event == "peak":
             bar.update(task, description=f"{where + ': ' if where else ''}timing the roofline kernels")
         elif event == "search":
             bar.update(task, description=f"{where}: searching the largest batch that fits")

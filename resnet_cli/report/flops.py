@@ -14,6 +14,7 @@ from resnet_cli.analysis import ops as formulas
 from resnet_cli.base.values import DTYPE_BYTES
 from resnet_cli.analysis.ops import BACKWARD, CATEGORIES, FORWARD
 from resnet_cli.analysis.records import Unsupported
+from resnet_cli.report.aggregates import once
 from resnet_cli.report.describe import describer
 from resnet_cli.report.rows import Row, Totals, build_rows, totals
 from resnet_cli.report.stages import stage_layout
@@ -131,7 +132,12 @@ class FlopsReport:
     paper: Paper | None = None  # the paper's figure, for this variant or for the v1 it is the v1.5 of
 
 
-def _by_category(analysis: "Analysis", phase: str) -> tuple[CategoryCount, ...]:
+def _by_category(analysis: Analysis, phase: str) -> tuple[CategoryCount, ...]:
+    """FLOPs, MACs and calls by operator category in one phase, computed once per analysis."""
+    return once(analysis, ("by_category", phase), lambda: _count_by_category(analysis, phase))
+
+
+def _count_by_category(analysis: "Analysis", phase: str) -> tuple[CategoryCount, ...]:
     flops: Counter = Counter()
     macs: Counter = Counter()
     fvcore: Counter = Counter()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from resnet_cli.analysis import ops as formulas
 from resnet_cli.base.shapes import numel
+from resnet_cli.report.aggregates import once
 from resnet_cli.report.describe import describer
 from resnet_cli.report.stages import DEPTHS, OWN_OPS, StageLayout, row_key, stage_layout
 from resnet_cli.analysis.ops import BACKWARD, FORWARD
@@ -137,7 +138,7 @@ def _row_fields(analysis: Analysis, sources: dict) -> dict:
     """Each row's receptive field: that of the value its output module returned."""
     from resnet_cli.structure.receptive import receptive_fields
 
-    fields = receptive_fields(analysis)
+    fields = once(analysis, ("receptive_fields",), lambda: receptive_fields(analysis))
     return {key: fields[module.output_value] for key, module in sources.items()
             if module.output_value is not None and module.output_value in fields}
 
@@ -168,6 +169,11 @@ def _row_sources(analysis: Analysis, depth: str, layout: StageLayout, leaves: se
 
 
 def totals(analysis: Analysis) -> Totals:
+    """Every total of the analysis, computed once per analysis."""
+    return once(analysis, ("totals",), lambda: _totals(analysis))
+
+
+def _totals(analysis: Analysis) -> Totals:
     forward = [op for op in analysis.ops if op.phase == FORWARD]
     backward = [op for op in analysis.ops if op.phase == BACKWARD]
     return Totals(

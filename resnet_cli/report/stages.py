@@ -75,7 +75,15 @@ def _children_of(names: list[str], parent: str) -> list[str]:
 
 
 def stage_layout(analysis: Analysis, stages: tuple[str, ...] | None = None) -> StageLayout:
-    """Group units into stages (see the module docstring); ``stages`` names the units that start each stage."""
+    """Group units into stages (see the module docstring); ``stages`` names the units that start each stage.
+    Computed once per analysis and ``stages``."""
+    from resnet_cli.report.aggregates import once
+
+    stages = tuple(stages) if stages else None
+    return once(analysis, ("stage_layout", stages), lambda: _stage_layout(analysis, stages))
+
+
+def _stage_layout(analysis: Analysis, stages: tuple[str, ...] | None) -> StageLayout:
     names = [m.name for m in analysis.modules if m.name]  # called modules first, in run order
     children = [n for n in names if "." not in n]
     container = next((c for c in CONTAINERS if c in children and _children_of(names, c) and not stages), None)

@@ -281,18 +281,22 @@ def failure_line(name: str, error) -> str:
             "ran; `resnet-cli compare REFERENCE MODEL` compares it up to there)")
 
 
-def analyze(target: Target, *, training: bool = False, allow_partial: bool = False) -> Analyzed:
-    analyzed = _analyze(target, training=training, allow_partial=allow_partial)
+def analyze(target: Target, *, training: bool = False, allow_partial: bool = False, backward: bool = True,
+            model=None) -> Analyzed:
+    analyzed = _analyze(target, training=training, allow_partial=allow_partial, backward=backward, model=model)
     if keras_model.is_adapter(analyzed.model):
         analyzed = dataclasses.replace(analyzed, notes=(keras_model.note(target.name, analyzed.model),
                                                         *analyzed.notes))
     return analyzed
 
 
-def _analyze(target: Target, *, training: bool = False, allow_partial: bool = False) -> Analyzed:
+def _analyze(target: Target, *, training: bool = False, allow_partial: bool = False, backward: bool = True,
+             model=None) -> Analyzed:
     """Build the target and run the analysis core once. User code is built on the meta device when its code
     allows, else on the CPU with a real input. With ``allow_partial``, a forward that breaks after some
-    top-level modules ran gives the analysis of what ran (and the failure) instead of an error."""
+    top-level modules ran gives the analysis of what ran (and the failure) instead of an error. ``backward``:
+    see ``analysis.analyze.analyze``. ``model``: a meta model of a registered target built before (an analysis
+    leaves it as it was), analysed again instead of built again (user code is always built afresh)."""
     from resnet_cli.analysis.records import AnalysisFailure
     from resnet_cli.analysis.analyze import analyze as run
 
@@ -300,7 +304,8 @@ def _analyze(target: Target, *, training: bool = False, allow_partial: bool = Fa
         device = _device_of(model)
         try:
             with usercode.guard(target.name, "running its forward") if target.is_user_code else _nothing():
-                return Analyzed(model, run(model, target.input_shape, training=training), device, notes)
+                return Analyzed(model, run(model, target.input_shape, training=training, backward=backward), device,
+                                notes)
         except AnalysisFailure as failure:
             if not final:
                 raise
@@ -308,6 +313,8 @@ def _analyze(target: Target, *, training: bool = False, allow_partial: bool = Fa
                 return Analyzed(model, failure.partial, device, notes, failure)
             raise _rejection(target, failure) from None
 
+    if model is not None and not target.is_user_code and _device_of(model) == "meta":
+        return attempt(model, (), final=True)
     if not target.is_user_code:
         return attempt(build(target, "meta"), (), final=True)
     try:
