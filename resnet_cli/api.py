@@ -10,7 +10,6 @@ terminal as the command prints it. The CLI (``resnet_cli.cli.app``) is a thin la
 from __future__ import annotations
 
 import dataclasses
-import typing
 from typing import Any
 
 from resnet_cli.base import values

@@ -6,7 +6,6 @@ Results go to stdout (table | json | csv | markdown); the progress bar and warni
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
 from contextlib import contextmanager
