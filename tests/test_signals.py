@@ -270,7 +270,7 @@ def test_bench_keeps_every_measurement_through_signals(place):
         doc = json.loads(out)  # the result is still printed, after the file
         assert doc["stopped_by"] == signal.Signals(numbers[0]).name
         assert [(r["batch_size"], r["status"]) for r in doc["results"]] == expected
-        assert "Traceback" not in err and "unexpected" not in err
+        assert "Traceback" not in err and "unexpected" not in err, err
         stop = "interrupted (Ctrl-C)" if numbers[0] == signal.SIGINT else "terminated (SIGTERM)"
         assert f"warning: {stop} while measuring models.py:counted batch " in err
 

@@ -257,4 +257,8 @@ def handling():
             signal.setitimer(signal.ITIMER_REAL, 0)
             _state.update(pending=None, end_by=0.0)
         for number, handler in previous.items():
+            if stopping() and number in (signal.SIGINT, signal.SIGTERM):
+                # a stop ends the process: a late second signal (50 ms after the first) is ignored, never
+                # raised by the handler restored here into the interpreter's exit as a traceback
+                handler = signal.SIG_IGN
             signal.signal(number, handler if handler is not None else signal.SIG_DFL)

@@ -168,4 +168,18 @@ def run() -> None:
     so user code that ends the process (``os._exit``, a signal it sends itself) is never read as success."""
     from resnet_cli.cli.supervisor import supervised
 
-    sys.exit(supervised(main))
+    code = supervised(main)
+    _quiet_end()
+    sys.exit(code)
+
+
+def _quiet_end() -> None:
+    """The command is over and its line said: a Ctrl-C or SIGTERM still arriving (the second of two 50 ms
+    apart) must not put a traceback into the interpreter's exit."""
+    import signal
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(number, signal.SIG_IGN)
+        except (ValueError, OSError):
+            pass

@@ -76,6 +76,8 @@ def _child(main, page, parent: int) -> int:
     signals.set_beacon(tell)
     signals.on_exit_now(finished)
     code = main()
+    for number in (signal.SIGINT, signal.SIGTERM):  # over: a late signal must not reach the exit as a traceback
+        signal.signal(number, signal.SIG_IGN)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
