@@ -105,12 +105,17 @@ def profile(
         from resnet_cli.views.profile import profile_document
 
         document = profile_document(result.report, lambda width: terminal_roofline(result.report, width))
-    render.emit(document, fmt)
     report = result.report
-    if history:
-        append(history, flat_records(report), OUTPUT_COLUMNS, report.env)
-    if plot is not None:
-        result.save_plot(plot)
+    # the files first (a signal held while each is written), then stdout: a closed stdout cannot take them away
+    from resnet_cli.base import signals
+
+    with signals.saving():
+        if history:
+            append(history, flat_records(report), OUTPUT_COLUMNS, report.env)
+        if plot is not None:
+            result.save_plot(plot)
+            render.wrote(plot)
+    render.emit(document, fmt)
     _warn(report.warnings)
     if report.interrupted:
         raise typer.Exit(Terminated.exit_code if report.stopped_by == "SIGTERM" else INTERRUPTED_EXIT)
