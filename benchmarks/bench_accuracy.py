@@ -45,10 +45,18 @@ def main() -> None:
     args = parser.parse_args()
 
     target = resolve_target(args.model)
-    request = BenchRequest(targets=(target,), device="cpu", batch_sizes=(args.batch,), threads=args.threads,
-                           warmup_s=1.0, min_time_s=args.min_time)
-    print(f"{args.model} batch {args.batch}, {args.threads} threads, torch {torch.__version__}, "
-          f"cpu {cpu_model()}, load average {load_average()}")
+    request = BenchRequest(
+        targets=(target,),
+        device="cpu",
+        batch_sizes=(args.batch,),
+        threads=args.threads,
+        warmup_s=1.0,
+        min_time_s=args.min_time,
+    )
+    print(
+        f"{args.model} batch {args.batch}, {args.threads} threads, torch {torch.__version__}, "
+        f"cpu {cpu_model()}, load average {load_average()}"
+    )
     ratios = []
     for round_index in range(1, args.rounds + 1):
         run = bench.run_bench(request)
@@ -58,15 +66,21 @@ def main() -> None:
         timer_rel_iqr = theirs.iqr / theirs.median
         ratio = ours.host.median_ms / timer_median
         ratios.append(ratio)
-        print(f"round {round_index}: bench median {ours.host.median_ms:.2f} ms (IQR {100 * ours.host.rel_iqr:.1f}% "
-              f"of median, n={ours.host.n}, run-queue wait {100 * (ours.rq_wait_frac or 0):.1f}%) | "
-              f"torch.utils.benchmark median {timer_median:.2f} ms (IQR {100 * timer_rel_iqr:.1f}%, "
-              f"n={len(theirs.times)}) | ratio bench/Timer {ratio:.3f}")
+        print(
+            f"round {round_index}: bench median {ours.host.median_ms:.2f} ms (IQR {100 * ours.host.rel_iqr:.1f}% "
+            f"of median, n={ours.host.n}, run-queue wait {100 * (ours.rq_wait_frac or 0):.1f}%) | "
+            f"torch.utils.benchmark median {timer_median:.2f} ms (IQR {100 * timer_rel_iqr:.1f}%, "
+            f"n={len(theirs.times)}) | ratio bench/Timer {ratio:.3f}"
+        )
         pct = "unknown (above the roofline)" if ours.pct_of_peak is None else f"{ours.pct_of_peak:.1f}%"
-        print(f"         roofline {ours.roofline.gflops_per_s:.1f} GFLOP/s ({ours.roofline.kernel}); bench "
-              f"{ours.gflops_per_s:.1f} GFLOP/s = {pct} of it; warnings: {list(run.warnings) or 'none'}")
-    print(f"median ratio over {args.rounds} rounds: {statistics.median(ratios):.3f} "
-          f"(min {min(ratios):.3f}, max {max(ratios):.3f})")
+        print(
+            f"         roofline {ours.roofline.gflops_per_s:.1f} GFLOP/s ({ours.roofline.kernel}); bench "
+            f"{ours.gflops_per_s:.1f} GFLOP/s = {pct} of it; warnings: {list(run.warnings) or 'none'}"
+        )
+    print(
+        f"median ratio over {args.rounds} rounds: {statistics.median(ratios):.3f} "
+        f"(min {min(ratios):.3f}, max {max(ratios):.3f})"
+    )
 
 
 if __name__ == "__main__":

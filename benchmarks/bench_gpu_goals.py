@@ -42,15 +42,23 @@ def show(doc: dict) -> None:
             print(f"  {r['model']} batch {r['batch_size']}: {r['status']} {r['message']}")
             continue
         of_gemm = f"{100 * r['gflops_per_s'] / gemm:.1f}% of the GEMM peak" if gemm else "no GEMM peak"
-        memory = (f"memory {r['measured_bytes'] / 2**30:.2f} GiB vs predicted {r['predicted_bytes'] / 2**30:.2f} GiB "
-                  f"(ratio {r['memory_ratio']})" if r["measured_bytes"] else "memory unknown")
-        print(f"  {r['model']} batch {r['batch_size']}: median {r['median_ms']:.3f} ms, GPU {r['gpu_median_ms']} ms, "
-              f"{r['throughput']:,.0f} img/s, {r['gflops_per_s'] / 1e3:,.1f} TFLOP/s = {of_gemm}, "
-              f"host-bound {r['host_bound']}, compile {r['compile_s']} s; {memory}")
+        memory = (
+            f"memory {r['measured_bytes'] / 2**30:.2f} GiB vs predicted {r['predicted_bytes'] / 2**30:.2f} GiB "
+            f"(ratio {r['memory_ratio']})"
+            if r["measured_bytes"]
+            else "memory unknown"
+        )
+        print(
+            f"  {r['model']} batch {r['batch_size']}: median {r['median_ms']:.3f} ms, GPU {r['gpu_median_ms']} ms, "
+            f"{r['throughput']:,.0f} img/s, {r['gflops_per_s'] / 1e3:,.1f} TFLOP/s = {of_gemm}, "
+            f"host-bound {r['host_bound']}, compile {r['compile_s']} s; {memory}"
+        )
     for d in doc.get("distributed") or []:
-        print(f"  DDP x{d['world_size']} ({d['backend']}) batch {d['batch_per_device']}/device: per device "
-              f"{d['per_device_throughput']} img/s, aggregate {d['aggregate_throughput']:,.0f} img/s, one device "
-              f"{d['single_device_throughput']} img/s, scaling efficiency {d['scaling_efficiency']}")
+        print(
+            f"  DDP x{d['world_size']} ({d['backend']}) batch {d['batch_per_device']}/device: per device "
+            f"{d['per_device_throughput']} img/s, aggregate {d['aggregate_throughput']:,.0f} img/s, one device "
+            f"{d['single_device_throughput']} img/s, scaling efficiency {d['scaling_efficiency']}"
+        )
 
 
 def main() -> int:
@@ -71,14 +79,25 @@ def main() -> int:
         rows = {r["batch_size"]: r for r in doc.get("results", []) if r["median_ms"] is not None}
         gemm = (doc.get("gemm_peak") or {}).get("gflops_per_s")
         if 1 in rows:
-            goals.append((f"batch 1 < {LATENCY_GOAL_MS} ms ({mode})", rows[1]["median_ms"] < LATENCY_GOAL_MS,
-                          f"{rows[1]['median_ms']:.3f} ms"))
+            goals.append(
+                (
+                    f"batch 1 < {LATENCY_GOAL_MS} ms ({mode})",
+                    rows[1]["median_ms"] < LATENCY_GOAL_MS,
+                    f"{rows[1]['median_ms']:.3f} ms",
+                )
+            )
         if 256 in rows and gemm:
             share = rows[256]["gflops_per_s"] / gemm
-            goals.append((f"batch 256 >= {PEAK_GOAL:.0%} of the bf16 GEMM peak ({mode})", share >= PEAK_GOAL,
-                          f"{share:.1%}, {rows[256]['throughput']:,.0f} img/s"))
-    show(run(["resnet18", "resnet34", "resnet50", "resnext50_32x4d", *fast, "--training", "-b", "32,128,256"],
-             args.out))
+            goals.append(
+                (
+                    f"batch 256 >= {PEAK_GOAL:.0%} of the bf16 GEMM peak ({mode})",
+                    share >= PEAK_GOAL,
+                    f"{share:.1%}, {rows[256]['throughput']:,.0f} img/s",
+                )
+            )
+    show(
+        run(["resnet18", "resnet34", "resnet50", "resnext50_32x4d", *fast, "--training", "-b", "32,128,256"], args.out)
+    )
     show(run([args.model, *fast, "--training", "--find-max-batch"], args.out))
     devices = torch.cuda.device_count()
     if devices >= 2:

@@ -24,10 +24,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).parent / "resnet-cli")
 CASES = {
-    "hand-written ResNet-50 with a mistake vs resnet50":
-        ["compare", "resnet50", "tests/fixtures/tutorial_mistakes.py:no_relu_after_add", "-f", "json"],
-    "Keras-style ResNet-50 alone (identified)":
-        ["compare", "tests/fixtures/renamed_resnets.py:KerasStyleResNet50", "-f", "json"],
+    "hand-written ResNet-50 with a mistake vs resnet50": [
+        "compare",
+        "resnet50",
+        "tests/fixtures/tutorial_mistakes.py:no_relu_after_add",
+        "-f",
+        "json",
+    ],
+    "Keras-style ResNet-50 alone (identified)": [
+        "compare",
+        "tests/fixtures/renamed_resnets.py:KerasStyleResNet50",
+        "-f",
+        "json",
+    ],
     "resnet152 vs resnet101": ["compare", "resnet152", "resnet101", "-f", "json"],
 }
 
@@ -45,7 +54,7 @@ def main() -> None:
     baseline = statistics.median(_wall([sys.executable, "-c", "import torch"]) for _ in range(repeats))
     print(f"| | wall (median of {repeats}) | ratio to `import torch` |")
     print("|---|---:|---:|")
-    print(f"| `python -c \"import torch\"` | {baseline:.2f} s | 1 |", flush=True)
+    print(f'| `python -c "import torch"` | {baseline:.2f} s | 1 |', flush=True)
     for label, arguments in CASES.items():
         wall = statistics.median(_wall([CLI, *arguments]) for _ in range(repeats))
         print(f"| {label} | {wall:.2f} s | **{wall / baseline:.2f}** |", flush=True)

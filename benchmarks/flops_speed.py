@@ -96,25 +96,35 @@ def main() -> None:
     results: dict = {"python": sys.version.split()[0], "repeats": args.repeats, "cases": []}
     baseline = median_of([sys.executable, "-c", "import torch"], args.repeats)
     results["import_torch"] = {k: v for k, v in baseline.items() if k != "stdout"}
-    print(f"python -c 'import torch': median {baseline['wall_s']:.2f} s {baseline['wall_runs_s']}, "
-          f"peak RSS {baseline['peak_rss_mib']:.0f} MiB")
+    print(
+        f"python -c 'import torch': median {baseline['wall_s']:.2f} s {baseline['wall_runs_s']}, "
+        f"peak RSS {baseline['peak_rss_mib']:.0f} MiB"
+    )
     # issue 2: `resnet-cli --help` must not import torch, so it costs a small fraction of that
     help_run = median_of([CLI, "--help"], args.repeats)
     results["help"] = {k: v for k, v in help_run.items() if k != "stdout"}
     results["help"]["ratio_to_import_torch"] = round(help_run["wall_s"] / baseline["wall_s"], 3)
-    print(f"resnet-cli --help: median {help_run['wall_s']:.3f} s = {results['help']['ratio_to_import_torch']}x "
-          f"import torch, peak RSS {help_run['peak_rss_mib']:.0f} MiB")
+    print(
+        f"resnet-cli --help: median {help_run['wall_s']:.3f} s = {results['help']['ratio_to_import_torch']}x "
+        f"import torch, peak RSS {help_run['peak_rss_mib']:.0f} MiB"
+    )
 
     for name, shape in CASES:
         text = "x".join(map(str, shape))
         ours = median_of([CLI, "flops", name, "--input", text, "--format", "json"], args.repeats)
         total = json.loads(ours["stdout"])["total"]["flops"] if ours["ok"] else None
-        case = {"model": name, "input": text, "fvcore_total_reported": total,
-                "resnet-cli": {k: v for k, v in ours.items() if k != "stdout"}}
+        case = {
+            "model": name,
+            "input": text,
+            "fvcore_total_reported": total,
+            "resnet-cli": {k: v for k, v in ours.items() if k != "stdout"},
+        }
         case["resnet-cli"]["ratio_to_import_torch"] = round(ours["wall_s"] / baseline["wall_s"], 2)
-        print(f"resnet-cli flops {name} --input {text}: median {ours['wall_s']:.2f} s {ours['wall_runs_s']} "
-              f"= {case['resnet-cli']['ratio_to_import_torch']}x import torch, peak RSS "
-              f"{ours['peak_rss_mib']:.0f} MiB, fvcore total {total:,}")
+        print(
+            f"resnet-cli flops {name} --input {text}: median {ours['wall_s']:.2f} s {ours['wall_runs_s']} "
+            f"= {case['resnet-cli']['ratio_to_import_torch']}x import torch, peak RSS "
+            f"{ours['peak_rss_mib']:.0f} MiB, fvcore total {total:,}"
+        )
         if args.competitors:
             for tool, code in COMPETITOR_CODE.items():
                 if tool == "torchinfo":
@@ -125,11 +135,17 @@ def main() -> None:
                         continue
                 run = median_of([sys.executable, "-c", code.format(name=name, shape=shape)], 1)
                 reported = run["stdout"].strip().splitlines()[-1] if run["ok"] and run["stdout"].strip() else None
-                case[tool] = {"wall_s": round(run["wall_s"], 2), "peak_rss_mib": round(run["peak_rss_mib"]),
-                              "ratio_to_import_torch": round(run["wall_s"] / baseline["wall_s"], 2),
-                              "reported_total": reported, "ok": run["ok"]}
-                print(f"  {tool}: {run['wall_s']:.1f} s = {case[tool]['ratio_to_import_torch']}x import torch, "
-                      f"peak RSS {run['peak_rss_mib']:.0f} MiB, reported {reported}")
+                case[tool] = {
+                    "wall_s": round(run["wall_s"], 2),
+                    "peak_rss_mib": round(run["peak_rss_mib"]),
+                    "ratio_to_import_torch": round(run["wall_s"] / baseline["wall_s"], 2),
+                    "reported_total": reported,
+                    "ok": run["ok"],
+                }
+                print(
+                    f"  {tool}: {run['wall_s']:.1f} s = {case[tool]['ratio_to_import_torch']}x import torch, "
+                    f"peak RSS {run['peak_rss_mib']:.0f} MiB, reported {reported}"
+                )
         results["cases"].append(case)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

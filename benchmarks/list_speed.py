@@ -51,8 +51,12 @@ def measure(command: list[str]) -> tuple[float, str, int]:
 
 def median_of(command: list[str], repeats: int) -> dict:
     runs = [measure(command) for _ in range(repeats)]
-    return {"wall_s": round(statistics.median(r[0] for r in runs), 3), "wall_runs_s": [round(r[0], 3) for r in runs],
-            "stdout": runs[-1][1], "ok": all(r[2] == 0 for r in runs)}
+    return {
+        "wall_s": round(statistics.median(r[0] for r in runs), 3),
+        "wall_runs_s": [round(r[0], 3) for r in runs],
+        "stdout": runs[-1][1],
+        "ok": all(r[2] == 0 for r in runs),
+    }
 
 
 def main() -> None:

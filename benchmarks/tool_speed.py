@@ -36,8 +36,9 @@ def run_once(arguments: list[str], source: Path) -> tuple[float, float]:
     """(wall seconds, CPU seconds) of one process running ``python ARGUMENTS`` with ``source`` first on the path."""
     env = {**os.environ, "PYTHONPATH": str(source), "COLUMNS": "120"}
     started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, *arguments], cwd=source, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, *arguments], cwd=source, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -57,8 +58,12 @@ def main() -> None:
     sources = {"": ROOT}
     if args.baseline:
         sources["baseline: "] = args.baseline.resolve()
-    names = [(label + name, arguments, source) for label, source in sources.items()
-             for name, arguments in CASES.items() if not (label and name == "import torch")]
+    names = [
+        (label + name, arguments, source)
+        for label, source in sources.items()
+        for name, arguments in CASES.items()
+        if not (label and name == "import torch")
+    ]
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in names}
     load_start = os.getloadavg()
     run_once(CASES["summary resnet50"], ROOT)  # compile bytecode, fill the page cache: not counted
@@ -70,24 +75,31 @@ def main() -> None:
 
     torch_wall = [w for w, _ in samples["import torch"]]
     torch_cpu = [c for _, c in samples["import torch"]]
-    print(f"load average (1, 5, 15 min): start {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f}, "
-          f"end {load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}; {os.cpu_count()} CPUs; {rounds} rounds")
-    print("| case | wall median | ratio (median of per-round ratios) | ratio of medians | CPU median | CPU ratio "
-          "| goal |")
+    print(
+        f"load average (1, 5, 15 min): start {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f}, "
+        f"end {load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}; {os.cpu_count()} CPUs; {rounds} rounds"
+    )
+    print(
+        "| case | wall median | ratio (median of per-round ratios) | ratio of medians | CPU median | CPU ratio | goal |"
+    )
     print("|---|---:|---:|---:|---:|---:|---|")
     for name, _, _ in names:
         wall = [w for w, _ in samples[name]]
         cpu = [c for _, c in samples[name]]
         paired = statistics.median(w / t for w, t in zip(wall, torch_wall, strict=True))
         goal = GOALS.get(name.removeprefix("baseline: "))
-        verdict = "" if goal is None or name.startswith("baseline") else (
-            f"≤ {goal}: {'met' if paired <= goal else 'NOT met'}")
-        print(f"| {name} | {statistics.median(wall):.2f} s | {paired:.2f} | "
-              f"{statistics.median(wall) / statistics.median(torch_wall):.2f} | {statistics.median(cpu):.2f} s | "
-              f"{statistics.median(cpu) / statistics.median(torch_cpu):.2f} | {verdict} |")
+        verdict = (
+            ""
+            if goal is None or name.startswith("baseline")
+            else (f"≤ {goal}: {'met' if paired <= goal else 'NOT met'}")
+        )
+        print(
+            f"| {name} | {statistics.median(wall):.2f} s | {paired:.2f} | "
+            f"{statistics.median(wall) / statistics.median(torch_wall):.2f} | {statistics.median(cpu):.2f} s | "
+            f"{statistics.median(cpu) / statistics.median(torch_cpu):.2f} | {verdict} |"
+        )
     if args.json:
-        args.json.write_text(json.dumps({"load_start": load_start, "load_end": load_end, "samples": samples},
-                                        indent=1))
+        args.json.write_text(json.dumps({"load_start": load_start, "load_end": load_end, "samples": samples}, indent=1))
 
 
 if __name__ == "__main__":

@@ -14,10 +14,10 @@ from typing import Any
 
 from resnet_cli.base import values
 from resnet_cli.base.errors import UsageError
-from resnet_cli.views.result import Result
 from resnet_cli.report.stages import DEPTHS
 from resnet_cli.spec.fields import ResNetSpec
 from resnet_cli.spec.overrides import typed_overrides
+from resnet_cli.views.result import Result
 
 
 class SummaryResult(Result):
@@ -123,12 +123,20 @@ def variants(family: str | None = None) -> VariantsResult:
     return VariantsResult(tuple(entries), list_document(entries, families(family)))
 
 
-def summary(model: Any = "resnet50", input=None, depth: str = "stage", *, weights: str | None = None,
-            stages=None, verify: bool = False, **overrides) -> SummaryResult:
+def summary(
+    model: Any = "resnet50",
+    input=None,
+    depth: str = "stage",
+    *,
+    weights: str | None = None,
+    stages=None,
+    verify: bool = False,
+    **overrides,
+) -> SummaryResult:
     """Rows at ``depth`` (stage | block | layer); ``verify`` adds fvcore's count per stage beside ours."""
-    from resnet_cli.views.summary import summary_document
     from resnet_cli.report.rows import summarize
     from resnet_cli.sources.target import analyze
+    from resnet_cli.views.summary import summary_document
 
     depth = values.parse_choice(depth, "depth", DEPTHS)
     target = target_for(model, input, weights=weights, stages=stages, **overrides)
@@ -136,8 +144,7 @@ def summary(model: Any = "resnet50", input=None, depth: str = "stage", *, weight
     analyzed = analyzed or analyze(target)
     report = summarize(target, analyzed.model, analyzed.analysis, depth)
     verification = _verify(target, analyzed) if verify else None
-    return SummaryResult(report, summary_document(report, verification), _notes(target, analyzed) + said,
-                         verification)
+    return SummaryResult(report, summary_document(report, verification), _notes(target, analyzed) + said, verification)
 
 
 def _at_its_input(target):
@@ -160,8 +167,10 @@ def _bench_made_for(request):
         if tuple(chosen.input_shape) != tuple(target.input_shape):
             ref = dataclasses.replace(ref, input_shape=tuple(chosen.input_shape))
         moved.append((chosen, ref))
-    return (dataclasses.replace(request, targets=tuple(t for t, _ in moved), refs=tuple(r for _, r in moved)),
-            tuple(notes))
+    return (
+        dataclasses.replace(request, targets=tuple(t for t, _ in moved), refs=tuple(r for _, r in moved)),
+        tuple(notes),
+    )
 
 
 def input_made_for(target):
@@ -186,14 +195,23 @@ def _notes(target, *analyzed) -> tuple[str, ...]:
     return tuple(notes)
 
 
-def flops(model: Any = "resnet50", input=None, training: bool = False, depth: str = "stage",
-          dtype: str = "float32", *, weights: str | None = None, stages=None, verify: bool = False,
-          **overrides) -> FlopsResult:
+def flops(
+    model: Any = "resnet50",
+    input=None,
+    training: bool = False,
+    depth: str = "stage",
+    dtype: str = "float32",
+    *,
+    weights: str | None = None,
+    stages=None,
+    verify: bool = False,
+    **overrides,
+) -> FlopsResult:
     """Totals under every convention, by operator category and module, memory; ``training`` adds the
     backward; ``verify`` adds fvcore's count per stage beside ours."""
     from resnet_cli.report.flops import flops_report
-    from resnet_cli.views.flops import flops_document
     from resnet_cli.sources.target import analyze
+    from resnet_cli.views.flops import flops_document
 
     depth = values.parse_choice(depth, "depth", DEPTHS)
     dtype = values.parse_dtype(dtype, "dtype")
@@ -204,12 +222,12 @@ def flops(model: Any = "resnet50", input=None, training: bool = False, depth: st
     step = analyze(target, training=True, backward=training, model=forward.model)
     report = flops_report(target, forward.model, forward.analysis, step.analysis, depth, dtype, training)
     verification = _verify(target, forward) if verify else None
-    return FlopsResult(report, flops_document(report, verification), _notes(target, forward, step) + said,
-                       verification)
+    return FlopsResult(report, flops_document(report, verification), _notes(target, forward, step) + said, verification)
 
 
-def draw(model: Any = "resnet50", input=None, depth: str = "stage", *, weights: str | None = None, stages=None,
-         **overrides) -> DrawResult:
+def draw(
+    model: Any = "resnet50", input=None, depth: str = "stage", *, weights: str | None = None, stages=None, **overrides
+) -> DrawResult:
     """The architecture as the papers draw it: the stem, each stage's block once with ×N (``depth="block"``:
     every block), its shortcut, the shapes between stages, per stage its parameters, FLOPs and receptive field."""
     from resnet_cli.report.draw import diagram
@@ -221,34 +239,56 @@ def draw(model: Any = "resnet50", input=None, depth: str = "stage", *, weights: 
     target = target_for(model, input, weights=weights, stages=stages, **overrides)
     target, analyzed, said = _at_its_input(target)
     analyzed = analyzed or analyze(target)
-    figure = diagram(target.name, target.description, analyzed.analysis, depth=depth, stages=target.stages,
-                     identified_as=target.identified_as)
+    figure = diagram(
+        target.name,
+        target.description,
+        analyzed.analysis,
+        depth=depth,
+        stages=target.stages,
+        identified_as=target.identified_as,
+    )
     return DrawResult(figure, draw_document(figure), _notes(target, analyzed) + said)
 
 
-def compare(*models: Any, input=None, channels: int | None = None, size: int | None = None, stages=None,
-            weights: str | None = None, **overrides) -> CompareResult:
+def compare(
+    *models: Any,
+    input=None,
+    channels: int | None = None,
+    size: int | None = None,
+    stages=None,
+    weights: str | None = None,
+    **overrides,
+) -> CompareResult:
     """Block kinds layer by layer (``compare("basic", "bottleneck")``), or models aligned operator by operator:
     every difference named and costed, the closest registered variant (one model alone: compared with it).
     ``weights``: a checkpoint for the first model (the weights ``model_compare.export_weights`` ports)."""
     from resnet_cli.comparison import blocks as comparing
-    from resnet_cli.views.compare import models_document
-    from resnet_cli.views.compare_blocks import blocks_document
     from resnet_cli.comparison.models import compare_models
     from resnet_cli.comparison.rules import check_options
+    from resnet_cli.views.compare import models_document
+    from resnet_cli.views.compare_blocks import blocks_document
 
-    names = [m if isinstance(m, str) else m for m in models]
+    names = list(models)
     if not all(isinstance(n, str) for n in names):
         raise UsageError("compare takes names, paths or code references (path/to/file.py:callable)")
-    given = {"input": input is not None, "stages": bool(stages), "weights": weights is not None,
-             "channels": channels is not None, "size": size is not None}
+    given = {
+        "input": input is not None,
+        "stages": bool(stages),
+        "weights": weights is not None,
+        "channels": channels is not None,
+        "size": size is not None,
+    }
     if check_options(list(names), given, tuple(overrides)) == "blocks":
-        report = comparing.compare_blocks(list(names), comparing.DEFAULT_CHANNELS if channels is None else channels,
-                                          comparing.DEFAULT_SIZE if size is None else size)
+        report = comparing.compare_blocks(
+            list(names),
+            comparing.DEFAULT_CHANNELS if channels is None else channels,
+            comparing.DEFAULT_SIZE if size is None else size,
+        )
         return CompareResult(report, blocks_document(report))
     shape = values.parse_input_shape(input) if input is not None else None
-    report = compare_models(list(names), typed_overrides(overrides), shape,
-                            [stages] if isinstance(stages, str) else stages, weights=weights)
+    report = compare_models(
+        list(names), typed_overrides(overrides), shape, [stages] if isinstance(stages, str) else stages, weights=weights
+    )
     notes = tuple(dict.fromkeys(note for model in report.models for note in model.notes))  # each said once
     return CompareResult(report, models_document(report), notes)
 
@@ -265,10 +305,24 @@ class ProfileResult(Result):
         save_roofline(self.report, path)
 
 
-def profile(*models: Any, input=None, batch_size: int | None = None, device: str = "auto", dtype: str = "float32",
-            channels_last: bool = False, compile: str | None = None, training: bool = False, depth: str = "stage",
-            iterations: int = 10, warmup: int = 2, threads: int | None = None, weights: str | None = None,
-            stages=None, progress=None, **overrides) -> ProfileResult:
+def profile(
+    *models: Any,
+    input=None,
+    batch_size: int | None = None,
+    device: str = "auto",
+    dtype: str = "float32",
+    channels_last: bool = False,
+    compile: str | None = None,
+    training: bool = False,
+    depth: str = "stage",
+    iterations: int = 10,
+    warmup: int = 2,
+    threads: int | None = None,
+    weights: str | None = None,
+    stages=None,
+    progress=None,
+    **overrides,
+) -> ProfileResult:
     """Where the time of a forward (``training``: forward and backward) goes, row by row at ``depth`` (stage |
     block | layer | op): measured with torch.profiler (ranges around every module's call), FLOPs and compulsory
     bytes from the analysis, against a roofline of the matmul peak and the STREAM bandwidth measured in the same
@@ -305,22 +359,45 @@ def profile(*models: Any, input=None, batch_size: int | None = None, device: str
         seen.add(target.name)
         analyzed = analyze(target, training=training)
         owned = target.source != "instance"
-        subjects.append(Subject(target.name, target.description, analyzed.analysis,
-                                (lambda t=target: build_real(t)) if owned else (lambda t=target: t.factory), owned,
-                                target.stages, _notes(target, analyzed)))
+        subjects.append(
+            Subject(
+                target.name,
+                target.description,
+                analyzed.analysis,
+                (lambda t=target: build_real(t)) if owned else (lambda t=target: t.factory),
+                owned,
+                target.stages,
+                _notes(target, analyzed),
+            )
+        )
     resolved = resolve_device(device)
     import torch
 
     count = threads or torch.get_num_threads()
     settings = Settings(resolved, dtype, channels_last, compile, training, iterations, warmup, count)
     budget = min(FULL_BUDGET_S, 0.3 * iterations)  # a quick run spends little on the matmul peak
-    gemm = _profile_gemm(RooflineSampler(resolved, dtype, count, channels_last, min_time_s=budget), dtype,
-                         quick=iterations < 5)
-    flags = {"mode": "training" if training else "inference", "dtype": dtype, "channels_last": channels_last,
-             "compile": compile, "iterations": iterations, "warmup": warmup, "depth": depth}
+    gemm = _profile_gemm(
+        RooflineSampler(resolved, dtype, count, channels_last, min_time_s=budget), dtype, quick=iterations < 5
+    )
+    flags = {
+        "mode": "training" if training else "inference",
+        "dtype": dtype,
+        "channels_last": channels_last,
+        "compile": compile,
+        "iterations": iterations,
+        "warmup": warmup,
+        "depth": depth,
+    }
     env = capture_environment(resolved, count, flags)
-    report = run_profile(subjects, settings, gemm, depth, device_name=env.get("device_name", ""), env=env,
-                         progress=progress or no_progress)
+    report = run_profile(
+        subjects,
+        settings,
+        gemm,
+        depth,
+        device_name=env.get("device_name", ""),
+        env=env,
+        progress=progress or no_progress,
+    )
     notes = tuple(dict.fromkeys(n for s in subjects for n in s.notes))
     return ProfileResult(report, profile_document(report), notes)
 
@@ -346,16 +423,35 @@ def _profile_gemm(sampler, dtype: str, quick: bool = False):
             a = torch.randn((size, size), dtype=torch_dtype, generator=generator)
             b = torch.randn((size, size), dtype=torch_dtype, generator=generator)
             return lambda: torch.mm(a, b)
+
         sampler.gemm = KernelBench(f"{dtype} matmul {size}³", 2 * size**3, make, device)
     return sampler
 
 
-def bench(*models: Any, input=None, batch_sizes=None, device: str = "auto", dtype: str = "float32",
-          channels_last: bool = False, compile: str | None = None, training: bool = False,
-          optimizer: str | None = None, find_max_batch: bool = False, threads: int | None = None,
-          warmup: float = 1.0, min_time: float = 3.0, repeats: int = 1, isolate: bool = False, devices: int = 1,
-          weights: str | None = None, output: str | None = None, plot: str | None = None, progress=None,
-          write_files: bool = True, **overrides) -> BenchResult:
+def bench(
+    *models: Any,
+    input=None,
+    batch_sizes=None,
+    device: str = "auto",
+    dtype: str = "float32",
+    channels_last: bool = False,
+    compile: str | None = None,
+    training: bool = False,
+    optimizer: str | None = None,
+    find_max_batch: bool = False,
+    threads: int | None = None,
+    warmup: float = 1.0,
+    min_time: float = 3.0,
+    repeats: int = 1,
+    isolate: bool = False,
+    devices: int = 1,
+    weights: str | None = None,
+    output: str | None = None,
+    plot: str | None = None,
+    progress=None,
+    write_files: bool = True,
+    **overrides,
+) -> BenchResult:
     """Latency, throughput and memory of each model (default resnet50) at each batch size, inference or training
     steps, against a roofline measured in the same run: ``resnet-cli bench``. ``batch_sizes`` as ``"1,8"`` or a
     sequence; ``output=`` a history file (.jsonl, .csv) checked before anything is measured and appended to after;
@@ -391,10 +487,25 @@ def bench(*models: Any, input=None, batch_sizes=None, device: str = "auto", dtyp
     check_weights(names, weights)
     shape = values.parse_input_shape(input) if input is not None else None
     request = bench_request(
-        names, typed_overrides(overrides), shape, weights, batch_sizes=batch_sizes, device=device, dtype=dtype,
-        channels_last=channels_last, compile_mode=compile, training=training, optimizer=optimizer,
-        find_max_batch=find_max_batch, threads=threads, warmup_s=warmup, min_time_s=min_time, repeats=repeats,
-        isolate=isolate, devices=devices)
+        names,
+        typed_overrides(overrides),
+        shape,
+        weights,
+        batch_sizes=batch_sizes,
+        device=device,
+        dtype=dtype,
+        channels_last=channels_last,
+        compile_mode=compile,
+        training=training,
+        optimizer=optimizer,
+        find_max_batch=find_max_batch,
+        threads=threads,
+        warmup_s=warmup,
+        min_time_s=min_time,
+        repeats=repeats,
+        isolate=isolate,
+        devices=devices,
+    )
     notes: tuple[str, ...] = ()
     if shape is None:  # user code identified as a registered variant: measured at the input it was made for
         request, notes = _bench_made_for(request)
@@ -412,8 +523,7 @@ def bench(*models: Any, input=None, batch_sizes=None, device: str = "auto", dtyp
             from resnet_cli.views.bench import CSV_COLUMNS, flat_records
 
             with signals.saving():
-                append(history, flat_records(dataclasses.replace(part, results=tuple(fresh))), CSV_COLUMNS,
-                       part.env)
+                append(history, flat_records(dataclasses.replace(part, results=tuple(fresh))), CSV_COLUMNS, part.env)
         saved.update((r.model, r.batch_size) for r in fresh)
 
     def heard(event: str, **details) -> None:

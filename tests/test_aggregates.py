@@ -59,6 +59,10 @@ def test_a_training_forward_without_backward_saves_what_the_whole_step_saves(nam
     whole = analyze(target, training=True).analysis
     forward = analyze(target, training=True, backward=False).analysis
     assert whole.saved_float_elements > 0 and any(op.phase == "backward" for op in whole.ops)
-    assert (forward.saved_float_elements, forward.saved_other_bytes, forward.no_backward, forward.output_shape) == \
-        (whole.saved_float_elements, whole.saved_other_bytes, whole.no_backward, whole.output_shape)
+    assert (forward.saved_float_elements, forward.saved_other_bytes, forward.no_backward, forward.output_shape) == (
+        whole.saved_float_elements,
+        whole.saved_other_bytes,
+        whole.no_backward,
+        whole.output_shape,
+    )
     assert forward.ops == () and forward.params == whole.params

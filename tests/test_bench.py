@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from conftest import assert_one_line_error
-from resnet_cli.benchmark import bench
-from resnet_cli.benchmark import measure
+
+from resnet_cli.benchmark import bench, measure
 from resnet_cli.benchmark import loop as bench_loop
 from resnet_cli.benchmark import system as bench_system
 from resnet_cli.benchmark.loop import Samples
@@ -25,9 +24,27 @@ from resnet_cli.benchmark.records import BenchRequest
 
 FAST = ("--warmup", "0", "--min-time", "0.05", "--threads", "1")
 TINY = ("resnet20", *FAST)  # CIFAR ResNet-20 at 1x3x32x32
-REQUIRED_RESULT_KEYS = {"model", "batch_size", "median_ms", "p90_ms", "iqr_ms", "throughput", "gflops_per_s", "n",
-                        "p10_ms", "min_ms", "pct_of_peak", "first_call_ms", "samples_ms", "status", "measured_bytes",
-                        "predicted_bytes", "memory_ratio", "roofline_gflops_per_s", "repeat_spread"}
+REQUIRED_RESULT_KEYS = {
+    "model",
+    "batch_size",
+    "median_ms",
+    "p90_ms",
+    "iqr_ms",
+    "throughput",
+    "gflops_per_s",
+    "n",
+    "p10_ms",
+    "min_ms",
+    "pct_of_peak",
+    "first_call_ms",
+    "samples_ms",
+    "status",
+    "measured_bytes",
+    "predicted_bytes",
+    "memory_ratio",
+    "roofline_gflops_per_s",
+    "repeat_spread",
+}
 PEAK = 100.0
 
 
@@ -75,6 +92,7 @@ def _percentile(samples, k):
 
 
 # ---- the JSON document, the table, output files ----
+
 
 def test_json_document_and_figures(cli, fixed_roofline):
     doc = _doc(cli, *TINY, "--batch-size", "1,2")
@@ -146,12 +164,15 @@ def test_csv_stdout_and_jsonl_append(cli, fixed_roofline, tmp_path):
     assert records[1]["timestamp"] and records[1]["median_ms"] > 0
 
 
-@pytest.mark.parametrize("make, code, fragment", [
-    (lambda p: (p / "d.jsonl").mkdir() or p / "d.jsonl", 2, "is a directory"),
-    (lambda p: Path("/proc/x.jsonl"), 2, "cannot be created"),
-    (lambda p: (p / "h.csv").write_text("a,b\n1,2\n") and p / "h.csv", 2, "another header"),
-    (lambda p: (p / "h.jsonl").write_text("not json\n") and p / "h.jsonl", 2, "line 1 is not a JSON object"),
-])
+@pytest.mark.parametrize(
+    "make, code, fragment",
+    [
+        (lambda p: (p / "d.jsonl").mkdir() or p / "d.jsonl", 2, "is a directory"),
+        (lambda p: Path("/proc/x.jsonl"), 2, "cannot be created"),
+        (lambda p: (p / "h.csv").write_text("a,b\n1,2\n") and p / "h.csv", 2, "another header"),
+        (lambda p: (p / "h.jsonl").write_text("not json\n") and p / "h.jsonl", 2, "line 1 is not a JSON object"),
+    ],
+)
 def test_output_is_checked_before_anything_is_measured(cli, tmp_path, monkeypatch, make, code, fragment):
     path = make(tmp_path)
     before = path.read_text() if path.is_file() else None
@@ -161,6 +182,7 @@ def test_output_is_checked_before_anything_is_measured(cli, tmp_path, monkeypatc
 
 
 # ---- the roofline ----
+
 
 def test_real_roofline_times_the_matmul_and_the_models_convolutions(cli):
     doc = _doc(cli, *TINY, "-b", "2")
@@ -187,17 +209,20 @@ def test_throughput_above_the_roofline_is_unknown_with_a_note(cli, monkeypatch):
 
 # ---- several models, training, compile, repeats ----
 
+
 def test_several_models_interleaved_side_by_side(cli, fixed_roofline, tmp_path, monkeypatch):
     # a hand-written model with its own names (no conv1/layerN/fc) beside two registered ones
     (tmp_path / "handmade.py").write_text(
         "import torch.nn as nn\n"
         "def build():\n"
         "    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),\n"
-        "                         nn.Flatten(), nn.Linear(8, 10))\n")
+        "                         nn.Flatten(), nn.Linear(8, 10))\n"
+    )
     order = []
     real = measure.measure
-    monkeypatch.setattr(measure, "measure", lambda config, *a: order.append((config.model.info.name, config.batch))
-                        or real(config, *a))
+    monkeypatch.setattr(
+        measure, "measure", lambda config, *a: order.append((config.model.info.name, config.batch)) or real(config, *a)
+    )
     handmade = f"{tmp_path / 'handmade.py'}:build"
     doc = _doc(cli, "resnet20", handmade, "-i", "1x3x32x32", "-b", "1,2", *FAST)
     names = ["resnet20", handmade]
@@ -232,8 +257,9 @@ def test_training_step_flops_memory_and_optimizer(cli, fixed_roofline):
     (r,) = doc["results"]
     params = sum(p.numel() for p in model.parameters())
     assert r["predicted_gradient_bytes"] == params * 4 and r["predicted_optimizer_bytes"] == 2 * params * 4
-    assert r["measured_bytes"] > 0 and r["memory_ratio"] == pytest.approx(r["measured_bytes"] / r["predicted_bytes"],
-                                                                          rel=1e-5)
+    assert r["measured_bytes"] > 0 and r["memory_ratio"] == pytest.approx(
+        r["measured_bytes"] / r["predicted_bytes"], rel=1e-5
+    )
     assert "RSS" in r["memory_source"]
 
 
@@ -284,13 +310,18 @@ def test_compile_modes_and_cuda_graphs(cli, fixed_roofline, monkeypatch):
     # which modes record CUDA graphs is inductor's own table (a private API, pinned here)
     from torch import _inductor
 
-    for mode, graphs in (("default", False), ("reduce-overhead", True), ("max-autotune", True),
-                         ("max-autotune-no-cudagraphs", False)):
+    for mode, graphs in (
+        ("default", False),
+        ("reduce-overhead", True),
+        ("max-autotune", True),
+        ("max-autotune-no-cudagraphs", False),
+    ):
         assert bench_loop.uses_cuda_graphs(mode, "cuda:0") is graphs
         assert bool(_inductor.list_mode_options(mode).get("triton.cudagraphs")) is graphs
 
 
 # ---- safety: memory, OOM, Ctrl-C ----
+
 
 def test_configuration_that_cannot_fit_is_refused_before_allocating(cli):
     # resnet50 keeps ~11 MB of activations alive per 224x224 image: 100,000 images need terabytes
@@ -307,8 +338,7 @@ def test_cuda_memory_refusal_uses_free_cuda_memory(cli, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (64 * 2**20, 80 * 2**30))
-    assert_one_line_error(cli("bench", "resnet50", "--device", "cuda", "-b", "64"), 1, "free CUDA memory",
-                          "cannot fit")
+    assert_one_line_error(cli("bench", "resnet50", "--device", "cuda", "-b", "64"), 1, "free CUDA memory", "cannot fit")
 
 
 def test_out_of_memory_is_reported_per_configuration_and_the_sweep_goes_on(cli, fixed_roofline, monkeypatch):
@@ -325,8 +355,9 @@ def test_out_of_memory_is_reported_per_configuration_and_the_sweep_goes_on(cli, 
     doc = json.loads(result.stdout)
     assert [(r["batch_size"], r["status"]) for r in doc["results"]] == [(1, "ok"), (2, "oom"), (3, "ok")]
     assert "batch 2: out of memory" in result.stderr
-    monkeypatch.setattr(measure, "make_input", lambda *a: (_ for _ in ()).throw(
-        torch.cuda.OutOfMemoryError("CUDA out of memory")))
+    monkeypatch.setattr(
+        measure, "make_input", lambda *a: (_ for _ in ()).throw(torch.cuda.OutOfMemoryError("CUDA out of memory"))
+    )
     assert_one_line_error(cli("bench", *TINY, "-b", "1,2"), 1, "nothing could be measured", "out of memory")
 
 
@@ -358,6 +389,7 @@ def test_ctrl_c_prints_what_was_measured_so_far(cli, fixed_roofline, monkeypatch
 
 # ---- CUDA paths without a GPU ----
 
+
 def test_device_cuda_without_cuda_is_one_line_exit_1(cli, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert_one_line_error(cli("bench", "resnet20", "--device", "cuda"), 1, "CUDA is not available", "--device cpu")
@@ -370,8 +402,11 @@ def test_cuda_devices_fewer_than_asked_is_one_line_exit_1(cli, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     assert_one_line_error(cli("bench", "resnet20", "--device", "cuda:3"), 1, "1 CUDA device")
-    assert_one_line_error(cli("bench", "resnet20", "--device", "cuda", "--training", "--devices", "2"), 1,
-                          "--devices 2: this machine has 1 CUDA device")
+    assert_one_line_error(
+        cli("bench", "resnet20", "--device", "cuda", "--training", "--devices", "2"),
+        1,
+        "--devices 2: this machine has 1 CUDA device",
+    )
 
 
 def test_auto_device_falls_back_to_cpu(monkeypatch):
@@ -430,16 +465,21 @@ STUDENTS = "tests/fixtures/sequential_students.py"
 def test_user_code_identified_as_a_variant_is_measured_at_its_input(cli, fixed_roofline):
     # kuangliu's CIFAR ResNet-18 written as nn.Sequential: resnet18_cifar, made for 32×32; its MACs at 32×32
     # by hand (stem, stage 1: four 64→64 convs, stages 2-4 alike: strided conv, three convs, 1×1 projection)
-    macs = (3 * 64 * 9 * 32 * 32 + 4 * 64 * 64 * 9 * 32 * 32
-            + 3 * (64 * 128 * 9 * 16 * 16 + 3 * 128 * 128 * 9 * 16 * 16 + 64 * 128 * 16 * 16) + 512 * 10)
+    macs = (
+        3 * 64 * 9 * 32 * 32
+        + 4 * 64 * 64 * 9 * 32 * 32
+        + 3 * (64 * 128 * 9 * 16 * 16 + 3 * 128 * 128 * 9 * 16 * 16 + 64 * 128 * 16 * 16)
+        + 512 * 10
+    )
     result = cli("bench", f"{STUDENTS}:cifar_resnet18", *FAST, "-b", "1", "-f", "json")
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
     (model,) = doc["models"]
     assert model["sample_shape"] == [3, 32, 32] and model["flops_per_image"] == 2 * macs
     assert doc["results"][0]["predicted_input_bytes"] == 3 * 32 * 32 * 4  # one float32 image of 1×3×32×32
-    assert ("identified as resnet18_cifar, so analysed at the input it was made for, 1×3×32×32 (--input NxCxHxW "
-            "changes it)") in result.stderr
+    assert (
+        "identified as resnet18_cifar, so analysed at the input it was made for, 1×3×32×32 (--input NxCxHxW changes it)"
+    ) in result.stderr
     given = cli("bench", f"{STUDENTS}:cifar_resnet18", *FAST, "--input", "1x3x64x64", "-f", "json")
     assert json.loads(given.stdout)["models"][0]["sample_shape"] == [3, 64, 64]
     assert "identified as" not in given.stderr
@@ -465,26 +505,30 @@ def test_an_unidentified_model_is_benched_at_the_default_input_and_told_so(cli, 
 
 # ---- bad input: one line, exit 2 ----
 
-@pytest.mark.parametrize("args, fragment", [
-    (("-b", "0"), "--batch-size '0'"),
-    (("-b", "1,x"), "'x' is not an integer"),
-    (("--device", "tpu"), "--device 'tpu' is not accepted"),
-    (("--device", "cuda:x"), "cuda:N"),
-    (("--dtype", "fp8"), "--dtype 'fp8' is not accepted"),
-    (("--compile", "fast"), "--compile 'fast' is not accepted"),
-    (("--optimizer", "adamw"), "add --training"),
-    (("--training", "--optimizer", "lbfgs"), "--optimizer 'lbfgs'"),
-    (("--threads", "0"), "--threads 0"),
-    (("--min-time", "0"), "--min-time"),
-    (("--warmup", "-1"), "--warmup"),
-    (("--repeats", "0"), "--repeats 0"),
-    (("--devices", "2"), "add --training"),
-    (("--find-max-batch", "-b", "2"), "drop --batch-size"),
-    (("--output", "results.txt"), ".jsonl"),
-    (("--format", "yaml"), "--format 'yaml'"),
-    (("--input", "1x4x224x224"), "channels"),
-    (("resnet18",), "given twice"),
-])
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (("-b", "0"), "--batch-size '0'"),
+        (("-b", "1,x"), "'x' is not an integer"),
+        (("--device", "tpu"), "--device 'tpu' is not accepted"),
+        (("--device", "cuda:x"), "cuda:N"),
+        (("--dtype", "fp8"), "--dtype 'fp8' is not accepted"),
+        (("--compile", "fast"), "--compile 'fast' is not accepted"),
+        (("--optimizer", "adamw"), "add --training"),
+        (("--training", "--optimizer", "lbfgs"), "--optimizer 'lbfgs'"),
+        (("--threads", "0"), "--threads 0"),
+        (("--min-time", "0"), "--min-time"),
+        (("--warmup", "-1"), "--warmup"),
+        (("--repeats", "0"), "--repeats 0"),
+        (("--devices", "2"), "add --training"),
+        (("--find-max-batch", "-b", "2"), "drop --batch-size"),
+        (("--output", "results.txt"), ".jsonl"),
+        (("--format", "yaml"), "--format 'yaml'"),
+        (("--input", "1x4x224x224"), "channels"),
+        (("resnet18",), "given twice"),
+    ],
+)
 def test_bad_input_is_one_line_exit_2(cli, args, fragment):
     assert_one_line_error(cli("bench", "resnet18", *args), 2, fragment)
 

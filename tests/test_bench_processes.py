@@ -38,13 +38,16 @@ def test_sigterm_keeps_finished_results_and_exits_143(tmp_path):
     (tmp_path / "slow.py").write_text(SLOW_AT_BATCH_2)
     marker, history = tmp_path / "batch2.started", tmp_path / "out.jsonl"
     # through the real entry point; importing the CLI must not import torch, running bench never imports fvcore
-    code = ("import sys; import resnet_cli.cli.app; assert 'torch' not in sys.modules, 'torch imported'; "
-            "from resnet_cli.cli.app import main; rc = main(sys.argv[1:]); "
-            "assert 'fvcore' not in sys.modules, 'fvcore imported'; sys.exit(rc)")
+    code = (
+        "import sys; import resnet_cli.cli.app; assert 'torch' not in sys.modules, 'torch imported'; "
+        "from resnet_cli.cli.app import main; rc = main(sys.argv[1:]); "
+        "assert 'fvcore' not in sys.modules, 'fvcore imported'; sys.exit(rc)"
+    )
     args = [f"{tmp_path / 'slow.py'}:build", "-i", "1x3x16x16", "-b", "1,2", *FAST, "-o", str(history), "-f", "json"]
     env = {**os.environ, "BENCH_MARKER": str(marker)}
-    process = subprocess.Popen([sys.executable, "-c", code, "bench", *args], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, "bench", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
     deadline = time.monotonic() + 240
     while not marker.exists():  # batch 1 is finished once batch 2's first forward runs
         assert process.poll() is None, process.communicate()

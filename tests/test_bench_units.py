@@ -9,17 +9,17 @@ import statistics
 import pytest
 import torch
 
+from resnet_cli.base.errors import RuntimeFailure, UsageError
 from resnet_cli.benchmark import memory as bench_memory
-from resnet_cli.render import history as bench_output
 from resnet_cli.benchmark.isolate import merge
 from resnet_cli.benchmark.peak import KernelRate, Roofline, conv_shapes
 from resnet_cli.benchmark.records import BenchRequest, ConfigResult, DistributedResult
 from resnet_cli.benchmark.stats import Stats, repeat_spread, sample_stats
-from resnet_cli.base.errors import RuntimeFailure, UsageError
+from resnet_cli.render import history as bench_output
 from resnet_cli.sources.target import analyze_target, resolve_target
 
-
 # ---- statistics ----
+
 
 def test_statistics_match_a_hand_calculation():
     # samples 1..10 ms in random order. Linear interpolation between closest ranks (numpy's default):
@@ -45,8 +45,17 @@ def test_spread_between_repeats_by_hand():
 
 
 def _stats(median, n=10):
-    return Stats(n=n, median_ms=median, mean_ms=median, min_ms=median - 1, max_ms=median + 1, p10_ms=median - 0.5,
-                 p25_ms=median - 0.2, p75_ms=median + 0.2, p90_ms=median + 0.5)
+    return Stats(
+        n=n,
+        median_ms=median,
+        mean_ms=median,
+        min_ms=median - 1,
+        max_ms=median + 1,
+        p10_ms=median - 0.5,
+        p25_ms=median - 0.2,
+        p75_ms=median + 0.2,
+        p90_ms=median + 0.5,
+    )
 
 
 def _roofline(gflops):
@@ -57,8 +66,16 @@ def _roofline(gflops):
 def test_derived_figures_and_host_bound_flag():
     # batch 8 at a 40 ms median: 8 / 0.040 = 200 img/s; 8.178 GFLOP per image -> 65.424 GFLOP / 0.040 s
     # = 1635.6 GFLOP/s; against a 2000 GFLOP/s roofline that is 81.78 %
-    r = ConfigResult("resnet50", 8, "ok", host=_stats(40.0), gpu=_stats(38.0), enqueue_median_ms=5.0,
-                     flops_per_batch=8 * 8_178_000_000, roofline=_roofline(2000.0))
+    r = ConfigResult(
+        "resnet50",
+        8,
+        "ok",
+        host=_stats(40.0),
+        gpu=_stats(38.0),
+        enqueue_median_ms=5.0,
+        flops_per_batch=8 * 8_178_000_000,
+        roofline=_roofline(2000.0),
+    )
     assert r.throughput == pytest.approx(200.0)
     assert r.gflops_per_s == pytest.approx(1635.6)
     assert r.pct_of_peak == pytest.approx(81.78) and r.above_peak is False
@@ -88,6 +105,7 @@ def test_the_roofline_times_the_models_costliest_convolutions():
 
 # ---- FLOPs and memory ----
 
+
 def test_counts_are_linear_forward_and_affine_in_training():
     # bench counts inference once at batch 1 and scales; a training step at batches 1 and 2 and extends the
     # line (batch norm saves per-channel statistics whatever N). Check both against batch 3 counted directly.
@@ -100,8 +118,9 @@ def test_counts_are_linear_forward_and_affine_in_training():
     assert totals(three).macs == 3 * totals(one).macs
     assert three.peak_activation_bytes(4) == 3 * one.peak_activation_bytes(4)
     steps = [at(n, True) for n in (1, 2, 3)]
-    assert totals(steps[2]).macs + totals(steps[2]).backward_macs == 3 * (totals(steps[0]).macs
-                                                                          + totals(steps[0]).backward_macs)
+    assert totals(steps[2]).macs + totals(steps[2]).backward_macs == 3 * (
+        totals(steps[0]).macs + totals(steps[0]).backward_macs
+    )
     saved = [s.saved_activation_bytes(4) for s in steps]
     assert saved[2] == saved[0] + 2 * (saved[1] - saved[0]) and saved[2] != 3 * saved[0]
 
@@ -111,25 +130,31 @@ def test_predicted_memory_by_hand_against_torchvision():
 
     reference = torchvision.models.resnet18()
     params = sum(p.numel() for p in reference.parameters())  # 11,689,512
-    stats = sum(m.running_mean.numel() + m.running_var.numel() for m in reference.modules()
-                if isinstance(m, torch.nn.BatchNorm2d))
+    stats = sum(
+        m.running_mean.numel() + m.running_var.numel()
+        for m in reference.modules()
+        if isinstance(m, torch.nn.BatchNorm2d)
+    )
     target = resolve_target("resnet18", {}, (1, 3, 64, 64))
     _, forward = analyze_target(target)
     steps = [analyze_target(resolve_target("resnet18", {}, (n, 3, 64, 64)), training=True)[1] for n in (1, 2)]
     sgd = BenchRequest(targets=(), device="cpu", batch_sizes=(4,), training=True, optimizer="sgd")
     p = bench_memory.predict(forward, steps, 4, sgd)
     assert p.weights == (params + stats) * 4 and p.gradients == params * 4 and p.optimizer_state == params * 4
-    adamw = bench_memory.predict(forward, steps, 4, BenchRequest(targets=(), device="cpu", batch_sizes=(4,),
-                                                                training=True, optimizer="adamw"))
+    adamw = bench_memory.predict(
+        forward, steps, 4, BenchRequest(targets=(), device="cpu", batch_sizes=(4,), training=True, optimizer="adamw")
+    )
     assert adamw.optimizer_state == 2 * params * 4  # exp_avg and exp_avg_sq
-    half = bench_memory.predict(forward, None, 4, BenchRequest(targets=(), device="cpu", batch_sizes=(4,),
-                                                               dtype="bfloat16"))
+    half = bench_memory.predict(
+        forward, None, 4, BenchRequest(targets=(), device="cpu", batch_sizes=(4,), dtype="bfloat16")
+    )
     assert half.weights == (params + stats) * 4 + params * 2  # autocast keeps bfloat16 copies of the weights
     assert half.input == 4 * 3 * 64 * 64 * 4 and half.gradients == half.optimizer_state == 0
 
 
 def test_saved_activations_match_what_autograd_keeps_in_a_real_step():
-    # count, with torch's own saved-tensor hooks, the distinct storages other than parameters and buffers a real training
+    # count, with torch's own saved-tensor hooks, the distinct storages other than parameters and buffers a real
+    # training
     # forward of resnet18 at batch 2 keeps for the backward
     from resnet_cli.sources.target import build_real
 
@@ -189,6 +214,7 @@ def test_max_batch_search_predicts_then_confirms_and_never_crashes():
 
 # ---- --output, checked before anything is measured ----
 
+
 def test_output_checks(tmp_path):
     header = ["timestamp", "model", "batch_size"]
     assert bench_output.check_output(str(tmp_path / "new.csv"), header).kind == "csv"
@@ -201,9 +227,14 @@ def test_output_checks(tmp_path):
     pretty.write_text(json.dumps({"results": []}, indent=2))
     good = tmp_path / "good.jsonl"
     good.write_text('{"a": 1}\n\n{"b": 2}\n')
-    cases = [(str(directory), "is a directory"), ("/proc/x.jsonl", "cannot be created"),
-             (str(foreign), "another header"), (str(pretty), "line 1 is not a JSON object"),
-             (str(tmp_path / "none" / "x.csv"), "does not exist"), (str(tmp_path / "x.txt"), ".jsonl")]
+    cases = [
+        (str(directory), "is a directory"),
+        ("/proc/x.jsonl", "cannot be created"),
+        (str(foreign), "another header"),
+        (str(pretty), "line 1 is not a JSON object"),
+        (str(tmp_path / "none" / "x.csv"), "does not exist"),
+        (str(tmp_path / "x.txt"), ".jsonl"),
+    ]
     for path, fragment in cases:
         with pytest.raises(UsageError, match=fragment):
             bench_output.check_output(path, header)
@@ -221,24 +252,51 @@ def test_output_the_system_refuses_is_a_runtime_failure(tmp_path, monkeypatch):
 
 # ---- distributed and isolated results ----
 
+
 def test_distributed_figures_by_hand():
     # 2 ranks at batch 32 per device, step medians 100 and 125 ms; one device alone: 80 ms.
     # per device 320 and 256 img/s; aggregate 2 * 32 / 0.125 = 512 img/s (the slowest rank sets the pace);
     # one device 32 / 0.080 = 400 img/s; efficiency 512 / (2 * 400) = 0.64
-    d = DistributedResult(world_size=2, backend="gloo", batch_per_device=32, rank_medians_ms=(100.0, 125.0),
-                          rank_samples=(10, 10), single_median_ms=80.0)
+    d = DistributedResult(
+        world_size=2,
+        backend="gloo",
+        batch_per_device=32,
+        rank_medians_ms=(100.0, 125.0),
+        rank_samples=(10, 10),
+        single_median_ms=80.0,
+    )
     assert d.per_device_throughput == pytest.approx((320.0, 256.0))
     assert d.aggregate_throughput == pytest.approx(512.0)
     assert d.single_throughput == pytest.approx(400.0) and d.scaling_efficiency == pytest.approx(0.64)
 
 
 def test_isolated_repeats_merge_their_samples():
-    a = ConfigResult("m", 1, "ok", host=sample_stats([1.0, 2.0, 3.0]), samples_ms=(1.0, 2.0, 3.0),
-                     repeat_medians_ms=(2.0,), measure_s=1.0, roofline=_roofline(50.0), measured_bytes=100)
-    b = ConfigResult("m", 1, "ok", host=sample_stats([4.0, 5.0]), samples_ms=(4.0, 5.0),
-                     repeat_medians_ms=(4.5,), measure_s=1.0, roofline=_roofline(60.0), measured_bytes=90)
+    a = ConfigResult(
+        "m",
+        1,
+        "ok",
+        host=sample_stats([1.0, 2.0, 3.0]),
+        samples_ms=(1.0, 2.0, 3.0),
+        repeat_medians_ms=(2.0,),
+        measure_s=1.0,
+        roofline=_roofline(50.0),
+        measured_bytes=100,
+    )
+    b = ConfigResult(
+        "m",
+        1,
+        "ok",
+        host=sample_stats([4.0, 5.0]),
+        samples_ms=(4.0, 5.0),
+        repeat_medians_ms=(4.5,),
+        measure_s=1.0,
+        roofline=_roofline(60.0),
+        measured_bytes=90,
+    )
     merged = merge([a, b])
-    assert merged.samples_ms == (1.0, 2.0, 3.0, 4.0, 5.0) and merged.host.median_ms == statistics.median([1, 2, 3, 4, 5])
+    assert merged.samples_ms == (1.0, 2.0, 3.0, 4.0, 5.0) and merged.host.median_ms == statistics.median(
+        [1, 2, 3, 4, 5]
+    )
     assert merged.repeat_medians_ms == (2.0, 4.5) and merged.roofline.gflops_per_s == 60.0
     assert merged.measured_bytes == 100 and merged.measure_s == 2.0
 
@@ -264,8 +322,8 @@ def test_roofline_kernels_on_cuda_are_timed_with_events(monkeypatch):
     monkeypatch.setattr(torch.cuda, "Event", FakeEvent)
     monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: None)
     # 3e9 FLOPs in 1.5 ms = 2,000 GFLOP/s; 1.5e9 FLOPs in 1.5 ms = 1,000 GFLOP/s
-    fast = bench_peak.KernelBench("fast", 3 * 10**9, lambda: (lambda: None), "cuda:0")
-    slow = bench_peak.KernelBench("slow", 15 * 10**8, lambda: (lambda: None), "cuda:0")
+    fast = bench_peak.KernelBench("fast", 3 * 10**9, lambda: lambda: None, "cuda:0")
+    slow = bench_peak.KernelBench("slow", 15 * 10**8, lambda: lambda: None, "cuda:0")
     for kernel in (fast, slow):
         kernel.sample(3, 0.0)
     assert fast.rate().n == 3 and fast.rate().gflops_per_s == pytest.approx(2000.0)
@@ -289,13 +347,29 @@ def test_the_cli_is_api_bench_and_to_dict_is_its_json(cli, monkeypatch):
         return measured.report
 
     monkeypatch.setattr(core, "run_bench", replay)
-    result = cli("bench", "resnet18", "--input", "1x3x32x32", "--warmup", "0", "--min-time", "0.05",
-                 "--threads", "1", "-f", "json")
+    result = cli(
+        "bench",
+        "resnet18",
+        "--input",
+        "1x3x32x32",
+        "--warmup",
+        "0",
+        "--min-time",
+        "0.05",
+        "--threads",
+        "1",
+        "-f",
+        "json",
+    )
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout) == measured.to_dict()
     # what the command asked for is what the API asked for
-    assert (asked[0].batch_sizes, asked[0].threads, asked[0].min_time_s, asked[0].warmup_s) == \
-        (measured.report.request.batch_sizes, 1, 0.05, 0.0)
+    assert (asked[0].batch_sizes, asked[0].threads, asked[0].min_time_s, asked[0].warmup_s) == (
+        measured.report.request.batch_sizes,
+        1,
+        0.05,
+        0.0,
+    )
     assert measured.to_dict()["results"][0]["model"] == "resnet18" and resnet_cli.bench.__module__ == "resnet_cli.api"
 
 
@@ -313,8 +387,9 @@ def test_the_roofline_is_sampled_again_only_where_it_would_change_a_verdict():
     fresh = KernelBench("conv b", 10**9, None, "cpu")
     assert sampler.unsampled([timed, fresh]) == [fresh]
     # 4 GFLOP per image at batch 2 in 100 ms: 80 GFLOP/s, below the 100 of the roofline: nothing to re-sample
-    config = SimpleNamespace(model=SimpleNamespace(info=SimpleNamespace(flops_per_image=4 * 10**9)), batch=2,
-                             kernels=[timed])
+    config = SimpleNamespace(
+        model=SimpleNamespace(info=SimpleNamespace(flops_per_image=4 * 10**9)), batch=2, kernels=[timed]
+    )
     assert not _above(config, SimpleNamespace(host_ms=[100.0, 99.0, 101.0]), sampler)
     # in 50 ms: 160 GFLOP/s, above it: the % would be unknown, so the kernels are sampled again
     assert _above(config, SimpleNamespace(host_ms=[50.0]), sampler)

@@ -25,33 +25,50 @@ LAYER1_PARAMS = 4 * (3 * 3 * 64 * 64 + 2 * 64)
 # MACs of the CIFAR ResNet-18 at 32×32, by hand: stem, stage 1 (4 convs 64→64 on 32×32), stages 2-4 (each: a
 # strided conv, three convs at the new width, a 1×1 projection — the same count at every stage, as channels
 # double where the area quarters), the classifier 512·10
-CIFAR18_MACS = (3 * 64 * 9 * 32 * 32 + 4 * 64 * 64 * 9 * 32 * 32
-                + 3 * (64 * 128 * 9 * 16 * 16 + 3 * 128 * 128 * 9 * 16 * 16 + 64 * 128 * 16 * 16) + 512 * 10)
+CIFAR18_MACS = (
+    3 * 64 * 9 * 32 * 32
+    + 4 * 64 * 64 * 9 * 32 * 32
+    + 3 * (64 * 128 * 9 * 16 * 16 + 3 * 128 * 128 * 9 * 16 * 16 + 64 * 128 * 16 * 16)
+    + 512 * 10
+)
 
 
 # ---- req. 5: a broken model is told where it breaks, and why ----
 
+
 @pytest.mark.parametrize("command", ["summary", "flops", "draw", "bench"])
 def test_a_model_broken_after_two_stages_fails_where_it_breaks(command):
     result = run_cli(command, f"{STUDENTS}:broken_identity", "--input", "1x3x32x32")
-    line = assert_one_line_error(result, 1, "its forward fails in module '2.0' (Block)",
-                                 # 2.0's main path: stride 2, 128 channels; its identity shortcut: the block's input
-                                 "the residual addition gets 1×128×16×16 and 1×64×32×32",
-                                 "the shortcut needs a projection (1×1 conv 64→128, stride 2)")
+    line = assert_one_line_error(
+        result,
+        1,
+        "its forward fails in module '2.0' (Block)",
+        # 2.0's main path: stride 2, 128 channels; its identity shortcut: the block's input
+        "the residual addition gets 1×128×16×16 and 1×64×32×32",
+        "the shortcut needs a projection (1×1 conv 64→128, stride 2)",
+    )
     assert "--input" not in line and "rejects the input" not in line
 
 
 def test_a_conv_padded_0_breaks_at_the_first_addition():
     # 3×3 conv with padding 0 on 32×32: 30×30, while the identity shortcut stays 32×32
-    assert_one_line_error(run_cli("summary", f"{STUDENTS}:padding0", "--input", "1x3x32x32"), 1,
-                          "fails in module '1.0' (Block)", "the residual addition gets 1×64×30×30 and 1×64×32×32",
-                          "the maps differ by 2 pixels")
+    assert_one_line_error(
+        run_cli("summary", f"{STUDENTS}:padding0", "--input", "1x3x32x32"),
+        1,
+        "fails in module '1.0' (Block)",
+        "the residual addition gets 1×64×30×30 and 1×64×32×32",
+        "the maps differ by 2 pixels",
+    )
 
 
 def test_only_a_first_layer_that_refuses_the_input_blames_the_input():
     # the stem takes 1 channel: the very first operator refuses the 3-channel input
-    assert_one_line_error(run_cli("summary", f"{STUDENTS}:broken_at_input", "--input", "1x3x32x32"), 2,
-                          "rejects the input 1x3x32x32", "give one it takes with --input")
+    assert_one_line_error(
+        run_cli("summary", f"{STUDENTS}:broken_at_input", "--input", "1x3x32x32"),
+        2,
+        "rejects the input 1x3x32x32",
+        "give one it takes with --input",
+    )
 
 
 @pytest.mark.parametrize("fmt", ["table", "json", "csv", "markdown"])
@@ -66,8 +83,10 @@ def test_compare_prints_the_whole_document_up_to_the_break_and_exits_1(fmt):
         doc = json.loads(out)
         row = doc["differences"][-1]
         assert (row["kind"], row["model"], row["reference"]) == ("fails", "2.0", "layer2.0")
-        assert row["message"].startswith("2.0 (reference: layer2.0): the residual addition gets 1×128×16×16 and "
-                                         "1×64×32×32: the shortcut needs a projection")
+        assert row["message"].startswith(
+            "2.0 (reference: layer2.0): the residual addition gets 1×128×16×16 and "
+            "1×64×32×32: the shortcut needs a projection"
+        )
         broken = doc["models"][1]
         assert broken["failure"]["module"] == "2.0" and broken["failure"]["operator"] == "aten.add"
         # up to the break, the stem and stage 1 ran and match, counted by hand
@@ -78,17 +97,25 @@ def test_compare_prints_the_whole_document_up_to_the_break_and_exits_1(fmt):
         rows = list(csv.DictReader(io.StringIO(out)))
         stem = rows[0]
         assert stem["table"] == "stages"
-        assert int(stem["resnet18_cifar_params"]) == int(stem["cifar_resnet18_identity_shortcut_params"]) \
-            == STEM_PARAMS
+        assert int(stem["resnet18_cifar_params"]) == int(stem["cifar_resnet18_identity_shortcut_params"]) == STEM_PARAMS
         # the differences follow the stage table: the missing projection (1×1 conv 64→128: 64·128 weights, and
         # BatchNorm's 2·128), then the `fails` row, in both models' words
         changed, fails = rows[-2:]
-        assert (changed["table"], changed["kind"], int(changed["params_delta"])) == \
-            ("differences", "changed", -(64 * 128 + 2 * 128))
-        assert (fails["table"], fails["of"], fails["kind"], fails["model"], fails["reference"]) == \
-            ("differences", "cifar_resnet18_identity_shortcut", "fails", "2.0", "layer2.0")
-        assert "the residual addition gets 1×128×16×16 and 1×64×32×32: the shortcut needs a projection" \
-            in fails["message"]
+        assert (changed["table"], changed["kind"], int(changed["params_delta"])) == (
+            "differences",
+            "changed",
+            -(64 * 128 + 2 * 128),
+        )
+        assert (fails["table"], fails["of"], fails["kind"], fails["model"], fails["reference"]) == (
+            "differences",
+            "cifar_resnet18_identity_shortcut",
+            "fails",
+            "2.0",
+            "layer2.0",
+        )
+        assert (
+            "the residual addition gets 1×128×16×16 and 1×64×32×32: the shortcut needs a projection" in fails["message"]
+        )
     elif fmt == "markdown":
         assert "- **fails** 2.0 (reference: layer2.0): the residual addition gets" in out
     else:
@@ -111,8 +138,11 @@ def test_a_broken_model_alone_is_compared_with_the_variant_closest_to_what_ran(m
     result = run_cli("compare", model, "--format", "json")
     assert result.exit_code == 1, result.stderr
     doc = json.loads(result.stdout)
-    assert doc["reference"] == "resnet18_cifar" and doc["closest"] == {"name": "resnet18_cifar", "flags": {},
-                                                                       "exact": False}
+    assert doc["reference"] == "resnet18_cifar" and doc["closest"] == {
+        "name": "resnet18_cifar",
+        "flags": {},
+        "exact": False,
+    }
     assert [m["input_shape"] for m in doc["models"]] == [[1, 3, 32, 32]] * 2
     changed, fails = doc["differences"]
     # the projection it lacks: a 1×1 conv 64→128 (64·128 weights) and its BatchNorm (2·128)
@@ -122,8 +152,10 @@ def test_a_broken_model_alone_is_compared_with_the_variant_closest_to_what_ran(m
     assert "the residual addition gets 1×128×16×16 and 1×64×32×32" in fails["message"]
     stem, layer1 = doc["stages"][0]["models"], doc["stages"][1]["models"]
     assert [m["params"] for m in stem] == [STEM_PARAMS] * 2 and [m["params"] for m in layer1] == [LAYER1_PARAMS] * 2
-    assert "up to where it breaks, closest to resnet18_cifar, so analysed at the input it was made for, " \
-           "1×3×32×32" in result.stderr
+    assert (
+        "up to where it breaks, closest to resnet18_cifar, so analysed at the input it was made for, "
+        "1×3×32×32" in result.stderr
+    )
     assert "its forward fails in module '2.0'" in result.stderr.strip().splitlines()[-1]
 
 
@@ -143,8 +175,9 @@ def test_a_broken_torchvision_resnet50_is_closest_to_resnet50_up_to_the_break():
     model.layer3[0].downsample = nn.Identity()
     analyzed = analyze(target_of_module(model, (1, 3, 224, 224)), allow_partial=True)
     assert analyzed.failure.module == "layer3.0"
-    found = closest_prefix(structure(analyzed.analysis, True, "layer3.0"), (1, 3, 224, 224),
-                           sum(p.numel() for p in model.parameters()))
+    found = closest_prefix(
+        structure(analyzed.analysis, True, "layer3.0"), (1, 3, 224, 224), sum(p.numel() for p in model.parameters())
+    )
     assert (found.name, found.flags, found.exact) == ("resnet50", (), False)
 
 
@@ -153,18 +186,25 @@ def test_a_broken_model_close_to_nothing_is_told_so_in_one_line():
     result = run_cli("compare", "tests/fixtures/bad_models.py:BreaksAfterTwoLayers")
     assert result.exit_code == 1
     said = [line for line in result.stdout.splitlines() if "registered variant" in line]
-    assert said == ["BreaksAfterTwoLayers is not close to a registered variant up to where its forward fails (name "
-                    "the model it should be: `resnet-cli compare REFERENCE MODEL`)"]
+    assert said == [
+        "BreaksAfterTwoLayers is not close to a registered variant up to where its forward fails (name "
+        "the model it should be: `resnet-cli compare REFERENCE MODEL`)"
+    ]
     assert "Traceback" not in result.stderr and "unexpected" not in result.stderr
     assert "its forward fails in module 'features.2' (Conv2d)" in result.stderr.strip().splitlines()[-1]
 
 
 def test_explain_names_what_each_operator_got():
     # a conv of 1 input channel fed 3 channels; a linear layer of 3072 features fed 150,528 (3·224·224)
-    conv = explain("aten.convolution", [(1, 3, 32, 32)], [(64, 1, 3, 3)],
-                   "expected input[1, 3, 32, 32] to have 1 channels, but got 3 channels instead")
-    assert conv.startswith("the convolution (3×3, weight 64×1×3×3) gets 1×3×32×32: it takes 1 channels per group, "
-                           "the tensor has 3")
+    conv = explain(
+        "aten.convolution",
+        [(1, 3, 32, 32)],
+        [(64, 1, 3, 3)],
+        "expected input[1, 3, 32, 32] to have 1 channels, but got 3 channels instead",
+    )
+    assert conv.startswith(
+        "the convolution (3×3, weight 64×1×3×3) gets 1×3×32×32: it takes 1 channels per group, the tensor has 3"
+    )
     linear = explain("aten.addmm", [(1, 150528), (3072, 10)], [(10,)], "mat1 and mat2 shapes cannot be multiplied")
     assert linear.startswith("the linear layer takes 3072 features and gets 150528 (1×150528)")
     # strided differently, same width: 56 / 8 = 7 on one path, 56 / 2 = 28 on the other
@@ -173,6 +213,7 @@ def test_explain_names_what_each_operator_got():
 
 
 # ---- req. 7: the input the model was made for ----
+
 
 def test_a_cifar_resnet18_is_summarised_at_32x32():
     result = run_cli("summary", f"{STUDENTS}:cifar_resnet18", "--format", "json")
@@ -207,8 +248,12 @@ def test_compare_runs_every_model_at_the_input_the_first_was_made_for():
 
 FOUR = ("resnet50", "resnext50_32x4d", "resnet50d", "wide_resnet50_2")
 # total parameters: torchvision's model docs (resnet50, resnext50_32x4d, wide_resnet50_2) and timm's resnet50d
-FOUR_PARAMS = {"resnet50": 25_557_032, "resnext50_32x4d": 25_028_904, "resnet50d": 25_576_264,
-               "wide_resnet50_2": 68_883_240}
+FOUR_PARAMS = {
+    "resnet50": 25_557_032,
+    "resnext50_32x4d": 25_028_904,
+    "resnet50d": 25_576_264,
+    "wide_resnet50_2": 68_883_240,
+}
 
 
 @pytest.mark.parametrize("columns", [80, 200])
@@ -218,7 +263,7 @@ def test_four_models_each_keep_their_name_and_totals_at_any_width(columns):
     lines = result.stdout.splitlines()
     assert max(len(line) for line in lines) <= columns
     total = next(i for i, line in enumerate(lines) if line.lstrip().startswith("total "))
-    rows = lines[total:total + 4]
+    rows = lines[total : total + 4]
     for name, row in zip(FOUR, rows, strict=True):  # one row per model under "total", its name and its count
         assert name in row.split() and f"{FOUR_PARAMS[name]:,}" in row.split(), row
 
@@ -247,12 +292,21 @@ def test_a_broken_first_model_is_compared_with_the_first_that_runs():
 
 def test_a_broken_first_model_stays_the_reference_with_stages_and_a_note_says_why():
     # --stages is given per model, in order: the broken first model stays the reference, and a note says why
-    result = run_cli("compare", f"{ISSUE}:cifar_resnet18_identity_shortcut", "resnet18_cifar", "--stages", "default",
-                     "--format", "json")
+    result = run_cli(
+        "compare",
+        f"{ISSUE}:cifar_resnet18_identity_shortcut",
+        "resnet18_cifar",
+        "--stages",
+        "default",
+        "--format",
+        "json",
+    )
     assert result.exit_code == 1
     assert json.loads(result.stdout)["reference"] == f"{ISSUE}:cifar_resnet18_identity_shortcut"
-    assert ("its forward fails in 2.0, but it stays the reference, as --stages names each model's stages in the "
-            "order the models are given") in result.stderr
+    assert (
+        "its forward fails in 2.0, but it stays the reference, as --stages names each model's stages in the "
+        "order the models are given"
+    ) in result.stderr
 
 
 def test_a_cifar_net_whose_head_only_takes_32x32_is_found_at_its_input():
@@ -270,13 +324,20 @@ def test_a_cifar_net_whose_head_only_takes_32x32_is_found_at_its_input():
 
 
 def test_a_model_broken_at_the_default_input_is_told_the_input_was_the_default():
-    line = assert_one_line_error(run_cli("summary", f"{STUDENTS}:broken_identity"), 1,
-                                 "its forward fails in module '2.0' (Block)",
-                                 "it was analysed at the default input 1×3×224×224: give --input NxCxHxW")
+    line = assert_one_line_error(
+        run_cli("summary", f"{STUDENTS}:broken_identity"),
+        1,
+        "its forward fails in module '2.0' (Block)",
+        "it was analysed at the default input 1×3×224×224: give --input NxCxHxW",
+    )
     assert line.count("--input") == 1
 
 
 def test_a_map_shrunk_below_a_pool_is_said_so():
     # kuangliu's ResNet-18 at 8×8: the stages leave 1×1 (8 / 2·2·2), and F.avg_pool2d(out, 4) has no 4×4 to pool
-    assert_one_line_error(run_cli("summary", "tests/fixtures/cifar_tutorials.py:ResNet18", "--input", "1x3x8x8"), 1,
-                          "the avg-pool gets 1×512×1×1", "smaller than its window")
+    assert_one_line_error(
+        run_cli("summary", "tests/fixtures/cifar_tutorials.py:ResNet18", "--input", "1x3x8x8"),
+        1,
+        "the avg-pool gets 1×512×1×1",
+        "smaller than its window",
+    )

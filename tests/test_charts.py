@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
-
 from conftest import run_cli
-from resnet_cli.render.charts import bench_figure, chart_flag_argv, save_bench_plot
-from resnet_cli.cli.app import main
+
 from resnet_cli.base.errors import UsageError
+from resnet_cli.cli.app import main
+from resnet_cli.render.charts import bench_figure, chart_flag_argv, save_bench_plot
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -118,11 +118,14 @@ def test_compare_chart(tmp_path):
     assert max(len(line) for line in terminal.stdout.splitlines()) <= 100
 
 
-@pytest.mark.parametrize("args, words", [
-    (["summary", "resnet50", "--chart=-", "-f", "json"], "--chart without a file draws bars in the terminal"),
-    (["summary", "resnet50", "--chart", "c.gif"], "--chart 'c.gif': the file name must end in .svg, .png or .pdf"),
-    (["compare", "basic", "bottleneck", "--chart", "c.png"], "--chart applies to model comparisons"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["summary", "resnet50", "--chart=-", "-f", "json"], "--chart without a file draws bars in the terminal"),
+        (["summary", "resnet50", "--chart", "c.gif"], "--chart 'c.gif': the file name must end in .svg, .png or .pdf"),
+        (["compare", "basic", "bottleneck", "--chart", "c.png"], "--chart applies to model comparisons"),
+    ],
+)
 def test_bad_chart_requests(args, words):
     result = invoke(*args)
     assert result.exit_code == 2 and result.stdout == ""
@@ -134,20 +137,42 @@ def _records(latency_per_image, flops_per_image):
     records = []
     for batch in (1, 4, 16):
         median = latency_per_image * batch + 2.0
-        records.append({"batch_size": batch, "status": "ok", "median_ms": median, "p10_ms": 0.9 * median,
-                        "p90_ms": 1.2 * median, "throughput": 1000 * batch / median,
-                        "flops_per_batch": flops_per_image * batch})
-    return records + [{"batch_size": 64, "status": "refused", "median_ms": None, "p10_ms": None,
-                       "p90_ms": None, "throughput": None, "flops_per_batch": flops_per_image * 64}]
+        records.append(
+            {
+                "batch_size": batch,
+                "status": "ok",
+                "median_ms": median,
+                "p10_ms": 0.9 * median,
+                "p90_ms": 1.2 * median,
+                "throughput": 1000 * batch / median,
+                "flops_per_batch": flops_per_image * batch,
+            }
+        )
+    return records + [
+        {
+            "batch_size": 64,
+            "status": "refused",
+            "median_ms": None,
+            "p10_ms": None,
+            "p90_ms": None,
+            "throughput": None,
+            "flops_per_batch": flops_per_image * 64,
+        }
+    ]
 
 
 def test_bench_plot_from_plain_records(tmp_path):
     path = tmp_path / "bench.svg"
-    save_bench_plot([("resnet50", _records(9.0, 8.2e9)), ("resnet18 channels-last", _records(4.0, 3.6e9))],
-                    str(path))
+    save_bench_plot([("resnet50", _records(9.0, 8.2e9)), ("resnet18 channels-last", _records(4.0, 3.6e9))], str(path))
     text = _svg_text(path)
-    for label in ("latency: median, p10–p90 band", "throughput", "latency against FLOPs", "resnet50",
-                  "resnet18 channels-last", "batch size"):
+    for label in (
+        "latency: median, p10–p90 band",
+        "throughput",
+        "latency against FLOPs",
+        "resnet50",
+        "resnet18 channels-last",
+        "batch size",
+    ):
         assert label in text, label
     two = bench_figure([("resnet50", _records(9.0, 8.2e9))] * 2)
     # the refused batch size 64 is skipped: the measured ones are the ticks
@@ -160,14 +185,22 @@ def test_bench_plot_from_plain_records(tmp_path):
 
 
 def test_other_commands_never_import_matplotlib():
-    code = ("import sys; from resnet_cli.cli.app import main; "
-            "assert main(['--help']) == 0; assert 'matplotlib' not in sys.modules and 'torch' not in sys.modules; "
-            "assert main(['draw', '--help']) == 0 and main(['summary', '--help']) == 0; "
-            "assert 'matplotlib' not in sys.modules and 'torch' not in sys.modules; "
-            "assert main(['summary', 'resnet18', '-f', 'json']) == 0; "
-            "assert main(['summary', 'resnet18', '--chart']) == 0; "
-            "assert main(['draw', 'resnet18']) == 0; "
-            "assert 'matplotlib' not in sys.modules, 'matplotlib imported'")
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "COLUMNS": "100"})
+    code = (
+        "import sys; from resnet_cli.cli.app import main; "
+        "assert main(['--help']) == 0; assert 'matplotlib' not in sys.modules and 'torch' not in sys.modules; "
+        "assert main(['draw', '--help']) == 0 and main(['summary', '--help']) == 0; "
+        "assert 'matplotlib' not in sys.modules and 'torch' not in sys.modules; "
+        "assert main(['summary', 'resnet18', '-f', 'json']) == 0; "
+        "assert main(['summary', 'resnet18', '--chart']) == 0; "
+        "assert main(['draw', 'resnet18']) == 0; "
+        "assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "100"},
+    )
     assert done.returncode == 0, done.stderr

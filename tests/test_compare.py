@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import run_cli
+
 from resnet_cli.comparison.blocks import compare_blocks
 from resnet_cli.comparison.models import compare_models
 from resnet_cli.spec.fields import BlockKind
@@ -56,6 +56,7 @@ def _block(comparison, setting, kind):
 
 
 # ---- blocks: the figures of the issue, by hand ----
+
 
 def test_basic_and_bottleneck_where_resnet_uses_them():
     comparison = compare_blocks(["basic", "bottleneck"])
@@ -143,8 +144,19 @@ def test_cli_blocks_json_schema():
     assert set(basic) >= {"kind", "label", "in_channels", "width", "out_channels", "layers", "total", "ratio_to_first"}
     assert basic["total"]["conv_weights"] == 1_179_648
     assert bottleneck["ratio_to_first"]["conv_weights"] == pytest.approx(69_632 / 1_179_648, abs=1e-6)
-    assert set(basic["layers"][0]) >= {"layer", "kernel", "in_channels", "out_channels", "groups", "params_formula",
-                                       "conv_weights", "bn_params", "macs", "flops", "output_shape"}
+    assert set(basic["layers"][0]) >= {
+        "layer",
+        "kernel",
+        "in_channels",
+        "out_channels",
+        "groups",
+        "params_formula",
+        "conv_weights",
+        "bn_params",
+        "macs",
+        "flops",
+        "output_shape",
+    }
 
 
 def test_cli_blocks_csv_and_markdown():
@@ -152,8 +164,11 @@ def test_cli_blocks_csv_and_markdown():
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     totals = [r for r in rows if r["layer"] == "total"]
     assert [(r["setting"], r["block"], r["conv_weights"]) for r in totals] == [
-        ("as used", "basic", "73728"), ("as used", "bottleneck", "69632"),
-        ("equal width", "basic", "1179648"), ("equal width", "bottleneck", "69632")]
+        ("as used", "basic", "73728"),
+        ("as used", "bottleneck", "69632"),
+        ("equal width", "basic", "1179648"),
+        ("equal width", "bottleneck", "69632"),
+    ]
     markdown = invoke("basic", "bottleneck", "--format", "markdown").stdout
     assert "| layer |" in markdown and "1,179,648" in markdown
 
@@ -163,8 +178,11 @@ def test_cli_blocks_csv_and_markdown():
 # v1 moves layer2.0's stride from the 3×3 conv2 to the 1×1 conv1 (and likewise in layer3.0, layer4.0): conv1
 # and its BatchNorm then run at the half size. By hand, per stage (conv1 Cin·Cout weights + BN's 2 fvcore FLOPs
 # per element, times the spatial positions saved):
-V1_FLOPS_SAVED = ((256 * 128 + 2 * 128) * (56 * 56 - 28 * 28) + (512 * 256 + 2 * 256) * (28 * 28 - 14 * 14)
-                  + (1024 * 512 + 2 * 512) * (14 * 14 - 7 * 7))
+V1_FLOPS_SAVED = (
+    (256 * 128 + 2 * 128) * (56 * 56 - 28 * 28)
+    + (512 * 256 + 2 * 256) * (28 * 28 - 14 * 14)
+    + (1024 * 512 + 2 * 512) * (14 * 14 - 7 * 7)
+)
 
 
 def test_models_side_by_side_with_differences():
@@ -175,8 +193,10 @@ def test_models_side_by_side_with_differences():
     # v1: same shapes and parameters, the stride on another conv: one row, named, with what it saves
     (stride,) = v1.differences
     assert stride.kind == "changed" and stride.blocks == ("layer2.0", "layer3.0", "layer4.0")
-    assert "stride 2 is on conv1 (1×1) where the reference has it on conv2 (3×3) — this is the v1 placement" \
+    assert (
+        "stride 2 is on conv1 (1×1) where the reference has it on conv2 (3×3) — this is the v1 placement"
         in stride.message
+    )
     assert (stride.params_delta, stride.flops_delta) == (0, -V1_FLOPS_SAVED) == (0, v1.flops - resnet50.flops)
     assert comparison.divergences[1].stage == "layer2" and comparison.divergences[1].reasons == ("operators",)
     # the "d" deep stem: 3×3 convs 3→32, 32→32, 32→64 with their BNs, against the 7×7 conv 3→64 and its BN
@@ -199,8 +219,18 @@ def test_cli_models_json_schema():
     result = invoke("resnet50", "resnet50_v1", "--format", "json")
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
-    assert set(document) >= {"schema_version", "command", "comparison", "reference", "models", "stages",
-                             "differences", "closest", "first_divergence", "first_flops_difference"}
+    assert set(document) >= {
+        "schema_version",
+        "command",
+        "comparison",
+        "reference",
+        "models",
+        "stages",
+        "differences",
+        "closest",
+        "first_divergence",
+        "first_flops_difference",
+    }
     assert document["comparison"] == "models" and document["stages_aligned_by"] == "structure"
     (row,) = document["differences"]
     assert set(row) >= {"kind", "reference", "model", "message", "blocks", "params_delta", "flops_delta"}
@@ -210,8 +240,20 @@ def test_cli_models_json_schema():
     assert divergence["stage"] == "layer2" and divergence["message"] == row["message"]
     assert document["first_flops_difference"]["stage"] == "layer2"
     entry = document["stages"][2]["models"][1]
-    assert set(entry) >= {"model", "name", "output_shape", "params", "params_diff", "params_pct", "flops",
-                          "flops_diff", "flops_pct", "macs", "macs_diff", "macs_pct"}
+    assert set(entry) >= {
+        "model",
+        "name",
+        "output_shape",
+        "params",
+        "params_diff",
+        "params_pct",
+        "flops",
+        "flops_diff",
+        "flops_pct",
+        "macs",
+        "macs_diff",
+        "macs_pct",
+    }
     assert entry["params_diff"] == 0 and entry["flops_diff"] < 0
     assert document["models"][0]["total"]["params"] == RESNET50_PARAMS
 
@@ -223,14 +265,16 @@ def test_cli_models_csv_has_a_row_per_stage_and_total():
     assert [r["stage"] for r in rows] == ["stem", "layer1", "layer2", "layer3", "layer4", "head", "total"]
     # the differences follow the stage table, as in JSON: the same rows, in the same order
     differences = json.loads(invoke("resnet50", "resnet18", "--format", "json").stdout)["differences"]
-    assert [r["table"] for r in every[len(rows):]] == ["differences"] * len(differences) and differences
-    assert [(r["of"], r["kind"], r["message"], int(r["params_delta"])) for r in every[len(rows):]] == \
-        [("resnet18", d["kind"], d["message"], d["params_delta"]) for d in differences]
+    assert [r["table"] for r in every[len(rows) :]] == ["differences"] * len(differences) and differences
+    assert [(r["of"], r["kind"], r["message"], int(r["params_delta"])) for r in every[len(rows) :]] == [
+        ("resnet18", d["kind"], d["message"], d["params_delta"]) for d in differences
+    ]
     assert int(rows[-1]["resnet50_params"]) == RESNET50_PARAMS and int(rows[-1]["resnet18_params"]) == RESNET18_PARAMS
     assert int(rows[-1]["resnet18_params_diff"]) == RESNET18_PARAMS - RESNET50_PARAMS
 
 
 # ---- your own model ----
+
 
 def test_correct_hand_written_resnet50_matches():
     comparison = compare_models(["resnet50", f"{WRONG}:correct"])
@@ -244,8 +288,10 @@ def test_forgotten_stride_is_named_with_its_cost():
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
     (row,) = document["differences"]
-    assert row["message"].startswith("layer2.0, layer3.0 and layer4.0: no stride 2: the reference downsamples here "
-                                     "with stride 2 on conv2 (3×3) and the projection conv")
+    assert row["message"].startswith(
+        "layer2.0, layer3.0 and layer4.0: no stride 2: the reference downsamples here "
+        "with stride 2 on conv2 (3×3) and the projection conv"
+    )
     # every later map is larger: the whole FLOPs difference is this row's
     model = document["models"][1]
     assert row["flops_delta"] == model["vs_reference"]["flops"]["diff"] and row["params_delta"] == 0
@@ -282,8 +328,9 @@ def test_stride_on_every_conv_is_compared_up_to_where_it_breaks():
     assert broken["failure"]["module"] == "layer2.0"
     assert [s["output_shape"] for s in broken["stages"][:2]] == [[1, 64, 56, 56], [1, 256, 56, 56]]
     stride, failure = doc["differences"]
-    assert stride["message"].startswith("layer2.0: stride 2 on conv1 (1×1), conv2 (3×3) and conv3 (1×1) where the "
-                                        "reference has it on conv2 (3×3) only")
+    assert stride["message"].startswith(
+        "layer2.0: stride 2 on conv1 (1×1), conv2 (3×3) and conv3 (1×1) where the reference has it on conv2 (3×3) only"
+    )
     assert failure["kind"] == "fails" and "the residual addition gets" in failure["message"]
     assert broken["failure"]["operator"] == "aten.add" and "must match the size" in broken["failure"]["message"]
     assert doc["first_divergence"]["stage"] == "layer2"
@@ -327,19 +374,23 @@ def test_one_model_alone_is_identified():
     alone = json.loads(invoke(f"{MISTAKES}:no_relu_after_add", "-f", "json").stdout)
     assert alone["closest"] == {"name": "resnet50", "flags": {}, "exact": False}
     assert [d["message"].split(";")[0] for d in alone["differences"]] == [
-        "every block of layer1–layer4: no ReLU after the residual addition"]
+        "every block of layer1–layer4: no ReLU after the residual addition"
+    ]
 
 
 def test_package_module_callable_and_stages_option():
-    result = invoke("tests.fixtures.bad_models:Tiny", f"{BAD}:Tiny", "--stages", "features,classifier",
-                    "--format", "json")
+    result = invoke(
+        "tests.fixtures.bad_models:Tiny", f"{BAD}:Tiny", "--stages", "features,classifier", "--format", "json"
+    )
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
     assert [m["source"] for m in document["models"]] == ["module", "file"]
     assert document["stages_aligned_by"] == "position"
     # features (conv 3·3·3·8 + BN 2·8), then pool + classifier (8·10 + 10)
     assert [(s["name"], s["params"]) for s in document["models"][0]["stages"]] == [
-        ("features", 9 * 3 * 8 + 16), ("classifier", 8 * 10 + 10)]
+        ("features", 9 * 3 * 8 + 16),
+        ("classifier", 8 * 10 + 10),
+    ]
     assert document["first_divergence"] is None and document["differences"] == []
 
 
@@ -356,50 +407,62 @@ def test_model_needing_real_tensors_falls_back_to_cpu():
 
 # ---- bad input: one line, exit 2 for usage, 1 for the user's code ----
 
-@pytest.mark.parametrize("args, code, words", [
-    (["basic"], 2, "two block kinds or at least one model"),
-    ([], 2, "two block kinds or at least one model"),
-    (["basic", "bottlenek"], 2, "did you mean bottleneck"),
-    (["resnet50", "resnet5O"], 2, "unknown block kind or model 'resnet5O'"),
-    (["basic", "resnet50"], 2, "cannot compare block kinds"),
-    (["resnet50", "no/such/file.py:model"], 2, "file not found: no/such/file.py"),
-    (["resnet50", "no_such_package.models:resnet"], 2, "no module named 'no_such_package'"),
-    (["resnet50", f"{BAD}:missing"], 2, "has no callable 'missing'; it defines: "),
-    (["resnet50", f"{BAD}:NOT_CALLABLE"], 2, "is not callable"),
-    (["resnet50", f"{BAD}:returns_a_dict"], 2, "returned a dict, not a torch.nn.Module"),
-    (["resnet50", f"{BAD}:TakesOneChannel"], 2, "rejects the input 1x3x224x224"),
-    (["resnet50", "resnet18", "--input", "1x3x16x16"], 2, "too small for resnet50"),
-    (["resnet50", "resnet18", "--input", "1x3x224"], 2, "expected 4 as NxCxHxW"),
-    (["basic", "bottleneck", "--channels", "10"], 2, "multiple of 4"),
-    (["basic", "bottleneck", "--size", "zero"], 2, "--size 'zero' is not an integer"),
-    (["basic", "bottleneck", "--input", "1x3x224x224"], 2, "--input applies to model comparisons"),
-    (["resnet50", "resnet18", "--channels", "64"], 2, "--channels applies to block comparisons"),
-    (["resnet50", "resnet18", "--stages", "layer1,nope"], 2, "no top-level module 'nope'"),
-    (["resnet50", "resnet18", "--stages", "layer1", "--stages", "layer1", "--stages", "layer1"], 2,
-     "--stages given 3 times for 2 models"),
-    (["resnet50", "resnet18", "--block", "triple"], 2, "--block 'triple' is not accepted"),
-    (["resnet50", "resnet18", "--format", "yaml"], 2, "--format 'yaml' is not accepted"),
-    ([f"{BAD}:Tiny", f"{BAD}:Tiny", "--layers", "2,2"], 2, "override flags change registered models"),
-    (["resnet18", "resnet34", "resnet50", "--export-weights", "w.safetensors"], 2, "3 models were given"),
-    (["resnet18", "resnet34", "--seed", "1"], 2, "--seed applies to --export-weights"),
-    (["resnet18", "resnet34", "--export-weights", "w.safetensors", "--seed", "-1"], 2, "--seed -1 is out of range"),
-    (["resnet18", "resnet34", "--export-weights", "no/such/dir/w.safetensors"], 2, "folder no/such/dir does not"),
-    (["basic", "bottleneck", "--export-weights", "w.pt"], 2, "--export-weights applies to model comparisons"),
-    (["resnet50", f"{BAD}:raises"], 1, "calling it raised ValueError: student forgot to set num_classes"),
-    (["resnet50", f"{BAD}:FailsInForward"], 1, "raised NotImplementedError: forward is homework"),
-    (["resnet50", "tests/fixtures/broken_import.py:model"], 1,
-     "importing tests/fixtures/broken_import.py raised ImportError: No module named 'student_helpers'"),
-])
+
+@pytest.mark.parametrize(
+    "args, code, words",
+    [
+        (["basic"], 2, "two block kinds or at least one model"),
+        ([], 2, "two block kinds or at least one model"),
+        (["basic", "bottlenek"], 2, "did you mean bottleneck"),
+        (["resnet50", "resnet5O"], 2, "unknown block kind or model 'resnet5O'"),
+        (["basic", "resnet50"], 2, "cannot compare block kinds"),
+        (["resnet50", "no/such/file.py:model"], 2, "file not found: no/such/file.py"),
+        (["resnet50", "no_such_package.models:resnet"], 2, "no module named 'no_such_package'"),
+        (["resnet50", f"{BAD}:missing"], 2, "has no callable 'missing'; it defines: "),
+        (["resnet50", f"{BAD}:NOT_CALLABLE"], 2, "is not callable"),
+        (["resnet50", f"{BAD}:returns_a_dict"], 2, "returned a dict, not a torch.nn.Module"),
+        (["resnet50", f"{BAD}:TakesOneChannel"], 2, "rejects the input 1x3x224x224"),
+        (["resnet50", "resnet18", "--input", "1x3x16x16"], 2, "too small for resnet50"),
+        (["resnet50", "resnet18", "--input", "1x3x224"], 2, "expected 4 as NxCxHxW"),
+        (["basic", "bottleneck", "--channels", "10"], 2, "multiple of 4"),
+        (["basic", "bottleneck", "--size", "zero"], 2, "--size 'zero' is not an integer"),
+        (["basic", "bottleneck", "--input", "1x3x224x224"], 2, "--input applies to model comparisons"),
+        (["resnet50", "resnet18", "--channels", "64"], 2, "--channels applies to block comparisons"),
+        (["resnet50", "resnet18", "--stages", "layer1,nope"], 2, "no top-level module 'nope'"),
+        (
+            ["resnet50", "resnet18", "--stages", "layer1", "--stages", "layer1", "--stages", "layer1"],
+            2,
+            "--stages given 3 times for 2 models",
+        ),
+        (["resnet50", "resnet18", "--block", "triple"], 2, "--block 'triple' is not accepted"),
+        (["resnet50", "resnet18", "--format", "yaml"], 2, "--format 'yaml' is not accepted"),
+        ([f"{BAD}:Tiny", f"{BAD}:Tiny", "--layers", "2,2"], 2, "override flags change registered models"),
+        (["resnet18", "resnet34", "resnet50", "--export-weights", "w.safetensors"], 2, "3 models were given"),
+        (["resnet18", "resnet34", "--seed", "1"], 2, "--seed applies to --export-weights"),
+        (["resnet18", "resnet34", "--export-weights", "w.safetensors", "--seed", "-1"], 2, "--seed -1 is out of range"),
+        (["resnet18", "resnet34", "--export-weights", "no/such/dir/w.safetensors"], 2, "folder no/such/dir does not"),
+        (["basic", "bottleneck", "--export-weights", "w.pt"], 2, "--export-weights applies to model comparisons"),
+        (["resnet50", f"{BAD}:raises"], 1, "calling it raised ValueError: student forgot to set num_classes"),
+        (["resnet50", f"{BAD}:FailsInForward"], 1, "raised NotImplementedError: forward is homework"),
+        (
+            ["resnet50", "tests/fixtures/broken_import.py:model"],
+            1,
+            "importing tests/fixtures/broken_import.py raised ImportError: No module named 'student_helpers'",
+        ),
+    ],
+)
 def test_bad_input_is_one_line(args, code, words):
     assert words in _one_error_line(invoke(*args), code)
 
 
 # ---- as a user meets it: the installed entry point ----
 
+
 def test_compare_does_not_import_torch_until_it_runs():
     probe = "import sys, resnet_cli.cli.compare, resnet_cli.comparison.blocks; print('torch' in sys.modules)"
-    imported = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True,
-                              env={**os.environ}, timeout=120)
+    imported = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, env={**os.environ}, timeout=120
+    )
     assert imported.stdout.strip() == "False", imported.stderr
 
 

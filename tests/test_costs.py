@@ -57,8 +57,10 @@ def test_two_differences_each_charged_alone_and_the_rest_combined():
     # parameters only, fvcore counts no bias FLOP, whatever the maps' sizes elsewhere
     assert (bias.params_delta, bias.flops_delta) == (26_560, 0)
     stride = next(r for r in differences if "v1 placement" in r.message)
-    assert stride.message.startswith("conv3_block1, conv4_block1 and conv5_block1 (reference: layer2.0, layer3.0 and "
-                                     "layer4.0): stride 2 is on 1_conv (1×1)")
+    assert stride.message.startswith(
+        "conv3_block1, conv4_block1 and conv5_block1 (reference: layer2.0, layer3.0 and "
+        "layer4.0): stride 2 is on 1_conv (1×1)"
+    )
     assert stride.flops_delta == _v1_placement_alone() and stride.costed == "alone"
     pool = next(r for r in differences if "max-pool" in r.message)
     assert pool.kind == "missing" and pool.costed == "alone" and pool.flops_delta > 11_000_000_000
@@ -89,24 +91,46 @@ def test_identity_shortcut_mistake_costs_the_missing_projection():
 def test_padding_change_named_in_both_models_words():
     comparison = compare_models(["resnet18_cifar", f"{STUDENTS}:cifar_resnet18_valid_conv2"])
     row = comparison.models[1].differences[0]
-    assert row.message.startswith('1.0.body.squash_b (reference: layer1.0.conv2): padding 0 ("valid") where the '
-                                  "reference pads 1: output 30×30 instead of 32×32")
+    assert row.message.startswith(
+        '1.0.body.squash_b (reference: layer1.0.conv2): padding 0 ("valid") where the '
+        "reference pads 1: output 30×30 instead of 32×32"
+    )
     assert not any("stem" in r.message or "bottleneck" in r.message for r in comparison.models[1].differences)
 
 
-VARIANTS = ("resnet18", "resnet34", "resnet50", "resnet50_v1", "resnet50d", "resnext50_32x4d", "seresnet50",
-            "resnet26t", "ecaresnet26t", "resnetv2_50", "resnet50_keras", "resnet50v2_keras", "resnet18_cifar")
-FLAGS = st.fixed_dictionaries({}, optional={
-    "stride_at": st.sampled_from([StrideAt.CONV3X3, StrideAt.FIRST_1X1]),
-    "shortcut": st.sampled_from([Shortcut.PROJECTION, Shortcut.AVGPOOL]),
-    "conv_bias": st.sampled_from(list(ConvBias)),
-    "stem_pool": st.sampled_from([StemPool.MAX, StemPool.NONE]),
-    "layers": st.sampled_from([(2, 2, 2, 2), (1, 2, 3, 1), (3, 4, 6, 3)]),
-})
+VARIANTS = (
+    "resnet18",
+    "resnet34",
+    "resnet50",
+    "resnet50_v1",
+    "resnet50d",
+    "resnext50_32x4d",
+    "seresnet50",
+    "resnet26t",
+    "ecaresnet26t",
+    "resnetv2_50",
+    "resnet50_keras",
+    "resnet50v2_keras",
+    "resnet18_cifar",
+)
+FLAGS = st.fixed_dictionaries(
+    {},
+    optional={
+        "stride_at": st.sampled_from([StrideAt.CONV3X3, StrideAt.FIRST_1X1]),
+        "shortcut": st.sampled_from([Shortcut.PROJECTION, Shortcut.AVGPOOL]),
+        "conv_bias": st.sampled_from(list(ConvBias)),
+        "stem_pool": st.sampled_from([StemPool.MAX, StemPool.NONE]),
+        "layers": st.sampled_from([(2, 2, 2, 2), (1, 2, 3, 1), (3, 4, 6, 3)]),
+    },
+)
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture],
-          phases=[Phase.explicit, Phase.reuse, Phase.generate])  # no shrinking: each example analyses ResNets
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)  # no shrinking: each example analyses ResNets
 @given(st.sampled_from(VARIANTS), st.sampled_from(VARIANTS), FLAGS)
 def test_rows_add_up_over_random_pairs_and_flags(first, second, flags):
     shape = (1, 3, 64, 64)
@@ -115,8 +139,9 @@ def test_rows_add_up_over_random_pairs_and_flags(first, second, flags):
         specs[1] = dataclasses.replace(specs[1], **flags).validate()
     except Exception:  # noqa: BLE001 — a flag this variant refuses (a layer count for a 3-stage net…)
         specs[1] = registry.VARIANTS[second].spec
-    analysed = [_analyse(dataclasses.replace(target_of_spec(spec, shape), name=f"m{i}"), None)
-                for i, spec in enumerate(specs)]
+    analysed = [
+        _analyse(dataclasses.replace(target_of_spec(spec, shape), name=f"m{i}"), None) for i, spec in enumerate(specs)
+    ]
     comparison = _comparison(analysed, [None, None])
     _adds_up(comparison)
     assert all(r.costed in ("alone", "layers", "none", "remainder") for r in comparison.models[1].differences)

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
-
 from conftest import run_cli
+
 from resnet_cli.report.draw import diagram
 from resnet_cli.sources.target import analyze_target, resolve_target
 
@@ -36,15 +36,26 @@ def _resnet50_stage_params():
     # per-stage parameters of torchvision's resnet50 (stem = conv1 + bn1, head = fc)
     with torch.device("meta"):
         reference = torchvision.models.resnet50()
-    count = lambda *modules: sum(p.numel() for m in modules for p in m.parameters())  # noqa: E731
-    return {"stem": count(reference.conv1, reference.bn1), "layer1": count(reference.layer1),
-            "layer2": count(reference.layer2), "layer3": count(reference.layer3), "layer4": count(reference.layer4),
-            "head": count(reference.fc)}
+    count = lambda *modules: sum(p.numel() for m in modules for p in m.parameters())
+    return {
+        "stem": count(reference.conv1, reference.bn1),
+        "layer1": count(reference.layer1),
+        "layer2": count(reference.layer2),
+        "layer3": count(reference.layer3),
+        "layer4": count(reference.layer4),
+        "head": count(reference.fc),
+    }
 
 
 def _chains(figure):
-    return {stage.name: [([layer.label for layer in group.main], group.count, group.shortcuts)
-                         for part in stage.parts for group in part.groups] for stage in figure.stages}
+    return {
+        stage.name: [
+            ([layer.label for layer in group.main], group.count, group.shortcuts)
+            for part in stage.parts
+            for group in part.groups
+        ]
+        for stage in figure.stages
+    }
 
 
 def test_resnet50_is_the_papers_table():
@@ -53,16 +64,21 @@ def test_resnet50_is_the_papers_table():
     chains = _chains(figure)
     # Table 1 of the ResNet paper, with torchvision's v1.5 stride on the 3×3
     assert chains["layer1"] == [(["1×1, 64", "3×3, 64", "1×1, 256"], 3, (("projection 1×1, 256", 1), ("identity", 2)))]
-    assert chains["layer2"] == [(["1×1, 128", "3×3, 128, /2", "1×1, 512"], 4,
-                                 (("projection 1×1, 512, /2", 1), ("identity", 3)))]
+    assert chains["layer2"] == [
+        (["1×1, 128", "3×3, 128, /2", "1×1, 512"], 4, (("projection 1×1, 512, /2", 1), ("identity", 3)))
+    ]
     assert [c[0][1] for c in (chains["layer3"], chains["layer4"])] == [6, 3]
     stem = [layer.label for part in figure.stages[0].parts for layer in part.layers]
     assert stem == ["7×7, 64, /2", "max-pool 3×3, /2"]
     head = [layer.label for part in figure.stages[-1].parts for layer in part.layers]
     assert head == ["global avg-pool", "fc 1000"]
     assert {s.name: s.params for s in figure.stages} == _resnet50_stage_params()
-    assert [s.output_shape for s in figure.stages][1:5] == [(1, 256, 56, 56), (1, 512, 28, 28), (1, 1024, 14, 14),
-                                                           (1, 2048, 7, 7)]
+    assert [s.output_shape for s in figure.stages][1:5] == [
+        (1, 256, 56, 56),
+        (1, 512, 28, 28),
+        (1, 1024, 14, 14),
+        (1, 2048, 7, 7),
+    ]
     assert figure.stages[4].receptive_field.size == (427, 427)  # hand calculation: tests/test_receptive.py
 
 
@@ -142,8 +158,20 @@ def test_files_in_every_format(tmp_path):
         assert result.exit_code == 0, result.stderr
         assert result.stdout == "" and f"wrote {path}" in result.stderr
     text = _svg_text(svg)
-    for label in ("stem", "layer1", "layer4", "×3", "×6", "1×1, 64", "3×3, 512, /2", "1×2048×7×7",
-                  "14,964,736 params", "RF 427 px, stride 32", "global avg-pool", "fc 1000"):
+    for label in (
+        "stem",
+        "layer1",
+        "layer4",
+        "×3",
+        "×6",
+        "1×1, 64",
+        "3×3, 512, /2",
+        "1×2048×7×7",
+        "14,964,736 params",
+        "RF 427 px, stride 32",
+        "global avg-pool",
+        "fc 1000",
+    ):
         assert label in text, label
     width, height = _png_size(png)
     assert 900 < width < 3000 and height > width  # one row per stage, top to bottom, at 150 dpi
@@ -165,21 +193,31 @@ def test_compare_blocks_draw_shows_the_formulas(tmp_path):
     assert "conv weights" in result.stdout  # the comparison itself is still printed
     text = _svg_text(path)
     # by hand: basic = 2 · 3·3·64·64 = 73,728; bottleneck = 1·1·256·64 + 3·3·64·64 + 1·1·64·256 = 69,632
-    for label in ("3·3·64·64 = 36,864", "1·1·256·64 = 16,384", "1·1·64·256 = 16,384",
-                  "36,864 + 36,864 = 73,728", "16,384 + 36,864 + 16,384 = 69,632", "BasicBlock 64→64",
-                  "Bottleneck 256→64→256", "identity"):
+    for label in (
+        "3·3·64·64 = 36,864",
+        "1·1·256·64 = 16,384",
+        "1·1·64·256 = 16,384",
+        "36,864 + 36,864 = 73,728",
+        "16,384 + 36,864 + 16,384 = 69,632",
+        "BasicBlock 64→64",
+        "Bottleneck 256→64→256",
+        "identity",
+    ):
         assert label in text, label
 
 
-@pytest.mark.parametrize("args, code, words", [
-    (["draw", "resnet50", "-o", "r50.jpg"], 2, "--output 'r50.jpg': the file name must end in .svg, .png or .pdf"),
-    (["draw", "resnet50", "-o", "no/such/folder/r50.png"], 2, "does not exist"),
-    (["draw", "resnet50", "--depth", "layer"], 2, "--depth 'layer' is not accepted; choose one of: stage, block"),
-    (["draw", "resnet51"], 2, "unknown model 'resnet51'"),
-    (["draw", f"{USER}:Plain", "--layers", "2,2"], 2, "--layers changes registered models"),
-    (["compare", "basic", "bottleneck", "--draw", "b.gif"], 2, "--draw 'b.gif'"),
-    (["compare", "resnet50", "resnet18", "--draw", "b.png"], 2, "--draw applies to block comparisons"),
-])
+@pytest.mark.parametrize(
+    "args, code, words",
+    [
+        (["draw", "resnet50", "-o", "r50.jpg"], 2, "--output 'r50.jpg': the file name must end in .svg, .png or .pdf"),
+        (["draw", "resnet50", "-o", "no/such/folder/r50.png"], 2, "does not exist"),
+        (["draw", "resnet50", "--depth", "layer"], 2, "--depth 'layer' is not accepted; choose one of: stage, block"),
+        (["draw", "resnet51"], 2, "unknown model 'resnet51'"),
+        (["draw", f"{USER}:Plain", "--layers", "2,2"], 2, "--layers changes registered models"),
+        (["compare", "basic", "bottleneck", "--draw", "b.gif"], 2, "--draw 'b.gif'"),
+        (["compare", "resnet50", "resnet18", "--draw", "b.png"], 2, "--draw applies to block comparisons"),
+    ],
+)
 def test_bad_input_is_one_line(args, code, words):
     result = invoke(*args)
     assert result.exit_code == code
@@ -198,8 +236,9 @@ def test_a_failing_model_leaves_no_file(tmp_path):
 def test_installed_entry_point_draws_the_tutorial_picture(tmp_path):
     executable = Path(sys.executable).with_name("resnet-cli")
     path = tmp_path / "resnet50.png"
-    done = subprocess.run([str(executable), "draw", "resnet50", "-o", str(path)], capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [str(executable), "draw", "resnet50", "-o", str(path)], capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     assert _png_size(path)[0] > 900
     assert re.fullmatch(r"wrote .*resnet50\.png\n", done.stderr)

@@ -34,6 +34,7 @@ def test_slim_v2_draws_its_pool_with_the_classifier_and_identity_shortcuts():
 
 # ---- a zero-padding module of its own is part of the layer it feeds, not a stage ----
 
+
 def _figure(build, shape=(1, 3, 224, 224)):
     with torch.device("meta"):
         model = build()
@@ -94,15 +95,27 @@ def test_padding_and_no_op_pool_children_join_the_stage_of_what_they_feed():
 
 # ---- blocks whose adds the model's own forward runs (a Keras port's flat layers) are drawn as blocks ----
 
+
 def _drawn(figure):
     """What the figure shows, but the FLOPs (fvcore counts x.mean and AdaptiveAvgPool2d apart)."""
     shown = []
     for stage in figure.stages:
-        groups = [(g.count, tuple(layer.label for layer in g.main), g.shortcuts, g.downsampling, g.params,
-                   g.output_shape, g.receptive_field.as_dict() if g.receptive_field else None)
-                  for part in stage.parts for g in part.groups]
-        shown.append((stage.name, stage.output_shape, stage.params, stage.receptive_field.as_dict(),
-                      _labels(stage), groups))
+        groups = [
+            (
+                g.count,
+                tuple(layer.label for layer in g.main),
+                g.shortcuts,
+                g.downsampling,
+                g.params,
+                g.output_shape,
+                g.receptive_field.as_dict() if g.receptive_field else None,
+            )
+            for part in stage.parts
+            for g in part.groups
+        ]
+        shown.append(
+            (stage.name, stage.output_shape, stage.params, stage.receptive_field.as_dict(), _labels(stage), groups)
+        )
     return shown
 
 

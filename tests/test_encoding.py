@@ -83,15 +83,22 @@ def test_messages_on_stderr_fall_back_too():
     assert err.startswith("resnet-cli: error: unknown model 'resnet50->'; did you mean resnet50"), err
 
 
-@pytest.mark.parametrize("env", [{"PYTHONIOENCODING": "ascii"}, {"PYTHONIOENCODING": "latin-1"},
-                                 {"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONIOENCODING": ""}])
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"PYTHONIOENCODING": "ascii"},
+        {"PYTHONIOENCODING": "latin-1"},
+        {"LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONIOENCODING": ""},
+    ],
+)
 def test_the_real_entry_point_in_any_locale(env):
     environment = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "120", **env}
     environment = {k: v for k, v in environment.items() if v != "" or k != "PYTHONIOENCODING"}
     entry = str(Path(sys.executable).parent / "resnet-cli")
-    runs = {what: subprocess.Popen([entry, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment)
-            for what, args in {"draw": ["draw", "resnet18"],
-                               "json": ["summary", "resnet18", "--format", "json"]}.items()}
+    runs = {
+        what: subprocess.Popen([entry, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment)
+        for what, args in {"draw": ["draw", "resnet18"], "json": ["summary", "resnet18", "--format", "json"]}.items()
+    }
     for what, process in runs.items():
         out, err = process.communicate(timeout=300)
         assert process.returncode == 0, (what, err)

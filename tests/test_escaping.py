@@ -13,11 +13,11 @@ import shutil
 
 import pytest
 import torch
+from conftest import assert_one_line_error, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import resnet_cli
-from conftest import assert_one_line_error, run_cli
 from resnet_cli.base.values import shown
 from resnet_cli.render import emit as render
 from resnet_cli.render.emit import Column, Document, Facts, Heading, Lines, Table
@@ -25,7 +25,7 @@ from resnet_cli.render.emit import Column, Document, Facts, Heading, Lines, Tabl
 FIXTURE = "tests/fixtures/outside_text.py"
 NAME = "evil\x1b[31m[/x]\x07"
 # every C0 control character, DEL, every C1 control character (0x9b is a one-byte CSI), bidi overrides
-CONTROLS = [chr(c) for c in range(1, 32)] + [chr(c) for c in range(0x7f, 0xa0)] + ["\u202e", "\u2066", "\u200f"]
+CONTROLS = [chr(c) for c in range(1, 32)] + [chr(c) for c in range(0x7F, 0xA0)] + ["\u202e", "\u2066", "\u200f"]
 
 
 def raw_controls(text: str) -> list[str]:
@@ -34,6 +34,7 @@ def raw_controls(text: str) -> list[str]:
 
 
 # ---- the one helper ----
+
 
 @settings(max_examples=50)
 @given(st.text())
@@ -57,14 +58,13 @@ def test_shown_spells_escapes_as_python_does():
 
 # ---- the renderer: every format for people, every block ----
 
-TEXT = st.text(alphabet=st.sampled_from(CONTROLS + list("ab[]/|,\" ")), min_size=1, max_size=12)
+TEXT = st.text(alphabet=st.sampled_from(CONTROLS + list('ab[]/|," ')), min_size=1, max_size=12)
 
 
 def _document(text: str) -> Document:
     columns = (Column("name", "name " + text, justify="left"), Column("value", "value", "count"))
     table = Table(columns, ({"name": text, "value": 1}, {"name": "plain", "value": 2}), "title " + text)
-    blocks = (Heading("heading " + text), Lines(("line " + text,)), Facts((("label " + text, "fact " + text),)),
-              table)
+    blocks = (Heading("heading " + text), Lines(("line " + text,)), Facts((("label " + text, "fact " + text),)), table)
     return Document(data={"name": text}, blocks=blocks, csv=table)
 
 
@@ -103,6 +103,7 @@ def test_notes_on_stderr_are_escaped_and_said_once(capsys):
 
 # ---- the commands: module names in every table, user code's messages, checkpoint names ----
 
+
 @pytest.mark.parametrize("command", ["summary", "flops"])
 @pytest.mark.parametrize("fmt", ["table", "markdown", "csv"])
 def test_module_names_are_escaped_in_every_table(command, fmt):
@@ -122,8 +123,10 @@ def test_json_keeps_module_names_raw(command):
 
 
 def test_draw_and_the_terminal_chart_escape_module_names():
-    for args in (("draw", f"{FIXTURE}:named", "--input", "1x3x8x8"),
-                 ("summary", f"{FIXTURE}:named", "--input", "1x3x8x8", "--chart")):
+    for args in (
+        ("draw", f"{FIXTURE}:named", "--input", "1x3x8x8"),
+        ("summary", f"{FIXTURE}:named", "--input", "1x3x8x8", "--chart"),
+    ):
         result = run_cli(*args)
         assert result.exit_code == 0, result.stderr
         assert raw_controls(result.stdout + result.stderr) == [], args

@@ -13,27 +13,28 @@ import pytest
 import timm
 import torch
 import torchvision
+from conftest import assert_one_line_error
 from torch.utils.flop_counter import FlopCounterMode
 
-from conftest import assert_one_line_error
-from resnet_cli.spec import closed_form
 from resnet_cli.nn.model import build_model
-from resnet_cli.spec.registry import FAMILIES, VARIANTS
 from resnet_cli.report.rows import totals
-from resnet_cli.spec.fields import Activation, AttentionAt, ResNetSpec
 from resnet_cli.sources.spec_from_weights import identify, spec_of, to_torchvision_names
 from resnet_cli.sources.target import analyze_target, resolve_target
+from resnet_cli.spec import closed_form
+from resnet_cli.spec.fields import Activation, AttentionAt, ResNetSpec
+from resnet_cli.spec.registry import FAMILIES, VARIANTS
 
 TIMM = [n for n, v in VARIANTS.items() if v.family == "timm" and not v.sibling_of]
 TIMM_SIBLINGS = [n for n, v in VARIANTS.items() if v.family == "timm" and v.sibling_of]
 # torchvision's and Keras's variants are analysed at their default input by tests/test_references.py, which
 # checks the closed form there, timm's below; every other representative here (a sibling repeats its
 # representative's blocks: its closed form is checked against the papers' counts by hand)
-CLOSED_FORM_HERE = [n for n, v in VARIANTS.items()
-                    if v.family not in ("torchvision", "keras", "timm") and not v.sibling_of]
+CLOSED_FORM_HERE = [
+    n for n, v in VARIANTS.items() if v.family not in ("torchvision", "keras", "timm") and not v.sibling_of
+]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _totals(name: str):
     """The analysis core's totals of a registered variant at its default input (once per session)."""
     return totals(analyze_target(resolve_target(name))[1])
@@ -54,6 +55,7 @@ def _assert_closed_form(name: str, t) -> None:
 
 
 # ---- timm: every timm variant, counted on the meta device (nothing allocated) ----
+
 
 @pytest.mark.parametrize("name", TIMM)
 def test_timm_counts_names_and_identification(name):
@@ -103,8 +105,11 @@ def test_siblings_differ_from_their_representative_only_in_depth_and_width():
         if variant.sibling_of:
             representative = VARIANTS[variant.sibling_of]
             assert representative.sibling_of is None, name
-            differ = {f.name for f in dataclasses.fields(ResNetSpec)
-                      if getattr(variant.spec, f.name) != getattr(representative.spec, f.name)}
+            differ = {
+                f.name
+                for f in dataclasses.fields(ResNetSpec)
+                if getattr(variant.spec, f.name) != getattr(representative.spec, f.name)
+            }
             assert differ and differ <= same_code, (name, differ)
 
 
@@ -115,8 +120,11 @@ def _randomized(model):
     with torch.no_grad():
         for name, tensor in model.state_dict().items():
             if tensor.is_floating_point() and not name.endswith(("running_mean", "running_var")):
-                tensor.copy_(torch.randn_like(tensor) * 0.2 + 1 if tensor.dim() == 1 else
-                             torch.randn_like(tensor) * (2.0 / tensor[0].numel()) ** 0.5)
+                tensor.copy_(
+                    torch.randn_like(tensor) * 0.2 + 1
+                    if tensor.dim() == 1
+                    else torch.randn_like(tensor) * (2.0 / tensor[0].numel()) ** 0.5
+                )
         for module in model.modules():
             if isinstance(module, torch.nn.BatchNorm2d):
                 module.momentum = None  # the running statistics become this batch's
@@ -129,8 +137,18 @@ def _randomized(model):
 # names and shapes are checked above): the tiered stem with basic and with bottleneck blocks, SE on basic blocks,
 # ResNetV2 basic (renamed), ResNet-RS (conv stem pool, SE 1/4), the S stem, ECA on a 7x7-stem net, ResNetV2 tiered
 # (renamed), SE-ResNeXt-D, ResNeXt-D.
-OUTPUT_CHECKED = ["resnet10t", "resnet14t", "seresnet18", "resnetv2_18", "resnetrs50", "resnet50s", "ecaresnetlight",
-                  "resnetv2_50t", "seresnext26d_32x4d", "resnext50d_32x4d"]
+OUTPUT_CHECKED = [
+    "resnet10t",
+    "resnet14t",
+    "seresnet18",
+    "resnetv2_18",
+    "resnetrs50",
+    "resnet50s",
+    "ecaresnetlight",
+    "resnetv2_50t",
+    "seresnext26d_32x4d",
+    "resnext50d_32x4d",
+]
 
 
 @pytest.mark.parametrize("name", OUTPUT_CHECKED)
@@ -156,7 +174,8 @@ def test_silu_and_drop_rates_follow_timm():
     assert "SiLU" in kinds and "ReLU" not in kinds
     # the linear rule: 0 at the first block, the full rate at the last
     assert [m.rate for m in ours.modules() if type(m).__name__ == "DropPath"] == pytest.approx(
-        [m.drop_prob for m in reference.modules() if type(m).__name__ == "DropPath"])
+        [m.drop_prob for m in reference.modules() if type(m).__name__ == "DropPath"]
+    )
     assert reference.drop_rate == ours.spec.drop_rate
     # metadata: no count changes
     base = closed_form.counts(VARIANTS["resnet10t"].spec, (1, 3, 224, 224))
@@ -170,8 +189,9 @@ def test_flops_counts_silu_and_the_drop_masks():
     # 2·24·32·32, 2·32·32·32 and 2·64·32·32 elements
     import resnet_cli
 
-    doc = resnet_cli.flops("resnet10t", input="2x3x64x64", training=True, activation="silu",
-                           drop_path_rate=0.2, drop_rate=0.1).to_dict()
+    doc = resnet_cli.flops(
+        "resnet10t", input="2x3x64x64", training=True, activation="silu", drop_path_rate=0.2, drop_rate=0.1
+    ).to_dict()
     assert doc["unsupported"] == []
     assert doc["total"]["macs"] == closed_form.counts(VARIANTS["resnet10t"].spec, (2, 3, 64, 64)).macs
     stem = next(r for r in doc["by_module"]["rows"] if r["name"] == "stem")
@@ -201,6 +221,7 @@ def test_expansion_against_torchvision_with_another_expansion():
 
 # ---- the closed form of `list`, for every other variant ----
 
+
 @pytest.mark.parametrize("name", CLOSED_FORM_HERE)
 def test_closed_form_equals_the_analysis(name):
     _assert_closed_form(name, _totals(name))
@@ -209,15 +230,54 @@ def test_closed_form_equals_the_analysis(name):
 def test_closed_form_at_odd_sizes_with_every_new_field():
     # arbitrary specs, non-square inputs (partial pool windows, odd strides), every field at a non-default value
     specs = [
-        ResNetSpec(stem="deep", stem_widths=(24, 40, 64), stem_pool="conv", se="se", se_reduction=3,
-                   se_at="pre", expansion=3, groups=4, width_per_group=8, shortcut="avgpool"),
-        ResNetSpec(block="preact-basic", layers=(1, 2, 1), widths=(8, 16, 24), stem="cifar", stem_width=8,
-                   stem_pool="none", se="eca", se_at="identity", activation="silu", expansion=2,
-                   dilate=(False, True)),
-        ResNetSpec(block="preact-bottleneck", layers=(2, 1), widths=(16, 32), se="se", se_at="post",
-                   stride_at="last-block", conv_bias="unless-bn", drop_path_rate=0.5, drop_rate=0.1),
-        ResNetSpec(block="basic", layers=(1, 1, 1), widths=(16, 32, 64), stem_width=16, shortcut="zero-pad",
-                   se="eca", se_at="post", stride_at="v1.5", conv_bias="all", expansion=2),
+        ResNetSpec(
+            stem="deep",
+            stem_widths=(24, 40, 64),
+            stem_pool="conv",
+            se="se",
+            se_reduction=3,
+            se_at="pre",
+            expansion=3,
+            groups=4,
+            width_per_group=8,
+            shortcut="avgpool",
+        ),
+        ResNetSpec(
+            block="preact-basic",
+            layers=(1, 2, 1),
+            widths=(8, 16, 24),
+            stem="cifar",
+            stem_width=8,
+            stem_pool="none",
+            se="eca",
+            se_at="identity",
+            activation="silu",
+            expansion=2,
+            dilate=(False, True),
+        ),
+        ResNetSpec(
+            block="preact-bottleneck",
+            layers=(2, 1),
+            widths=(16, 32),
+            se="se",
+            se_at="post",
+            stride_at="last-block",
+            conv_bias="unless-bn",
+            drop_path_rate=0.5,
+            drop_rate=0.1,
+        ),
+        ResNetSpec(
+            block="basic",
+            layers=(1, 1, 1),
+            widths=(16, 32, 64),
+            stem_width=16,
+            shortcut="zero-pad",
+            se="eca",
+            se_at="post",
+            stride_at="v1.5",
+            conv_bias="all",
+            expansion=2,
+        ),
     ]
     from resnet_cli.sources.target import target_of_spec
 
@@ -229,6 +289,7 @@ def test_closed_form_at_odd_sizes_with_every_new_field():
 
 
 # ---- the papers: counts derived by hand ----
+
 
 def conv(k, cin, cout, groups=1):  # a bias-free k×k conv
     return k * k * cin // groups * cout
@@ -248,8 +309,10 @@ def _assert_paper(name, expected, bn_total, published, unit=1e6):
     # count by hand must be ours exactly, and without BN it rounds to the paper's figure.
     model = build_model(VARIANTS[name].spec, "meta")  # built once, on meta: nothing allocated
     assert _params(model) == expected
-    assert sum(p.numel() for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)
-               for p in m.parameters()) == bn_total
+    assert (
+        sum(p.numel() for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d) for p in m.parameters())
+        == bn_total
+    )
     assert abs((expected - bn_total) / unit - published) <= 0.05 + 1e-9, (expected - bn_total, published)
 
 
@@ -313,8 +376,14 @@ def test_resnext29_by_hand(cardinality, published):
     # C groups of d = 64 channels in stage 1, doubling per stage (width C·d·2^i), outputs 256, 512, 1024; each
     # stage's first block projects with a 1x1 conv + BN; fc 1024 -> 10
     def block(cin, width, out):
-        return conv(1, cin, width) + bn(width) + conv(3, width, width, cardinality) + bn(width) + \
-            conv(1, width, out) + bn(out)
+        return (
+            conv(1, cin, width)
+            + bn(width)
+            + conv(3, width, width, cardinality)
+            + bn(width)
+            + conv(1, width, out)
+            + bn(out)
+        )
 
     expected, bns, cin = conv(3, 3, 64) + bn(64), bn(64), 64
     for stage, out in enumerate((256, 512, 1024)):
@@ -338,22 +407,28 @@ def test_the_paper_v1_nets_against_table_1_and_torchvision():
 
 # ---- placements of the attention, as the SE paper's Figure 5 draws them ----
 
+
 @pytest.mark.parametrize("se_at", list(AttentionAt))
 def test_attention_sits_where_se_at_says(se_at):
     spec = VARIANTS["seresnet50"].spec.replace(layers=(1, 1, 1, 1), se_at=se_at)
     model = build_model(spec).eval()
     block = model.layer2[0]
     seen = {}
-    hooks = [block.se.register_forward_hook(lambda m, i, o: seen.update(se_in=i[0], se_out=o)),
-             block.bn3.register_forward_hook(lambda m, i, o: seen.update(bn3=o)),
-             block.downsample.register_forward_hook(lambda m, i, o: seen.update(shortcut=o)),
-             block.register_forward_hook(lambda m, i, o: seen.update(block_in=i[0], block_out=o))]
+    hooks = [
+        block.se.register_forward_hook(lambda m, i, o: seen.update(se_in=i[0], se_out=o)),
+        block.bn3.register_forward_hook(lambda m, i, o: seen.update(bn3=o)),
+        block.downsample.register_forward_hook(lambda m, i, o: seen.update(shortcut=o)),
+        block.register_forward_hook(lambda m, i, o: seen.update(block_in=i[0], block_out=o)),
+    ]
     with torch.no_grad():
         model(torch.randn(1, 3, 64, 64))
     for hook in hooks:
         hook.remove()
-    where = {AttentionAt.STANDARD: seen["bn3"], AttentionAt.PRE: seen["block_in"],
-             AttentionAt.IDENTITY: seen["shortcut"]}.get(se_at)
+    where = {
+        AttentionAt.STANDARD: seen["bn3"],
+        AttentionAt.PRE: seen["block_in"],
+        AttentionAt.IDENTITY: seen["shortcut"],
+    }.get(se_at)
     if se_at is AttentionAt.POST:
         assert seen["se_out"] is seen["block_out"]  # the last thing the block does
     else:
@@ -366,6 +441,7 @@ def test_attention_sits_where_se_at_says(se_at):
 
 # ---- `list` ----
 
+
 def test_list_groups_every_variant_under_its_family_and_reference(cli):
     result = cli("list", "--format", "json")
     assert result.exit_code == 0
@@ -374,8 +450,9 @@ def test_list_groups_every_variant_under_its_family_and_reference(cli):
     assert [f["name"] for f in data["families"]] == list(FAMILIES)
     assert all(f["reference"] for f in data["families"])
     table = cli("list").stdout.splitlines()
-    headings = [(index, line.split(" — ")[0]) for index, line in enumerate(table) if " — " in line
-                and not line.startswith(" ")]
+    headings = [
+        (index, line.split(" — ")[0]) for index, line in enumerate(table) if " — " in line and not line.startswith(" ")
+    ]
     assert [family for _, family in headings] == list(FAMILIES)  # grouped, in the registry's order
     timm_at, cifar_at = headings[2][0], headings[3][0]
     assert any(line.split()[0] == "resnetrs50" for line in table[timm_at:cifar_at] if line.strip())
@@ -390,21 +467,32 @@ def test_list_family_filters_and_is_a_validated_choice(cli):
     assert [f["name"] for f in data["families"]] == ["timm"]
     csv = cli("list", "--family", "wide-cifar", "--format", "csv").stdout.splitlines()
     assert csv[0].startswith("name,family") and [row.split(",")[0] for row in csv[1:]] == [
-        "wrn_28_10", "wrn_40_4", "wrn_16_8"]
+        "wrn_28_10",
+        "wrn_40_4",
+        "wrn_16_8",
+    ]
     assert_one_line_error(cli("list", "--family", "resnets"), 2, "--family 'resnets'", "timm", "wide-cifar")
 
 
 def test_list_needs_neither_torch_nor_a_cache(tmp_path):
-    code = ("import sys; from resnet_cli.cli.app import main; rc = main(['list', '--format', 'json']); "
-            "assert rc == 0 and 'torch' not in sys.modules, 'torch was imported'")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "XDG_CACHE_HOME": str(tmp_path), "HOME": str(tmp_path)})
+    code = (
+        "import sys; from resnet_cli.cli.app import main; rc = main(['list', '--format', 'json']); "
+        "assert rc == 0 and 'torch' not in sys.modules, 'torch was imported'"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "XDG_CACHE_HOME": str(tmp_path), "HOME": str(tmp_path)},
+    )
     assert done.returncode == 0, done.stderr
     assert len(json.loads(done.stdout)["models"]) == len(VARIANTS)
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 
 # ---- checkpoints of the new families, identified by name ----
+
 
 def test_a_timm_checkpoint_is_identified_by_name(tmp_path):
     path = tmp_path / "resnet10t.pth"

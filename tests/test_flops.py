@@ -11,11 +11,11 @@ from conftest import assert_one_line_error
 from fvcore.nn import ActivationCountAnalysis, FlopCountAnalysis
 from torch.utils.flop_counter import FlopCounterMode
 
+from resnet_cli.base.values import parse_input_shape
 from resnet_cli.nn.model import build_model
-from resnet_cli.spec.registry import VARIANTS
 from resnet_cli.report.rows import totals
 from resnet_cli.sources.target import analyze_target, resolve_target
-from resnet_cli.base.values import parse_input_shape
+from resnet_cli.spec.registry import VARIANTS
 
 logging.getLogger("fvcore").setLevel(logging.ERROR)
 
@@ -33,8 +33,17 @@ def _fvcore(model, x):
 
 # One variant of each family at odd, non-square sizes (every padding and ceil-mode edge); every variant is
 # checked against fvcore stage by stage at a small size in tests/test_verify.py.
-ODD_SIZE_VARIANTS = ["resnet18", "resnext50_32x4d", "resnet50_v1", "resnet50d", "seresnet50", "resnetv2_50",
-                     "resnet56", "resnet18_cifar", "resnet50v2_keras"]
+ODD_SIZE_VARIANTS = [
+    "resnet18",
+    "resnext50_32x4d",
+    "resnet50_v1",
+    "resnet50d",
+    "seresnet50",
+    "resnetv2_50",
+    "resnet56",
+    "resnet18_cifar",
+    "resnet50v2_keras",
+]
 
 
 @pytest.mark.parametrize("name", ODD_SIZE_VARIANTS)
@@ -56,8 +65,9 @@ def _check_against_fvcore(name, shape):
     assert t.fvcore_activations == fv_activations
 
 
-@pytest.mark.parametrize("name", ["resnet18", "resnet50", "seresnet50", "resnet50d", "resnetv2_50",
-                                  "resnet50v2_keras", "resnet20"])
+@pytest.mark.parametrize(
+    "name", ["resnet18", "resnet50", "seresnet50", "resnet50d", "resnetv2_50", "resnet50v2_keras", "resnet20"]
+)
 def test_two_per_mac_and_backward_equal_torch_flop_counter(name):
     # (grouped convs are left out: torch.utils.flop_counter counts a grouped convolution_backward as if it
     # were ungrouped — see test_grouped_backward_is_counted_per_group)
@@ -92,11 +102,17 @@ def test_flops_json_schema_and_torchvision_figures(cli):
     total = doc["total"]
     # fvcore on torchvision's resnet50 at 224: 4,111,512,576; torchvision's table: 4.089 GMACs;
     # torch's FlopCounterMode: 8,178,368,512
-    assert (total["flops"], total["macs"], total["flops_2x_macs"]) == (4_111_512_576, 4_089_184_256,
-                                                                        8_178_368_512)
+    assert (total["flops"], total["macs"], total["flops_2x_macs"]) == (4_111_512_576, 4_089_184_256, 8_178_368_512)
     assert total["params"] == 25_557_032
-    assert set(doc["by_operator"]) == {"convolution", "linear", "batch_norm", "activation", "pooling",
-                                       "residual_add", "other"}
+    assert set(doc["by_operator"]) == {
+        "convolution",
+        "linear",
+        "batch_norm",
+        "activation",
+        "pooling",
+        "residual_add",
+        "other",
+    }
     assert sum(c["flops"] for c in doc["by_operator"].values()) == total["all_flops"]
     # the 16 residual additions of resnet50 at 224, by hand: 3x256x56x56 + 4x512x28x28 + 6x1024x14x14
     # + 3x2048x7x7 = 5,519,360 elements
@@ -167,21 +183,30 @@ def test_training_adds_the_backward(cli):
     assert "convolution" in training["backward_by_operator"]
 
 
-@pytest.mark.parametrize("fmt, marker", [("table", "Conventions side by side"), ("csv", "table,name,metric,value"),
-                                         ("markdown", "#### By operator category")])
+@pytest.mark.parametrize(
+    "fmt, marker",
+    [
+        ("table", "Conventions side by side"),
+        ("csv", "table,name,metric,value"),
+        ("markdown", "#### By operator category"),
+    ],
+)
 def test_other_formats(cli, fmt, marker):
     result = cli("flops", "resnet18", "--format", fmt)
     assert result.exit_code == 0 and marker in result.stdout
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["--input", "1x3x2e2x224"], "is not an integer"),
-    (["--input", "1x3x0x224"], "H = 0"),
-    (["--input", "99999x3x99999x99999"], "overflow"),
-    (["--dtype", "float64"], "--dtype 'float64' is not accepted; choose one of: float32, float16, bfloat16"),
-    (["--dtype", "fp16", "--input", "1x3x2x2"], "too small for resnet50"),
-    (["--depth", "x"], "--depth 'x'"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--input", "1x3x2e2x224"], "is not an integer"),
+        (["--input", "1x3x0x224"], "H = 0"),
+        (["--input", "99999x3x99999x99999"], "overflow"),
+        (["--dtype", "float64"], "--dtype 'float64' is not accepted; choose one of: float32, float16, bfloat16"),
+        (["--dtype", "fp16", "--input", "1x3x2x2"], "too small for resnet50"),
+        (["--depth", "x"], "--depth 'x'"),
+    ],
+)
 def test_bad_input(cli, args, fragment):
     assert_one_line_error(cli("flops", *args), 2, fragment)
 
@@ -195,14 +220,18 @@ def test_grouped_backward_is_counted_per_group():
     from resnet_cli.analysis.analyze import analyze
 
     def build():
-        return nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, groups=4, bias=False),
-                             nn.Conv2d(8, 8, 3, padding=1, groups=4, bias=False))
+        return nn.Sequential(
+            nn.Conv2d(8, 8, 3, padding=1, groups=4, bias=False), nn.Conv2d(8, 8, 3, padding=1, groups=4, bias=False)
+        )
 
     with torch.device("meta"):
         meta = build()
     step = analyze(meta, (1, 8, 6, 6), training=True)
     backward = [op.macs for op in step.ops if op.op == "aten.convolution_backward"]
-    assert backward == [2 * 5_184, 5_184]  # the second conv needs grad_input and grad_weight; the first only grad_weight
+    assert backward == [
+        2 * 5_184,
+        5_184,
+    ]  # the second conv needs grad_input and grad_weight; the first only grad_weight
     model = build()
     x = torch.randn(1, 8, 6, 6)
     with FlopCounterMode(display=False) as counter:

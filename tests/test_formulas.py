@@ -91,8 +91,11 @@ def test_convolution_backward_respects_which_gradients_are_needed():
     t = _run(lambda: nn.Conv2d(4, 4, 1, bias=False), (1, 4, 3, 3), training=True)
     assert sum(op.macs for op in t.ops if op.phase == "backward") == 144
     # two convs in a row: the second also needs grad_input: 144 + 144 + 144
-    t2 = _run(lambda: nn.Sequential(nn.Conv2d(4, 4, 1, bias=False), nn.Conv2d(4, 4, 1, bias=False)),
-              (1, 4, 3, 3), training=True)
+    t2 = _run(
+        lambda: nn.Sequential(nn.Conv2d(4, 4, 1, bias=False), nn.Conv2d(4, 4, 1, bias=False)),
+        (1, 4, 3, 3),
+        training=True,
+    )
     assert sum(op.macs for op in t2.ops if op.phase == "backward") == 3 * 144
 
 

@@ -12,24 +12,57 @@ import io
 import json
 
 import pytest
+from conftest import run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import run_cli
 from resnet_cli.base import values
 from resnet_cli.base.errors import UsageError
 from resnet_cli.spec.fields import BlockKind, StemKind
 
 FAST = settings(max_examples=150, deadline=None, derandomize=True, database=None)
-CLI = settings(max_examples=45, deadline=None, derandomize=True, database=None,
-               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+CLI = settings(
+    max_examples=45,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 # text people type, and text they do not mean to: other digits, signs, separators, control characters
-digits = st.sampled_from(["0", "1", "3", "7", "64", "224", "-1", "+2", "２２４", "٣", "1_0", "1e3", "0x10", "",
-                          " 5 ", "\n", "\x00", "9" * 25, str(2**63), "1.5", "nan", "inf"])
+digits = st.sampled_from(
+    [
+        "0",
+        "1",
+        "3",
+        "7",
+        "64",
+        "224",
+        "-1",
+        "+2",
+        "２２４",
+        "٣",
+        "1_0",
+        "1e3",
+        "0x10",
+        "",
+        " 5 ",
+        "\n",
+        "\x00",
+        "9" * 25,
+        str(2**63),
+        "1.5",
+        "nan",
+        "inf",
+    ]
+)
 junk = st.text(alphabet=st.characters(codec="utf-8"), max_size=20)
-texts = st.one_of(digits, junk, st.lists(digits, min_size=1, max_size=6).map(",".join),
-                  st.lists(digits, min_size=1, max_size=6).map("x".join))
+texts = st.one_of(
+    digits,
+    junk,
+    st.lists(digits, min_size=1, max_size=6).map(",".join),
+    st.lists(digits, min_size=1, max_size=6).map("x".join),
+)
 
 
 def _refusal(call) -> str | None:
@@ -100,10 +133,12 @@ def test_parse_enum(text, kind: type[enum.Enum]):
 @FAST
 @given(texts)
 def test_parse_bool_and_lists_and_dtype_and_float(text):
-    for call, option in ((lambda: values.parse_bool(text, "--se"), "--se"),
-                         (lambda: values.parse_bool_list(text, "--dilate"), "--dilate"),
-                         (lambda: values.parse_dtype(text), "--dtype"),
-                         (lambda: values.parse_float(text, "--min-time", 0.0, 3600.0), "--min-time")):
+    for call, option in (
+        (lambda: values.parse_bool(text, "--se"), "--se"),
+        (lambda: values.parse_bool_list(text, "--dilate"), "--dilate"),
+        (lambda: values.parse_dtype(text), "--dtype"),
+        (lambda: values.parse_float(text, "--min-time", 0.0, 3600.0), "--min-time"),
+    ):
         message = _refusal(call)
         if message is not None:
             assert message.startswith(option + " ")
@@ -113,8 +148,9 @@ def test_parse_bool_and_lists_and_dtype_and_float(text):
 
 # ---- the command line as a whole ----
 
-MODELS = st.sampled_from(["resnet18", "resnet20", "resnet18_cifar", "custom", "basic", "bottleneck",
-                          "no_such_model", "x.py:y", "-", ""])
+MODELS = st.sampled_from(
+    ["resnet18", "resnet20", "resnet18_cifar", "custom", "basic", "bottleneck", "no_such_model", "x.py:y", "-", ""]
+)
 OPTIONS = {
     "--input": st.one_of(st.sampled_from(["1x3x32x32", "2x3x33x29", "1x3x64x64", "1x1x32x32", "1x3x2x2"]), texts),
     "--depth": st.one_of(st.sampled_from(["stage", "block", "layer"]), junk),
@@ -181,8 +217,14 @@ def test_any_argument_list_ends_cleanly(args):
             assert result.stdout == ""
 
 
-@pytest.mark.parametrize("args", [["summary", "--format", "json"], ["flops", "resnet20", "--format", "csv"],
-                                  ["compare", "basic", "bottleneck", "--format", "markdown"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["summary", "--format", "json"],
+        ["flops", "resnet20", "--format", "csv"],
+        ["compare", "basic", "bottleneck", "--format", "markdown"],
+    ],
+)
 def test_the_generator_reaches_success(args):
     # the property above is not vacuous: well-formed lists of the same vocabulary succeed
     result = run_cli(*args)

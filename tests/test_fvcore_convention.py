@@ -59,15 +59,17 @@ CASES = [
     ("layer_norm", nn.LayerNorm(8), (1, 2, 3, 8)),
     ("layer_norm without affine", nn.LayerNorm(8, elementwise_affine=False), (1, 2, 3, 8)),
     ("layer_norm over two dims", nn.LayerNorm((4, 8)), (1, 2, 4, 8)),
-    ("layer_norm with a bias only", One(lambda m, x: F.layer_norm(x, (8,), None, m.b.bias), b=nn.Linear(1, 8)),
-     (1, 1, 2, 8)),
+    (
+        "layer_norm with a bias only",
+        One(lambda m, x: F.layer_norm(x, (8,), None, m.b.bias), b=nn.Linear(1, 8)),
+        (1, 1, 2, 8),
+    ),
     # group norm: norm_flop_counter(2)
     ("group_norm", nn.GroupNorm(2, 4), (2, 4, 5, 5)),
     ("group_norm without affine", nn.GroupNorm(2, 4, affine=False), (2, 4, 5, 5)),
     # instance norm: norm_flop_counter(1), whatever the mode
     ("instance_norm", nn.InstanceNorm2d(4), (2, 4, 5, 5)),
-    ("instance_norm affine, running stats", nn.InstanceNorm2d(4, affine=True, track_running_stats=True),
-     (2, 4, 5, 5)),
+    ("instance_norm affine, running stats", nn.InstanceNorm2d(4, affine=True, track_running_stats=True), (2, 4, 5, 5)),
     # batch norm (inference: 2 per element, 1 without affine)
     ("batch_norm", nn.BatchNorm2d(4), (2, 4, 5, 5)),
     ("batch_norm without affine", nn.BatchNorm2d(4, affine=False), (2, 4, 5, 5)),
@@ -75,23 +77,27 @@ CASES = [
     ("upsample nearest", nn.Upsample(scale_factor=2, mode="nearest"), (2, 4, 5, 5)),
     ("upsample nearest to a size", One(lambda m, x: F.interpolate(x, size=(7, 9))), (1, 3, 5, 5)),
     ("upsample bilinear", nn.Upsample(scale_factor=2, mode="bilinear"), (2, 4, 5, 5)),
-    ("upsample bilinear, corners aligned, 1.5x", One(lambda m, x: F.interpolate(x, scale_factor=1.5, mode="bilinear",
-                                                                                  align_corners=True)), (1, 3, 6, 6)),
+    (
+        "upsample bilinear, corners aligned, 1.5x",
+        One(lambda m, x: F.interpolate(x, scale_factor=1.5, mode="bilinear", align_corners=True)),
+        (1, 3, 6, 6),
+    ),
     # grid sampling: elementwise_flop_counter(0, 4)
-    ("grid_sample", One(lambda m, x: F.grid_sample(x, torch.zeros(x.shape[0], 3, 4, 2, device=x.device),
-                                                   align_corners=False)), (2, 3, 5, 5)),
+    (
+        "grid_sample",
+        One(lambda m, x: F.grid_sample(x, torch.zeros(x.shape[0], 3, 4, 2, device=x.device), align_corners=False)),
+        (2, 3, 5, 5),
+    ),
     # einsum: two equations by hand, else numpy's einsum_path estimate halved
     ("einsum abc,abd->acd", One(lambda m, x: torch.einsum("abc,abd->acd", x[0], x[0])), (1, 2, 5, 6)),
     ("einsum abc,adc->adb", One(lambda m, x: torch.einsum("nct,npt->npc", x[0], x[0])), (1, 2, 5, 6)),
     ("einsum batched matmul", One(lambda m, x: torch.einsum("bij,bjk->bik", x[0], x[0])), (1, 2, 5, 5)),
     ("einsum four dims", One(lambda m, x: torch.einsum("nchw,nchw->nhw", x, x)), (2, 3, 4, 5)),
-    ("einsum three operands", One(lambda m, x: torch.einsum("ij,jk,kl->il", x[0, 0], x[0, 1], x[0, 0])),
-     (1, 2, 5, 5)),
+    ("einsum three operands", One(lambda m, x: torch.einsum("ij,jk,kl->il", x[0, 0], x[0, 1], x[0, 0])), (1, 2, 5, 5)),
     ("einsum elementwise", One(lambda m, x: torch.einsum("ij,ij->ij", x[0, 0], x[0, 1])), (1, 2, 5, 5)),
     ("einsum spaces, capitals", One(lambda m, x: torch.einsum("B I J , B J K -> B I K", x[0], x[0])), (1, 3, 4, 4)),
     ("einsum operands as a list", One(lambda m, x: torch.einsum("ij,jk->ik", [x[0, 0], x[0, 1]])), (1, 2, 6, 6)),
-    ("einsum big (4 significant digits)", One(lambda m, x: torch.einsum("bij,bjk->bik", x[0], x[0])),
-     (1, 7, 31, 31)),
+    ("einsum big (4 significant digits)", One(lambda m, x: torch.einsum("bij,bjk->bik", x[0], x[0])), (1, 7, 31, 31)),
     # matmul: prod(a.shape) * b.shape[-1] — a broadcast batch on the right operand is not counted
     ("matmul", One(lambda m, x: torch.matmul(x, x)), (2, 3, 5, 5)),
     ("matmul broadcast on the right", One(lambda m, x: x[0, 0] @ x), (2, 3, 5, 5)),
@@ -175,9 +181,11 @@ def test_verify_runs_fvcore_at_the_batch_it_verifies():
 
 
 def test_verify_agrees_on_a_model_of_every_new_operator():
-    model = One(lambda m, x: torch.einsum("bchw,bchw->bhw", m.up(m.gn(x)), m.up(m.gn(x))).unsqueeze(1)
-                @ torch.ones(1, 12, 4),
-                gn=nn.GroupNorm(1, 3), up=nn.Upsample(scale_factor=2, mode="bilinear"))
+    model = One(
+        lambda m, x: torch.einsum("bchw,bchw->bhw", m.up(m.gn(x)), m.up(m.gn(x))).unsqueeze(1) @ torch.ones(1, 12, 4),
+        gn=nn.GroupNorm(1, 3),
+        up=nn.Upsample(scale_factor=2, mode="bilinear"),
+    )
     result = resnet_cli.flops(model, input="2x3x6x6", verify=True)
     assert result.verification.error is None
     assert result.verification.agrees, [(s.name, s.ours, s.fvcore) for s in result.verification.stages]

@@ -24,14 +24,39 @@ LIBRARY = "tests/fixtures/library_models.py"
 
 # one of each structure a library builds: block kinds, stems (7×7, deep, tiered), shortcuts, SE, ECA, ResNet-RS,
 # ResNetV2, ResNeXt, Wide
-FROM_LIBRARIES = ("resnet18", "resnet50", "resnext50_32x4d", "wide_resnet50_2", "resnet50c", "resnet50d", "resnet50s",
-                  "resnet10t", "resnet26t", "resnetrs50", "resnetv2_50", "resnetv2_50d", "resnetv2_18",
-                  "seresnet50", "seresnext26t_32x4d", "ecaresnet50d", "ecaresnetlight", "ecaresnet26t",
-                  "ecaresnext26t_32x4d")
+FROM_LIBRARIES = (
+    "resnet18",
+    "resnet50",
+    "resnext50_32x4d",
+    "wide_resnet50_2",
+    "resnet50c",
+    "resnet50d",
+    "resnet50s",
+    "resnet10t",
+    "resnet26t",
+    "resnetrs50",
+    "resnetv2_50",
+    "resnetv2_50d",
+    "resnetv2_18",
+    "seresnet50",
+    "seresnext26t_32x4d",
+    "ecaresnet50d",
+    "ecaresnetlight",
+    "ecaresnet26t",
+    "ecaresnext26t_32x4d",
+)
 # those no library builds: our builder, from the registered spec (its parameters are checked against the
 # papers' and Keras's counts in tests/test_families.py)
-FROM_OUR_BUILDER = ("resnet50_v1", "resnet50_keras", "resnet50v2_keras", "resnet20", "resnet18_cifar",
-                    "preact_resnet164", "wrn_16_8", "resnext29_8x64d")
+FROM_OUR_BUILDER = (
+    "resnet50_v1",
+    "resnet50_keras",
+    "resnet50v2_keras",
+    "resnet20",
+    "resnet18_cifar",
+    "preact_resnet164",
+    "wrn_16_8",
+    "resnext29_8x64d",
+)
 
 
 def _identify(model, name):
@@ -63,8 +88,13 @@ def test_compare_names_timm_code_as_its_checkpoint(name, monkeypatch):
 
 def test_eca_is_not_squeeze_excitation(monkeypatch):
     monkeypatch.chdir(REPO)
-    comparison = compare_models(["seresnet50d" if "seresnet50d" in registry.VARIANTS else "seresnet50",
-                                 f"{LIBRARY}:ecaresnet50d"])
+    comparison = compare_models(
+        ["seresnet50d" if "seresnet50d" in registry.VARIANTS else "seresnet50", f"{LIBRARY}:ecaresnet50d"]
+    )
     rows = [r.message for r in comparison.models[1].differences]
-    assert any(m.startswith("every block of layer1–layer4: efficient channel attention where the reference has "
-                            "squeeze-and-excitation") for m in rows), rows
+    assert any(
+        m.startswith(
+            "every block of layer1–layer4: efficient channel attention where the reference has squeeze-and-excitation"
+        )
+        for m in rows
+    ), rows

@@ -51,9 +51,14 @@ def test_keras_resnet50_parameters_and_macs_equal_keras_and_resnet50_keras(resne
     assert doc["stages"][1]["output_shape"] == [1, 56, 56, 256]  # N×H×W×C, as Keras gives it
 
 
-APPLICATIONS = {"ResNet50": "resnet50_keras", "ResNet101": "resnet101_keras", "ResNet152": "resnet152_keras",
-                "ResNet50V2": "resnet50v2_keras", "ResNet101V2": "resnet101v2_keras",
-                "ResNet152V2": "resnet152v2_keras"}
+APPLICATIONS = {
+    "ResNet50": "resnet50_keras",
+    "ResNet101": "resnet101_keras",
+    "ResNet152": "resnet152_keras",
+    "ResNet50V2": "resnet50v2_keras",
+    "ResNet101V2": "resnet101v2_keras",
+    "ResNet152V2": "resnet152v2_keras",
+}
 
 
 @pytest.mark.parametrize("constructor", APPLICATIONS)
@@ -69,7 +74,10 @@ def test_keras_applications_are_exact(constructor, resnet50):
     doc = resnet_cli.summary(model, depth="layer").to_dict()
     ours = doc["total"]
     assert (ours["keras_total_params"], ours["trainable_params"], ours["keras_non_trainable_params"]) == (
-        total, trainable, non_trainable)
+        total,
+        trainable,
+        non_trainable,
+    )
     assert ours["macs"] == resnet_cli.flops(APPLICATIONS[constructor]).to_dict()["total"]["macs"]
     shapes = {row["name"]: tuple(row["output_shape"]) for row in doc["stages"]}
     for layer in model.layers[1:]:  # the InputLayer runs nothing
@@ -110,12 +118,14 @@ def test_without_keras_one_line_says_what_to_install(cli, monkeypatch, tmp_path)
 
 # ---- Keras's files ----
 
+
 def _random_batch_norms(model, rng) -> None:
     for layer in model.layers:  # BatchNorm statistics other than Keras's 0 and 1, so that a mix-up shows
         if type(layer).__name__ == "BatchNormalization":
             c = layer.gamma.shape[0]
-            layer.set_weights([rng.uniform(0.5, 1.5, c), rng.normal(0, 0.1, c), rng.normal(0, 0.1, c),
-                               rng.uniform(0.5, 1.5, c)])
+            layer.set_weights(
+                [rng.uniform(0.5, 1.5, c), rng.normal(0, 0.1, c), rng.normal(0, 0.1, c), rng.uniform(0.5, 1.5, c)]
+            )
 
 
 @pytest.fixture(scope="module")
@@ -130,8 +140,9 @@ def saved(tmp_path_factory):
     found = {}
     for constructor in ("ResNet50", "ResNet50V2"):
         with keras_model.device_scope("cpu"):
-            model = getattr(keras.applications, constructor)(weights=None, input_shape=(32, 32, 3), classes=10,
-                                                             classifier_activation=None)
+            model = getattr(keras.applications, constructor)(
+                weights=None, input_shape=(32, 32, 3), classes=10, classifier_activation=None
+            )
         _random_batch_norms(model, rng)
         path = str(folder / f"{constructor}.weights.h5")
         model.save_weights(path)
@@ -217,24 +228,28 @@ def test_keras_archive_is_loaded_in_safe_mode(small_v2, cli, tmp_path):
 
 
 def test_export_to_keras_needs_its_suffix(cli, tmp_path):
-    assert_one_line_error(cli("compare", "resnet50_keras", "resnet50_keras", "--export-weights",
-                              str(tmp_path / "w.h5")), 2, "FILE.weights.h5")
+    assert_one_line_error(
+        cli("compare", "resnet50_keras", "resnet50_keras", "--export-weights", str(tmp_path / "w.h5")),
+        2,
+        "FILE.weights.h5",
+    )
 
 
 # ---- students' Keras ResNets against the reference ----
 
+
 def _compare(cli, reference, *models, input_shape="1x3x224x224"):
     import json
 
-    result = cli("compare", reference, *(f"{FIXTURES}:{m}" for m in models), "--input", input_shape,
-                 "--format", "json")
+    result = cli("compare", reference, *(f"{FIXTURES}:{m}" for m in models), "--input", input_shape, "--format", "json")
     assert result.exit_code == 0, result.stderr
     return json.loads(result.stdout)["models"]
 
 
 def test_seed_style_keras_cifar_resnet18_against_resnet18_cifar(cli):
-    reference, faithful, biased = _compare(cli, "resnet18_cifar", "cifar_resnet18",
-                                           "cifar_resnet18_keras_default_bias", input_shape="1x3x32x32")
+    reference, faithful, biased = _compare(
+        cli, "resnet18_cifar", "cifar_resnet18", "cifar_resnet18_keras_default_bias", input_shape="1x3x32x32"
+    )
     assert faithful["total"]["params"] == reference["total"]["params"] == 11_173_962  # kuangliu's ResNet-18
     assert faithful["total"]["macs"] == reference["total"]["macs"]
     assert faithful["differences"] == []  # an explicit ZeroPadding2D before a strided conv is the padded conv
@@ -247,8 +262,9 @@ def test_seed_style_keras_cifar_resnet18_against_resnet18_cifar(cli):
 
 
 def test_functional_conv_block_resnet50_against_resnet50_keras(cli):
-    reference, faithful, unpadded = _compare(cli, "resnet50_keras", "functional_resnet50",
-                                             "functional_resnet50_unpadded_pool")
+    reference, faithful, unpadded = _compare(
+        cli, "resnet50_keras", "functional_resnet50", "functional_resnet50_unpadded_pool"
+    )
     assert faithful["total"]["params"] == reference["total"]["params"] == 25_583_592  # Keras: 25,636,712 - 53,120
     assert faithful["total"]["macs"] == reference["total"]["macs"]
     assert faithful["differences"] == []
@@ -262,8 +278,13 @@ def test_import_resnet_cli_imports_neither_torch_nor_keras():
     import sys
 
     code = "import sys, resnet_cli; print('torch' in sys.modules, 'keras' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONPATH": os.getcwd()})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
     assert out.stdout.split() == ["False", "False"]
 
 

@@ -15,10 +15,10 @@ import sys
 
 import pytest
 import torch
+from conftest import assert_one_line_error, run_cli
 from torch import nn
 
 import resnet_cli
-from conftest import assert_one_line_error, run_cli
 from resnet_cli.render.emit import cell, float_text, human
 
 
@@ -35,21 +35,31 @@ def _cli_subprocess(*args, stdin=None, timeout=120):
     """The real entry point in a child process (a FIFO would block an in-process run forever if read)."""
     code = "import sys; from resnet_cli.cli.app import main; sys.exit(main(sys.argv[1:]))"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.getcwd(), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, "-c", code, *args], stdin=stdin, capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-c", code, *args], stdin=stdin, capture_output=True, text=True, timeout=timeout, env=env
+    )
 
 
 # ---- special files, named as what they are, never read ----
+
 
 def test_a_fifo_or_a_device_as_a_checkpoint_is_named_as_what_it_is(tmp_path):
     fifo = tmp_path / "weights.pt"
     os.mkfifo(fifo)
     # one child process, several answers: nothing opens the FIFO (it would block) nor reads /dev/zero (endless)
-    script = ("import sys; from resnet_cli.cli.app import main\n"
-              f"for args in ([{str(fifo)!r}], ['/dev/zero'], ['/dev/stdin'], ['resnet18', '--weights', '/dev/zero']):\n"
-              "    main(['summary', *args])\n")
-    done = subprocess.run([sys.executable, "-c", script], stdin=subprocess.PIPE, capture_output=True, text=True,
-                          timeout=180, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    script = (
+        "import sys; from resnet_cli.cli.app import main\n"
+        f"for args in ([{str(fifo)!r}], ['/dev/zero'], ['/dev/stdin'], ['resnet18', '--weights', '/dev/zero']):\n"
+        "    main(['summary', *args])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        stdin=subprocess.PIPE,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 4 and "Traceback" not in done.stderr, done.stderr
     assert f"MODEL '{fifo}' is not a readable checkpoint (it is a FIFO (named pipe)" in lines[0]
@@ -72,6 +82,7 @@ def test_a_dangling_link_is_said_to_be_one(tmp_path):
 
 
 # ---- checkpoint-derived values meet the flags' bounds ----
+
 
 def test_a_checkpoint_beyond_the_class_bound_is_refused_like_the_flag(tmp_path, tiny):
     # 20 M classes: fc.weight [20M, 8] stored as a stride-0 view, so the file stays small
@@ -108,22 +119,25 @@ def test_every_identified_name_and_its_flags_are_accepted_by_the_command_line(ti
     assert again["total"] == doc["total"] and again["spec"] == doc["spec"]
 
 
-@pytest.mark.parametrize("name", ["resnet18", "resnet50d", "seresnext26t_32x4d", "wrn_28_10", "resnet50v2_keras",
-                                  "resnetrs50"])
+@pytest.mark.parametrize(
+    "name", ["resnet18", "resnet50d", "seresnext26t_32x4d", "wrn_28_10", "resnet50v2_keras", "resnetrs50"]
+)
 def test_rebuild_flags_of_every_kind_parse_back_to_the_spec(name):
     # every flag the naming writes goes through the command line's own parser back to the same spec
     from resnet_cli.spec import registry
     from resnet_cli.spec.naming import name_spec
     from resnet_cli.spec.overrides import typed_overrides
 
-    spec = registry.VARIANTS[name].spec.replace(num_classes=7, in_channels=1, layers=(1, 2, 1, 1)[:len(
-        registry.VARIANTS[name].spec.layers)])
+    spec = registry.VARIANTS[name].spec.replace(
+        num_classes=7, in_channels=1, layers=(1, 2, 1, 1)[: len(registry.VARIANTS[name].spec.layers)]
+    )
     found, flags = name_spec(spec)
     overrides = typed_overrides({option[2:].replace("-", "_"): value for option, value in flags})
     assert registry.VARIANTS[found].spec.replace(**overrides) == spec
 
 
 # ---- flops accepts every output summary accepts ----
+
 
 class Conv(nn.Module):
     def __init__(self, out):
@@ -139,14 +153,17 @@ class Conv(nn.Module):
 CONV_MACS = 4 * 6 * 6 * 3 * 3 * 3  # N=1, Cout 4, 6x6 output, Cin 3, 3x3 kernel
 
 
-@pytest.mark.parametrize("label, out, backward", [
-    ("a dict", lambda y: {"logits": y, "n": 3}, True),
-    ("a tuple", lambda y: (y, y.detach()), True),
-    ("a list in a dict", lambda y: {"all": [y, y * 2]}, True),
-    ("None", lambda y: None, False),
-    ("a dict of numbers", lambda y: {"score": float(y.shape[1])}, False),
-    ("a detached tensor", lambda y: y.detach(), False),
-])
+@pytest.mark.parametrize(
+    "label, out, backward",
+    [
+        ("a dict", lambda y: {"logits": y, "n": 3}, True),
+        ("a tuple", lambda y: (y, y.detach()), True),
+        ("a list in a dict", lambda y: {"all": [y, y * 2]}, True),
+        ("None", lambda y: None, False),
+        ("a dict of numbers", lambda y: {"score": float(y.shape[1])}, False),
+        ("a detached tensor", lambda y: y.detach(), False),
+    ],
+)
 def test_flops_counts_every_forward_and_says_why_there_is_no_backward(label, out, backward):
     model = Conv(out)
     summary = resnet_cli.summary(model, input="1x3x8x8")
@@ -156,8 +173,10 @@ def test_flops_counts_every_forward_and_says_why_there_is_no_backward(label, out
         assert report.training.no_backward is None and report.training.backward_macs >= CONV_MACS
     else:
         assert report.training.backward_flops == 0
-        assert "no output tensor for a loss" in report.training.no_backward or \
-            "depends on a trainable parameter" in report.training.no_backward
+        assert (
+            "no output tensor for a loss" in report.training.no_backward
+            or "depends on a trainable parameter" in report.training.no_backward
+        )
 
 
 def test_a_model_without_parameters_is_counted_and_its_training_step_explained():
@@ -173,6 +192,7 @@ def test_a_model_without_parameters_is_counted_and_its_training_step_explained()
 
 
 # ---- notes once, one naming everywhere ----
+
 
 def test_a_checkpoint_named_twice_has_its_note_once(tiny):
     result = run_cli("compare", str(tiny), str(tiny), "--format", "json")
@@ -203,8 +223,20 @@ def test_registered_models_are_not_said_to_be_identified():
 
 # ---- numbers never a bare "1" ----
 
-@pytest.mark.parametrize("value, text", [(1.0, "1.00"), (1.0004, "1.00"), (0.99996, "1.00"), (0.5, "0.500"),
-                                         (12.0, "12.0"), (123.4, "123"), (999.6, "1,000"), (4321.0, "4,321")])
+
+@pytest.mark.parametrize(
+    "value, text",
+    [
+        (1.0, "1.00"),
+        (1.0004, "1.00"),
+        (0.99996, "1.00"),
+        (0.5, "0.500"),
+        (12.0, "12.0"),
+        (123.4, "123"),
+        (999.6, "1,000"),
+        (4321.0, "4,321"),
+    ],
+)
 def test_float_cells_keep_three_significant_digits(value, text):
     assert float_text(value) == text == cell(value, "float")
 
@@ -217,6 +249,7 @@ def test_a_gflops_cell_of_one_reads_one_point_zero_zero():
 
 
 # ---- the paper's 3.8 G beside v1.5's count ----
+
 
 def _torchvision_macs(stride_on_1x1: bool) -> int:
     """MACs of torchvision's resnet50 (v1.5), or with each downsampling stride moved to the first 1x1 conv (the

@@ -57,13 +57,32 @@ CASES = [
     (aten.native_batch_norm.default, (m(2, 3, 4, 4, dtype=f16), m(3), m(3), m(3), m(3), True, 0.1, 1e-5), {}),
     (aten.native_batch_norm.default, (m(2, 3, 4, 4), None, None, None, None, True, 0.1, 1e-5), {}),
     (aten.native_batch_norm.default, (m(3), m(3), m(3), m(3), m(3), False, 0.1, 1e-5), {}),
-    (aten.native_batch_norm_backward.default,
-     (m(2, 3, 4, 4), m(2, 3, 4, 4), m(3), m(3), m(3), m(3), m(3), True, 1e-5, [True, True, True]), {}),
-    (aten.native_batch_norm_backward.default,
-     (m(2, 3, 4, 4, dtype=f16), m(2, 3, 4, 4, dtype=f16), m(3), m(3), m(3), m(3), m(3), True, 1e-5,
-      [True, True, True]), {}),
-    (aten.native_batch_norm_backward.default,
-     (m(2, 3, 4, 4), m(2, 3, 4, 4), None, m(3), m(3), m(3), m(3), True, 1e-5, [True, False, False]), {}),
+    (
+        aten.native_batch_norm_backward.default,
+        (m(2, 3, 4, 4), m(2, 3, 4, 4), m(3), m(3), m(3), m(3), m(3), True, 1e-5, [True, True, True]),
+        {},
+    ),
+    (
+        aten.native_batch_norm_backward.default,
+        (
+            m(2, 3, 4, 4, dtype=f16),
+            m(2, 3, 4, 4, dtype=f16),
+            m(3),
+            m(3),
+            m(3),
+            m(3),
+            m(3),
+            True,
+            1e-5,
+            [True, True, True],
+        ),
+        {},
+    ),
+    (
+        aten.native_batch_norm_backward.default,
+        (m(2, 3, 4, 4), m(2, 3, 4, 4), None, m(3), m(3), m(3), m(3), True, 1e-5, [True, False, False]),
+        {},
+    ),
     (aten.relu.default, (m(2, 3),), {}),
     (aten.relu.default, (m(2, 3, dtype=torch.bool),), {}),
     (aten.threshold_backward.default, (m(2, 3), m(2, 3), 0), {}),
@@ -86,32 +105,101 @@ CASES = [
     (aten.mm.default, (m(4, 2048), m(1024, 1000)), {}),  # the real error
     (aten.mm.default, (m(4, 8, dtype=f16), m(8, 2)), {}),
     # convolution: (input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
-    (aten.convolution.default, (m(2, 3, 224, 224), m(64, 3, 7, 7), None, [2, 2], [3, 3], [1, 1], False, [0, 0], 1),
-     {}),
+    (aten.convolution.default, (m(2, 3, 224, 224), m(64, 3, 7, 7), None, [2, 2], [3, 3], [1, 1], False, [0, 0], 1), {}),
     (aten.convolution.default, (m(2, 64, 56, 56), m(64, 2, 3, 3), m(64), [1], [2], [2], False, [0], 32), {}),
-    (aten.convolution.default, (m(1, 8, 9, 7), m(16, 8, 3, 2), None, [2, 3], [0, 1], [1, 2], False, [0, 0], 1),
-     {}),
+    (aten.convolution.default, (m(1, 8, 9, 7), m(16, 8, 3, 2), None, [2, 3], [0, 1], [1, 2], False, [0, 0], 1), {}),
     (aten.convolution.default, (m(1, 1, 12), m(1, 1, 5), None, [1], [2], [1], False, [0], 1), {}),  # ECA's 1-D
-    (aten.convolution.default, (m(1, 8, 2, 2), m(4, 8, 3, 3), None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1),
-     {}),  # a kernel larger than the input: the real error
-    (aten.convolution.default, (m(1, 6, 8, 8), m(4, 4, 3, 3), None, [1, 1], [1, 1], [1, 1], False, [0, 0], 1),
-     {}),  # channels that do not fit
-    (aten.convolution.default, (m(1, 8, 8, 8), m(8, 4, 3, 3), None, [2, 2], [1, 1], [1, 1], True, [1, 1], 1),
-     {}),  # transposed: the real kernel
-    (aten.convolution.default, (cl(1, 8, 8, 8), m(8, 8, 3, 3), None, [1, 1], [1, 1], [1, 1], False, [0, 0], 1),
-     {}),
-    (aten.convolution.default, (m(1, 8, 8, 8, dtype=f16), m(8, 8, 1, 1), None, [1, 1], [0, 0], [1, 1], False,
-                                [0, 0], 1), {}),  # mixed dtypes
+    (
+        aten.convolution.default,
+        (m(1, 8, 2, 2), m(4, 8, 3, 3), None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1),
+        {},
+    ),  # a kernel larger than the input: the real error
+    (
+        aten.convolution.default,
+        (m(1, 6, 8, 8), m(4, 4, 3, 3), None, [1, 1], [1, 1], [1, 1], False, [0, 0], 1),
+        {},
+    ),  # channels that do not fit
+    (
+        aten.convolution.default,
+        (m(1, 8, 8, 8), m(8, 4, 3, 3), None, [2, 2], [1, 1], [1, 1], True, [1, 1], 1),
+        {},
+    ),  # transposed: the real kernel
+    (aten.convolution.default, (cl(1, 8, 8, 8), m(8, 8, 3, 3), None, [1, 1], [1, 1], [1, 1], False, [0, 0], 1), {}),
+    (
+        aten.convolution.default,
+        (m(1, 8, 8, 8, dtype=f16), m(8, 8, 1, 1), None, [1, 1], [0, 0], [1, 1], False, [0, 0], 1),
+        {},
+    ),  # mixed dtypes
     # convolution_backward: (grad, input, weight, bias sizes, stride, padding, dilation, transposed,
     # output_padding, groups, output mask)
-    (aten.convolution_backward.default, (m(2, 64, 112, 112), m(2, 3, 224, 224), m(64, 3, 7, 7), None, [2, 2],
-                                         [3, 3], [1, 1], False, [0, 0], 1, [False, True, False]), {}),
-    (aten.convolution_backward.default, (m(2, 64, 56, 56), m(2, 64, 56, 56), m(64, 2, 3, 3), [64], [1, 1],
-                                         [1, 1], [1, 1], False, [0, 0], 32, [True, True, True]), {}),
-    (aten.convolution_backward.default, (cl(2, 8, 8, 8), cl(2, 8, 8, 8), m(8, 8, 3, 3), None, [1, 1], [1, 1],
-                                         [1, 1], False, [0, 0], 1, [True, True, False]), {}),
-    (aten.convolution_backward.default, (m(2, 8, 4, 4), m(2, 8, 8, 8), m(8, 8, 3, 3), None, [1, 1], [1, 1],
-                                         [1, 1], False, [0, 0], 1, [True, True, False]), {}),  # grad of another shape
+    (
+        aten.convolution_backward.default,
+        (
+            m(2, 64, 112, 112),
+            m(2, 3, 224, 224),
+            m(64, 3, 7, 7),
+            None,
+            [2, 2],
+            [3, 3],
+            [1, 1],
+            False,
+            [0, 0],
+            1,
+            [False, True, False],
+        ),
+        {},
+    ),
+    (
+        aten.convolution_backward.default,
+        (
+            m(2, 64, 56, 56),
+            m(2, 64, 56, 56),
+            m(64, 2, 3, 3),
+            [64],
+            [1, 1],
+            [1, 1],
+            [1, 1],
+            False,
+            [0, 0],
+            32,
+            [True, True, True],
+        ),
+        {},
+    ),
+    (
+        aten.convolution_backward.default,
+        (
+            cl(2, 8, 8, 8),
+            cl(2, 8, 8, 8),
+            m(8, 8, 3, 3),
+            None,
+            [1, 1],
+            [1, 1],
+            [1, 1],
+            False,
+            [0, 0],
+            1,
+            [True, True, False],
+        ),
+        {},
+    ),
+    (
+        aten.convolution_backward.default,
+        (
+            m(2, 8, 4, 4),
+            m(2, 8, 8, 8),
+            m(8, 8, 3, 3),
+            None,
+            [1, 1],
+            [1, 1],
+            [1, 1],
+            False,
+            [0, 0],
+            1,
+            [True, True, False],
+        ),
+        {},
+    ),  # grad of another shape
     # max_pool2d_with_indices: (input, kernel, stride, padding, dilation, ceil_mode)
     (aten.max_pool2d_with_indices.default, (m(2, 64, 112, 112), [3, 3], [2, 2], [1, 1]), {}),
     (aten.max_pool2d_with_indices.default, (m(2, 64, 7, 7), [3], [], [1], [1], True), {}),
@@ -119,18 +207,26 @@ CASES = [
     (aten.max_pool2d_with_indices.default, (cl(2, 4, 8, 8), [2, 2], [2, 2]), {}),
     (aten.max_pool2d_with_indices.default, (m(2, 4, 8, 8), [2, 2], [2, 2], [2, 2]), {}),  # too much padding
     (aten.max_pool2d_with_indices.default, (m(4, 8, 8), [2, 2], [2, 2]), {}),  # 3-D: the real kernel
-    (aten.max_pool2d_with_indices_backward.default,
-     (m(2, 64, 56, 56), m(2, 64, 112, 112), [3, 3], [2, 2], [1, 1], [1, 1], False, m(2, 64, 56, 56, dtype=i64)), {}),
-    (aten.max_pool2d_with_indices_backward.default,
-     (m(2, 64, 55, 56), m(2, 64, 112, 112), [3, 3], [2, 2], [1, 1], [1, 1], False, m(2, 64, 56, 56, dtype=i64)), {}),
+    (
+        aten.max_pool2d_with_indices_backward.default,
+        (m(2, 64, 56, 56), m(2, 64, 112, 112), [3, 3], [2, 2], [1, 1], [1, 1], False, m(2, 64, 56, 56, dtype=i64)),
+        {},
+    ),
+    (
+        aten.max_pool2d_with_indices_backward.default,
+        (m(2, 64, 55, 56), m(2, 64, 112, 112), [3, 3], [2, 2], [1, 1], [1, 1], False, m(2, 64, 56, 56, dtype=i64)),
+        {},
+    ),
     # avg_pool2d: (input, kernel, stride, padding, ceil_mode, count_include_pad, divisor_override)
     (aten.avg_pool2d.default, (m(2, 64, 56, 56), [2, 2], [2, 2], [0, 0], True, False), {}),
     (aten.avg_pool2d.default, (m(2, 64, 7, 7), [2, 2], [2, 2], [0, 0], True, False), {}),
     (aten.avg_pool2d.default, (m(2, 64, 7, 7), [3], [], [1], False, True, 0), {}),  # a zero divisor
-    (aten.avg_pool2d_backward.default, (m(2, 64, 4, 4), m(2, 64, 7, 7), [2, 2], [2, 2], [0, 0], True, False, None),
-     {}),
-    (aten.avg_pool2d_backward.default, (m(2, 64, 3, 3), m(2, 64, 7, 7), [2, 2], [2, 2], [0, 0], True, False, None),
-     {}),  # a gradient of the wrong shape
+    (aten.avg_pool2d_backward.default, (m(2, 64, 4, 4), m(2, 64, 7, 7), [2, 2], [2, 2], [0, 0], True, False, None), {}),
+    (
+        aten.avg_pool2d_backward.default,
+        (m(2, 64, 3, 3), m(2, 64, 7, 7), [2, 2], [2, 2], [0, 0], True, False, None),
+        {},
+    ),  # a gradient of the wrong shape
     # slice_backward: (grad, input sizes, dim, start, end, step)
     (aten.slice_backward.default, (m(2, 16, 16, 32), [2, 16, 32, 32], 2, 0, 9223372036854775807, 2), {}),
     (aten.slice_backward.default, (m(2, 16, 16, 16), [2, 16, 32, 32], -1, 1, 32, 2), {}),
@@ -197,8 +293,7 @@ def test_the_backward_through_the_engine_records_what_autograd_backward_records(
     from resnet_cli.spec.registry import VARIANTS
 
     def analysis():
-        result = analyze_module.analyze(build_model(VARIANTS["seresnet18"].spec, "meta"), (2, 3, 64, 64),
-                                        training=True)
+        result = analyze_module.analyze(build_model(VARIANTS["seresnet18"].spec, "meta"), (2, 3, 64, 64), training=True)
         return result.ops, result.live_timeline, result.saved_float_elements
 
     engine = analysis()

@@ -11,10 +11,10 @@ import pytest
 import timm
 import torch
 import torchvision
+from conftest import assert_one_line_error
 from safetensors.torch import save_file
 
 import resnet_cli
-from conftest import assert_one_line_error
 from resnet_cli import api
 from resnet_cli.sources.target import resolve_target
 
@@ -48,8 +48,7 @@ def checkpoints(tmp_path_factory):
     paths["timm_resnet50d"] = folder / "resnet50d.bin"
     torch.save({"state_dict": timm.create_model("resnet50d").state_dict()}, paths["timm_resnet50d"])
     paths["timm_v2"] = folder / "resnetv2_50.safetensors"
-    save_file({k: v.contiguous() for k, v in timm.create_model("resnetv2_50").state_dict().items()},
-              paths["timm_v2"])
+    save_file({k: v.contiguous() for k, v in timm.create_model("resnetv2_50").state_dict().items()}, paths["timm_v2"])
     paths["timm_seresnet50"] = folder / "seresnet50.pth"
     torch.save(timm.create_model("seresnet50").state_dict(), paths["timm_seresnet50"])
     paths["cifar10_resnet18"] = folder / "resnet18_cifar10.pth"  # no registered name: 10 classes, 7x7 stem
@@ -69,10 +68,17 @@ def checkpoints(tmp_path_factory):
 
 # ---- checkpoints ----
 
-@pytest.mark.parametrize("key, name", [
-    ("tv_resnet50", "resnet50"), ("tv_resnext", "resnext50_32x4d"), ("timm_resnet50d", "resnet50d"),
-    ("timm_v2", "resnetv2_50"), ("timm_seresnet50", "seresnet50"),
-])
+
+@pytest.mark.parametrize(
+    "key, name",
+    [
+        ("tv_resnet50", "resnet50"),
+        ("tv_resnext", "resnext50_32x4d"),
+        ("timm_resnet50d", "resnet50d"),
+        ("timm_v2", "resnetv2_50"),
+        ("timm_seresnet50", "seresnet50"),
+    ],
+)
 def test_checkpoints_of_torchvision_and_timm_are_identified(checkpoints, key, name):
     target = resolve_target(checkpoints[key])
     assert target.source == "checkpoint" and target.identified == name
@@ -97,8 +103,11 @@ def test_an_unregistered_checkpoint_gets_the_flags_that_rebuild_it(cli, checkpoi
     assert doc["total"]["params"] == RESNET18_PARAMS - 513_000 + 5_130
     # named as compare names it: the registered variant it differs least from, and the flags (issue 18)
     assert doc["description"] == "checkpoint identified as resnet18 --num-classes 10"
-    assert doc["identified_as"] == {"name": "resnet18", "flags": {"--num-classes": "10"},
-                                    "label": "resnet18 --num-classes 10"}
+    assert doc["identified_as"] == {
+        "name": "resnet18",
+        "flags": {"--num-classes": "10"},
+        "label": "resnet18 --num-classes 10",
+    }
     rebuilt = _json(cli, "summary", "resnet18", "--num-classes", "10")
     assert rebuilt["total"] == doc["total"]
     custom = _json(cli, "summary", "custom", "--block", "basic", "--layers", "2,2,2,2", "--num-classes", "10")
@@ -116,12 +125,15 @@ def test_a_checkpoint_loads_into_the_model_it_describes(checkpoints):
         assert torch.allclose(model.eval()(x), reference(x), atol=1e-5)
 
 
-@pytest.mark.parametrize("key, fragment", [
-    ("text", "is not a readable checkpoint"),
-    ("module", "weights_only=True) refused it: it holds a pickled torchvision.models.resnet.ResNet"),
-    ("student", "holds no 'layer1.0.conv1.weight' tensor"),
-    ("legacy", "do not follow a ResNet layout this tool reads"),
-])
+@pytest.mark.parametrize(
+    "key, fragment",
+    [
+        ("text", "is not a readable checkpoint"),
+        ("module", "weights_only=True) refused it: it holds a pickled torchvision.models.resnet.ResNet"),
+        ("student", "holds no 'layer1.0.conv1.weight' tensor"),
+        ("legacy", "do not follow a ResNet layout this tool reads"),
+    ],
+)
 def test_files_that_are_no_resnet_checkpoint_are_refused(cli, checkpoints, key, fragment):
     assert_one_line_error(cli("summary", checkpoints[key]), 2, fragment)
 
@@ -142,8 +154,10 @@ def test_weights_that_do_not_fit_are_listed_and_exit_1(cli, checkpoints):
     few = cli("summary", "resnet50", "--num-classes", "10", "--weights", checkpoints["tv_resnet50"])
     assert few.exit_code == 1
     listed = few.stderr.splitlines()
-    assert listed[:2] == ["  shape differs: fc.weight: model 10×2048, checkpoint 1000×2048",
-                          "  shape differs: fc.bias: model 10, checkpoint 1000"]
+    assert listed[:2] == [
+        "  shape differs: fc.weight: model 10×2048, checkpoint 1000×2048",
+        "  shape differs: fc.bias: model 10, checkpoint 1000",
+    ]
     assert "0 missing, 0 unexpected and 2 mis-shaped tensors" in listed[-1]
 
 
@@ -156,7 +170,10 @@ def test_weights_into_a_users_model(cli, checkpoints):
 
 # ---- every MODEL form in every command ----
 
-@pytest.mark.parametrize("model", ["resnet18", f"{STUDENT}:cifar_resnet18", "tests.fixtures.student_models:cifar_resnet18"])
+
+@pytest.mark.parametrize(
+    "model", ["resnet18", f"{STUDENT}:cifar_resnet18", "tests.fixtures.student_models:cifar_resnet18"]
+)
 @pytest.mark.parametrize("command", ["summary", "flops"])
 def test_each_form_in_summary_and_flops(cli, model, command):
     doc = _json(cli, command, model, "--input", "1x3x32x32")
@@ -173,8 +190,20 @@ def test_checkpoint_in_compare(cli, checkpoints):
 
 def test_each_form_in_bench(cli, checkpoints):
     for model in ("resnet20", f"{STUDENT}:cifar_resnet18", checkpoints["cifar10_resnet18"]):
-        result = cli("bench", model, "--device", "cpu", "--input", "1x3x32x32", "--min-time", "0.05",
-                     "--warmup", "0", "--format", "json")
+        result = cli(
+            "bench",
+            model,
+            "--device",
+            "cpu",
+            "--input",
+            "1x3x32x32",
+            "--min-time",
+            "0.05",
+            "--warmup",
+            "0",
+            "--format",
+            "json",
+        )
         assert result.exit_code == 0, (model, result.stderr)
         doc = json.loads(result.stdout)
         assert doc["results"][0]["median_ms"] > 0
@@ -185,11 +214,13 @@ def test_unknown_model_names_every_form_tried(cli):
     assert "path/to/file.py:callable" in line and ".safetensors" in line
     assert_one_line_error(cli("summary", "no/such/file.pth"), 2, "no such file")
     assert_one_line_error(cli("flops", "tests/fixtures:build"), 2, "is a directory, not a Python file")
-    assert_one_line_error(cli("summary", f"{STUDENT}"), 2, "is a Python file: name the function or class",
-                          f"{STUDENT}:CALLABLE")
+    assert_one_line_error(
+        cli("summary", f"{STUDENT}"), 2, "is a Python file: name the function or class", f"{STUDENT}:CALLABLE"
+    )
 
 
 # ---- stages of any model ----
+
 
 def test_timm_stem_stages_head_give_layer_rows(cli):
     doc = _json(cli, "summary", "timm.models.resnetv2:resnetv2_50", "--input", "1x3x64x64")
@@ -210,8 +241,12 @@ def test_other_models_get_their_children_in_run_order(cli):
     assert [s["name"] for s in custom["stages"]] == ["stage0", "stage1", "stage3", "pool"]
     merged = {s["name"]: s["params"] for s in custom["stages"]}
     assert merged["stage1"] == doc["stages"][1]["params"] + doc["stages"][2]["params"]
-    assert_one_line_error(cli("summary", f"{STUDENT}:keras_resnet50", "--stages", "layer1"), 2,
-                          "--stages: no module 'layer1'", "stage0, stage1")
+    assert_one_line_error(
+        cli("summary", f"{STUDENT}:keras_resnet50", "--stages", "layer1"),
+        2,
+        "--stages: no module 'layer1'",
+        "stage0, stage1",
+    )
 
 
 def test_fvcore_below_macs_is_said_next_to_the_figure(cli, tmp_path):
@@ -220,25 +255,31 @@ def test_fvcore_below_macs_is_said_next_to_the_figure(cli, tmp_path):
         "import torch\nfrom torch import nn\n"
         "class M(nn.Module):\n"
         "    def __init__(self):\n        super().__init__()\n        self.w = nn.Parameter(torch.ones(8, 4))\n"
-        "    def forward(self, x):\n        return torch.tensordot(x.flatten(1), self.w, dims=1)\n")
+        "    def forward(self, x):\n        return torch.tensordot(x.flatten(1), self.w, dims=1)\n"
+    )
     doc = _json(cli, "summary", f"{model}:M", "--input", "2x2x2x2")
     # [2,8] x [8,4]: 2*8*4 = 64 multiply-accumulates, which fvcore has no handle for (aten::tensordot)
     assert doc["total"]["macs"] == 64 and doc["total"]["flops"] == 0
     assert doc["fvcore_uncounted"] == [{"call": "tensordot", "calls": 1, "macs": 64}]
-    assert "below the MACs, because fvcore has no handle for tensordot ×1" in cli("summary", f"{model}:M", "--input",
-                                                                                 "2x2x2x2").stdout
+    assert (
+        "below the MACs, because fvcore has no handle for tensordot ×1"
+        in cli("summary", f"{model}:M", "--input", "2x2x2x2").stdout
+    )
 
 
 def test_unsupported_operators_are_listed_in_summary(cli, tmp_path):
     model = tmp_path / "softmax.py"
-    model.write_text("import torch\nfrom torch import nn\n"
-                     "def build():\n    return nn.Sequential(nn.Flatten(), nn.Linear(12, 5), nn.Softmax(-1))\n")
+    model.write_text(
+        "import torch\nfrom torch import nn\n"
+        "def build():\n    return nn.Sequential(nn.Flatten(), nn.Linear(12, 5), nn.Softmax(-1))\n"
+    )
     doc = _json(cli, "summary", f"{model}:build", "--input", "1x3x2x2")
     assert doc["unsupported"] == [{"op": "aten._softmax", "calls": 1, "phase": "forward", "modules": ["2"]}]
     assert "_softmax ×1" in cli("summary", f"{model}:build", "--input", "1x3x2x2").stdout
 
 
 # ---- the user's code behind one boundary ----
+
 
 @pytest.mark.parametrize("fmt", ["json", "csv", "markdown", "table"])
 def test_a_model_that_prints_leaves_stdout_to_the_results(cli, fmt):
@@ -268,6 +309,7 @@ def test_a_module_whose_import_prints_keeps_stdout_clean(cli):
 
 # ---- the bugs found by trying it as a new user ----
 
+
 def test_flops_training_at_batch_one_with_a_1x1_last_stage(cli):
     doc = _json(cli, "flops", "resnet18", "--input", "1x3x32x32", "--training")
     # the forward still equals fvcore's figure for resnet18 at 32x32 (checked in test_verify); the step adds
@@ -283,6 +325,7 @@ def test_keras_total_is_only_claimed_for_keras_models(cli):
 
 
 # ---- the Python API ----
+
 
 def test_import_does_not_import_torch():
     import subprocess
@@ -302,8 +345,10 @@ def _flop_counter_macs(model, shape, *, training=False) -> dict:
         out = model(torch.randn(shape))
         if training:
             out.sum().backward()
-    return {name.removeprefix(type(model).__name__).lstrip(".") or "": sum(by_op.values()) // 2
-            for name, by_op in counter.get_flop_counts().items()}
+    return {
+        name.removeprefix(type(model).__name__).lstrip(".") or "": sum(by_op.values()) // 2
+        for name, by_op in counter.get_flop_counts().items()
+    }
 
 
 def test_api_summary_blocks_against_torchvision_and_torchs_counter():
@@ -375,11 +420,15 @@ def test_api_takes_modules_and_specs_and_renders():
 
 def test_unsupported_operators_are_listed_in_compare(cli, tmp_path):
     model = tmp_path / "softmax.py"
-    model.write_text("from torch import nn\n"
-                     "def plain():\n    return nn.Sequential(nn.Flatten(), nn.Linear(12, 5))\n"
-                     "def softmax():\n    return nn.Sequential(nn.Flatten(), nn.Linear(12, 5), nn.Softmax(-1))\n")
+    model.write_text(
+        "from torch import nn\n"
+        "def plain():\n    return nn.Sequential(nn.Flatten(), nn.Linear(12, 5))\n"
+        "def softmax():\n    return nn.Sequential(nn.Flatten(), nn.Linear(12, 5), nn.Softmax(-1))\n"
+    )
     args = ("compare", f"{model}:plain", f"{model}:softmax", "--input", "1x3x2x2")
     doc = _json(cli, *args)
     assert [m["unsupported"] for m in doc["models"]] == [
-        [], [{"op": "aten._softmax", "calls": 1, "phase": "forward", "modules": ["2"]}]]
+        [],
+        [{"op": "aten._softmax", "calls": 1, "phase": "forward", "modules": ["2"]}],
+    ]
     assert f"{model}:softmax: operators no formula covers, counted as 0 FLOPs: _softmax ×1" in cli(*args).stdout

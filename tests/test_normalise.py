@@ -50,8 +50,11 @@ class Lambda(nn.Module):
 
 
 def test_rules_are_listed_in_order():
-    assert normalise.RULES == (normalise.drop_no_op_pools, normalise.fold_zero_padding,
-                               normalise.conv_on_one_pixel_as_linear)
+    assert normalise.RULES == (
+        normalise.drop_no_op_pools,
+        normalise.fold_zero_padding,
+        normalise.conv_on_one_pixel_as_linear,
+    )
 
 
 def test_zero_padding_then_valid_conv_is_the_padded_conv():
@@ -60,24 +63,33 @@ def test_zero_padding_then_valid_conv_is_the_padded_conv():
     assert padded[0].get("padding") == (2, 2) and padded[0].in_shapes == ((1, 8, 16, 16),)
     assert _same(lambda: nn.Sequential(nn.ZeroPad2d(2), nn.Conv2d(8, 4, 5)), lambda: nn.Conv2d(8, 4, 5, padding=2))
     # F.pad with an explicit zero, and a pad added to a conv's own padding
-    assert _same(lambda: nn.Sequential(Lambda(lambda x: F.pad(x, (1, 1, 1, 1), value=0.0)), nn.Conv2d(8, 4, 3, 1, 1)),
-                 lambda: nn.Conv2d(8, 4, 3, padding=2))
+    assert _same(
+        lambda: nn.Sequential(Lambda(lambda x: F.pad(x, (1, 1, 1, 1), value=0.0)), nn.Conv2d(8, 4, 3, 1, 1)),
+        lambda: nn.Conv2d(8, 4, 3, padding=2),
+    )
 
 
 def test_asymmetric_padding_stays_a_layer_and_is_named_for_height_and_width():
     found = _layers(lambda: nn.Sequential(nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(8, 4, 3, stride=2)))
     assert [l.kind for l in found] == ["pad", "conv"]
     from resnet_cli.structure.layers import describe
+
     assert describe(found[0]) == "zero-padding of height and width (0, 1, 0, 1)"
-    assert not _same(lambda: nn.Sequential(nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(8, 4, 3, stride=2)),
-                     lambda: nn.Conv2d(8, 4, 3, stride=2, padding=1))
+    assert not _same(
+        lambda: nn.Sequential(nn.ZeroPad2d((0, 1, 0, 1)), nn.Conv2d(8, 4, 3, stride=2)),
+        lambda: nn.Conv2d(8, 4, 3, stride=2, padding=1),
+    )
 
 
 def test_zero_padding_then_pool_is_the_padded_pool():
-    assert _same(lambda: nn.Sequential(nn.ReLU(), nn.ZeroPad2d(1), nn.MaxPool2d(3, 2)),
-                 lambda: nn.Sequential(nn.ReLU(), nn.MaxPool2d(3, 2, padding=1)))
-    assert _same(lambda: nn.Sequential(nn.ZeroPad2d(1), nn.AvgPool2d(3, 1)),
-                 lambda: nn.AvgPool2d(3, 1, padding=1, count_include_pad=True))
+    assert _same(
+        lambda: nn.Sequential(nn.ReLU(), nn.ZeroPad2d(1), nn.MaxPool2d(3, 2)),
+        lambda: nn.Sequential(nn.ReLU(), nn.MaxPool2d(3, 2, padding=1)),
+    )
+    assert _same(
+        lambda: nn.Sequential(nn.ZeroPad2d(1), nn.AvgPool2d(3, 1)),
+        lambda: nn.AvgPool2d(3, 1, padding=1, count_include_pad=True),
+    )
 
 
 def test_a_pad_read_twice_does_not_fold():
@@ -95,8 +107,10 @@ def test_a_pad_read_twice_does_not_fold():
 
 def test_no_op_pools_are_nothing():
     for pool in (lambda: nn.MaxPool2d(1), lambda: nn.AvgPool2d(1), lambda: nn.MaxPool2d(1, stride=1)):
-        assert _same(lambda pool=pool: nn.Sequential(nn.Conv2d(8, 4, 3, padding=1), pool(), nn.ReLU()),
-                     lambda: nn.Sequential(nn.Conv2d(8, 4, 3, padding=1), nn.Identity(), nn.ReLU()))
+        assert _same(
+            lambda pool=pool: nn.Sequential(nn.Conv2d(8, 4, 3, padding=1), pool(), nn.ReLU()),
+            lambda: nn.Sequential(nn.Conv2d(8, 4, 3, padding=1), nn.Identity(), nn.ReLU()),
+        )
     # a 1×1 pool of stride 2 subsamples: it stays
     assert [l.kind for l in _layers(lambda: nn.MaxPool2d(1, stride=2))] == ["maxpool"]
 
@@ -126,10 +140,14 @@ def test_conv_on_one_pixel_is_a_linear_layer_and_global_pools_are_one():
 
 
 def test_relu_forms_are_one():
-    assert _same(lambda: nn.Sequential(nn.Conv2d(8, 4, 3), nn.ReLU(inplace=True)),
-                 lambda: nn.Sequential(nn.Conv2d(8, 4, 3), Lambda(F.relu)))
-    assert _same(lambda: nn.Sequential(nn.Conv2d(8, 4, 3), nn.ReLU()),
-                 lambda: nn.Sequential(nn.Conv2d(8, 4, 3), Lambda(lambda x: F.relu(x, inplace=True))))
+    assert _same(
+        lambda: nn.Sequential(nn.Conv2d(8, 4, 3), nn.ReLU(inplace=True)),
+        lambda: nn.Sequential(nn.Conv2d(8, 4, 3), Lambda(F.relu)),
+    )
+    assert _same(
+        lambda: nn.Sequential(nn.Conv2d(8, 4, 3), nn.ReLU()),
+        lambda: nn.Sequential(nn.Conv2d(8, 4, 3), Lambda(lambda x: F.relu(x, inplace=True))),
+    )
 
 
 def test_batchnorm_eps_and_momentum_are_settings_not_structure():
@@ -150,7 +168,8 @@ def test_faithful_keras_port_is_resnet50_keras_and_settings_are_zero_cost_rows()
     rows = compare_models(["resnet50", f"{STUDENTS}:keras_resnet50"]).models[1].differences
     settings = [r for r in rows if r.costed == "none"]
     assert [r.message.split(";")[0] for r in settings] == [
-        "every BatchNorm: eps 1.001e-05, momentum 0.01 where the reference has eps 1e-05, momentum 0.1"]
+        "every BatchNorm: eps 1.001e-05, momentum 0.01 where the reference has eps 1e-05, momentum 0.1"
+    ]
     assert all((r.params_delta, r.flops_delta) == (0, 0) for r in settings)
     closest = comparison.models[1].closest
     assert (closest.label, closest.exact) == ("resnet50_keras", True)

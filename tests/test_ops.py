@@ -45,8 +45,17 @@ def test_views_data_movement_and_costed_ops_are_told_apart():
 def test_the_schema_names_the_arguments_the_structure_reads():
     # private torch API (OpOverload._schema) pinned: receptive fields and alignment read these names
     names = [a.name for a in torch.ops.aten.convolution.default._schema.arguments]
-    assert names == ["input", "weight", "bias", "stride", "padding", "dilation", "transposed", "output_padding",
-                     "groups"]
+    assert names == [
+        "input",
+        "weight",
+        "bias",
+        "stride",
+        "padding",
+        "dilation",
+        "transposed",
+        "output_padding",
+        "groups",
+    ]
     names = [a.name for a in torch.ops.aten.max_pool2d_with_indices.default._schema.arguments]
     assert names == ["self", "kernel_size", "stride", "padding", "dilation", "ceil_mode"]
     bound = dict(_bound_arguments(torch.ops.aten.max_pool2d_with_indices.default, (torch.empty(1, 1, 4, 4), [3]), {}))
@@ -58,6 +67,8 @@ def test_an_operator_without_a_readable_schema_fails_loudly_naming_it():
         def __repr__(self):
             return "aten.mystery.default"
 
-    with pytest.raises(SchemaUnreadable, match="aten.mystery.default"):
+    with pytest.raises(SchemaUnreadable, match=r"aten\.mystery\.default"):
         _bound_arguments(NoSchema(), (1, 2), {})
-    assert not issubclass(SchemaUnreadable, (RuntimeError, ValueError, TypeError, IndexError))  # never "the model failed"
+    assert not issubclass(
+        SchemaUnreadable, (RuntimeError, ValueError, TypeError, IndexError)
+    )  # never "the model failed"

@@ -36,13 +36,22 @@ def _same_output(reference, model, shape):
 def test_keras_style_resnet50_loads_resnet50_v1_weights(tmp_path):
     from safetensors.torch import load_file
 
-    from resnet_cli.spec import registry
     from resnet_cli.nn.model import build_model
+    from resnet_cli.spec import registry
     from tests.fixtures.renamed_resnets import KerasStyleResNet50
 
     path = tmp_path / "keras.safetensors"
-    result = run_cli("compare", "resnet50_v1", "tests/fixtures/renamed_resnets.py:KerasStyleResNet50",
-                     "--input", "1x3x64x64", "--export-weights", str(path), "--seed", "3")
+    result = run_cli(
+        "compare",
+        "resnet50_v1",
+        "tests/fixtures/renamed_resnets.py:KerasStyleResNet50",
+        "--input",
+        "1x3x64x64",
+        "--export-weights",
+        str(path),
+        "--seed",
+        "3",
+    )
     assert result.exit_code == 0, result.stderr
     import torchvision
 
@@ -70,8 +79,10 @@ def test_cifar_resnet18_takes_every_tensor_in_its_place():
 
     reference = build_model(source.target.spec)
     generator = torch.Generator().manual_seed(2)
-    state = {name: (torch.rand(t.shape, generator=generator) * 0.5 + 0.75 if t.dim() == 1 and t.is_floating_point()
-                    else t) for name, t in reference.state_dict().items()}
+    state = {
+        name: (torch.rand(t.shape, generator=generator) * 0.5 + 0.75 if t.dim() == 1 and t.is_floating_point() else t)
+        for name, t in reference.state_dict().items()
+    }
     reference.load_state_dict(state)
     model = ResNet18()
     model.load_state_dict(port.ported_state(plan, state), strict=True)
@@ -83,8 +94,15 @@ def test_timm_to_torchvision(tmp_path):
     import torchvision
 
     path = tmp_path / "tv.pt"
-    result = run_cli("compare", "timm.models:resnet18", "torchvision.models:resnet18", "--input", "1x3x64x64",
-                     "--export-weights", str(path))
+    result = run_cli(
+        "compare",
+        "timm.models:resnet18",
+        "torchvision.models:resnet18",
+        "--input",
+        "1x3x64x64",
+        "--export-weights",
+        str(path),
+    )
     assert result.exit_code == 0, result.stderr
     assert f"wrote {path} (" in result.stderr and "names, torch.save state_dict)" in result.stderr
     assert result.stdout.count("no differences") == 1
@@ -96,13 +114,16 @@ def test_timm_to_torchvision(tmp_path):
 
 def test_models_that_differ_are_refused_with_the_tensors(tmp_path):
     path = tmp_path / "w.safetensors"
-    result = run_cli("compare", "resnet50", "tests/fixtures/tutorial_mistakes.py:no_shortcut_bn",
-                     "--export-weights", str(path))
+    result = run_cli(
+        "compare", "resnet50", "tests/fixtures/tutorial_mistakes.py:no_shortcut_bn", "--export-weights", str(path)
+    )
     assert result.exit_code == 1 and "Traceback" not in result.stderr
     (line,) = result.stderr.strip().splitlines()
     # the four shortcut BatchNorms: γ, β, running mean, running variance and step counter each
-    assert "20 tensors of resnet50 have no counterpart in tests/fixtures/tutorial_mistakes.py:no_shortcut_bn: " \
-           "layer1.0.downsample.1.weight, layer1.0.downsample.1.bias" in line
+    assert (
+        "20 tensors of resnet50 have no counterpart in tests/fixtures/tutorial_mistakes.py:no_shortcut_bn: "
+        "layer1.0.downsample.1.weight, layer1.0.downsample.1.bias" in line
+    )
     assert line.endswith("layer4.0.downsample.1.num_batches_tracked; nothing written")
     assert "no BatchNorm after the projection conv" in result.stdout  # the comparison is still shown
     assert not path.exists() and not any(tmp_path.iterdir())
@@ -111,8 +132,15 @@ def test_models_that_differ_are_refused_with_the_tensors(tmp_path):
 def test_same_parameters_other_computation_is_ported_with_a_warning(tmp_path):
     # a "valid"-padded stem: every tensor has its counterpart, but every map is smaller
     path = tmp_path / "valid.safetensors"
-    result = run_cli("compare", "resnet20", "tests/fixtures/cifar_tutorials.py:resnet20_valid_stem",
-                     "--export-weights", str(path), "-f", "json")
+    result = run_cli(
+        "compare",
+        "resnet20",
+        "tests/fixtures/cifar_tutorials.py:resnet20_valid_stem",
+        "--export-weights",
+        str(path),
+        "-f",
+        "json",
+    )
     assert result.exit_code == 0, result.stderr
     assert "the weights load, the outputs differ" in result.stderr and path.exists()
 
@@ -129,14 +157,30 @@ def test_export_ports_a_weights_checkpoint_not_a_seed(cli, tmp_path):
     checkpoint = tmp_path / "resnet50.pth"
     torch.save(reference.state_dict(), checkpoint)
     out = tmp_path / "ported.safetensors"
-    result = cli("compare", "resnet50_v1", "tests/fixtures/student_models.py:keras_resnet50", "--weights",
-                 str(checkpoint), "--export-weights", str(out))
+    result = cli(
+        "compare",
+        "resnet50_v1",
+        "tests/fixtures/student_models.py:keras_resnet50",
+        "--weights",
+        str(checkpoint),
+        "--export-weights",
+        str(out),
+    )
     assert result.exit_code == 0, result.stderr
     assert f"(from {checkpoint})" in result.stderr
     student = KerasResNet50()
     student.load_state_dict(load_file(out), strict=True)
     assert torch.equal(student.fc.weight, reference.fc.weight)
     assert torch.equal(student.stage1[0].shortcut[0].weight, reference.layer1[0].downsample[0].weight)
-    both = cli("compare", "resnet50_v1", "tests/fixtures/student_models.py:keras_resnet50", "--weights",
-               str(checkpoint), "--export-weights", str(out), "--seed", "1")
+    both = cli(
+        "compare",
+        "resnet50_v1",
+        "tests/fixtures/student_models.py:keras_resnet50",
+        "--weights",
+        str(checkpoint),
+        "--export-weights",
+        str(out),
+        "--seed",
+        "1",
+    )
     assert both.exit_code == 2 and "give one of the two" in both.stderr

@@ -42,6 +42,7 @@ def _op(analysis, module, category):
 
 # ---- bytes: inputs and parameters read once, the output written once, at the dtype's size ----
 
+
 def test_bytes_of_the_stem_conv(resnet18_ops):
     # input 1·3·224·224 = 150,528 elements; weight 64·3·7·7 = 9,408; output 1·64·112·112 = 802,816
     # float32: 602,112 + 37,632 + 3,211,264 = 3,851,008 bytes
@@ -85,6 +86,7 @@ def test_the_stem_row_holds_its_operators(resnet18_ops):
 
 # ---- the roofline's arithmetic ----
 
+
 def test_roofline_time_and_bound():
     peaks = Peaks(flops_per_s=100e9, bytes_per_s=10e9, flops_kernel="mm", bytes_kernel="triad")
     assert peaks.ridge == 10.0
@@ -101,8 +103,9 @@ def _fabricated(analysis, seconds_per_entry: dict, iterations: int = 3) -> Measu
 def test_row_arithmetic_on_a_fabricated_measurement(resnet18_ops):
     peaks = Peaks(flops_per_s=1e11, bytes_per_s=1e10, flops_kernel="mm", bytes_kernel="triad")
     # 10 ms in conv1, 5 ms in bn1, 1 ms in the fc, per iteration
-    measured = _fabricated(resnet18_ops, {("conv1", "", "conv"): 0.010, ("bn1", "", "bn"): 0.005,
-                                          ("fc", "", "linear"): 0.001})
+    measured = _fabricated(
+        resnet18_ops, {("conv1", "", "conv"): 0.010, ("bn1", "", "bn"): 0.005, ("fc", "", "linear"): 0.001}
+    )
     profile = model_profile("resnet18", "", resnet18_ops, measured, peaks, "layer", 4)
     rows = {r.name: r for r in profile.rows}
     conv = rows["conv1"]
@@ -125,8 +128,12 @@ def test_row_arithmetic_on_a_fabricated_measurement(resnet18_ops):
 
 
 def test_reconciliation_on_a_fabricated_measurement():
-    measured = Measured(({("a", "", "conv"): 0.004, ("b", "", "bn"): 0.002}, {("a", "", "conv"): 0.006}),
-                        (0.010, 0.008), (0.007, 0.009, 0.011), "fabricated")
+    measured = Measured(
+        ({("a", "", "conv"): 0.004, ("b", "", "bn"): 0.002}, {("a", "", "conv"): 0.006}),
+        (0.010, 0.008),
+        (0.007, 0.009, 0.011),
+        "fabricated",
+    )
     r = reconcile(measured)
     assert r.rows_s == pytest.approx(0.006)  # median of 6 ms and 6 ms
     assert r.profiled_s == pytest.approx(0.009)
@@ -144,6 +151,7 @@ def test_time_outside_every_module_is_its_own_uncertain_row(resnet18_ops):
 
 
 # ---- measuring: attribution and reconciliation on a real run ----
+
 
 class _Tiny(nn.Module):
     """One module does a 256×1024 by 1024×1024 matmul (268 M multiply-adds); the others touch 16 elements each."""
@@ -202,16 +210,20 @@ def test_a_training_step_attributes_the_backward_to_its_module():
 
 # ---- the command and the API ----
 
-@pytest.mark.parametrize(("args", "fragment"), [
-    (("--depth", "module"), "--depth"),
-    (("--batch-size", "0"), "--batch-size"),
-    (("--iterations", "0"), "--iterations"),
-    (("--dtype", "int8"), "--dtype"),
-    (("--device", "tpu"), "--device"),
-    (("--plot", "roofline.gif"), "--plot"),
-    (("--output", "history.txt"), "--output"),
-    (("--input", "1x3x224"), "--input"),
-])
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (("--depth", "module"), "--depth"),
+        (("--batch-size", "0"), "--batch-size"),
+        (("--iterations", "0"), "--iterations"),
+        (("--dtype", "int8"), "--dtype"),
+        (("--device", "tpu"), "--device"),
+        (("--plot", "roofline.gif"), "--plot"),
+        (("--output", "history.txt"), "--output"),
+        (("--input", "1x3x224"), "--input"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(cli, args, fragment):
     assert_one_line_error(cli("profile", "resnet18", *args), 2, fragment)
 
@@ -228,15 +240,33 @@ def test_cuda_without_cuda_is_one_line_and_exit_1(cli):
 def test_the_command_end_to_end(cli, tmp_path):
     history = tmp_path / "profile.jsonl"
     picture = tmp_path / "roofline.png"
-    result = cli("profile", "resnet18", "resnet34", "--input", "1x3x32x32", "--device", "cpu", "-n", "2",
-                 "--warmup", "0", "--format", "json", "--output", str(history), "--plot", str(picture))
+    result = cli(
+        "profile",
+        "resnet18",
+        "resnet34",
+        "--input",
+        "1x3x32x32",
+        "--device",
+        "cpu",
+        "-n",
+        "2",
+        "--warmup",
+        "0",
+        "--format",
+        "json",
+        "--output",
+        str(history),
+        "--plot",
+        str(picture),
+    )
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc["command"] == "profile" and [m["model"] for m in doc["models"]] == ["resnet18", "resnet34"]
     first = doc["models"][0]
     assert [r["name"] for r in first["rows"]] == ["stem", "layer1", "layer2", "layer3", "layer4", "head"]
-    assert {"conv", "batch norm", "activation", "add", "pooling", "matmul"} <= {c["category"]
-                                                                                 for c in first["categories"]}
+    assert {"conv", "batch norm", "activation", "add", "pooling", "matmul"} <= {
+        c["category"] for c in first["categories"]
+    }
     assert sum(r["flops"] for r in first["rows"]) == first["flops"]
     assert doc["peaks"]["flops_per_s"] > 0 and doc["peaks"]["bytes_per_s"] > 0
     assert doc["differences"][0]["first"] == "resnet18" and doc["differences"][0]["second"] == "resnet34"
@@ -282,6 +312,7 @@ def test_ctrl_c_keeps_the_iterations_that_completed():
 
 # ---- the roofline pictures ----
 
+
 def _fabricated_report(resnet18_ops, depth: str = "layer"):
     from resnet_cli.report.profile import ProfileReport
 
@@ -313,11 +344,14 @@ def test_the_roofline_figure_places_labels_without_overlap(resnet18_ops):
     figure = roofline_figure(_fabricated_report(resnet18_ops, "layer"))
     renderer = figure.canvas.get_renderer()
     axis = figure.axes[0]
-    boxes = [t.get_window_extent(renderer) for t in axis.texts if t.get_text() and "peak" not in t.get_text()
-             and "bandwidth" not in t.get_text()]
+    boxes = [
+        t.get_window_extent(renderer)
+        for t in axis.texts
+        if t.get_text() and "peak" not in t.get_text() and "bandwidth" not in t.get_text()
+    ]
     assert len(boxes) >= 10
     for i, a in enumerate(boxes):
-        for b in boxes[i + 1:]:
+        for b in boxes[i + 1 :]:
             assert not a.overlaps(b), (a, b)
     from resnet_cli.render.images import pyplot
 
@@ -328,8 +362,12 @@ def test_a_real_process_refuses_a_bad_depth_in_one_line():
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "resnet_cli", "profile", "resnet18", "--depth", "module"],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "resnet_cli", "profile", "resnet18", "--depth", "module"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 2 and done.stdout == ""
     assert len(done.stderr.strip().splitlines()) == 1 and "--depth" in done.stderr
 
@@ -389,8 +427,9 @@ def test_the_api_profiles_your_own_module_without_touching_it():
 
     net = Net()
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    result = resnet_cli.profile(net, input="2x3x16x16", device="cpu", depth="layer", iterations=1, warmup=0,
-                                training=True)
+    result = resnet_cli.profile(
+        net, input="2x3x16x16", device="cpu", depth="layer", iterations=1, warmup=0, training=True
+    )
     names = {r.name for r in result.report.models[0].rows}
     assert {"features.0", "features.1", "features.2", "classifier"} <= names
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items()) and net.training

@@ -17,12 +17,13 @@ import pytest
 import torch
 from torch import nn
 
-from resnet_cli.spec import registry
 from resnet_cli.analysis.analyze import analyze
 from resnet_cli.nn.model import build_model
-from resnet_cli.structure.receptive import module_fields
 from resnet_cli.report.rows import build_rows
 from resnet_cli.report.stages import stage_layout
+from resnet_cli.spec import registry
+from resnet_cli.structure.receptive import module_fields
+
 
 @pytest.fixture(autouse=True)
 def _one_thread():
@@ -53,8 +54,11 @@ def _make_measurable(model: nn.Module) -> nn.Module:
                 module.bias.zero_()
             for name, child in list(module.named_children()):
                 if isinstance(child, nn.MaxPool2d):
-                    setattr(module, name, nn.AvgPool2d(child.kernel_size, child.stride, child.padding,
-                                                       ceil_mode=child.ceil_mode))
+                    setattr(
+                        module,
+                        name,
+                        nn.AvgPool2d(child.kernel_size, child.stride, child.padding, ceil_mode=child.ceil_mode),
+                    )
     # float64: 600 residual blocks (resnet1202) each double the activations, past float32's range
     return model.double().eval()
 
@@ -89,8 +93,10 @@ def _check_against_gradients(model_factory, input_shape, stages=None):
     rows = build_rows(analysis, "stage", stages=stages)
     model = _make_measurable(model_factory())
     outputs = {}
-    hooks = [child.register_forward_hook(lambda module, args, out, name=name: outputs.__setitem__(name, out))
-             for name, child in model.named_children()]
+    hooks = [
+        child.register_forward_hook(lambda module, args, out, name=name: outputs.__setitem__(name, out))
+        for name, child in model.named_children()
+    ]
     x = torch.ones(input_shape, dtype=torch.float64, requires_grad=True)
     try:
         model(x)
@@ -114,8 +120,9 @@ def _narrow(spec):
     # The field depends on kernels, strides, paddings, dilations and the wiring, never on channel counts,
     # so each variant is measured at 16 channels per stage: the same geometry at a fraction of the cost
     # (test_width_does_not_change_the_measured_field checks that at full width on resnet18).
-    return dataclasses.replace(spec, widths=(16,) * len(spec.layers), stem_width=16,
-                               stem_widths=(16, 16, 16) if spec.stem_widths else ())
+    return dataclasses.replace(
+        spec, widths=(16,) * len(spec.layers), stem_width=16, stem_widths=(16, 16, 16) if spec.stem_widths else ()
+    )
 
 
 # The deeper or wider siblings of issue 10's families repeat the geometry of one checked here (resnet50d, resnetrs50,
@@ -231,9 +238,15 @@ class KerasBlock(nn.Module):
     def __init__(self, cin, width, stride):
         super().__init__()
         self.branch = nn.Sequential(
-            nn.Conv2d(cin, width, 1, stride), nn.BatchNorm2d(width), nn.ReLU(),
-            nn.Conv2d(width, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(),
-            nn.Conv2d(width, 4 * width, 1), nn.BatchNorm2d(4 * width))
+            nn.Conv2d(cin, width, 1, stride),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.Conv2d(width, width, 3, padding=1),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.Conv2d(width, 4 * width, 1),
+            nn.BatchNorm2d(4 * width),
+        )
         self.shortcut = nn.Sequential(nn.Conv2d(cin, 4 * width, 1, stride), nn.BatchNorm2d(4 * width))
 
     def forward(self, x):
@@ -245,8 +258,9 @@ class KerasStyle(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.stage0 = nn.Sequential(nn.ZeroPad2d(3), nn.Conv2d(3, 8, 7, 2), nn.BatchNorm2d(8), nn.ReLU(),
-                                    nn.ZeroPad2d(1), nn.MaxPool2d(3, 2))
+        self.stage0 = nn.Sequential(
+            nn.ZeroPad2d(3), nn.Conv2d(3, 8, 7, 2), nn.BatchNorm2d(8), nn.ReLU(), nn.ZeroPad2d(1), nn.MaxPool2d(3, 2)
+        )
         self.stage1 = KerasBlock(8, 4, 1)
         self.stage2 = KerasBlock(16, 4, 2)
         self.stage3 = KerasBlock(16, 4, 2)
@@ -322,7 +336,11 @@ def test_fractional_jumps_give_a_tight_superset():
     x = torch.ones(shape, dtype=torch.float64, requires_grad=True)
     model(x)
     for name, output in outputs.items():
-        for unit in ((0, output.shape[3] - 1), (output.shape[2] // 2, output.shape[3] // 2), (output.shape[2] // 2 + 1, 1)):
+        for unit in (
+            (0, output.shape[3] - 1),
+            (output.shape[2] // 2, output.shape[3] // 2),
+            (output.shape[2] // 2 + 1, 1),
+        ):
             measured = _measured_region(output, unit, x)
             theory = _theoretical_region(fields[name], unit, shape)
             for (low, high), (first, last) in zip(measured, theory):

@@ -44,8 +44,13 @@ def test_keras_port_has_the_field_of_resnet50_keras():
     # jump 4, start −5; layer1: three 3×3 at jump 4 → 35; layer2: jump 8, four 3×3 → 99; layer3: jump 16, six
     # → 291; layer4: jump 32, three → 483, start −241 (each 3×3 of padding 1 moves it by −jump)
     assert [(name, size, stride) for name, size, stride, _ in port] == [
-        ("stem", (11, 11), (4, 4)), ("layer1", (35, 35), (4, 4)), ("layer2", (99, 99), (8, 8)),
-        ("layer3", (291, 291), (16, 16)), ("layer4", (483, 483), (32, 32)), ("head", (None, None), None)]
+        ("stem", (11, 11), (4, 4)),
+        ("layer1", (35, 35), (4, 4)),
+        ("layer2", (99, 99), (8, 8)),
+        ("layer3", (291, 291), (16, 16)),
+        ("layer4", (483, 483), (32, 32)),
+        ("head", (None, None), None),
+    ]
     assert port[0][3] == (-5, -5) and port[4][3] == (-241, -241)
 
 
@@ -55,8 +60,13 @@ def test_slim_v2_has_the_field_of_resnet50v2_keras():
     # TF-slim's stages are its own modules: conv1 and pool1 are the registered stem, block1..4 its layer1..4,
     # postnorm + logits (a 1×1 conv on the pooled 1×1 map: the fc) its head
     assert slim[0][1:] == ((7, 7), (2, 2), (-3, -3))  # ZeroPad2d(3) + unpadded 7×7/2: the padded conv
-    paired = dict(zip(["pool1", "block1", "block2", "block3", "block4", "logits"],
-                      ["stem", "layer1", "layer2", "layer3", "layer4", "head"], strict=True))
+    paired = dict(
+        zip(
+            ["pool1", "block1", "block2", "block3", "block4", "logits"],
+            ["stem", "layer1", "layer2", "layer3", "layer4", "head"],
+            strict=True,
+        )
+    )
     slim_by_name = {name: rest for name, *rest in slim}
     registered_by_name = {name: rest for name, *rest in registered}
     for mine, theirs in paired.items():
@@ -90,8 +100,9 @@ class _Forward(nn.Module):
 
 def test_padding_folded_into_the_conv_and_no_op_pools_change_nothing():
     padded = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.ReLU(), nn.MaxPool2d(3, 2, padding=1))
-    explicit = nn.Sequential(nn.ZeroPad2d(1), nn.Conv2d(3, 4, 3, stride=2), nn.ReLU(), nn.MaxPool2d(1),
-                             nn.ZeroPad2d(1), nn.MaxPool2d(3, 2))
+    explicit = nn.Sequential(
+        nn.ZeroPad2d(1), nn.Conv2d(3, 4, 3, stride=2), nn.ReLU(), nn.MaxPool2d(1), nn.ZeroPad2d(1), nn.MaxPool2d(3, 2)
+    )
     # 3×3/2 pad 1: 3, jump 2, start −1; 3×3/2 pad 1 at jump 2: 3 + 4 = 7, jump 4, start −3
     assert _output_field(explicit) == _output_field(padded)
     assert _output_field(padded).size == (7, 7) and _output_field(padded).stride == (4, 4)

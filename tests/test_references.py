@@ -7,11 +7,11 @@ import pytest
 import torch
 import torchvision
 
-from resnet_cli.spec import closed_form
 from resnet_cli.nn.model import build_model
-from resnet_cli.spec.registry import VARIANTS
 from resnet_cli.report.rows import totals
 from resnet_cli.sources.target import analyze_target, resolve_target
+from resnet_cli.spec import closed_form
+from resnet_cli.spec.registry import VARIANTS
 
 TORCHVISION = [n for n, v in VARIANTS.items() if v.family == "torchvision"]
 
@@ -54,19 +54,25 @@ def test_torchvision_checkpoint_loads_strictly_and_gives_identical_outputs(name)
 
 
 # The ResNet paper (He et al. 2015), Table 6: CIFAR-10 nets of 6n+2 layers and their parameter counts.
-PAPER_CIFAR = {"resnet20": 0.27e6, "resnet32": 0.46e6, "resnet44": 0.66e6, "resnet56": 0.85e6,
-               "resnet110": 1.7e6, "resnet1202": 19.4e6}
+PAPER_CIFAR = {
+    "resnet20": 0.27e6,
+    "resnet32": 0.46e6,
+    "resnet44": 0.66e6,
+    "resnet56": 0.85e6,
+    "resnet110": 1.7e6,
+    "resnet1202": 19.4e6,
+}
 
 
 @pytest.mark.parametrize("name, published", PAPER_CIFAR.items())
 def test_cifar_params_match_the_paper(name, published):
-    n = (int(name[len("resnet"):]) - 2) // 6
+    n = (int(name[len("resnet") :]) - 2) // 6
     params = _params(build_model(VARIANTS[name].spec, "meta"))
     # the exact count by hand: 3x3 conv 3->16 + BN; stage 1: n blocks of two 3x3 16->16 convs + 2 BN;
     # stages 2 and 3: the first block widens (option A shortcut: no parameters), then n-1 plain blocks;
     # fc 64->10 with bias
-    conv = lambda cin, cout: 9 * cin * cout  # noqa: E731
-    bn = lambda c: 2 * c  # noqa: E731
+    conv = lambda cin, cout: 9 * cin * cout
+    bn = lambda c: 2 * c
     stage1 = n * (2 * conv(16, 16) + 2 * bn(16))
     stage2 = conv(16, 32) + conv(32, 32) + 2 * bn(32) + (n - 1) * (2 * conv(32, 32) + 2 * bn(32))
     stage3 = conv(32, 64) + conv(64, 64) + 2 * bn(64) + (n - 1) * (2 * conv(64, 64) + 2 * bn(64))
@@ -78,9 +84,12 @@ def test_cifar_params_match_the_paper(name, published):
 
     figures = closed_form.counts(VARIANTS[name].spec, (1, 3, 32, 32))
     assert figures.params == expected
-    macs = (conv(3, 16) + 2 * n * conv(16, 16)) * 32 * 32 \
-        + (conv(16, 32) + (2 * n - 1) * conv(32, 32)) * 16 * 16 \
-        + (conv(32, 64) + (2 * n - 1) * conv(64, 64)) * 8 * 8 + 64 * 10
+    macs = (
+        (conv(3, 16) + 2 * n * conv(16, 16)) * 32 * 32
+        + (conv(16, 32) + (2 * n - 1) * conv(32, 32)) * 16 * 16
+        + (conv(32, 64) + (2 * n - 1) * conv(64, 64)) * 8 * 8
+        + 64 * 10
+    )
     assert figures.macs == macs
     # and the paper's rounded figure (2 significant digits, 3 for 0.27M etc.)
     assert abs(params - published) / published < 0.03
@@ -140,8 +149,10 @@ def test_a_block_built_from_its_config_has_torchvisions_tensors(kind):
     width = int(planes * base_width / 64) * groups
 
     def projection():
-        return nn.Sequential(nn.Conv2d(cin, planes * tv_block.expansion, 1, stride=2, bias=False),
-                             nn.BatchNorm2d(planes * tv_block.expansion))
+        return nn.Sequential(
+            nn.Conv2d(cin, planes * tv_block.expansion, 1, stride=2, bias=False),
+            nn.BatchNorm2d(planes * tv_block.expansion),
+        )
 
     reference = tv_block(cin, planes, 2, projection(), groups, base_width).eval()
     config = BlockConfig(cin=cin, planes=planes, stride=2, shortcut_kind=PROJECTION, width=width, groups=groups)

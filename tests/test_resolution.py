@@ -15,11 +15,11 @@ import sys
 
 import pytest
 import torch
+from conftest import assert_one_line_error, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import resnet_cli
-from conftest import assert_one_line_error, run_cli
 
 MARKER = "MARKER"
 MODULE = f"open({MARKER!r}, 'w').write('ran')\n\ndef build():\n    import torch\n    return torch.nn.Conv2d(3, 4, 3)\n"
@@ -86,8 +86,15 @@ def test_a_name_that_reads_both_ways_is_refused_naming_both(here, checkpoint):
     # a file named models:build, and a module models with (perhaps) a callable build: never guess
     _module("models.py")
     shutil.copy(checkpoint, "models:build")
-    line = assert_one_line_error(run_cli("summary", "models:build"), 2, "'models:build'", "reads two ways",
-                                 "checkpoint file", "callable build in the module models", "./models:build")
+    line = assert_one_line_error(
+        run_cli("summary", "models:build"),
+        2,
+        "'models:build'",
+        "reads two ways",
+        "checkpoint file",
+        "callable build in the module models",
+        "./models:build",
+    )
     assert line
     assert not _ran()
     # named as a path, it is the file
@@ -105,8 +112,9 @@ def test_a_checkpoint_suffix_beside_code_that_is_there_is_refused(here):
 def test_a_py_path_beside_a_file_of_the_same_name_is_refused(here, checkpoint):
     _module("net.py")
     shutil.copy(checkpoint, "net.py:build")
-    assert_one_line_error(run_cli("summary", "net.py:build"), 2, "reads two ways", "the file net.py",
-                          "rename the checkpoint file")
+    assert_one_line_error(
+        run_cli("summary", "net.py:build"), 2, "reads two ways", "the file net.py", "rename the checkpoint file"
+    )
     assert not _ran()
 
 

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 ENTRY = str(Path(sys.executable).parent / "resnet-cli")
 FAST = ("--warmup", "0", "--min-time", "0.05", "--threads", "1")
 
-MODELS = '''
+MODELS = """
 import os, pathlib, signal, subprocess, sys, time
 import torch.nn as nn
 
@@ -115,7 +115,7 @@ class Counted(nn.Module):
 
 def counted():
     return Counted()
-'''
+"""
 
 
 @pytest.fixture()
@@ -130,8 +130,15 @@ def _start(place, *args, ignore_sigint=False, stdout=subprocess.PIPE, env=None, 
     def ignored():  # what a shell does to a background job: SIGINT ignored
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-    process = subprocess.Popen([ENTRY, *args], stdout=stdout, stderr=subprocess.PIPE, text=True, cwd=place,
-                               env=environment, preexec_fn=ignored if ignore_sigint else None)
+    process = subprocess.Popen(
+        [ENTRY, *args],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=place,
+        env=environment,
+        preexec_fn=ignored if ignore_sigint else None,
+    )
     assert handling_signals(process.pid), "the tool never installed its signal handler"
     return process
 
@@ -153,10 +160,14 @@ def _finish(process, timeout: float = 120):
 
 # ---- Ctrl-C and SIGTERM in the user's code ----
 
-@pytest.mark.parametrize("reference, doing, number, code, words", [
-    ("models.py:spin", "calling it", signal.SIGINT, 130, "interrupted (Ctrl-C)"),
-    ("models.py:loops", "running its forward", signal.SIGTERM, 143, "terminated (SIGTERM)"),
-])
+
+@pytest.mark.parametrize(
+    "reference, doing, number, code, words",
+    [
+        ("models.py:spin", "calling it", signal.SIGINT, 130, "interrupted (Ctrl-C)"),
+        ("models.py:loops", "running its forward", signal.SIGTERM, 143, "terminated (SIGTERM)"),
+    ],
+)
 def test_a_stop_in_user_code_in_a_pure_python_loop(place, reference, doing, number, code, words):
     # started as a shell starts a background job (SIGINT ignored): Python would install no handler of its own
     process = _start(place, "summary", reference, ignore_sigint=True)
@@ -208,10 +219,14 @@ def _running(pid: int) -> bool:
 
 # ---- user code that ends the process: never a silent success ----
 
-@pytest.mark.parametrize("callable_, code, words", [
-    ("exits", 1, "the process exited with status 0"),
-    ("kills", 137, "the run was killed by SIGKILL"),
-])
+
+@pytest.mark.parametrize(
+    "callable_, code, words",
+    [
+        ("exits", 1, "the process exited with status 0"),
+        ("kills", 137, "the run was killed by SIGKILL"),
+    ],
+)
 def test_user_code_that_ends_the_process(place, callable_, code, words):
     process = _start(place, "summary", f"models.py:{callable_}", "--format", "json")
     out, err = _finish(process)
@@ -231,6 +246,7 @@ def test_user_code_writing_to_fd_1_cannot_reach_the_result(place):
 
 
 # ---- bench: nothing measured is lost ----
+
 
 def _history(path: Path) -> list[tuple[int, str]]:
     if not path.exists():
@@ -255,8 +271,22 @@ def test_bench_keeps_every_measurement_through_signals(place):
     runs = []
     for index, (numbers, hold, code, expected) in enumerate(MOMENTS):
         history = place / f"h{index}.jsonl"
-        process = _start(place, "bench", "models.py:counted", "-i", "1x3x16x16", "-b", "1,2,4", *FAST,
-                         "-o", str(history), "-f", "json", marker=f"forwards{index}", env={"HOLD_AT": hold})
+        process = _start(
+            place,
+            "bench",
+            "models.py:counted",
+            "-i",
+            "1x3x16x16",
+            "-b",
+            "1,2,4",
+            *FAST,
+            "-o",
+            str(history),
+            "-f",
+            "json",
+            marker=f"forwards{index}",
+            env={"HOLD_AT": hold},
+        )
         runs.append((process, place / f"forwards{index}.held", history, numbers, code, expected))
     for process, held, _, numbers, _, _ in runs:
         _wait_for(held.exists, process, "the moment never came")
@@ -281,18 +311,26 @@ def _closed_reader():
     return write
 
 
-@pytest.mark.parametrize("stdout, code, line", [
-    ("closed reader", 141, None),
-    ("full", 1, "resnet-cli: error: cannot write the result to stdout: No space left on device"),
-    ("closed", 1, "stdout is closed (started with >&-)"),
-])
+@pytest.mark.parametrize(
+    "stdout, code, line",
+    [
+        ("closed reader", 141, None),
+        ("full", 1, "resnet-cli: error: cannot write the result to stdout: No space left on device"),
+        ("closed", 1, "stdout is closed (started with >&-)"),
+    ],
+)
 def test_bench_appends_before_stdout_fails(place, stdout, code, line):
     history = place / "h.jsonl"
     args = ["bench", "models.py:counted", "-i", "1x3x16x16", "-b", "1,2", *FAST, "-o", str(history)]
     if stdout == "closed":  # `>&-`
-        process = subprocess.Popen(["bash", "-c", f"exec '{ENTRY}' \"$@\" >&-", "bash", *args], cwd=place,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                   env={**os.environ, "PYTHONPATH": str(REPO)})
+        process = subprocess.Popen(
+            ["bash", "-c", f"exec '{ENTRY}' \"$@\" >&-", "bash", *args],
+            cwd=place,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
     else:
         target = _closed_reader() if stdout == "closed reader" else os.open("/dev/full", os.O_WRONLY)
         process = _start(place, *args, stdout=target)
@@ -304,16 +342,24 @@ def test_bench_appends_before_stdout_fails(place, stdout, code, line):
     assert lines == ([] if line is None else [lines[-1]]) and (line is None or line in lines[-1]), err
 
 
-@pytest.mark.parametrize("command, stdout, code, words", [
-    ("summary resnet18", "full", 1, "cannot write the result to stdout: No space left on device"),
-    ("summary resnet18", "closed", 1, "stdout is closed"),
-    ("list", "full", 1, "cannot write the result to stdout: No space left on device"),
-    ("--help", "full", 1, "cannot write to stdout: No space left on device"),
-])
+@pytest.mark.parametrize(
+    "command, stdout, code, words",
+    [
+        ("summary resnet18", "full", 1, "cannot write the result to stdout: No space left on device"),
+        ("summary resnet18", "closed", 1, "stdout is closed"),
+        ("list", "full", 1, "cannot write the result to stdout: No space left on device"),
+        ("--help", "full", 1, "cannot write to stdout: No space left on device"),
+    ],
+)
 def test_a_full_or_closed_stdout_is_one_line(command, stdout, code, words):
     redirect = "> /dev/full" if stdout == "full" else ">&-"
-    done = subprocess.run(["bash", "-c", f"'{ENTRY}' {command} {redirect}"], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
+    done = subprocess.run(
+        ["bash", "-c", f"'{ENTRY}' {command} {redirect}"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        timeout=300,
+    )
     assert done.returncode == code
     (line,) = done.stderr.strip().splitlines()
     assert words in line and "unexpected" not in line
@@ -321,11 +367,19 @@ def test_a_full_or_closed_stdout_is_one_line(command, stdout, code, words):
 
 def test_every_format_exits_141_when_the_reader_leaves_whatever_the_size():
     # the reported rows: `summary resnet1202 --depth layer | head -c 10` gave 141 for the table, 0 for the rest
-    runs = {fmt: subprocess.Popen(f"'{ENTRY}' summary resnet1202 --depth layer --format {fmt} | head -c 10 "
-                                  "> /dev/null; echo \"${PIPESTATUS[0]}\"", shell=True, executable="/bin/bash",
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                  env={**os.environ, "PYTHONPATH": str(REPO)})
-            for fmt in ("table", "json", "csv", "markdown")}
+    runs = {
+        fmt: subprocess.Popen(
+            f"'{ENTRY}' summary resnet1202 --depth layer --format {fmt} | head -c 10 "
+            '> /dev/null; echo "${PIPESTATUS[0]}"',
+            shell=True,
+            executable="/bin/bash",
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        for fmt in ("table", "json", "csv", "markdown")
+    }
     for fmt, process in runs.items():
         out, err = process.communicate(timeout=600)
         assert out.strip() == "141", (fmt, err)

@@ -6,13 +6,17 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import assert_one_line_error
+
 from resnet_cli.spec.registry import VARIANTS
 
 RESNET50_STAGE_SHAPES = {  # torchvision's resnet50 at 1x3x224x224, from the ResNet paper's Table 1
-    "stem": [1, 64, 56, 56], "layer1": [1, 256, 56, 56], "layer2": [1, 512, 28, 28],
-    "layer3": [1, 1024, 14, 14], "layer4": [1, 2048, 7, 7], "head": [1, 1000],
+    "stem": [1, 64, 56, 56],
+    "layer1": [1, 256, 56, 56],
+    "layer2": [1, 512, 28, 28],
+    "layer3": [1, 1024, 14, 14],
+    "layer4": [1, 2048, 7, 7],
+    "head": [1, 1000],
 }
 
 
@@ -73,7 +77,7 @@ def test_a_variant_described_by_flags_alone(cli):
     # a ResNet-26: bottlenecks [2,2,2,2]; by hand its parameters are resnet50's minus 8 identity
     # bottlenecks (1 of layer1, 2 of layer2, 4 of layer3, 1 of layer4)
     doc = _json(cli, "custom", "--block", "bottleneck", "--layers", "2,2,2,2")
-    identity = lambda c, w: c * w + 9 * w * w + w * c + 2 * w + 2 * w + 2 * c  # noqa: E731
+    identity = lambda c, w: c * w + 9 * w * w + w * c + 2 * w + 2 * w + 2 * c
     removed = identity(256, 64) + 2 * identity(512, 128) + 4 * identity(1024, 256) + identity(2048, 512)
     assert doc["total"]["params"] == 25_557_032 - removed
     assert [s["name"] for s in doc["stages"]] == ["stem", "layer1", "layer2", "layer3", "layer4", "head"]
@@ -99,22 +103,25 @@ def test_other_formats(cli, fmt, marker):
     assert result.exit_code == 0 and marker in result.stdout
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["no_such_net"], "unknown model 'no_such_net'"),
-    (["resnet51"], "resnet50,"),
-    (["resnet50", "--input", "abc"], "--input 'abc'"),
-    (["resnet50", "--input", "1x3x224"], "expected 4 as NxCxHxW"),
-    (["resnet50", "--input", "0x3x224x224"], "N = 0"),
-    (["resnet50", "--input", "1x3x-224x224"], "H = -224"),
-    (["resnet50", "--input", "1x3x224x224x1"], "has 5 dimensions"),
-    (["resnet50", "--input", "1x3x16x16"], "too small for resnet50"),
-    (["resnet50", "--input", "1x4x224x224"], "takes 3"),
-    (["resnet18", "--groups", "32"], "--groups 32"),
-    (["resnet50", "--stride-at", "v3"], "--stride-at 'v3'"),
-    (["resnet50", "--format", "xml"], "--format 'xml' is not accepted; choose one of: table, json, csv, markdown"),
-    (["resnet50", "--depth", "deep"], "--depth 'deep' is not accepted; choose one of: stage, block, layer"),
-    (["resnet50", "--layers", "3,x"], "--layers '3,x'"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["no_such_net"], "unknown model 'no_such_net'"),
+        (["resnet51"], "resnet50,"),
+        (["resnet50", "--input", "abc"], "--input 'abc'"),
+        (["resnet50", "--input", "1x3x224"], "expected 4 as NxCxHxW"),
+        (["resnet50", "--input", "0x3x224x224"], "N = 0"),
+        (["resnet50", "--input", "1x3x-224x224"], "H = -224"),
+        (["resnet50", "--input", "1x3x224x224x1"], "has 5 dimensions"),
+        (["resnet50", "--input", "1x3x16x16"], "too small for resnet50"),
+        (["resnet50", "--input", "1x4x224x224"], "takes 3"),
+        (["resnet18", "--groups", "32"], "--groups 32"),
+        (["resnet50", "--stride-at", "v3"], "--stride-at 'v3'"),
+        (["resnet50", "--format", "xml"], "--format 'xml' is not accepted; choose one of: table, json, csv, markdown"),
+        (["resnet50", "--depth", "deep"], "--depth 'deep' is not accepted; choose one of: stage, block, layer"),
+        (["resnet50", "--layers", "3,x"], "--layers '3,x'"),
+    ],
+)
 def test_bad_input_is_one_line_exit_2(cli, args, fragment):
     assert_one_line_error(cli("summary", *args), 2, fragment)
 
@@ -126,27 +133,28 @@ def _entry_point() -> str:
 
 
 def test_installed_entry_point_subprocess():
-    done = subprocess.run([_entry_point(), "summary", "resnet50", "--format", "json"],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [_entry_point(), "summary", "resnet50", "--format", "json"], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["total"]["params"] == 25_557_032
-    bad = subprocess.run([_entry_point(), "summary", "--frmat", "json"], capture_output=True, text=True,
-                         timeout=120)
+    bad = subprocess.run([_entry_point(), "summary", "--frmat", "json"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "No such option: --frmat" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1 and bad.stdout == ""
 
 
 def test_python_dash_m_works():
-    done = subprocess.run([sys.executable, "-m", "resnet_cli", "--version"], capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run([sys.executable, "-m", "resnet_cli", "--version"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "resnet-cli" in done.stdout
 
 
 def test_help_does_not_import_torch():
     # `resnet-cli --help` must not pay for torch: the CLI module and the help text load without it
-    code = ("import sys; from resnet_cli.cli.app import main; "
-            "rc = main(['--help']); "
-            "assert 'torch' not in sys.modules, 'torch was imported'")
+    code = (
+        "import sys; from resnet_cli.cli.app import main; "
+        "rc = main(['--help']); "
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "summary" in done.stdout

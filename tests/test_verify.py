@@ -34,8 +34,15 @@ def test_fvcore_agrees_stage_by_stage_on_every_variant(name):
 
 
 def test_verify_on_a_user_model_runs_fvcore_at_its_batch(cli):
-    result = cli("flops", "tests/fixtures/student_models.py:keras_resnet50", "--input", "2x3x64x64", "--verify",
-                 "--format", "json")
+    result = cli(
+        "flops",
+        "tests/fixtures/student_models.py:keras_resnet50",
+        "--input",
+        "2x3x64x64",
+        "--verify",
+        "--format",
+        "json",
+    )
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
     check = doc["verify"]

@@ -38,14 +38,39 @@ def _append(path) -> None:
 
 # ---- a history: whole records, whatever its last bytes ----
 
-PROPERTY = settings(max_examples=200, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+PROPERTY = settings(
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
 
 @PROPERTY
-@given(tail=st.one_of(st.binary(max_size=24),
-                      st.sampled_from([b"", b"\n", b"{", b'{"a": 1}', b'{"a": 1', b"\r", b" ", b"\n\n{}",
-                                       b"\xff\xfe", b'{"a": "\xc3"}', b"\x00", b"[1]", b"\r\n", b"null"])))
+@given(
+    tail=st.one_of(
+        st.binary(max_size=24),
+        st.sampled_from(
+            [
+                b"",
+                b"\n",
+                b"{",
+                b'{"a": 1}',
+                b'{"a": 1',
+                b"\r",
+                b" ",
+                b"\n\n{}",
+                b"\xff\xfe",
+                b'{"a": "\xc3"}',
+                b"\x00",
+                b"[1]",
+                b"\r\n",
+                b"null",
+            ]
+        ),
+    )
+)
 def test_a_history_with_any_trailing_bytes_keeps_every_record(tmp_path_factory, tail):
     path = tmp_path_factory.mktemp("h") / "history.jsonl"
     original = EARLIER.encode() + tail
@@ -59,11 +84,13 @@ def test_a_history_with_any_trailing_bytes_keeps_every_record(tmp_path_factory, 
     content = path.read_bytes()
     assert content.startswith(original)  # nothing earlier is changed: at most a newline is added after it
     assert content.endswith(b"\n")
-    added = content[len(original):]
+    added = content[len(original) :]
     assert added.lstrip(b"\n").count(b"\n") == 1  # the one new record, on a line of its own
     lines = content.decode("utf-8").split("\n")[:-1]
-    assert [json.loads(line) for line in lines[:2]] == [{"model": "resnet18", "batch_size": 1},
-                                                         {"model": "resnet18", "batch_size": 2}]
+    assert [json.loads(line) for line in lines[:2]] == [
+        {"model": "resnet18", "batch_size": 1},
+        {"model": "resnet18", "batch_size": 2},
+    ]
     record = json.loads(lines[-1])
     assert record["model"] == "resnet50" and record["batch_size"] == 8 and record["env"] == {"torch": "x"}
     for line in lines:  # every line is a record or blank: nothing was glued onto a cut line
@@ -104,8 +131,9 @@ def test_a_full_disk_loses_no_earlier_record(tmp_path, monkeypatch, failure):
         return real_write(descriptor, bytes(data[: len(data) // 2]))
 
     monkeypatch.setattr(history.os, "write", full)
-    with pytest.raises(RuntimeFailure, match="cannot append 2 records: No space left on device; the records "
-                                             "written before are kept"):
+    with pytest.raises(
+        RuntimeFailure, match="cannot append 2 records: No space left on device; the records written before are kept"
+    ):
         history.append(output, NEW * 2, [], {})
     monkeypatch.undo()
     assert path.read_text() == EARLIER
@@ -139,6 +167,7 @@ def test_bench_appends_each_configuration_as_it_finishes(cli, tmp_path, monkeypa
 
 # ---- outputs: only a regular file or a new name ----
 
+
 def _fifo(tmp_path, name):
     path = tmp_path / name
     os.mkfifo(path)
@@ -158,10 +187,22 @@ def _device_link(tmp_path, name):
     return path
 
 
-@pytest.mark.parametrize("make, kind", [(_fifo, "a FIFO (named pipe)"), (_socket, "a socket"),
-                                        (_device_link, "a character device (the link points to /dev/null)")])
-@pytest.mark.parametrize("command", [["draw", "resnet18", "-o"], ["summary", "resnet18", "--chart"],
-                                     ["compare", "resnet18", "resnet18", "--export-weights"]])
+@pytest.mark.parametrize(
+    "make, kind",
+    [
+        (_fifo, "a FIFO (named pipe)"),
+        (_socket, "a socket"),
+        (_device_link, "a character device (the link points to /dev/null)"),
+    ],
+)
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["draw", "resnet18", "-o"],
+        ["summary", "resnet18", "--chart"],
+        ["compare", "resnet18", "resnet18", "--export-weights"],
+    ],
+)
 def test_special_files_are_refused_and_left_alone(cli, tmp_path, make, kind, command):
     suffix = ".safetensors" if command[0] == "compare" else ".svg"
     path = make(tmp_path, "out" + suffix)
@@ -194,9 +235,15 @@ def test_a_symlink_is_followed_and_its_target_keeps_its_permissions(cli, tmp_pat
 
 # ---- the system refuses: one line, exit 1, the previous file intact ----
 
-@pytest.mark.parametrize("number, words", [(errno.ENOSPC, "No space left on device"),
-                                           (errno.EROFS, "Read-only file system"),
-                                           (errno.EACCES, "Permission denied")])
+
+@pytest.mark.parametrize(
+    "number, words",
+    [
+        (errno.ENOSPC, "No space left on device"),
+        (errno.EROFS, "Read-only file system"),
+        (errno.EACCES, "Permission denied"),
+    ],
+)
 def test_a_refused_write_leaves_the_previous_file(cli, tmp_path, monkeypatch, number, words):
     path = tmp_path / "r18.svg"
     path.write_text("previous")
@@ -214,40 +261,49 @@ def test_a_refused_write_leaves_the_previous_file(cli, tmp_path, monkeypatch, nu
 def test_a_folder_we_may_not_write_in_is_refused_before_any_work(cli, tmp_path, monkeypatch):
     monkeypatch.setattr(atomic.os, "access", lambda path, mode: False)
     monkeypatch.setattr(atomic, "_read_only", lambda folder: True)
-    assert_one_line_error(cli("summary", "resnet18", "--chart", str(tmp_path / "c.svg")), 1,
-                          "cannot write in the folder", "read-only file system")
+    assert_one_line_error(
+        cli("summary", "resnet18", "--chart", str(tmp_path / "c.svg")),
+        1,
+        "cannot write in the folder",
+        "read-only file system",
+    )
     monkeypatch.setattr(atomic, "_read_only", lambda folder: False)
     assert_one_line_error(cli("draw", "resnet18", "-o", str(tmp_path / "d.png")), 1, "permission denied")
 
 
 # ---- every OS error of the issue: one true line, never the line for our own bugs ----
 
+
 def _no_space(monkeypatch):
     monkeypatch.setattr(atomic.os, "replace", lambda *a: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space")))
 
 
 def _read_only(monkeypatch):
-    monkeypatch.setattr(atomic.tempfile, "mkstemp",
-                        lambda **k: (_ for _ in ()).throw(OSError(errno.EROFS, "Read-only file system")))
+    monkeypatch.setattr(
+        atomic.tempfile, "mkstemp", lambda **k: (_ for _ in ()).throw(OSError(errno.EROFS, "Read-only file system"))
+    )
 
 
 def _denied(monkeypatch):
     monkeypatch.setattr(history.os, "open", lambda *a: (_ for _ in ()).throw(PermissionError(13, "Permission denied")))
 
 
-@pytest.mark.parametrize("args, patch, code", [
-    (["draw", "resnet18", "-o", "{tmp}/no/such/folder/d.svg"], None, 2),
-    (["summary", "resnet18", "--chart", "{tmp}/no/such/folder/c.svg"], None, 2),
-    (["compare", "resnet18", "resnet18", "--export-weights", "{tmp}/none/w.safetensors"], None, 2),
-    (["bench", "resnet20", "-o", "{tmp}/none/h.jsonl"], None, 2),
-    (["bench", "resnet20", "--plot", "{tmp}/none/p.svg"], None, 2),
-    (["draw", "resnet18", "-o", "{tmp}/d.svg"], _no_space, 1),
-    (["summary", "resnet18", "--chart", "{tmp}/c.png"], _read_only, 1),
-    (["bench", "resnet20", "-o", "{tmp}/h.jsonl"], _denied, 1),
-    (["summary", "/etc/passwd"], None, 2),
-    (["summary", "/dev/null"], None, 2),
-    (["summary", "{tmp}"], None, 2),
-])
+@pytest.mark.parametrize(
+    "args, patch, code",
+    [
+        (["draw", "resnet18", "-o", "{tmp}/no/such/folder/d.svg"], None, 2),
+        (["summary", "resnet18", "--chart", "{tmp}/no/such/folder/c.svg"], None, 2),
+        (["compare", "resnet18", "resnet18", "--export-weights", "{tmp}/none/w.safetensors"], None, 2),
+        (["bench", "resnet20", "-o", "{tmp}/none/h.jsonl"], None, 2),
+        (["bench", "resnet20", "--plot", "{tmp}/none/p.svg"], None, 2),
+        (["draw", "resnet18", "-o", "{tmp}/d.svg"], _no_space, 1),
+        (["summary", "resnet18", "--chart", "{tmp}/c.png"], _read_only, 1),
+        (["bench", "resnet20", "-o", "{tmp}/h.jsonl"], _denied, 1),
+        (["summary", "/etc/passwd"], None, 2),
+        (["summary", "/dev/null"], None, 2),
+        (["summary", "{tmp}"], None, 2),
+    ],
+)
 def test_no_os_error_reaches_the_line_for_our_bugs(cli, tmp_path, monkeypatch, args, patch, code):
     if patch is not None:
         patch(monkeypatch)
@@ -257,8 +313,12 @@ def test_no_os_error_reaches_the_line_for_our_bugs(cli, tmp_path, monkeypatch, a
 
 
 def test_etc_passwd_is_not_a_checkpoint(cli):
-    assert_one_line_error(cli("summary", "/etc/passwd"), 2, "MODEL '/etc/passwd' is not a readable checkpoint",
-                          "starts neither as a zip archive nor as a pickle")
+    assert_one_line_error(
+        cli("summary", "/etc/passwd"),
+        2,
+        "MODEL '/etc/passwd' is not a readable checkpoint",
+        "starts neither as a zip archive nor as a pickle",
+    )
 
 
 def test_one_test_for_special_files_read_and_written():

@@ -23,8 +23,9 @@ from resnet_cli.base.errors import first_line
 from resnet_cli.base.shapes import numel
 
 
-def analyze(model: nn.Module, input_shape: tuple[int, ...], *, training: bool = False,
-            backward: bool = True) -> Analysis:
+def analyze(
+    model: nn.Module, input_shape: tuple[int, ...], *, training: bool = False, backward: bool = True
+) -> Analysis:
     """Run ``model`` once on an input of ``input_shape`` (on the model's device) and record everything.
 
     ``training=True, backward=False`` runs the training-mode forward only and records no operator: what autograd
@@ -134,8 +135,10 @@ def _to_reduce(model: nn.Module, out) -> tuple[list, str | None]:
         what = "None" if out is None else f"a {type(out).__name__} without tensors"
         return [], f"its forward returns {what}, so there is no output tensor for a loss to reduce"
     if not any(p.requires_grad for p in model.parameters()):
-        return [], ("it has no trainable parameters (and its input needs no gradient): there is nothing to "
-                    "compute gradients for")
+        return [], (
+            "it has no trainable parameters (and its input needs no gradient): there is nothing to "
+            "compute gradients for"
+        )
     return [], "no tensor it returns depends on a trainable parameter, so a loss on it has no gradient"
 
 
@@ -143,9 +146,16 @@ def _result(run, input_shape, training: bool, device, output_shape, no_backward:
     saved_floats = sum(v[0] for v in run.saved.values())
     saved_other = sum(v[1] for v in run.saved.values())
     return Analysis(
-        input_shape=tuple(input_shape), training=training, device=device.type, ops=tuple(run.ops),
-        modules=run.module_records(), output_shape=output_shape, live_timeline=tuple(run.timeline),
-        saved_float_elements=saved_floats, saved_other_bytes=saved_other, input_elements=numel(input_shape),
+        input_shape=tuple(input_shape),
+        training=training,
+        device=device.type,
+        ops=tuple(run.ops),
+        modules=run.module_records(),
+        output_shape=output_shape,
+        live_timeline=tuple(run.timeline),
+        saved_float_elements=saved_floats,
+        saved_other_bytes=saved_other,
+        input_elements=numel(input_shape),
         no_backward=no_backward if training else None,
     )
 
@@ -161,4 +171,5 @@ def _snapshot(model: nn.Module):
                 parameter.grad = grad
             for buffer, value in buffers:
                 buffer.copy_(value)
+
     return restore

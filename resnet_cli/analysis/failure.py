@@ -10,8 +10,16 @@ from __future__ import annotations
 
 from resnet_cli.analysis import ops as formulas
 
-_WORDS = {"add": "the addition", "conv": "the convolution", "linear": "the linear layer", "bn": "the batch norm",
-          "cat": "the concatenation", "maxpool": "the max-pool", "avgpool": "the avg-pool", "mean": "the mean"}
+_WORDS = {
+    "add": "the addition",
+    "conv": "the convolution",
+    "linear": "the linear layer",
+    "bn": "the batch norm",
+    "cat": "the concatenation",
+    "maxpool": "the max-pool",
+    "avgpool": "the avg-pool",
+    "mean": "the mean",
+}
 
 
 def _shape(shape) -> str:
@@ -38,16 +46,20 @@ def explain(op: str | None, shapes=(), params=(), reason: str = "") -> str:
         weight = params[0]
         got = shapes[0]
         if len(got) >= 2 and len(weight) >= 2 and "channels" in reason:
-            return (f"{words} ({'×'.join(str(k) for k in weight[2:])}, weight {_shape(weight)}) gets {_shape(got)}: "
-                    f"it takes {weight[1]} channels per group, the tensor has {got[1]} ({reason})")
+            return (
+                f"{words} ({'×'.join(str(k) for k in weight[2:])}, weight {_shape(weight)}) gets {_shape(got)}: "
+                f"it takes {weight[1]} channels per group, the tensor has {got[1]} ({reason})"
+            )
         return f"{words} (weight {_shape(weight)}) gets {_shape(got)}: {reason}"
     if kind == "linear" and shapes:
         matrices = [s for s in shapes if len(s) == 2]
         if len(matrices) >= 2:
             features, weight = matrices[-2], matrices[-1]
-            return (f"{words} takes {weight[0]} features and gets {features[1]} ({_shape(features)}): the map "
-                    "reaching it is not the size the layer was made for (a global pool or flatten missing, or an "
-                    "input of another size)")
+            return (
+                f"{words} takes {weight[0]} features and gets {features[1]} ({_shape(features)}): the map "
+                "reaching it is not the size the layer was made for (a global pool or flatten missing, or an "
+                "input of another size)"
+            )
     if kind == "cat" and shapes:
         return f"{words} gets {' and '.join(_shape(s) for s in shapes)}: {reason}"
     got = f" gets {' and '.join(_shape(s) for s in shapes)}" if shapes else ""
@@ -69,8 +81,12 @@ def _mismatch(a, b) -> str:
         strided = f", stride {stride}" if stride and stride > 1 else ""
         return f"the shortcut needs a projection (1×1 conv {source}→{target}{strided})"
     if stride and stride > 1:
-        return (f"the two paths downsample differently ({max(big[2:])} → {max(small[2:])}): the shortcut's stride must "
-                "equal the main path's")
+        return (
+            f"the two paths downsample differently ({max(big[2:])} → {max(small[2:])}): the shortcut's stride must "
+            "equal the main path's"
+        )
     difference = max(abs(ha - hb), abs(wa - wb))
-    return (f"the maps differ by {difference} pixel{'s' if difference != 1 else ''}: a conv or pool on one path "
-            "pads less than its kernel needs (padding k // 2 keeps the size)")
+    return (
+        f"the maps differ by {difference} pixel{'s' if difference != 1 else ''}: a conv or pool on one path "
+        "pads less than its kernel needs (padding k // 2 keeps the size)"
+    )

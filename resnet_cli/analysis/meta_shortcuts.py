@@ -85,8 +85,11 @@ def _mean(x, dim=None, keepdim=False, *, dtype=None):
         dims = {d % rank for d in dim}
         if len(dims) != len(dim):
             return None
-    shape = [1 if i in dims else size for i, size in enumerate(x.shape)] if keepdim else \
-        [size for i, size in enumerate(x.shape) if i not in dims]
+    shape = (
+        [1 if i in dims else size for i, size in enumerate(x.shape)]
+        if keepdim
+        else [size for i, size in enumerate(x.shape) if i not in dims]
+    )
     return x.new_empty(shape)
 
 
@@ -107,8 +110,11 @@ def _batch_norm_params_fit(x, *params) -> bool:
 
 
 def _batch_norm(x, weight, bias, running_mean, running_var, training, momentum, eps):
-    if x.dtype != torch.float32 or x.dim() < 2 or not _batch_norm_params_fit(x, weight, bias, running_mean,
-                                                                              running_var):
+    if (
+        x.dtype != torch.float32
+        or x.dim() < 2
+        or not _batch_norm_params_fit(x, weight, bias, running_mean, running_var)
+    ):
         return None
     if not training and (running_mean is None or running_var is None):
         return None
@@ -116,8 +122,9 @@ def _batch_norm(x, weight, bias, running_mean, running_var, training, momentum, 
     return _empty_like(x), x.new_empty((channels,)), x.new_empty((channels,))
 
 
-def _batch_norm_backward(grad_out, x, weight, running_mean, running_var, save_mean, save_invstd, train, eps,
-                         output_mask):
+def _batch_norm_backward(
+    grad_out, x, weight, running_mean, running_var, save_mean, save_invstd, train, eps, output_mask
+):
     if x.dtype != torch.float32 or grad_out.dtype != x.dtype or grad_out.shape != x.shape or x.dim() < 2:
         return None
     if weight is None or not _batch_norm_params_fit(x, weight, running_mean, running_var, save_mean, save_invstd):
@@ -191,8 +198,9 @@ def _conv_sizes(x, weight, stride, padding, dilation, transposed, groups):
 
 
 def _convolution(x, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
-    if not _float(x, weight) or (bias is not None and (bias.dtype != x.dtype or tuple(bias.shape) !=
-                                                        (weight.shape[0],))):
+    if not _float(x, weight) or (
+        bias is not None and (bias.dtype != x.dtype or tuple(bias.shape) != (weight.shape[0],))
+    ):
         return None
     sizes = _conv_sizes(x, weight, stride, padding, dilation, transposed, groups)
     if sizes is None:
@@ -200,8 +208,9 @@ def _convolution(x, weight, bias, stride, padding, dilation, transposed, output_
     return x.new_empty((x.shape[0], weight.shape[0], *sizes))  # contiguous, as the meta kernel leaves it
 
 
-def _convolution_backward(grad_out, x, weight, bias_sizes, stride, padding, dilation, transposed, output_padding,
-                          groups, output_mask):
+def _convolution_backward(
+    grad_out, x, weight, bias_sizes, stride, padding, dilation, transposed, output_padding, groups, output_mask
+):
     if not _float(grad_out, x, weight):
         return None
     sizes = _conv_sizes(x, weight, stride, padding, dilation, transposed, groups)
@@ -212,9 +221,11 @@ def _convolution_backward(grad_out, x, weight, bias_sizes, stride, padding, dila
     memory_format = _memory_format(x, weight)
     return (
         torch.empty(x.shape, dtype=grad_out.dtype, device=x.device, memory_format=memory_format)
-        if output_mask[0] else None,
+        if output_mask[0]
+        else None,
         torch.empty(weight.shape, dtype=grad_out.dtype, device=x.device, memory_format=memory_format)
-        if output_mask[1] else None,
+        if output_mask[1]
+        else None,
         grad_out.new_empty(bias_sizes) if output_mask[2] else None,
     )
 
@@ -251,8 +262,10 @@ def _max_pool2d(x, kernel_size, stride=(), padding=(0,), dilation=(1,), ceil_mod
     if sizes is None:
         return None
     shape, memory_format = (x.shape[0], x.shape[1], *sizes), _memory_format(x)
-    return (torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=memory_format),
-            torch.empty(shape, dtype=torch.int64, device=x.device, memory_format=memory_format))
+    return (
+        torch.empty(shape, dtype=x.dtype, device=x.device, memory_format=memory_format),
+        torch.empty(shape, dtype=torch.int64, device=x.device, memory_format=memory_format),
+    )
 
 
 def _max_pool2d_backward(grad_out, x, kernel_size, stride, padding, dilation, ceil_mode, indices):
@@ -265,19 +278,20 @@ def _max_pool2d_backward(grad_out, x, kernel_size, stride, padding, dilation, ce
     return torch.empty(x.shape, dtype=x.dtype, device=x.device, memory_format=_memory_format(x))
 
 
-def _avg_pool2d(x, kernel_size, stride=(), padding=(0,), ceil_mode=False, count_include_pad=True,
-                divisor_override=None):
+def _avg_pool2d(
+    x, kernel_size, stride=(), padding=(0,), ceil_mode=False, count_include_pad=True, divisor_override=None
+):
     if not x.dtype.is_floating_point or divisor_override == 0:
         return None
     sizes = _pool_sizes(x, kernel_size, stride, padding, (1,), ceil_mode)
     if sizes is None:
         return None
-    return torch.empty((x.shape[0], x.shape[1], *sizes), dtype=x.dtype, device=x.device,
-                       memory_format=_memory_format(x))
+    return torch.empty(
+        (x.shape[0], x.shape[1], *sizes), dtype=x.dtype, device=x.device, memory_format=_memory_format(x)
+    )
 
 
-def _avg_pool2d_backward(grad_out, x, kernel_size, stride, padding, ceil_mode, count_include_pad,
-                         divisor_override):
+def _avg_pool2d_backward(grad_out, x, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
     if not _float(grad_out, x) or divisor_override == 0:
         return None
     sizes = _pool_sizes(x, kernel_size, stride, padding, (1,), ceil_mode)
@@ -295,7 +309,7 @@ def _slice_backward(grad_out, input_sizes, dim, start, end, step):
         return None
     dim %= len(sizes)
     kept = len(range(*slice(start, end, step).indices(sizes[dim])))
-    if list(grad_out.shape) != [*sizes[:dim], kept, *sizes[dim + 1:]]:
+    if list(grad_out.shape) != [*sizes[:dim], kept, *sizes[dim + 1 :]]:
         return None
     return grad_out.new_empty(sizes)
 

@@ -29,14 +29,14 @@ entry's ``fvcore`` rule reads the call its op ran inside, and a call fvcore pric
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from math import prod
-from typing import Callable
 
 import torch
 
-from resnet_cli.base.shapes import numel
 from resnet_cli.analysis.records import BACKWARD, FORWARD  # noqa: F401  (the two phases, re-exported)
+from resnet_cli.base.shapes import numel
 
 aten = torch.ops.aten
 
@@ -63,6 +63,7 @@ def _shape(value):
 
 
 # ---- formulas: (args, kwargs, out) -> Cost.  Shapes come from the tensors the op really saw. ----
+
 
 def _convolution(args, kwargs, out) -> Cost:
     # aten.convolution(input, weight, bias, stride, padding, dilation, transposed, output_padding, groups)
@@ -141,12 +142,14 @@ def _per_output(flops_per_element: int, category: str | None):
     def formula(args, kwargs, out) -> Cost:
         first = out[0] if isinstance(out, (tuple, list)) else out
         return Cost(0, flops_per_element * numel(_shape(first)), category)
+
     return formula
 
 
 def _per_input(category: str | None):
     def formula(args, kwargs, out) -> Cost:
         return Cost(0, numel(_shape(args[0])), category)
+
     return formula
 
 
@@ -154,6 +157,7 @@ def _reduction(category: str | None):
     # sum over n elements into one: n-1 additions per output element, so inputs - outputs in total
     def formula(args, kwargs, out) -> Cost:
         return Cost(0, numel(_shape(args[0])) - numel(_shape(out)), category)
+
     return formula
 
 
@@ -208,6 +212,7 @@ def _norm(weight_index: int):
     def formula(args, kwargs, out) -> Cost:
         affine = len(args) > weight_index and args[weight_index] is not None
         return Cost(0, (5 if affine else 4) * numel(_shape(args[0])), BATCH_NORM)
+
     return formula
 
 
@@ -243,8 +248,18 @@ def _nearest_upsample_backward(args, kwargs, out) -> Cost:
 # fvcore's convention (its FlopCountAnalysis, fvcore/nn/jit_handles.py and _DEFAULT_SUPPORTED_OPS). fvcore
 # prices the ops a torch.jit trace records — the Python-level call, keyed here by the name our FunctionTracker
 # sees — and nothing else: relu, max-pool, adds, mean, mul, sigmoid … count 0 there (unsupported or ignored).
-FVCORE_CONV = frozenset({"conv1d", "conv2d", "conv3d", "convolution", "_convolution", "conv_transpose1d",
-                         "conv_transpose2d", "conv_transpose3d"})
+FVCORE_CONV = frozenset(
+    {
+        "conv1d",
+        "conv2d",
+        "conv3d",
+        "convolution",
+        "_convolution",
+        "conv_transpose1d",
+        "conv_transpose2d",
+        "conv_transpose3d",
+    }
+)
 # conv_flop_jit, addmm_flop_jit, linear_flop_jit, bmm_flop_jit, matmul_flop_jit (for aten::mm): one per
 # multiply-accumulate, biases ignored — our MACs of the ops inside the call
 FVCORE_MATMUL = frozenset({"linear", "addmm", "mm", "bmm"})
@@ -326,6 +341,7 @@ def fvcore_flops(function: str, op: str, args, cost: Cost, out=None) -> int:
 
 # the rules of the table's ``fvcore`` field: (Python-level call, ATen args, ATen out) -> fvcore's count
 
+
 def _fvcore_batch_norm(function, args, out) -> int:
     # batchnorm_flop_jit: training 5 per element (4 without affine), inference 2 (1); instance_norm (which
     # torch runs as a batch norm over N·C channels) is norm_flop_counter(1): 5 or 4, whatever the mode
@@ -348,6 +364,7 @@ def _fvcore_norm(fvcore_function: str, weight_index: int):
             return 0
         affine = len(args) > weight_index and args[weight_index] is not None
         return (5 if affine else 4) * numel(_shape(args[0]))
+
     return rule
 
 
@@ -356,6 +373,7 @@ def _fvcore_per_output(per_element: int):
     def rule(function, args, out) -> int:
         first = out[0] if isinstance(out, (tuple, list)) else out
         return per_element * numel(_shape(first))
+
     return rule
 
 
@@ -366,29 +384,42 @@ def _fvcore_adaptive_avg_pool(function, args, out) -> int:
 
 # Module types whose generic elementwise ops belong to their category.
 MODULE_CATEGORIES = {
-    "Conv1d": CONVOLUTION, "Conv2d": CONVOLUTION, "Conv3d": CONVOLUTION,
-    "ConvTranspose2d": CONVOLUTION, "Linear": LINEAR,
-    "BatchNorm1d": BATCH_NORM, "BatchNorm2d": BATCH_NORM, "BatchNorm3d": BATCH_NORM,
-    "SyncBatchNorm": BATCH_NORM, "GroupNorm": BATCH_NORM, "LayerNorm": BATCH_NORM,
-    "ReLU": ACTIVATION, "ReLU6": ACTIVATION, "Sigmoid": ACTIVATION, "SiLU": ACTIVATION, "GELU": ACTIVATION,
-    "MaxPool2d": POOLING, "AvgPool2d": POOLING, "AdaptiveAvgPool2d": POOLING,
+    "Conv1d": CONVOLUTION,
+    "Conv2d": CONVOLUTION,
+    "Conv3d": CONVOLUTION,
+    "ConvTranspose2d": CONVOLUTION,
+    "Linear": LINEAR,
+    "BatchNorm1d": BATCH_NORM,
+    "BatchNorm2d": BATCH_NORM,
+    "BatchNorm3d": BATCH_NORM,
+    "SyncBatchNorm": BATCH_NORM,
+    "GroupNorm": BATCH_NORM,
+    "LayerNorm": BATCH_NORM,
+    "ReLU": ACTIVATION,
+    "ReLU6": ACTIVATION,
+    "Sigmoid": ACTIVATION,
+    "SiLU": ACTIVATION,
+    "GELU": ACTIVATION,
+    "MaxPool2d": POOLING,
+    "AvgPool2d": POOLING,
+    "AdaptiveAvgPool2d": POOLING,
 }
 
 
 # What each category counts, in the words reports print (FLOPs: 2 per multiply-accumulate).
 CATEGORY_FORMULAS = {
     CONVOLUTION: "2·N·Cout·Hout·Wout·(Cin/groups)·kh·kw (+ N·Cout·Hout·Wout bias adds); backward: the same "
-                 "per gradient computed (input, weight), + bias sums",
+    "per gradient computed (input, weight), + bias sums",
     LINEAR: "2·M·K·N for an [M,K]×[K,N] product (+ M·N bias adds); backward: 2·M·K·N per gradient, + bias sum",
     BATCH_NORM: "2 per element in inference (one scale, one shift), 5 in training (fvcore's convention); "
-                "backward 9 per element",
+    "backward 9 per element",
     ACTIVATION: "ReLU 1 per element (one comparison); sigmoid 4; SiLU 5; their gradients 1, 3 and 9",
     POOLING: "max-pool kh·kw−1 comparisons per output; avg-pool kh·kw per output; global mean 1 per input "
-             "element; gradients 1 per routed element (max) or kh·kw per output (avg)",
+    "element; gradients 1 per routed element (max) or kh·kw per output (avg)",
     RESIDUAL_ADD: "1 per output element of an add of two same-shape tensors (forward), and of the gradient "
-                  "additions where a tensor feeds two branches (backward)",
+    "additions where a tensor feeds two branches (backward)",
     OTHER: "elementwise arithmetic outside the above (the squeeze-excitation scaling, a counter update): 1 per "
-           "output element; data movement (views, copies, padding, concatenation): 0",
+    "output element; data movement (views, copies, padding, concatenation): 0",
 }
 
 
@@ -448,8 +479,17 @@ _add([aten.dot], None, _dot)
 _add([aten.matmul])
 # normalisation
 _add([aten.native_batch_norm], "bn", _batch_norm, statistics_outputs=True, fvcore=_fvcore_batch_norm)
-_add([aten._native_batch_norm_legit, aten._native_batch_norm_legit_no_training,
-      aten._native_batch_norm_legit_functional, aten.cudnn_batch_norm], "bn", _batch_norm, fvcore=_fvcore_batch_norm)
+_add(
+    [
+        aten._native_batch_norm_legit,
+        aten._native_batch_norm_legit_no_training,
+        aten._native_batch_norm_legit_functional,
+        aten.cudnn_batch_norm,
+    ],
+    "bn",
+    _batch_norm,
+    fvcore=_fvcore_batch_norm,
+)
 _add([aten.native_batch_norm_backward, aten.cudnn_batch_norm_backward], None, _batch_norm_backward)
 _add([aten.native_layer_norm], "layer_norm", _norm(2), fvcore=_fvcore_norm("layer_norm", 2))
 _add([aten.native_group_norm], "group_norm", _norm(1), fvcore=_fvcore_norm("group_norm", 1))
@@ -478,8 +518,14 @@ _add([aten.avg_pool3d], "avgpool", receptive="pool", spatial_dims=3)
 _add([aten.avg_pool2d_backward], None, _avg_pool_backward)
 # a mean over n elements: n-1 additions and 1 division per output, i.e. 1 FLOP per input element
 _add([aten.mean], "mean", _per_input(POOLING), receptive="reduction", fvcore=_fvcore_adaptive_avg_pool)
-_add([aten._adaptive_avg_pool2d], "adaptive_avgpool", _per_input(POOLING), receptive="adaptive_pool", spatial_dims=2,
-     fvcore=_fvcore_adaptive_avg_pool)
+_add(
+    [aten._adaptive_avg_pool2d],
+    "adaptive_avgpool",
+    _per_input(POOLING),
+    receptive="adaptive_pool",
+    spatial_dims=2,
+    fvcore=_fvcore_adaptive_avg_pool,
+)
 _add([aten._adaptive_avg_pool3d], "adaptive_avgpool", receptive="adaptive_pool", spatial_dims=3)
 _add([aten.adaptive_avg_pool1d], "adaptive_avgpool", receptive="adaptive_pool", spatial_dims=1)
 _add([aten.adaptive_max_pool1d], "adaptive_maxpool", receptive="adaptive_pool", spatial_dims=1)
@@ -488,33 +534,76 @@ _add([aten.adaptive_max_pool3d], "adaptive_maxpool", receptive="adaptive_pool", 
 _add([aten._adaptive_avg_pool2d_backward], None, _per_output(1, POOLING))
 # reductions
 _add([aten.sum], None, _reduction(None), receptive="reduction")
-_add([aten.amax, aten.amin, aten.var, aten.std, aten.var_mean, aten.logsumexp, aten.linalg_vector_norm, aten.norm,
-      aten.prod], receptive="reduction")
+_add(
+    [
+        aten.amax,
+        aten.amin,
+        aten.var,
+        aten.std,
+        aten.var_mean,
+        aten.logsumexp,
+        aten.linalg_vector_norm,
+        aten.norm,
+        aten.prod,
+    ],
+    receptive="reduction",
+)
 _add([aten._softmax, aten._log_softmax], receptive="softmax")
 # elementwise arithmetic: 1 FLOP per output element; the category comes from the context
 _add([aten.add, aten.add_], "add", _per_output(1, None))
 _add([aten.sub, aten.sub_, aten.mul, aten.mul_, aten.div, aten.div_], None, _per_output(1, None))
 # upsampling: nearest copies (0 FLOPs, data movement); (bi/tri)linear is a weighted sum of 2^d source values.
 # fvcore counts aten::upsample_nearest2d 1 and aten::upsample_bilinear2d 4 per output element, no other mode.
-_add([aten.upsample_nearest1d, aten.upsample_nearest2d, aten.upsample_nearest3d, aten._upsample_nearest_exact1d,
-      aten._upsample_nearest_exact2d, aten._upsample_nearest_exact3d], moves_data=True, shaping=True,
-     receptive="upsample", taps=1)
+_add(
+    [
+        aten.upsample_nearest1d,
+        aten.upsample_nearest2d,
+        aten.upsample_nearest3d,
+        aten._upsample_nearest_exact1d,
+        aten._upsample_nearest_exact2d,
+        aten._upsample_nearest_exact3d,
+    ],
+    moves_data=True,
+    shaping=True,
+    receptive="upsample",
+    taps=1,
+)
 _add([aten.upsample_nearest2d], fvcore=_fvcore_per_output(1))
-_add([aten.upsample_linear1d, aten.upsample_bilinear2d, aten.upsample_trilinear3d], None, _linear_upsample,
-     receptive="upsample", taps=2)
+_add(
+    [aten.upsample_linear1d, aten.upsample_bilinear2d, aten.upsample_trilinear3d],
+    None,
+    _linear_upsample,
+    receptive="upsample",
+    taps=2,
+)
 _add([aten.upsample_bilinear2d], fvcore=_fvcore_per_output(4))
 _add([aten._upsample_bilinear2d_aa], receptive="upsample", taps=2)  # antialiased: taps grow with the scale
-_add([aten.upsample_nearest1d_backward, aten.upsample_nearest2d_backward, aten.upsample_nearest3d_backward,
-      aten._upsample_nearest_exact1d_backward, aten._upsample_nearest_exact2d_backward,
-      aten._upsample_nearest_exact3d_backward], None, _nearest_upsample_backward)
-_add([aten.upsample_linear1d_backward, aten.upsample_bilinear2d_backward, aten.upsample_trilinear3d_backward], None,
-     _linear_upsample_backward)
+_add(
+    [
+        aten.upsample_nearest1d_backward,
+        aten.upsample_nearest2d_backward,
+        aten.upsample_nearest3d_backward,
+        aten._upsample_nearest_exact1d_backward,
+        aten._upsample_nearest_exact2d_backward,
+        aten._upsample_nearest_exact3d_backward,
+    ],
+    None,
+    _nearest_upsample_backward,
+)
+_add(
+    [aten.upsample_linear1d_backward, aten.upsample_bilinear2d_backward, aten.upsample_trilinear3d_backward],
+    None,
+    _linear_upsample_backward,
+)
 # grid sampling: fvcore counts aten::grid_sampler 4 per output element ("assume bilinear"); our own count has
 # no formula for it (the coordinates' arithmetic besides the taps): it is reported as unsupported
 _add([aten.grid_sampler_2d, aten.grid_sampler_3d], fvcore=_fvcore_per_output(4))
 # operators that allocate, view, copy or pad data and do no arithmetic: 0 FLOPs, by definition
-_add([aten.view, aten._unsafe_view, aten._reshape_alias, aten.unsqueeze, aten.squeeze, aten.reshape, aten.flatten],
-     moves_data=True, receptive="reshape")
+_add(
+    [aten.view, aten._unsafe_view, aten._reshape_alias, aten.unsqueeze, aten.squeeze, aten.reshape, aten.flatten],
+    moves_data=True,
+    receptive="reshape",
+)
 _add([aten.t, aten.transpose], moves_data=True, receptive="transpose")
 _add([aten.permute], moves_data=True, receptive="permute")
 _add([aten.slice], "slice", moves_data=True, shaping=True, receptive="slice")
@@ -522,19 +611,84 @@ _add([aten.select], moves_data=True, receptive="select")
 _add([aten.constant_pad_nd], "pad", moves_data=True, shaping=True, receptive="pad")
 _add([aten.reflection_pad1d, aten.reflection_pad2d, aten.replication_pad1d, aten.replication_pad2d], receptive="pad")
 _add([aten.cat], "cat", moves_data=True, shaping=True)
-_add([aten.expand, aten.expand_as, aten.detach, aten.alias, aten.clone, aten.copy_, aten._to_copy, aten.to,
-      aten.pad, aten.stack, aten.empty, aten.empty_like, aten.empty_strided, aten.new_empty, aten.new_empty_strided,
-      aten.zeros, aten.zeros_like, aten.new_zeros, aten.ones, aten.ones_like, aten.new_ones, aten.full,
-      aten.full_like, aten.fill_, aten.zero_, aten.as_strided, aten.contiguous, aten.split, aten.split_with_sizes,
-      aten.unbind, aten.lift_fresh, aten.index_select, aten._local_scalar_dense, aten.clamp_min_, aten.masked_fill_,
-      aten._has_compatible_shallow_copy_type, aten.set_, aten.resize_, aten._unsafe_index, aten.squeeze_,
-      aten.unsqueeze_, aten._foreach_zero_, aten.scalar_tensor, aten.slice_backward, aten.select_backward,
-      aten.repeat, aten.as_strided_],
-     moves_data=True)
+_add(
+    [
+        aten.expand,
+        aten.expand_as,
+        aten.detach,
+        aten.alias,
+        aten.clone,
+        aten.copy_,
+        aten._to_copy,
+        aten.to,
+        aten.pad,
+        aten.stack,
+        aten.empty,
+        aten.empty_like,
+        aten.empty_strided,
+        aten.new_empty,
+        aten.new_empty_strided,
+        aten.zeros,
+        aten.zeros_like,
+        aten.new_zeros,
+        aten.ones,
+        aten.ones_like,
+        aten.new_ones,
+        aten.full,
+        aten.full_like,
+        aten.fill_,
+        aten.zero_,
+        aten.as_strided,
+        aten.contiguous,
+        aten.split,
+        aten.split_with_sizes,
+        aten.unbind,
+        aten.lift_fresh,
+        aten.index_select,
+        aten._local_scalar_dense,
+        aten.clamp_min_,
+        aten.masked_fill_,
+        aten._has_compatible_shallow_copy_type,
+        aten.set_,
+        aten.resize_,
+        aten._unsafe_index,
+        aten.squeeze_,
+        aten.unsqueeze_,
+        aten._foreach_zero_,
+        aten.scalar_tensor,
+        aten.slice_backward,
+        aten.select_backward,
+        aten.repeat,
+        aten.as_strided_,
+    ],
+    moves_data=True,
+)
 # ops that give a new name to existing storage (or allocate without writing): no new activation elements
-_add([aten.view, aten._unsafe_view, aten._reshape_alias, aten.t, aten.transpose, aten.permute, aten.expand,
-      aten.expand_as, aten.slice, aten.select, aten.unsqueeze, aten.squeeze, aten.detach, aten.alias,
-      aten.as_strided, aten.as_strided_, aten.split, aten.split_with_sizes, aten.unbind, aten.empty], view=True)
+_add(
+    [
+        aten.view,
+        aten._unsafe_view,
+        aten._reshape_alias,
+        aten.t,
+        aten.transpose,
+        aten.permute,
+        aten.expand,
+        aten.expand_as,
+        aten.slice,
+        aten.select,
+        aten.unsqueeze,
+        aten.squeeze,
+        aten.detach,
+        aten.alias,
+        aten.as_strided,
+        aten.as_strided_,
+        aten.split,
+        aten.split_with_sizes,
+        aten.unbind,
+        aten.empty,
+    ],
+    view=True,
+)
 
 CONV_OPS = frozenset(name for name, op in OPS.items() if op.kind == "conv")
 

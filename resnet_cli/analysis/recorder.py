@@ -63,15 +63,17 @@ class FunctionTracker(TorchFunctionMode):
         return out
 
 
-def _batch_norm_unchecked(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
-                          eps=1e-5):
+def _batch_norm_unchecked(
+    input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5
+):
     """F.batch_norm without its training-mode check that each channel has more than one value.
 
     Counting a training step needs no batch statistics (on the meta device there are none), so a batch-1
     input whose last stage is 1×1 must not stop it; this is the operator F.batch_norm itself calls.
     """
-    return torch.batch_norm(input, weight, bias, running_mean, running_var, training, momentum, eps,
-                            torch.backends.cudnn.enabled)
+    return torch.batch_norm(
+        input, weight, bias, running_mean, running_var, training, momentum, eps, torch.backends.cudnn.enabled
+    )
 
 
 class Recorder(TorchDispatchMode):
@@ -208,14 +210,29 @@ class Run:
         activations = 0
         if phase == FORWARD and category in (formulas.CONVOLUTION, formulas.LINEAR) and cost.macs:
             activations = numel(out_shape)
-        self.ops.append(OpRecord(
-            index=len(self.ops), op=op, function=function, module=module,
-            anchor=anchor if module == "" else "", phase=phase, category=category,
-            macs=cost.macs, flops=cost.flops, fvcore_flops=fv_flops, fvcore_activations=activations,
-            supported=formula is not None or zero_cost, zero_cost=zero_cost and formula is None,
-            output_shape=out_shape, inputs=flow[0], outputs=flow[1], input_shapes=flow[2], attrs=flow[3],
-            param_shapes=flow[4],
-        ))
+        self.ops.append(
+            OpRecord(
+                index=len(self.ops),
+                op=op,
+                function=function,
+                module=module,
+                anchor=anchor if module == "" else "",
+                phase=phase,
+                category=category,
+                macs=cost.macs,
+                flops=cost.flops,
+                fvcore_flops=fv_flops,
+                fvcore_activations=activations,
+                supported=formula is not None or zero_cost,
+                zero_cost=zero_cost and formula is None,
+                output_shape=out_shape,
+                inputs=flow[0],
+                outputs=flow[1],
+                input_shapes=flow[2],
+                attrs=flow[3],
+                param_shapes=flow[4],
+            )
+        )
         if phase == FORWARD:
             if entry is not None and entry.statistics_outputs and not self.training:
                 out = out[:1]  # in inference the real kernels return empty statistics (meta gives C each)
@@ -345,12 +362,20 @@ class Run:
             stats = 0
             if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats:
                 stats = module.running_mean.numel() + module.running_var.numel()
-            records.append(ModuleRecord(
-                name=name, type_name=type(module).__name__, params=params, trainable_params=trainable,
-                running_stats=stats, calls=self.calls.get(name, 0), first_call=self.first_call.get(name),
-                output_shape=self.outputs.get(name), is_leaf=self.leaf[name],
-                output_value=self.output_values.get(name),
-            ))
+            records.append(
+                ModuleRecord(
+                    name=name,
+                    type_name=type(module).__name__,
+                    params=params,
+                    trainable_params=trainable,
+                    running_stats=stats,
+                    calls=self.calls.get(name, 0),
+                    first_call=self.first_call.get(name),
+                    output_shape=self.outputs.get(name),
+                    is_leaf=self.leaf[name],
+                    output_value=self.output_values.get(name),
+                )
+            )
         called = sorted((r for r in records if r.first_call is not None), key=lambda r: r.first_call)
         uncalled = [r for r in records if r.first_call is None]
         return tuple(called + uncalled)
@@ -391,7 +416,8 @@ def _schema_arguments(func) -> tuple:
         if arguments is None:
             raise SchemaUnreadable(f"cannot read the ATen schema of {func!r}: its argument names are unknown")
         found = _SCHEMAS[func] = tuple(
-            (a.name, a.has_default_value(), a.default_value if a.has_default_value() else None) for a in arguments)
+            (a.name, a.has_default_value(), a.default_value if a.has_default_value() else None) for a in arguments
+        )
     return found
 
 
@@ -416,5 +442,3 @@ def _plain(value):
 
 def unpack(tensor):
     return tensor
-
-

@@ -107,7 +107,7 @@ class Analysis:
     def running_stats(self) -> int:
         return sum(m.running_stats for m in self.modules)
 
-    def unsupported_ops(self) -> tuple["Unsupported", ...]:
+    def unsupported_ops(self) -> tuple[Unsupported, ...]:
         """Operators no formula covers (counted as 0 FLOPs): each with its calls and the modules it ran in."""
         found: dict[tuple[str, str], list] = {}
         for op in self.ops:
@@ -117,8 +117,9 @@ class Analysis:
             entry[0] += 1
             if op.module not in entry[1]:
                 entry[1].append(op.module)
-        return tuple(Unsupported(op, calls, phase, tuple(modules[:5]))
-                     for (op, phase), (calls, modules) in sorted(found.items()))
+        return tuple(
+            Unsupported(op, calls, phase, tuple(modules[:5])) for (op, phase), (calls, modules) in sorted(found.items())
+        )
 
     def fvcore_uncounted(self) -> tuple[tuple[str, int, int], ...]:
         """Multiply-accumulates fvcore's convention does not count (a matmul inside attention, an einsum it
@@ -131,8 +132,9 @@ class Analysis:
                 entry[0] += 1 if op.macs else 0
                 entry[1] += op.macs
                 entry[2] += op.fvcore_flops
-        return tuple((name, calls, macs) for name, (calls, macs, counted) in sorted(found.items())
-                     if macs and not counted)
+        return tuple(
+            (name, calls, macs) for name, (calls, macs, counted) in sorted(found.items()) if macs and not counted
+        )
 
     def peak_activation_bytes(self, bytes_per_element: int) -> int:
         """Largest total size of intermediate tensors alive at once in the forward (input excluded)."""

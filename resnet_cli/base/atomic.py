@@ -25,9 +25,13 @@ import tempfile
 from resnet_cli.base.errors import ResnetCliError, RuntimeFailure, UsageError
 from resnet_cli.base.text import shown
 
-_SPECIAL_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-                  (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                  (stat.S_ISSOCK, "a socket"))
+_SPECIAL_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 # the name given cannot be used (exit 2); any other refusal is the system's (exit 1)
 UNUSABLE = {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.ELOOP, errno.EINVAL}
 
@@ -61,8 +65,10 @@ def writable_target(path: str, what: str) -> str:
         raise UsageError(f"{what} '{shown(path)}' is a directory; give a file name")
     if kind is not None:
         via = f" (the link points to {shown(target)})" if target != path else ""
-        raise UsageError(f"{what} '{shown(path)}' is {kind}{via}, not a regular file; outputs are written only to "
-                         "a regular file or a new name")
+        raise UsageError(
+            f"{what} '{shown(path)}' is {kind}{via}, not a regular file; outputs are written only to "
+            "a regular file or a new name"
+        )
     folder = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(folder):  # named as the user wrote it (a link's target: as the link says)
         given = os.path.dirname(target) or "."

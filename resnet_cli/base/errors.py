@@ -104,5 +104,6 @@ def report_unexpected(error: BaseException) -> ResnetCliError:
     """A bug of ours as a one-line runtime failure (RESNET_CLI_DEBUG=1 re-raises it with its traceback)."""
     if os.environ.get("RESNET_CLI_DEBUG"):
         raise error
-    return RuntimeFailure(f"unexpected {type(error).__name__}: {first_line(error)} "
-                          "(set RESNET_CLI_DEBUG=1 for the traceback)")
+    return RuntimeFailure(
+        f"unexpected {type(error).__name__}: {first_line(error)} (set RESNET_CLI_DEBUG=1 for the traceback)"
+    )

@@ -39,8 +39,17 @@ ORPHAN_WAIT_S = 3.0  # a stop told by a parent's death ends the process by then,
 NAMES = {signal.SIGINT: "interrupted (Ctrl-C)", signal.SIGTERM: "terminated (SIGTERM)"}
 
 _places: list[str] = []
-_state: dict = {"first": None, "at": 0.0, "where": None, "saving": 0, "held": None, "pending": None,
-                "deadline": 0.0, "said": False, "end_by": 0.0}
+_state: dict = {
+    "first": None,
+    "at": 0.0,
+    "where": None,
+    "saving": 0,
+    "held": None,
+    "pending": None,
+    "deadline": 0.0,
+    "said": False,
+    "end_by": 0.0,
+}
 _orphaned: list[Callable[[], bool]] = []  # whether the supervising parent has died
 _at_exit: list[Callable[[int], None]] = []  # told the exit code before the process ends at once
 _beacon: list[Callable[[str], None]] = []
@@ -232,8 +241,9 @@ def saving():
 
 def reset() -> None:
     """Forget any stop (a new command in the same process: the Python API, tests)."""
-    _state.update(first=None, at=0.0, where=None, saving=0, held=None, pending=None, deadline=0.0, said=False,
-                  end_by=0.0)
+    _state.update(
+        first=None, at=0.0, where=None, saving=0, held=None, pending=None, deadline=0.0, said=False, end_by=0.0
+    )
     _places.clear()
 
 

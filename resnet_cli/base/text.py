@@ -10,7 +10,7 @@ note; ``resnet_cli.render.emit``); JSON keeps the raw text, which it escapes its
 from __future__ import annotations
 
 import difflib
-from typing import Iterable
+from collections.abc import Iterable
 
 SI_PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "K"))
 
@@ -36,4 +36,4 @@ def shown(text, limit: int | None = 80) -> str:
     escaped = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
     if limit is None or len(escaped) <= limit:
         return escaped
-    return escaped[:limit - 3] + "..."
+    return escaped[: limit - 3] + "..."

@@ -11,10 +11,11 @@ allocate absurd tensors even on the meta device, so it is refused before torch s
 from __future__ import annotations
 
 import enum
-from typing import Callable, Iterable, TypeVar
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from resnet_cli.base.errors import UsageError
-from resnet_cli.base.text import shown  # noqa: F401 (the one escaping helper, used here and re-exported)
+from resnet_cli.base.text import shown
 
 E = TypeVar("E", bound=enum.Enum)
 
@@ -47,8 +48,10 @@ def parse_int(text: str, option: str, low: int = 1, high: int = MAX_CHANNELS) ->
     if value is None:
         raise UsageError(f"{option} '{shown(text)}' is not an integer; expected an integer from {low} to {high:,}")
     if not low <= value <= high:
-        raise UsageError(f"{option} {value if abs(value) < 10**12 else shown(text)} is out of range; expected an "
-                         f"integer from {low} to {high:,}")
+        raise UsageError(
+            f"{option} {value if abs(value) < 10**12 else shown(text)} is out of range; expected an "
+            f"integer from {low} to {high:,}"
+        )
     return value
 
 
@@ -59,7 +62,9 @@ def parse_float(text: str, option: str, low: float = 0.0, high: float = 1e6, *, 
             raise ValueError
         value = float(body)
     except ValueError:
-        raise UsageError(f"{option} '{shown(text)}' is not a number; expected a number from {low:g} to {high:g}") from None
+        raise UsageError(
+            f"{option} '{shown(text)}' is not a number; expected a number from {low:g} to {high:g}"
+        ) from None
     too_low = value <= low if low_open else value < low
     if value != value or too_low or value > high:  # NaN never compares
         bound = f"above {low:g}" if low_open else f"from {low:g}"
@@ -67,8 +72,9 @@ def parse_float(text: str, option: str, low: float = 0.0, high: float = 1e6, *, 
     return value
 
 
-def parse_int_list(text: str, option: str, low: int = 1, high: int = MAX_CHANNELS,
-                   max_items: int = MAX_STAGES) -> tuple[int, ...]:
+def parse_int_list(
+    text: str, option: str, low: int = 1, high: int = MAX_CHANNELS, max_items: int = MAX_STAGES
+) -> tuple[int, ...]:
     items = [item.strip() for item in str(text).split(",")]
     if not any(items):
         raise UsageError(f"{option} '{shown(text)}' is empty; expected comma-separated integers, e.g. 3,4,6,3")
@@ -78,11 +84,15 @@ def parse_int_list(text: str, option: str, low: int = 1, high: int = MAX_CHANNEL
     for item in items:
         value = _ascii_integer(item)
         if value is None:
-            raise UsageError(f"{option} '{shown(text)}': '{shown(item)}' is not an integer; expected comma-separated "
-                             f"integers from {low} to {high:,}")
+            raise UsageError(
+                f"{option} '{shown(text)}': '{shown(item)}' is not an integer; expected comma-separated "
+                f"integers from {low} to {high:,}"
+            )
         if not low <= value <= high:
-            raise UsageError(f"{option} '{shown(text)}': {value if abs(value) < 10**12 else shown(item)} is out of "
-                             f"range; expected integers from {low} to {high:,}")
+            raise UsageError(
+                f"{option} '{shown(text)}': {value if abs(value) < 10**12 else shown(item)} is out of "
+                f"range; expected integers from {low} to {high:,}"
+            )
         values.append(value)
     return tuple(values)
 
@@ -127,8 +137,9 @@ def parse_enum(enum_type: type[E], text: str, option: str) -> E:
         return enum_type(key)
     except ValueError:
         pass
-    raise UsageError(f"{option} '{shown(text)}' is not accepted; choose one of: "
-                     f"{', '.join(str(m.value) for m in enum_type)}")
+    raise UsageError(
+        f"{option} '{shown(text)}' is not accepted; choose one of: {', '.join(str(m.value) for m in enum_type)}"
+    )
 
 
 def parse_choice(text: str, option: str, choices: Iterable[str], aliases: dict[str, str] | None = None) -> str:
@@ -153,24 +164,32 @@ def parse_input_shape(text: str, option: str = "--input") -> tuple[int, int, int
     raw = str(text).strip().lower().replace("×", "x")
     parts = raw.split("x")
     if len(parts) != 4:
-        raise UsageError(f"{option} '{shown(text)}' has {len(parts)} dimension{'s' if len(parts) != 1 else ''}; "
-                         "expected 4 as NxCxHxW, e.g. 1x3x224x224")
+        raise UsageError(
+            f"{option} '{shown(text)}' has {len(parts)} dimension{'s' if len(parts) != 1 else ''}; "
+            "expected 4 as NxCxHxW, e.g. 1x3x224x224"
+        )
     values = []
     for name, part in zip("NCHW", parts):
         value = _ascii_integer(part) if part == part.strip() else None
         if value is None:
-            raise UsageError(f"{option} '{shown(text)}': {name} = '{shown(part)}' is not an integer; "
-                             "expected NxCxHxW, e.g. 1x3x224x224")
+            raise UsageError(
+                f"{option} '{shown(text)}': {name} = '{shown(part)}' is not an integer; "
+                "expected NxCxHxW, e.g. 1x3x224x224"
+            )
         if value < 1:
             raise UsageError(f"{option} '{shown(text)}': {name} = {value}; every dimension must be at least 1")
         if value > MAX_DIMENSION:
-            raise UsageError(f"{option} '{shown(text)}': {name} = {value:,} is above the largest accepted dimension, "
-                             f"{MAX_DIMENSION:,}")
+            raise UsageError(
+                f"{option} '{shown(text)}': {name} = {value:,} is above the largest accepted dimension, "
+                f"{MAX_DIMENSION:,}"
+            )
         values.append(value)
     elements = values[0] * values[1] * values[2] * values[3]
     if elements > MAX_INPUT_ELEMENTS:
-        raise UsageError(f"{option} '{shown(text)}' has {elements:,} elements; at most 2**48 "
-                         f"({MAX_INPUT_ELEMENTS:,}) are supported, beyond which tensor element counts overflow")
+        raise UsageError(
+            f"{option} '{shown(text)}' has {elements:,} elements; at most 2**48 "
+            f"({MAX_INPUT_ELEMENTS:,}) are supported, beyond which tensor element counts overflow"
+        )
     return tuple(values)  # type: ignore[return-value]
 
 
@@ -203,11 +222,13 @@ def parse_device(text: str, option: str = "--device") -> str:
     if key in ("auto", "cpu", "cuda"):
         return key
     if key.startswith("cuda:"):
-        index = _ascii_integer(key[5:]) if key[5:5 + 1] not in "+-" else None
+        index = _ascii_integer(key[5:]) if key[5 : 5 + 1] not in "+-" else None
         if index is not None and 0 <= index <= MAX_CUDA_INDEX:
             return f"cuda:{index}"
-    raise UsageError(f"{option} '{shown(text)}' is not accepted; choose one of: auto, cpu, cuda, cuda:N "
-                     f"(N from 0 to {MAX_CUDA_INDEX})")
+    raise UsageError(
+        f"{option} '{shown(text)}' is not accepted; choose one of: auto, cpu, cuda, cuda:N "
+        f"(N from 0 to {MAX_CUDA_INDEX})"
+    )
 
 
 def parse_batch_sizes(text: str, option: str = "--batch-size") -> tuple[int, ...]:

@@ -19,16 +19,27 @@ import subprocess
 import sys
 import tempfile
 
+from resnet_cli.base.errors import RuntimeFailure, Terminated, UsageError
 from resnet_cli.benchmark.loop import Progress, no_progress
 from resnet_cli.benchmark.records import BenchRequest, BenchRun, DistributedResult
 from resnet_cli.benchmark.warnings import STOPS
-from resnet_cli.base.errors import RuntimeFailure, Terminated, UsageError
 
 
 def torchrun_command(devices: int, directory: str) -> list[str]:
     """The launch: torchrun (``python -m torch.distributed.run``) with a local rendezvous on a free port."""
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1",
-            "--nproc-per-node", str(devices), "-m", "resnet_cli.benchmark.distributed", directory]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nnodes",
+        "1",
+        "--nproc-per-node",
+        str(devices),
+        "-m",
+        "resnet_cli.benchmark.distributed",
+        directory,
+    ]
 
 
 def check_devices(request: BenchRequest) -> str:
@@ -39,8 +50,10 @@ def check_devices(request: BenchRequest) -> str:
         return "gloo"
     count = torch.cuda.device_count()
     if count < request.devices:
-        raise RuntimeFailure(f"--devices {request.devices}: this machine has {count} CUDA device"
-                             f"{'s' if count != 1 else ''}; a distributed run needs {request.devices}")
+        raise RuntimeFailure(
+            f"--devices {request.devices}: this machine has {count} CUDA device"
+            f"{'s' if count != 1 else ''}; a distributed run needs {request.devices}"
+        )
     return "nccl"
 
 
@@ -53,16 +66,26 @@ def run_distributed(request: BenchRequest, *, progress: Progress = no_progress) 
     single = measure_in_process(dataclasses.replace(request, devices=1), progress=progress)  # the one-device baseline
     if single.stopped_by:
         return single
-    progress("distributed", model=single.models[0].name if single.models else "", batch_size=0, repeat=0,
-             what=f"DDP over {request.devices} processes ({backend})")
+    progress(
+        "distributed",
+        model=single.models[0].name if single.models else "",
+        batch_size=0,
+        repeat=0,
+        what=f"DDP over {request.devices} processes ({backend})",
+    )
     ranks, stopped = launch(request, single.models[0])
     baseline = {r.batch_size: r.host.median_ms for r in single.results if r.ok}
     results = tuple(
-        DistributedResult(world_size=request.devices, backend=backend, batch_per_device=batch,
-                          rank_medians_ms=tuple(statistics.median(samples) for samples in per_rank),
-                          rank_samples=tuple(len(samples) for samples in per_rank),
-                          single_median_ms=baseline.get(batch))
-        for batch, per_rank in ranks)
+        DistributedResult(
+            world_size=request.devices,
+            backend=backend,
+            batch_per_device=batch,
+            rank_medians_ms=tuple(statistics.median(samples) for samples in per_rank),
+            rank_samples=tuple(len(samples) for samples in per_rank),
+            single_median_ms=baseline.get(batch),
+        )
+        for batch, per_rank in ranks
+    )
     warnings = single.warnings + ((f"{STOPS[stopped]}: the distributed run was stopped",) if stopped else ())
     return dataclasses.replace(single, distributed=results, stopped_by=stopped, warnings=warnings)
 
@@ -73,8 +96,9 @@ def launch(request: BenchRequest, info):
         with open(os.path.join(directory, "request.pkl"), "wb") as handle:
             pickle.dump((dataclasses.replace(request, targets=()), info), handle)
         log = open(os.path.join(directory, "torchrun.log"), "w+", encoding="utf-8")
-        process = subprocess.Popen(torchrun_command(request.devices, directory), stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            torchrun_command(request.devices, directory), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         stopped = None
         try:
             code = process.wait()
@@ -87,8 +111,9 @@ def launch(request: BenchRequest, info):
             return [], stopped
         if code != 0 or not os.path.exists(answer):
             log.seek(0)
-            raise RuntimeFailure(f"the distributed run (torchrun, {request.devices} processes) failed: "
-                                 f"{_reason(log.read())}")
+            raise RuntimeFailure(
+                f"the distributed run (torchrun, {request.devices} processes) failed: {_reason(log.read())}"
+            )
         log.close()
         with open(answer, "rb") as handle:
             return pickle.load(handle), None
@@ -105,13 +130,14 @@ def _reason(text: str) -> str:
 
 # ---- one rank (run by torchrun) ----
 
+
 def rank_main(directory: str) -> int:
     import torch
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
-    from resnet_cli.benchmark.measure import Prepared, setup
     from resnet_cli.benchmark.loop import Samples, timing_loop
+    from resnet_cli.benchmark.measure import Prepared, setup
     from resnet_cli.benchmark.system import free, threads
     from resnet_cli.sources.target import resolve_target
 

@@ -20,17 +20,22 @@ import subprocess
 import sys
 import tempfile
 
+from resnet_cli.base.errors import ResnetCliError, Terminated, UsageError
 from resnet_cli.benchmark.loop import Progress, no_progress
 from resnet_cli.benchmark.records import BenchRequest, BenchRun, ConfigResult
 from resnet_cli.benchmark.stats import sample_stats
 from resnet_cli.benchmark.warnings import with_warnings
-from resnet_cli.base.errors import ResnetCliError, Terminated, UsageError
 
 
 def _child_request(request: BenchRequest, model: int, batch) -> BenchRequest:
-    return dataclasses.replace(request, targets=(), refs=(request.refs[model],),
-                               batch_sizes=request.batch_sizes if batch is None else (batch,),
-                               repeats=1, isolate=False)
+    return dataclasses.replace(
+        request,
+        targets=(),
+        refs=(request.refs[model],),
+        batch_sizes=request.batch_sizes if batch is None else (batch,),
+        repeats=1,
+        isolate=False,
+    )
 
 
 def run_isolated(request: BenchRequest, *, progress: Progress = no_progress) -> BenchRun:
@@ -44,8 +49,13 @@ def run_isolated(request: BenchRequest, *, progress: Progress = no_progress) -> 
         for repeat in range(request.repeats):
             for model, batch in order:
                 name = request.targets[model].name
-                progress("isolate", model=name, batch_size=batch or 0, repeat=repeat,
-                         what=f"fresh process{f', repeat {repeat + 1}' if request.repeats > 1 else ''}")
+                progress(
+                    "isolate",
+                    model=name,
+                    batch_size=batch or 0,
+                    repeat=repeat,
+                    what=f"fresh process{f', repeat {repeat + 1}' if request.repeats > 1 else ''}",
+                )
                 child = _run_child(_child_request(request, model, batch))
                 if child.get("failure"):
                     key = (name, batch)
@@ -68,8 +78,15 @@ def run_isolated(request: BenchRequest, *, progress: Progress = no_progress) -> 
     except KeyboardInterrupt as stop:  # between two children: what they measured is kept
         stopped = "SIGTERM" if isinstance(stop, Terminated) else "SIGINT"
     results = tuple(merge(parts) for parts in collected.values())
-    run = BenchRun(request=request, models=tuple(models[t.name] for t in request.targets if t.name in models),
-                   env=env, gemm=gemm, results=results, stopped_by=stopped, max_batch=tuple(searches))
+    run = BenchRun(
+        request=request,
+        models=tuple(models[t.name] for t in request.targets if t.name in models),
+        env=env,
+        gemm=gemm,
+        results=results,
+        stopped_by=stopped,
+        max_batch=tuple(searches),
+    )
     return with_warnings(run)
 
 
@@ -78,8 +95,12 @@ def _run_child(request: BenchRequest) -> dict:
         asked, answer = os.path.join(directory, "request.pkl"), os.path.join(directory, "result.pkl")
         with open(asked, "wb") as handle:
             pickle.dump(request, handle)
-        child = subprocess.Popen([sys.executable, "-m", "resnet_cli.benchmark.isolate", asked, answer],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        child = subprocess.Popen(
+            [sys.executable, "-m", "resnet_cli.benchmark.isolate", asked, answer],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         stopped = None
         try:
             printed, errors = child.communicate()
@@ -94,8 +115,10 @@ def _run_child(request: BenchRequest) -> dict:
             if stopped:
                 return {"models": (), "env": {}, "gemm": None, "results": (), "max_batch": (), "stopped_by": stopped}
             lines = [line for line in (errors or "").splitlines() if line.strip()]
-            return {"failure": f"the isolated process exited {child.returncode}: "
-                               f"{lines[-1].strip() if lines else 'no message'}"}
+            return {
+                "failure": f"the isolated process exited {child.returncode}: "
+                f"{lines[-1].strip() if lines else 'no message'}"
+            }
         with open(answer, "rb") as handle:
             result = pickle.load(handle)
         if errors:
@@ -125,16 +148,24 @@ def merge(parts: list[ConfigResult]) -> ConfigResult:
     waits = [(p.rq_wait_frac, p.measure_s or 0.0) for p in measured if p.rq_wait_frac is not None]
     status = next((p.status for p in parts if p.status != "ok"), "ok")
     return dataclasses.replace(
-        first, status=status, message=next((p.message for p in parts if p.message), ""),
-        host=sample_stats(samples), gpu=sample_stats(gpu), samples_ms=samples, gpu_samples_ms=gpu,
+        first,
+        status=status,
+        message=next((p.message for p in parts if p.message), ""),
+        host=sample_stats(samples),
+        gpu=sample_stats(gpu),
+        samples_ms=samples,
+        gpu_samples_ms=gpu,
         enqueue_median_ms=statistics.median([p.enqueue_median_ms for p in measured])
-        if all(p.enqueue_median_ms is not None for p in measured) else None,
-        repeat_medians_ms=tuple(p.host.median_ms for p in measured), measure_s=total_s,
+        if all(p.enqueue_median_ms is not None for p in measured)
+        else None,
+        repeat_medians_ms=tuple(p.host.median_ms for p in measured),
+        measure_s=total_s,
         measured_bytes=max(memory) if memory else None,
         roofline=max(rooflines, key=lambda r: r.gflops_per_s) if rooflines else None,
         rq_wait_frac=sum(w * s for w, s in waits) / total_s if waits and total_s else None,
         contended_samples=sum(p.contended_samples for p in measured),
-        other_cpu_frac=max((p.other_cpu_frac for p in measured if p.other_cpu_frac is not None), default=None))
+        other_cpu_frac=max((p.other_cpu_frac for p in measured if p.other_cpu_frac is not None), default=None),
+    )
 
 
 def child_main(asked: str, answer: str) -> int:
@@ -146,11 +177,18 @@ def child_main(asked: str, answer: str) -> int:
         from resnet_cli.benchmark.measure import measure_in_process
         from resnet_cli.sources.target import resolve_target
 
-        targets = tuple(resolve_target(r.text, dict(r.overrides), r.input_shape, weights=r.weights)
-                        for r in request.refs)
+        targets = tuple(
+            resolve_target(r.text, dict(r.overrides), r.input_shape, weights=r.weights) for r in request.refs
+        )
         run = measure_in_process(dataclasses.replace(request, targets=targets))
-        result = {"models": run.models, "env": run.env, "gemm": run.gemm, "results": run.results,
-                  "max_batch": run.max_batch, "stopped_by": run.stopped_by}
+        result = {
+            "models": run.models,
+            "env": run.env,
+            "gemm": run.gemm,
+            "results": run.results,
+            "max_batch": run.max_batch,
+            "stopped_by": run.stopped_by,
+        }
     except ResnetCliError as error:
         result = {"error": ("usage" if isinstance(error, UsageError) else "runtime", error.for_command_line())}
     with open(answer + ".part", "wb") as handle:

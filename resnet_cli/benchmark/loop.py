@@ -9,8 +9,9 @@ and memory probes happen only between samples, never inside a timed region.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 
@@ -39,8 +40,9 @@ def is_oom(error: BaseException) -> bool:
     if isinstance(error, (torch.cuda.OutOfMemoryError, MemoryError)):
         return True
     text = str(error).lower()
-    return isinstance(error, RuntimeError) and ("out of memory" in text or "not enough memory" in text
-                                                or "can't allocate memory" in text)
+    return isinstance(error, RuntimeError) and (
+        "out of memory" in text or "not enough memory" in text or "can't allocate memory" in text
+    )
 
 
 def uses_cuda_graphs(mode: Optional[str], device: str) -> bool:
@@ -85,6 +87,7 @@ def inference_step(model, x, request: BenchRequest) -> Callable[[], object]:
             torch.compiler.cudagraph_mark_step_begin()
         with torch.autocast(request.device_type, dtype=dtype, enabled=request.autocast):
             return model(x)
+
     return step
 
 
@@ -104,8 +107,11 @@ def training_step(model, x, optimizer, request: BenchRequest, classes: Optional[
             torch.compiler.cudagraph_mark_step_begin()
         with torch.autocast(request.device_type, dtype=dtype, enabled=request.autocast):
             out = _first(model(x))
-            loss = (torch.nn.functional.cross_entropy(out.float(), labels) if labels is not None
-                    else out.float().square().mean())
+            loss = (
+                torch.nn.functional.cross_entropy(out.float(), labels)
+                if labels is not None
+                else out.float().square().mean()
+            )
         if scaler is not None:
             scaler.scale(loss).backward()
             scaler.step(optimizer)
@@ -115,6 +121,7 @@ def training_step(model, x, optimizer, request: BenchRequest, classes: Optional[
             optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         return loss.detach()
+
     return step
 
 
@@ -138,18 +145,31 @@ class Samples:
         total = sum(self.host_ms)
         rq = sum(w * s for w, s in zip(self.waits, self.host_ms)) / total if self.waits and total else None
         return {
-            "host": sample_stats(self.host_ms), "gpu": sample_stats(self.gpu_ms),
+            "host": sample_stats(self.host_ms),
+            "gpu": sample_stats(self.gpu_ms),
             "enqueue_median_ms": sample_stats(self.enqueue_ms).median_ms if self.enqueue_ms else None,
-            "samples_ms": tuple(self.host_ms), "gpu_samples_ms": tuple(self.gpu_ms),
-            "first_call_ms": self.first_call_ms, "warmup_s": self.warmup_s, "warmup_iters": self.warmup_iters,
-            "measure_s": self.measure_s, "rq_wait_frac": rq, "other_cpu_frac": self.other_cpu,
+            "samples_ms": tuple(self.host_ms),
+            "gpu_samples_ms": tuple(self.gpu_ms),
+            "first_call_ms": self.first_call_ms,
+            "warmup_s": self.warmup_s,
+            "warmup_iters": self.warmup_iters,
+            "measure_s": self.measure_s,
+            "rq_wait_frac": rq,
+            "other_cpu_frac": self.other_cpu,
             "contended_samples": sum(1 for w in self.waits if w > RQ_WAIT_CONTENDED),
         }
 
 
-def timing_loop(step: Callable[[], object], request: BenchRequest, samples: Samples, *,
-                progress: Progress = no_progress, memory: Optional[PeakMemory] = None,
-                agree: Callable[[bool], bool] = alone, **tag) -> None:
+def timing_loop(
+    step: Callable[[], object],
+    request: BenchRequest,
+    samples: Samples,
+    *,
+    progress: Progress = no_progress,
+    memory: Optional[PeakMemory] = None,
+    agree: Callable[[bool], bool] = alone,
+    **tag,
+) -> None:
     """Time ``step`` into ``samples``. ``agree(done)`` turns this process's decision to stop into everyone's
     (distributed ranks must run the same number of steps); ``tag`` goes to the progress callback."""
     cuda = request.device_type == "cuda"

@@ -21,6 +21,7 @@ from typing import Any, Optional
 
 import torch
 
+from resnet_cli.base.errors import RuntimeFailure, Terminated, first_line
 from resnet_cli.benchmark import memory as bench_memory
 from resnet_cli.benchmark import system as bench_system
 from resnet_cli.benchmark.loop import (
@@ -39,7 +40,6 @@ from resnet_cli.benchmark.loop import (
 from resnet_cli.benchmark.peak import RooflineSampler
 from resnet_cli.benchmark.records import BenchRequest, BenchRun, ConfigResult, MemoryPrediction, ModelInfo
 from resnet_cli.benchmark.warnings import with_warnings
-from resnet_cli.base.errors import RuntimeFailure, Terminated, first_line
 
 
 @dataclass
@@ -93,8 +93,11 @@ def prepare(target, request: BenchRequest) -> Prepared:
     built = {}  # the meta model, built once for every analysis of this model (an analysis leaves it as it was)
 
     def at(batch: int, training: bool = False):
-        analyzed = analyze(dataclasses.replace(target, input_shape=(batch, *target.input_shape[1:])),
-                           training=training, model=built.get("model"))
+        analyzed = analyze(
+            dataclasses.replace(target, input_shape=(batch, *target.input_shape[1:])),
+            training=training,
+            model=built.get("model"),
+        )
         built.setdefault("model", analyzed.model)
         return analyzed.analysis
 
@@ -107,10 +110,17 @@ def prepare(target, request: BenchRequest) -> Prepared:
         counted = totals(forward)
         flops, every = counted.flops_2x, counted.all_flops
     output = (steps[0] if steps else forward).output_shape
-    info = ModelInfo(name=target.name, description=target.description, sample_shape=tuple(target.input_shape[1:]),
-                     params=forward.params, trainable_params=forward.trainable_params, flops_per_image=flops,
-                     all_flops_per_image=every, classes=output[1] if output and len(output) == 2 else None,
-                     identified_as=target.identified_as)
+    info = ModelInfo(
+        name=target.name,
+        description=target.description,
+        sample_shape=tuple(target.input_shape[1:]),
+        params=forward.params,
+        trainable_params=forward.trainable_params,
+        flops_per_image=flops,
+        all_flops_per_image=every,
+        classes=output[1] if output and len(output) == 2 else None,
+        identified_as=target.identified_as,
+    )
     return Prepared(target, forward, steps, info)
 
 
@@ -148,15 +158,17 @@ def setup(model: Prepared, batch: int, request: BenchRequest, wrap=None):
             module = module.to(memory_format=torch.channels_last)
         held = bench_system.tensor_bytes(*module.parameters(), *module.buffers())
         runner = compiled(wrap(module) if wrap else module, request)
-        return training_step(runner, x, make_optimizer(module, request.optimizer), request, model.info.classes), \
-            held + bench_system.tensor_bytes(x)
+        return training_step(
+            runner, x, make_optimizer(module, request.optimizer), request, model.info.classes
+        ), held + bench_system.tensor_bytes(x)
     module = model.module
     held = bench_system.tensor_bytes(*module.parameters(), *module.buffers())
     return inference_step(compiled(module, request), x, request), held + bench_system.tensor_bytes(x)
 
 
-def measure(config: Config, request: BenchRequest, sampler: Optional[RooflineSampler], progress: Progress,
-            repeat: int) -> None:
+def measure(
+    config: Config, request: BenchRequest, sampler: Optional[RooflineSampler], progress: Progress, repeat: int
+) -> None:
     """Measure one configuration once, adding a Samples to ``config.runs`` (or recording its failure)."""
     tag = {"model": config.model.info.name, "batch_size": config.batch, "repeat": repeat}
     if sampler is not None and sampler.unsampled(config.kernels):
@@ -202,6 +214,7 @@ def _above(config: Config, samples: Samples, sampler: RooflineSampler) -> bool:
 
 def try_batch(model: Prepared, request: BenchRequest):
     """``--find-max-batch``'s confirmation: two real steps at a batch → (status, measured peak bytes)."""
+
     def attempt(batch: int):
         memory = bench_system.PeakMemory(request.device)
         try:
@@ -221,6 +234,7 @@ def try_batch(model: Prepared, request: BenchRequest):
             return ("oom" if is_oom(error) else "error"), None
         finally:
             bench_system.free(request.device_type)
+
     return attempt
 
 
@@ -234,16 +248,19 @@ def measure_in_process(request: BenchRequest, *, progress: Progress = no_progres
     configs = [] if request.find_max_batch else plan(models, request, batches)
     if configs and not any(c.fits for c in configs):
         worst = configs[0]
-        raise RuntimeFailure(f"{worst.model.info.name} at batch {worst.batch} cannot fit: it "
-                             f"{worst.refusal.removeprefix('not run: ')} ({request.dtype}); use a smaller "
-                             "--batch-size or --input")
+        raise RuntimeFailure(
+            f"{worst.model.info.name} at batch {worst.batch} cannot fit: it "
+            f"{worst.refusal.removeprefix('not run: ')} ({request.dtype}); use a smaller "
+            "--batch-size or --input"
+        )
     stopped, env, sampler, searches = None, {}, None, []
     try:
         with bench_system.threads(request.threads), bench_system.cuda_flags(request.device):
             env = bench_system.capture_environment(request.device, request.threads, _flags(request))
             progress("peak", model="", batch_size=0, repeat=0)
-            sampler = RooflineSampler(request.device, request.dtype, request.threads, request.channels_last,
-                                      request.min_time_s)
+            sampler = RooflineSampler(
+                request.device, request.dtype, request.threads, request.channels_last, request.min_time_s
+            )
             sampler.sample(first=True)
             if not request.training:
                 for model in models:
@@ -265,22 +282,36 @@ def measure_in_process(request: BenchRequest, *, progress: Progress = no_progres
         for model in models:
             model.module = None
         bench_system.free(request.device_type)
-    run = BenchRun(request=request, models=tuple(m.info for m in models), env=env,
-                   gemm=sampler.gemm_rate() if sampler else None,
-                   results=tuple(result_of(c, request, sampler) for c in configs if c.runs or c.status != "ok"
-                                 or not c.fits),
-                   stopped_by=stopped, max_batch=tuple(searches))
+    run = BenchRun(
+        request=request,
+        models=tuple(m.info for m in models),
+        env=env,
+        gemm=sampler.gemm_rate() if sampler else None,
+        results=tuple(result_of(c, request, sampler) for c in configs if c.runs or c.status != "ok" or not c.fits),
+        stopped_by=stopped,
+        max_batch=tuple(searches),
+    )
     return with_warnings(run)
 
 
-def _finished(config: Config, request: BenchRequest, models: list[Prepared], env: dict,
-              sampler: Optional[RooflineSampler], progress: Progress) -> None:
+def _finished(
+    config: Config,
+    request: BenchRequest,
+    models: list[Prepared],
+    env: dict,
+    sampler: Optional[RooflineSampler],
+    progress: Progress,
+) -> None:
     """Tell ``progress`` that a configuration is done, with its result as a run of one result: ``bench``
     appends it to --output at once, so nothing measured waits for the end of the sweep."""
-    run = BenchRun(request=request, models=tuple(m.info for m in models), env=env,
-                   gemm=sampler.gemm_rate() if sampler else None, results=(result_of(config, request, sampler),))
-    progress("finished", model=config.model.info.name, batch_size=config.batch, repeat=request.repeats - 1,
-             run=run)
+    run = BenchRun(
+        request=request,
+        models=tuple(m.info for m in models),
+        env=env,
+        gemm=sampler.gemm_rate() if sampler else None,
+        results=(result_of(config, request, sampler),),
+    )
+    progress("finished", model=config.model.info.name, batch_size=config.batch, repeat=request.repeats - 1, run=run)
 
 
 def _inference_module(model: Prepared, request: BenchRequest):
@@ -296,27 +327,46 @@ def _search(models: list[Prepared], request: BenchRequest, progress: Progress):
     for model in models:
         progress("search", model=model.info.name, batch_size=0, repeat=0)
         found = bench_memory.search_max_batch(
-            model.info.name, lambda n, m=model: bench_memory.predict(m.forward, m.steps, n, request).total,
-            available, source, request.device_type, try_batch(model, request))
+            model.info.name,
+            lambda n, m=model: bench_memory.predict(m.forward, m.steps, n, request).total,
+            available,
+            source,
+            request.device_type,
+            try_batch(model, request),
+        )
         searches.append(found)
         batches[model.info.name] = (found.confirmed,) if found.confirmed else ()
     return searches, batches
 
 
 def _flags(request: BenchRequest) -> dict:
-    return {"mode": request.mode, "optimizer": request.optimizer if request.training else None,
-            "dtype": request.dtype, "autocast": request.autocast, "channels_last": request.channels_last,
-            "compile": request.compile_mode, "cuda_graphs": uses_cuda_graphs(request.compile_mode, request.device),
-            "inference_mode": not request.training, "eval": not request.training, "warmup_s": request.warmup_s,
-            "min_time_s": request.min_time_s, "repeats": request.repeats, "isolate": request.isolate}
+    return {
+        "mode": request.mode,
+        "optimizer": request.optimizer if request.training else None,
+        "dtype": request.dtype,
+        "autocast": request.autocast,
+        "channels_last": request.channels_last,
+        "compile": request.compile_mode,
+        "cuda_graphs": uses_cuda_graphs(request.compile_mode, request.device),
+        "inference_mode": not request.training,
+        "eval": not request.training,
+        "warmup_s": request.warmup_s,
+        "min_time_s": request.min_time_s,
+        "repeats": request.repeats,
+        "isolate": request.isolate,
+    }
 
 
 def result_of(config: Config, request: BenchRequest, sampler: Optional[RooflineSampler]) -> ConfigResult:
-    common = dict(model=config.model.info.name, batch_size=config.batch,
-                  flops_per_batch=config.model.info.flops_per_image * config.batch,
-                  all_flops_per_batch=config.model.all_flops(config.batch),
-                  estimated_bytes=config.estimate, predicted=config.prediction,
-                  cuda_graphs=uses_cuda_graphs(request.compile_mode, request.device))
+    common = dict(
+        model=config.model.info.name,
+        batch_size=config.batch,
+        flops_per_batch=config.model.info.flops_per_image * config.batch,
+        all_flops_per_batch=config.model.all_flops(config.batch),
+        estimated_bytes=config.estimate,
+        predicted=config.prediction,
+        cuda_graphs=uses_cuda_graphs(request.compile_mode, request.device),
+    )
     if not config.fits:
         return ConfigResult(status="refused", message=config.refusal, **common)
     if not config.runs:
@@ -333,7 +383,14 @@ def result_of(config: Config, request: BenchRequest, sampler: Optional[RooflineS
     pooled.other_cpu = max(shares) if shares else None
     medians = tuple(statistics.median(r.host_ms) for r in config.runs if r.host_ms)
     return ConfigResult(
-        status=config.status, message=config.message, **pooled.figures(), repeat_medians_ms=medians,
-        compile_s=config.compile_s, measured_bytes=max(growths) + config.own_bytes if growths else None,
+        status=config.status,
+        message=config.message,
+        **pooled.figures(),
+        repeat_medians_ms=medians,
+        compile_s=config.compile_s,
+        measured_bytes=max(growths) + config.own_bytes if growths else None,
         memory_source=config.memory_source,
-        roofline=sampler.roofline(config.kernels) if sampler else None, pid=os.getpid(), **common)
+        roofline=sampler.roofline(config.kernels) if sampler else None,
+        pid=os.getpid(),
+        **common,
+    )

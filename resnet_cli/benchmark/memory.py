@@ -6,10 +6,11 @@ steps whose failures are results, never a crash).
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
-from resnet_cli.benchmark.records import BenchRequest, MaxBatch, MemoryPrediction
 from resnet_cli.base.values import DTYPE_BYTES, MAX_BATCH
+from resnet_cli.benchmark.records import BenchRequest, MaxBatch, MemoryPrediction
 
 FLOAT32 = 4  # weights, gradients and optimizer state stay float32 under autocast
 MEMORY_SAFETY = 2.0  # refusal only: allocator rounding, oneDNN reorders, cuDNN/inductor workspaces
@@ -34,12 +35,20 @@ def predict(forward, steps, batch: int, request: BenchRequest) -> MemoryPredicti
         trainable = steps[0].trainable_params
         one, two = (s.saved_activation_bytes(act) for s in steps)
         # the input is among the saved tensors (the first layer keeps it for its weight gradient)
-        return MemoryPrediction(weights=weights, gradients=trainable * FLOAT32,
-                                optimizer_state=OPTIMIZER_STATES[request.optimizer] * trainable * FLOAT32,
-                                activations=one + (batch - 1) * (two - one), input=0)
-    return MemoryPrediction(weights=weights, gradients=0, optimizer_state=0,
-                            activations=forward.peak_activation_bytes(act) * batch,
-                            input=forward.input_elements * FLOAT32 * batch)
+        return MemoryPrediction(
+            weights=weights,
+            gradients=trainable * FLOAT32,
+            optimizer_state=OPTIMIZER_STATES[request.optimizer] * trainable * FLOAT32,
+            activations=one + (batch - 1) * (two - one),
+            input=0,
+        )
+    return MemoryPrediction(
+        weights=weights,
+        gradients=0,
+        optimizer_state=0,
+        activations=forward.peak_activation_bytes(act) * batch,
+        input=forward.input_elements * FLOAT32 * batch,
+    )
 
 
 def refusal_estimate(prediction: MemoryPrediction, request: BenchRequest) -> int:
@@ -59,8 +68,14 @@ def largest_fitting(total_of: Callable[[int], int], usable: int, scale: float = 
     return max(0, min(MAX_BATCH, math.floor(room / per_image)))
 
 
-def search_max_batch(model: str, total_of: Callable[[int], int], available: Optional[int], source: str,
-                     device_type: str, try_step: Callable[[int], tuple[str, Optional[int]]]) -> MaxBatch:
+def search_max_batch(
+    model: str,
+    total_of: Callable[[int], int],
+    available: Optional[int],
+    source: str,
+    device_type: str,
+    try_step: Callable[[int], tuple[str, Optional[int]]],
+) -> MaxBatch:
     """Predict the largest batch that fits, then confirm it with real steps (``try_step(N)`` → (status,
     measured peak bytes)). A step that fails for memory (or measures more than the usable memory) lowers the
     batch; a step that measured less than predicted lets the search try the larger batch its measurement

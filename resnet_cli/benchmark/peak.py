@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 
@@ -124,9 +125,16 @@ def conv_shapes(analysis, limit: int = CONV_KERNELS) -> list[tuple[tuple, int]]:
         weight = dict(op.param_shapes).get("weight")
         if weight is None:
             continue
-        key = (tuple(op.input_shapes[0][1:]), tuple(weight), tuple(op.attr("stride", ())),
-               tuple(op.attr("padding", ())), tuple(op.attr("dilation", ())), bool(op.attr("transposed", False)),
-               tuple(op.attr("output_padding", ())), int(op.attr("groups", 1)))
+        key = (
+            tuple(op.input_shapes[0][1:]),
+            tuple(weight),
+            tuple(op.attr("stride", ())),
+            tuple(op.attr("padding", ())),
+            tuple(op.attr("dilation", ())),
+            bool(op.attr("transposed", False)),
+            tuple(op.attr("output_padding", ())),
+            int(op.attr("groups", 1)),
+        )
         entry = totals.setdefault(key, [0, op.macs])
         entry[0] += op.macs
     ranked = sorted(totals.items(), key=lambda item: -item[1][0])
@@ -136,8 +144,9 @@ def conv_shapes(analysis, limit: int = CONV_KERNELS) -> list[tuple[tuple, int]]:
 class RooflineSampler:
     """Times the GEMM and each configuration's convolutions in the run, keeping every sample."""
 
-    def __init__(self, device: str, dtype: str, count: int, channels_last: bool = False,
-                 min_time_s: float = FULL_BUDGET_S) -> None:
+    def __init__(
+        self, device: str, dtype: str, count: int, channels_last: bool = False, min_time_s: float = FULL_BUDGET_S
+    ) -> None:
         self.device, self.dtype, self.count, self.channels_last = device, dtype, count, channels_last
         # the roofline costs time in proportion to the measurement asked for (a quick run gets a smaller matmul)
         self.scale = min(1.0, min_time_s / FULL_BUDGET_S)
@@ -155,6 +164,7 @@ class RooflineSampler:
                 a = _randn((size, size), self.device, self.torch_dtype)
                 b = _randn((size, size), self.device, self.torch_dtype)
                 return lambda: torch.mm(a, b)
+
             self.gemm = KernelBench(f"{self.dtype} matmul {size}³", 2 * size**3, make, self.device)
         return self.gemm
 
@@ -173,11 +183,13 @@ class RooflineSampler:
         def make():
             x = _randn((batch, *sample), self.device, self.torch_dtype, self.channels_last)
             w = _randn(weight, self.device, self.torch_dtype, self.channels_last)
-            return lambda: torch.convolution(x, w, None, stride, padding, dilation, transposed, output_padding,
-                                             groups)
+            return lambda: torch.convolution(x, w, None, stride, padding, dilation, transposed, output_padding, groups)
+
         shape = "×".join(str(s) for s in (batch, *sample))
-        name = (f"{self.dtype} conv {shape} ⊛ {'×'.join(str(s) for s in weight)} stride "
-                f"{'×'.join(str(s) for s in stride)}{f' groups {groups}' if groups != 1 else ''}")
+        name = (
+            f"{self.dtype} conv {shape} ⊛ {'×'.join(str(s) for s in weight)} stride "
+            f"{'×'.join(str(s) for s in stride)}{f' groups {groups}' if groups != 1 else ''}"
+        )
         return KernelBench(name, 2 * macs, make, self.device)
 
     def unsampled(self, kernels: list[KernelBench]) -> list[KernelBench]:
@@ -210,6 +222,8 @@ class RooflineSampler:
         best = max(rates, key=lambda r: r.gflops_per_s)
         where = "CUDA events" if self.cuda else f"{self.count} thread{'s' if self.count != 1 else ''}"
         tf32 = ", matmul with TF32 as cuDNN's float32 convolutions" if self.tf32 else ""
-        method = (f"best sample of each kernel alone on {self.device} ({where}{tf32}), sampled before and after "
-                  f"the model's runs: {', '.join(f'{r.kernel} {r.gflops_per_s:,.1f} GFLOP/s (n={r.n})' for r in rates)}")
+        method = (
+            f"best sample of each kernel alone on {self.device} ({where}{tf32}), sampled before and after "
+            f"the model's runs: {', '.join(f'{r.kernel} {r.gflops_per_s:,.1f} GFLOP/s (n={r.n})' for r in rates)}"
+        )
         return Roofline(best.gflops_per_s, best.kernel, tuple(rates), method)

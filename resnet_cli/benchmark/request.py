@@ -11,8 +11,16 @@ from resnet_cli.benchmark.records import BenchRequest, ModelRef
 DEFAULT_BATCH_SIZES = {"cpu": (1, 8), "cuda": (1, 8, 64)}
 
 
-def check_combinations(models, batch_sizes, training: bool, optimizer: Optional[str], find_max_batch: bool,
-                       isolate: bool, devices: int, weights: Optional[str]) -> None:
+def check_combinations(
+    models,
+    batch_sizes,
+    training: bool,
+    optimizer: Optional[str],
+    find_max_batch: bool,
+    isolate: bool,
+    devices: int,
+    weights: Optional[str],
+) -> None:
     """The options that do not go together, refused before anything is resolved or measured."""
     if optimizer is not None and not training:
         raise UsageError(f"--optimizer {optimizer} applies to training steps; add --training")
@@ -38,10 +46,27 @@ def _distinct(targets) -> None:
         seen.add(target.name)
 
 
-def bench_request(models, overrides: dict, input_shape, weights: Optional[str], *, batch_sizes, device: str,
-                  dtype: str, channels_last: bool, compile_mode: Optional[str], training: bool,
-                  optimizer: Optional[str], find_max_batch: bool, threads: Optional[int], warmup_s: float,
-                  min_time_s: float, repeats: int, isolate: bool, devices: int) -> BenchRequest:
+def bench_request(
+    models,
+    overrides: dict,
+    input_shape,
+    weights: Optional[str],
+    *,
+    batch_sizes,
+    device: str,
+    dtype: str,
+    channels_last: bool,
+    compile_mode: Optional[str],
+    training: bool,
+    optimizer: Optional[str],
+    find_max_batch: bool,
+    threads: Optional[int],
+    warmup_s: float,
+    min_time_s: float,
+    repeats: int,
+    isolate: bool,
+    devices: int,
+) -> BenchRequest:
     """The request for typed values (parsed at the edge): targets resolved, the device resolved, defaults filled
     in (batch sizes: N of the input if given, else 1,8 on CPU and 1,8,64 on CUDA; threads: torch's)."""
     from resnet_cli.benchmark.system import resolve_device
@@ -52,14 +77,29 @@ def bench_request(models, overrides: dict, input_shape, weights: Optional[str], 
     _distinct(targets)
     resolved = resolve_device(device)
     if devices > 1 and device == "auto" and resolved == "cpu":
-        raise RuntimeFailure(f"--devices {devices}: this machine has no CUDA device; a distributed run needs "
-                             f"{devices} (--device cpu runs {devices} CPU processes with gloo instead)")
+        raise RuntimeFailure(
+            f"--devices {devices}: this machine has no CUDA device; a distributed run needs "
+            f"{devices} (--device cpu runs {devices} CPU processes with gloo instead)"
+        )
     import torch
 
     if batch_sizes is None:
         batch_sizes = (targets[0].input_shape[0],) if input_shape else DEFAULT_BATCH_SIZES[resolved.split(":")[0]]
     return BenchRequest(
-        targets=targets, device=resolved, batch_sizes=tuple(batch_sizes), dtype=dtype, channels_last=channels_last,
-        compile_mode=compile_mode, training=training, optimizer=optimizer or "sgd",
-        threads=threads or torch.get_num_threads(), warmup_s=warmup_s, min_time_s=min_time_s, repeats=repeats,
-        isolate=isolate, find_max_batch=find_max_batch, devices=devices, refs=refs)
+        targets=targets,
+        device=resolved,
+        batch_sizes=tuple(batch_sizes),
+        dtype=dtype,
+        channels_last=channels_last,
+        compile_mode=compile_mode,
+        training=training,
+        optimizer=optimizer or "sgd",
+        threads=threads or torch.get_num_threads(),
+        warmup_s=warmup_s,
+        min_time_s=min_time_s,
+        repeats=repeats,
+        isolate=isolate,
+        find_max_batch=find_max_batch,
+        devices=devices,
+        refs=refs,
+    )

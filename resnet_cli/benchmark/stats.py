@@ -9,8 +9,9 @@ default, so a figure can be checked with either.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional
 
 
 @dataclass(frozen=True)
@@ -45,9 +46,17 @@ def sample_stats(samples_ms: Sequence[float]) -> Optional[Stats]:
         only = data[0]
         return Stats(1, only, only, only, only, only, only, only, only)
     cuts = statistics.quantiles(data, n=100, method="inclusive")  # cuts[k - 1] is the k-th percentile
-    return Stats(n=len(data), median_ms=statistics.median(data), mean_ms=statistics.fmean(data),
-                 min_ms=min(data), max_ms=max(data), p10_ms=cuts[9], p25_ms=cuts[24], p75_ms=cuts[74],
-                 p90_ms=cuts[89])
+    return Stats(
+        n=len(data),
+        median_ms=statistics.median(data),
+        mean_ms=statistics.fmean(data),
+        min_ms=min(data),
+        max_ms=max(data),
+        p10_ms=cuts[9],
+        p25_ms=cuts[24],
+        p75_ms=cuts[74],
+        p90_ms=cuts[89],
+    )
 
 
 def repeat_spread(medians_ms: Sequence[float]) -> Optional[float]:

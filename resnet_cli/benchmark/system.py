@@ -10,7 +10,8 @@ import os
 import platform
 import resource
 import warnings
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 import torch
 
@@ -28,14 +29,16 @@ def resolve_device(requested: str) -> str:
         return "cuda:0" if available else "cpu"
     if not available:
         why = "this torch build has no CUDA" if torch.version.cuda is None else "no CUDA GPU was found"
-        raise RuntimeFailure(f"--device {requested}: CUDA is not available ({why}; torch {torch.__version__}); "
-                             "use --device cpu")
+        raise RuntimeFailure(
+            f"--device {requested}: CUDA is not available ({why}; torch {torch.__version__}); use --device cpu"
+        )
     index = int(requested.split(":")[1]) if ":" in requested else 0
     count = torch.cuda.device_count()
     if index >= count:
         names = "cuda:0" if count == 1 else f"cuda:0 … cuda:{count - 1}"
-        raise RuntimeFailure(f"--device {requested}: this machine has {count} CUDA device"
-                             f"{'s' if count != 1 else ''} ({names})")
+        raise RuntimeFailure(
+            f"--device {requested}: this machine has {count} CUDA device{'s' if count != 1 else ''} ({names})"
+        )
     return f"cuda:{index}"
 
 
@@ -177,16 +180,19 @@ def capture_environment(device: str, threads: int, flags: dict) -> dict:
     }
     if device_type == "cuda":
         properties = torch.cuda.get_device_properties(torch.device(device))
-        env.update({
-            "device_name": properties.name,
-            "gpu_capability": f"{properties.major}.{properties.minor}",
-            "gpu_memory_bytes": int(properties.total_memory),
-            "gpu_multiprocessors": int(properties.multi_processor_count),
-        })
+        env.update(
+            {
+                "device_name": properties.name,
+                "gpu_capability": f"{properties.major}.{properties.minor}",
+                "gpu_memory_bytes": int(properties.total_memory),
+                "gpu_multiprocessors": int(properties.multi_processor_count),
+            }
+        )
     return env
 
 
 # ---- the process's state while measuring ----
+
 
 def sync(device_type: str) -> None:
     if device_type == "cuda":
@@ -259,8 +265,10 @@ class PeakMemory:
     def source(self) -> str:
         if self.cuda:
             return "torch.cuda.max_memory_allocated"
-        return {"hwm": "process peak RSS (VmHWM, reset via /proc/self/clear_refs)",
-                "rusage": "process peak RSS (getrusage ru_maxrss)"}.get(self.mode, "unavailable")
+        return {
+            "hwm": "process peak RSS (VmHWM, reset via /proc/self/clear_refs)",
+            "rusage": "process peak RSS (getrusage ru_maxrss)",
+        }.get(self.mode, "unavailable")
 
     def before_first_call(self) -> None:
         if self.cuda:

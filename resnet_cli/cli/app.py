@@ -25,6 +25,7 @@ from resnet_cli.base.errors import (
     first_line,
 )
 from resnet_cli.base.text import shown
+
 app = typer.Typer(
     name="resnet-cli",
     help="Build any ResNet variant and see exactly what it costs: shapes, parameters, FLOPs, memory, latency.",
@@ -43,26 +44,30 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                       help="Print the version and exit.")) -> None:
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
     """Build any ResNet variant and see exactly what it costs."""
 
 
 # ---- the commands, one module each, registered in the order --help lists them ----
 # (no command module imports torch at import time: `resnet-cli --help` stays instant)
-from resnet_cli.cli import list as list_cli  # noqa: E402
-from resnet_cli.cli import summary as summary_cli  # noqa: E402
-from resnet_cli.cli import flops as flops_cli  # noqa: E402
-from resnet_cli.cli import compare as compare_cli  # noqa: E402
 from resnet_cli.cli import bench as bench_cli  # noqa: E402
+from resnet_cli.cli import compare as compare_cli  # noqa: E402
 from resnet_cli.cli import draw as draw_cli  # noqa: E402
+from resnet_cli.cli import flops as flops_cli  # noqa: E402
+from resnet_cli.cli import list as list_cli  # noqa: E402
 from resnet_cli.cli import profile as profile_cli  # noqa: E402
+from resnet_cli.cli import summary as summary_cli  # noqa: E402
 
 for _command in (list_cli, summary_cli, flops_cli, compare_cli, bench_cli, draw_cli, profile_cli):
     _command.register(app)
 
 
 # ---- the entry point ----
+
 
 def _standard_streams() -> None:
     """Before anything else: a closed fd 0, 1 or 2 (``>&-``) gets /dev/null, so no file we open later takes its
@@ -121,8 +126,11 @@ def main(argv: list[str] | None = None) -> int:
         with signals.handling(), signals.where("starting (reading the command line)"):
             from resnet_cli.render.charts import chart_flag_argv
 
-            result = command.main(args=chart_flag_argv(argv if argv is not None else sys.argv[1:]),
-                                  prog_name="resnet-cli", standalone_mode=False)
+            result = command.main(
+                args=chart_flag_argv(argv if argv is not None else sys.argv[1:]),
+                prog_name="resnet-cli",
+                standalone_mode=False,
+            )
             sys.stdout.flush()  # a closed pipe shows here, inside the boundary, not at interpreter exit
         if signals.stopping() and not signals.said():  # stopped before a command's boundary (typer: a bare 130)
             error_line(signals.stop_line())
@@ -150,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             return BROKEN_PIPE_EXIT
         error_line(f"unexpected exit ({exit_.code!r})")  # user code is guarded; this is a last resort
         return 1
-    except Exception as error:  # click's UsageError / BadParameter / NoSuchOption and Abort
+    except Exception as error:  # noqa: BLE001 - click's UsageError / BadParameter / NoSuchOption and Abort
         format_message = getattr(error, "format_message", None)
         if format_message is None and type(error).__name__ == "Abort":
             error_line("aborted")

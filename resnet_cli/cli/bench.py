@@ -25,53 +25,138 @@ def _option(*names: str, parser, metavar: str, help: str):
     return typer.Option(*names, parser=parser, metavar=metavar, help=help)
 
 
-ModelsArg = Annotated[Optional[list[str]], typer.Argument(
-    help=MODEL_HELP + " Several models are measured side by side, interleaved.", show_default="resnet50",
-    metavar="MODEL")]
-BatchOpt = Annotated[Optional[str], _option(
-    "--batch-size", "-b", parser=values.parse_batch_sizes, metavar="N,N,...",
-    help="Batch sizes to sweep, e.g. 1,8,64 (default: N of --input if given, else 1,8 on CPU and 1,8,64 on CUDA).")]
-DeviceOpt = Annotated[str, _option("--device", parser=values.parse_device, metavar="DEVICE",
-                                   help="auto | cpu | cuda | cuda:N (auto: cuda:0 if available).")]
+ModelsArg = Annotated[
+    Optional[list[str]],
+    typer.Argument(
+        help=MODEL_HELP + " Several models are measured side by side, interleaved.",
+        show_default="resnet50",
+        metavar="MODEL",
+    ),
+]
+BatchOpt = Annotated[
+    Optional[str],
+    _option(
+        "--batch-size",
+        "-b",
+        parser=values.parse_batch_sizes,
+        metavar="N,N,...",
+        help="Batch sizes to sweep, e.g. 1,8,64 (default: N of --input if given, else 1,8 on CPU and 1,8,64 on CUDA).",
+    ),
+]
+DeviceOpt = Annotated[
+    str,
+    _option(
+        "--device",
+        parser=values.parse_device,
+        metavar="DEVICE",
+        help="auto | cpu | cuda | cuda:N (auto: cuda:0 if available).",
+    ),
+]
 ChannelsLastOpt = Annotated[bool, typer.Option("--channels-last", help="Model and input in channels-last (NHWC).")]
-CompileOpt = Annotated[Optional[str], _option(
-    "--compile", parser=values.bound(values.parse_choice, "--compile", values.COMPILE_MODES), metavar="MODE",
-    help="torch.compile mode: default | reduce-overhead | max-autotune | max-autotune-no-cudagraphs (CUDA graphs "
-    "where the mode implies them); compile time is reported separately.")]
-TrainingOpt = Annotated[bool, typer.Option(
-    "--training", help="Time a whole training step (forward, loss, backward, optimizer step) and its memory.")]
-OptimizerOpt = Annotated[Optional[str], _option(
-    "--optimizer", parser=values.bound(values.parse_choice, "--optimizer", values.OPTIMIZERS), metavar="NAME",
-    help="With --training: sgd (momentum 0.9, the default) | adamw.")]
-FindMaxOpt = Annotated[bool, typer.Option(
-    "--find-max-batch", help="Find the largest batch that fits (predicted, then confirmed by real steps) and "
-    "measure it.")]
-ThreadsOpt = Annotated[Optional[str], _option(
-    "--threads", parser=values.bound(values.parse_int, "--threads", 1, values.MAX_THREADS), metavar="N",
-    help="CPU intra-op threads (default: torch.get_num_threads()).")]
-WarmupOpt = Annotated[float, _option(
-    "--warmup", parser=values.bound(values.parse_float, "--warmup", 0.0, values.MAX_SECONDS), metavar="SECONDS",
-    help="Seconds of warm-up after the first call (at least 3 iterations).")]
-MinTimeOpt = Annotated[float, _option(
-    "--min-time", parser=values.bound(values.parse_float, "--min-time", 0.0, values.MAX_SECONDS, low_open=True),
-    metavar="SECONDS", help="Seconds of measurement per configuration (at least 10 samples, 5 when one step "
-    "takes over 1 s).")]
-RepeatsOpt = Annotated[int, _option(
-    "--repeats", parser=values.bound(values.parse_int, "--repeats", 1, values.MAX_REPEATS), metavar="K",
-    help="Repeat the whole sweep K times and report the spread between the repeats.")]
-IsolateOpt = Annotated[bool, typer.Option(
-    "--isolate", help="Measure each configuration in a fresh subprocess (no allocator, compile cache or "
-    "warm-up carried over).")]
-DevicesOpt = Annotated[int, _option(
-    "--devices", parser=values.bound(values.parse_int, "--devices", 1, values.MAX_DEVICES), metavar="N",
-    help="With --training: DDP over N devices launched by torchrun; per-device and aggregate throughput, "
-    "scaling efficiency.")]
-PlotOpt = Annotated[Optional[str], typer.Option(
-    "--plot", metavar="FILE", help="Also draw latency (median, p10–p90 band) and throughput against batch size, one "
-    "line per model (and latency against FLOPs for several models), to FILE.svg|png|pdf.")]
-OutputOpt = Annotated[Optional[str], typer.Option(
-    "--output", "-o", metavar="FILE", help="Append the results to FILE for tracking over time: JSON lines "
-    "(.jsonl, .json) or CSV (.csv); checked before anything is measured.")]
+CompileOpt = Annotated[
+    Optional[str],
+    _option(
+        "--compile",
+        parser=values.bound(values.parse_choice, "--compile", values.COMPILE_MODES),
+        metavar="MODE",
+        help="torch.compile mode: default | reduce-overhead | max-autotune | max-autotune-no-cudagraphs (CUDA graphs "
+        "where the mode implies them); compile time is reported separately.",
+    ),
+]
+TrainingOpt = Annotated[
+    bool,
+    typer.Option(
+        "--training", help="Time a whole training step (forward, loss, backward, optimizer step) and its memory."
+    ),
+]
+OptimizerOpt = Annotated[
+    Optional[str],
+    _option(
+        "--optimizer",
+        parser=values.bound(values.parse_choice, "--optimizer", values.OPTIMIZERS),
+        metavar="NAME",
+        help="With --training: sgd (momentum 0.9, the default) | adamw.",
+    ),
+]
+FindMaxOpt = Annotated[
+    bool,
+    typer.Option(
+        "--find-max-batch",
+        help="Find the largest batch that fits (predicted, then confirmed by real steps) and measure it.",
+    ),
+]
+ThreadsOpt = Annotated[
+    Optional[str],
+    _option(
+        "--threads",
+        parser=values.bound(values.parse_int, "--threads", 1, values.MAX_THREADS),
+        metavar="N",
+        help="CPU intra-op threads (default: torch.get_num_threads()).",
+    ),
+]
+WarmupOpt = Annotated[
+    float,
+    _option(
+        "--warmup",
+        parser=values.bound(values.parse_float, "--warmup", 0.0, values.MAX_SECONDS),
+        metavar="SECONDS",
+        help="Seconds of warm-up after the first call (at least 3 iterations).",
+    ),
+]
+MinTimeOpt = Annotated[
+    float,
+    _option(
+        "--min-time",
+        parser=values.bound(values.parse_float, "--min-time", 0.0, values.MAX_SECONDS, low_open=True),
+        metavar="SECONDS",
+        help="Seconds of measurement per configuration (at least 10 samples, 5 when one step takes over 1 s).",
+    ),
+]
+RepeatsOpt = Annotated[
+    int,
+    _option(
+        "--repeats",
+        parser=values.bound(values.parse_int, "--repeats", 1, values.MAX_REPEATS),
+        metavar="K",
+        help="Repeat the whole sweep K times and report the spread between the repeats.",
+    ),
+]
+IsolateOpt = Annotated[
+    bool,
+    typer.Option(
+        "--isolate",
+        help="Measure each configuration in a fresh subprocess (no allocator, compile cache or warm-up carried over).",
+    ),
+]
+DevicesOpt = Annotated[
+    int,
+    _option(
+        "--devices",
+        parser=values.bound(values.parse_int, "--devices", 1, values.MAX_DEVICES),
+        metavar="N",
+        help="With --training: DDP over N devices launched by torchrun; per-device and aggregate throughput, "
+        "scaling efficiency.",
+    ),
+]
+PlotOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--plot",
+        metavar="FILE",
+        help="Also draw latency (median, p10–p90 band) and throughput against batch size, one "
+        "line per model (and latency against FLOPs for several models), to FILE.svg|png|pdf.",
+    ),
+]
+OutputOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="Append the results to FILE for tracking over time: JSON lines "
+        "(.jsonl, .json) or CSV (.csv); checked before anything is measured.",
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -110,11 +195,28 @@ def bench(
 
     with signals.where("analysing the models before measuring") as doing, _progress_bar(doing) as progress:
         result = api.bench(
-            *(models or []), input=input, batch_sizes=batch_size, device=device, dtype=dtype,
-            channels_last=channels_last, compile=compile, training=training, optimizer=optimizer,
-            find_max_batch=find_max_batch, threads=threads, warmup=warmup, min_time=min_time, repeats=repeats,
-            isolate=isolate, devices=devices, weights=weights, output=output, plot=plot, progress=progress,
-            **overrides)
+            *(models or []),
+            input=input,
+            batch_sizes=batch_size,
+            device=device,
+            dtype=dtype,
+            channels_last=channels_last,
+            compile=compile,
+            training=training,
+            optimizer=optimizer,
+            find_max_batch=find_max_batch,
+            threads=threads,
+            warmup=warmup,
+            min_time=min_time,
+            repeats=repeats,
+            isolate=isolate,
+            devices=devices,
+            weights=weights,
+            output=output,
+            plot=plot,
+            progress=progress,
+            **overrides,
+        )
     # the files are written (each configuration appended as it finished, the plot drawn) before stdout: a closed
     # stdout or a second signal cannot take a measurement away
     render.say(result.notes)
@@ -127,6 +229,7 @@ def bench(
 
 # ---- progress (stderr, refreshed only between iterations, never from a background thread) ----
 
+
 @contextmanager
 def _progress_bar(doing=lambda text: None):
     """The progress callback: a bar on a terminal's stderr; ``doing(text)`` names what is measured (the line a
@@ -134,20 +237,35 @@ def _progress_bar(doing=lambda text: None):
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = render.stderr_console()
-    bar = Progress(TextColumn("{task.description}", markup=False), BarColumn(), TimeElapsedColumn(), console=console,
-                   transient=True, auto_refresh=False, disable=not console.is_terminal)
+    bar = Progress(
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        auto_refresh=False,
+        disable=not console.is_terminal,
+    )
     task = bar.add_task("starting", total=None)
     state = {"done": -1, "last": 0.0, "config": None}
 
     def progress(event: str, **details) -> None:
         now = time.monotonic()
-        where = " ".join(values.shown(v, None) for v in (details.get("model"), details.get("batch_size") and
-                                                        f"batch {details['batch_size']}") if v)
+        where = " ".join(
+            values.shown(v, None)
+            for v in (details.get("model"), details.get("batch_size") and f"batch {details['batch_size']}")
+            if v
+        )
         if event == "finished":  # a configuration done (api.bench has appended it to --output)
             return
         if event != "start":
-            doing(f"timing the roofline kernels{f' ({where})' if where else ''}" if event == "peak" else
-                  f"measuring {where}" if where else "measuring")
+            doing(
+                f"timing the roofline kernels{f' ({where})' if where else ''}"
+                if event == "peak"
+                else f"measuring {where}"
+                if where
+                else "measuring"
+            )
         if event == "start":  # the number of configurations × repeats
             bar.update(task, total=details["steps"])
         elif event == "peak":
@@ -166,8 +284,9 @@ def _progress_bar(doing=lambda text: None):
             if now - state["last"] < 0.25:
                 return
             fraction = min(1.0, details["elapsed"] / details["seconds"])
-            bar.update(task, completed=max(0, state["done"]) + fraction,
-                       description=f"{where}: measuring (n={details['n']})")
+            bar.update(
+                task, completed=max(0, state["done"]) + fraction, description=f"{where}: measuring (n={details['n']})"
+            )
         state["last"] = now
         bar.refresh()
 

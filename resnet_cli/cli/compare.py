@@ -2,40 +2,85 @@
 
 from __future__ import annotations
 
-from typing import Annotated, List, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from resnet_cli.base import values
 from resnet_cli.cli.options import FormatOpt, InputOpt, WeightsOpt, boundary, with_spec_options
 
-ThingsArg = Annotated[Optional[List[str]], typer.Argument(
-    help="Two or more block kinds (basic, bottleneck, preact-basic, preact-bottleneck, resnext[-GxWd], wide, se, "
-         "se-basic), or models (registered names, path/to/file.py:callable, package.module:callable): one model "
-         "alone is compared with the registered variant closest to it.",
-    show_default=False, metavar="BLOCK|MODEL")]
-ChannelsOpt = Annotated[Optional[str], typer.Option(
-    "--channels", parser=values.bound(values.parse_int, "--channels"), metavar="INT", help="Blocks: the equal input/output width they are also compared at (default 256).")]
-SizeOpt = Annotated[Optional[str], typer.Option(
-    "--size", parser=values.bound(values.parse_int, "--size", 1, values.MAX_DIMENSION), metavar="INT", help="Blocks: spatial size H = W of their input (default 56, ResNet's first stage at 224).")]
-DrawOpt = Annotated[Optional[str], typer.Option(
-    "--draw", metavar="FILE",
-    help="Blocks: also draw them side by side with their conv-weight formulas to FILE.svg|png|pdf.")]
-ChartOpt = Annotated[Optional[str], typer.Option(
-    "--chart", metavar="[FILE]",
-    help="Models: bars of each stage's share of parameters, FLOPs and activations, model beside model: alone, "
-         "in the terminal (instead of the table); --chart FILE.svg|png|pdf writes them to a file.")]
-StagesOpt = Annotated[Optional[List[str]], typer.Option(
-    "--stages", help="Models: top-level modules that start each stage, e.g. conv1,layer1,layer2,layer3,layer4,fc; "
-                     "once for every model, or once per model in order ('default' keeps a model's own).")]
+ThingsArg = Annotated[
+    Optional[list[str]],
+    typer.Argument(
+        help="Two or more block kinds (basic, bottleneck, preact-basic, preact-bottleneck, resnext[-GxWd], wide, se, "
+        "se-basic), or models (registered names, path/to/file.py:callable, package.module:callable): one model "
+        "alone is compared with the registered variant closest to it.",
+        show_default=False,
+        metavar="BLOCK|MODEL",
+    ),
+]
+ChannelsOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--channels",
+        parser=values.bound(values.parse_int, "--channels"),
+        metavar="INT",
+        help="Blocks: the equal input/output width they are also compared at (default 256).",
+    ),
+]
+SizeOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--size",
+        parser=values.bound(values.parse_int, "--size", 1, values.MAX_DIMENSION),
+        metavar="INT",
+        help="Blocks: spatial size H = W of their input (default 56, ResNet's first stage at 224).",
+    ),
+]
+DrawOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--draw",
+        metavar="FILE",
+        help="Blocks: also draw them side by side with their conv-weight formulas to FILE.svg|png|pdf.",
+    ),
+]
+ChartOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--chart",
+        metavar="[FILE]",
+        help="Models: bars of each stage's share of parameters, FLOPs and activations, model beside model: alone, "
+        "in the terminal (instead of the table); --chart FILE.svg|png|pdf writes them to a file.",
+    ),
+]
+StagesOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--stages",
+        help="Models: top-level modules that start each stage, e.g. conv1,layer1,layer2,layer3,layer4,fc; "
+        "once for every model, or once per model in order ('default' keeps a model's own).",
+    ),
+]
 
-ExportOpt = Annotated[Optional[str], typer.Option(
-    "--export-weights", help="Models: write the first model's weights under the second model's parameter names "
-                             "(safetensors; .pt/.pth: torch.save), if every tensor has a counterpart.",
-    metavar="FILE")]
-SeedOpt = Annotated[Optional[str], typer.Option(
-    "--seed", parser=values.bound(values.parse_int, "--seed", 0, 2**63 - 1), metavar="INT",
-    help="Models, with --export-weights: the seed the first model's weights are initialised with (default 0).")]
+ExportOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--export-weights",
+        help="Models: write the first model's weights under the second model's parameter names "
+        "(safetensors; .pt/.pth: torch.save), if every tensor has a counterpart.",
+        metavar="FILE",
+    ),
+]
+SeedOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--seed",
+        parser=values.bound(values.parse_int, "--seed", 0, 2**63 - 1),
+        metavar="INT",
+        help="Models, with --export-weights: the seed the first model's weights are initialised with (default 0).",
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -60,20 +105,26 @@ def register(app: typer.Typer) -> None:
         """Blocks layer by layer (`compare basic bottleneck`), or models aligned layer by layer: every difference
         named, the closest registered variant found, weights ported (`compare resnet50 my_resnet.py:build`)."""
         from resnet_cli import api
-        from resnet_cli.render import emit as render
         from resnet_cli.base.errors import UserCodeError
         from resnet_cli.base.text import shown
+        from resnet_cli.render import emit as render
 
         things = list(things or [])
+        from resnet_cli.comparison.rules import check_options
         from resnet_cli.render import charts
         from resnet_cli.render.images import check_image_path
 
-        from resnet_cli.comparison.rules import check_options
-
-        given = {"input": input is not None, "stages": bool(stages), "chart": chart is not None,
-                 "export_weights": export_weights is not None, "seed": seed is not None,
-                 "weights": weights is not None, "channels": channels is not None, "size": size is not None,
-                 "draw": draw is not None}
+        given = {
+            "input": input is not None,
+            "stages": bool(stages),
+            "chart": chart is not None,
+            "export_weights": export_weights is not None,
+            "seed": seed is not None,
+            "weights": weights is not None,
+            "channels": channels is not None,
+            "size": size is not None,
+            "draw": draw is not None,
+        }
         blocks = check_options(things, given, tuple(overrides)) == "blocks"
         if not blocks and export_weights is not None:
             from resnet_cli.comparison.models import check_export
@@ -82,8 +133,9 @@ def register(app: typer.Typer) -> None:
         if draw is not None:
             check_image_path(draw, "--draw")
         charts.check_chart_target(chart, fmt)
-        result = api.compare(*things, input=input, channels=channels, size=size, stages=stages, weights=weights,
-                             **overrides)
+        result = api.compare(
+            *things, input=input, channels=channels, size=size, stages=stages, weights=weights, **overrides
+        )
         render.say(result.notes)  # each once: a checkpoint named twice has one note
         if chart is None:
             render.emit(result.document, fmt)
@@ -98,16 +150,27 @@ def register(app: typer.Typer) -> None:
         broken = [m for m in getattr(result.report, "models", ()) if m.failure]
         if broken:  # the comparison up to the failure is on stdout; the failure is the user's code: exit 1
             first = broken[0]
-            place = f"module '{shown(first.failed_in)}' ({first.failed_type})" if first.failed_in else \
-                f"{shown(first.failed_type)}.forward itself" if first.failed_type else "the model's own forward"
-            raise UserCodeError(f"{shown(first.name)}: its forward fails in {place}: "
-                                f"{shown(first.failure_why or first.failure, 400)} (compared up to there above)")
+            place = (
+                f"module '{shown(first.failed_in)}' ({first.failed_type})"
+                if first.failed_in
+                else f"{shown(first.failed_type)}.forward itself"
+                if first.failed_type
+                else "the model's own forward"
+            )
+            raise UserCodeError(
+                f"{shown(first.name)}: its forward fails in {place}: "
+                f"{shown(first.failure_why or first.failure, 400)} (compared up to there above)"
+            )
         if export_weights is not None:
             from resnet_cli.comparison.models import export_weights as export
 
             written = export(result.report, export_weights, 0 if seed is None else seed)
-            same = "" if written["identical"] else " (the models differ as listed: the weights load, the outputs differ)"
-            origin = (f"from {weights}" if written["seed"] is None else
-                      f"initialised with seed {written['seed']}")
-            render.wrote(written["path"], f"{written['tensors']} tensors of {written['source']} ({origin}) under "
-                         f"{written['target']}'s names, {written['format']}{same}")
+            same = (
+                "" if written["identical"] else " (the models differ as listed: the weights load, the outputs differ)"
+            )
+            origin = f"from {weights}" if written["seed"] is None else f"initialised with seed {written['seed']}"
+            render.wrote(
+                written["path"],
+                f"{written['tensors']} tensors of {written['source']} ({origin}) under "
+                f"{written['target']}'s names, {written['format']}{same}",
+            )

@@ -8,7 +8,6 @@ from typing import Annotated, Optional
 import typer
 
 from resnet_cli.base import values
-from resnet_cli.report.stages import DRAW_DEPTHS
 from resnet_cli.cli.options import (
     FormatOpt,
     InputOpt,
@@ -19,14 +18,28 @@ from resnet_cli.cli.options import (
     stage_names,
     with_spec_options,
 )
+from resnet_cli.report.stages import DRAW_DEPTHS
 
-DrawDepthOpt = Annotated[str, typer.Option(
-    "--depth", "-d", parser=values.bound(values.parse_choice, "--depth", DRAW_DEPTHS), metavar="DEPTH",
-    help="stage (each stage's repeated block once, ×N) | block (every block).")]
-OutputOpt = Annotated[Optional[str], typer.Option(
-    "--output", "-o", metavar="FILE",
-    help="Write the figure to FILE.svg, FILE.png or FILE.pdf instead of drawing it in the terminal (with "
-         "--format json|csv|markdown, the diagram's data still goes to stdout).")]
+DrawDepthOpt = Annotated[
+    str,
+    typer.Option(
+        "--depth",
+        "-d",
+        parser=values.bound(values.parse_choice, "--depth", DRAW_DEPTHS),
+        metavar="DEPTH",
+        help="stage (each stage's repeated block once, ×N) | block (every block).",
+    ),
+]
+OutputOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="Write the figure to FILE.svg, FILE.png or FILE.pdf instead of drawing it in the terminal (with "
+        "--format json|csv|markdown, the diagram's data still goes to stdout).",
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -44,7 +57,8 @@ def register(app: typer.Typer) -> None:
         *,
         overrides: dict,
     ) -> None:
-        """The architecture as the papers draw it: stem, each stage's block ×N, shapes, params, FLOPs, receptive field."""
+        """The architecture as the papers draw it: stem, each stage's block ×N, shapes, params, FLOPs, receptive
+        field."""
         from resnet_cli import api
         from resnet_cli.render import emit as render
 

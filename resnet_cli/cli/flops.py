@@ -28,8 +28,11 @@ def register(app) -> None:
         model: ModelArg = None,
         input: InputOpt = None,
         depth: DepthOpt = "stage",
-        training: bool = typer.Option(False, "--training", help="Add the backward pass (from the real backward "
-                                      "ops) and the activation memory a training step keeps."),
+        training: bool = typer.Option(
+            False,
+            "--training",
+            help="Add the backward pass (from the real backward ops) and the activation memory a training step keeps.",
+        ),
         dtype: DtypeOpt = "float32",
         weights: WeightsOpt = None,
         stages: StagesOpt = None,
@@ -41,6 +44,15 @@ def register(app) -> None:
         """Every operation accounted for: totals under each convention, by operator and module, memory."""
         from resnet_cli import api
 
-        result = api.flops(model, input, training, depth, dtype, weights=weights, stages=stage_names(stages),
-                           verify=verify, **overrides)
+        result = api.flops(
+            model,
+            input,
+            training,
+            depth,
+            dtype,
+            weights=weights,
+            stages=stage_names(stages),
+            verify=verify,
+            **overrides,
+        )
         emit_result(result, fmt)

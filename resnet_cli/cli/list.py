@@ -10,9 +10,15 @@ from resnet_cli.base import values
 from resnet_cli.cli.options import FormatOpt, boundary
 from resnet_cli.spec.registry import FAMILIES
 
-FamilyOpt = Annotated[Optional[str], typer.Option(
-    "--family", parser=values.bound(values.parse_choice, "--family", tuple(FAMILIES)), metavar="FAMILY",
-    help="Only this family: " + " | ".join(FAMILIES) + ".")]
+FamilyOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--family",
+        parser=values.bound(values.parse_choice, "--family", tuple(FAMILIES)),
+        metavar="FAMILY",
+        help="Only this family: " + " | ".join(FAMILIES) + ".",
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:

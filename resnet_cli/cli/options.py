@@ -31,32 +31,81 @@ MODEL_HELP = (
 )
 
 ModelArg = Annotated[Optional[str], typer.Argument(help=MODEL_HELP, show_default="resnet50", metavar="MODEL")]
-InputOpt = Annotated[Optional[str], typer.Option(
-    "--input", "-i", parser=values.parse_input_shape, metavar="NxCxHxW",
-    help="Input shape NxCxHxW, e.g. 1x3x224x224 (default: the model's own).")]
-FormatOpt = Annotated[str, typer.Option(
-    "--format", "-f", parser=values.bound(values.parse_choice, "--format", FORMATS), metavar="FORMAT",
-    help="table | json | csv | markdown.")]
-DepthOpt = Annotated[str, typer.Option(
-    "--depth", "-d", parser=values.bound(values.parse_choice, "--depth", DEPTHS), metavar="DEPTH",
-    help="stage | block | layer.")]
-ChartOpt = Annotated[Optional[str], typer.Option(
-    "--chart", metavar="[FILE]",
-    help="Bars of each stage's share of parameters, FLOPs and activations: alone, in the terminal (instead of "
-         "the table); --chart FILE.svg|png|pdf writes them to a file beside the usual output.")]
-DtypeOpt = Annotated[str, typer.Option(
-    "--dtype", parser=values.parse_dtype, metavar="DTYPE",
-    help="float32 | float16 | bfloat16 (also fp32, fp16, half, bf16).")]
+InputOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--input",
+        "-i",
+        parser=values.parse_input_shape,
+        metavar="NxCxHxW",
+        help="Input shape NxCxHxW, e.g. 1x3x224x224 (default: the model's own).",
+    ),
+]
+FormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        "-f",
+        parser=values.bound(values.parse_choice, "--format", FORMATS),
+        metavar="FORMAT",
+        help="table | json | csv | markdown.",
+    ),
+]
+DepthOpt = Annotated[
+    str,
+    typer.Option(
+        "--depth",
+        "-d",
+        parser=values.bound(values.parse_choice, "--depth", DEPTHS),
+        metavar="DEPTH",
+        help="stage | block | layer.",
+    ),
+]
+ChartOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--chart",
+        metavar="[FILE]",
+        help="Bars of each stage's share of parameters, FLOPs and activations: alone, in the terminal (instead of "
+        "the table); --chart FILE.svg|png|pdf writes them to a file beside the usual output.",
+    ),
+]
+DtypeOpt = Annotated[
+    str,
+    typer.Option(
+        "--dtype",
+        parser=values.parse_dtype,
+        metavar="DTYPE",
+        help="float32 | float16 | bfloat16 (also fp32, fp16, half, bf16).",
+    ),
+]
 
-WeightsOpt = Annotated[Optional[str], typer.Option(
-    "--weights", metavar="FILE", help="Load this checkpoint (.pt/.pth/.bin state_dict or .safetensors) into the "
-    "model; every missing, unexpected or mis-shaped tensor is listed (exit 1).")]
-VerifyOpt = Annotated[bool, typer.Option(
-    "--verify", help="Also run fvcore's FlopCountAnalysis on a real CPU copy of the model (at the same input) and "
-    "show its count beside ours, stage by stage; any disagreement exits 1.")]
-StagesOpt = Annotated[Optional[str], typer.Option(
-    "--stages", metavar="A,B,...", help="Top-level modules that start each stage, e.g. conv1,layer1,layer2,fc "
-    "(default: stem/layerN/head for torchvision/timm layouts, else each top-level module).")]
+WeightsOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--weights",
+        metavar="FILE",
+        help="Load this checkpoint (.pt/.pth/.bin state_dict or .safetensors) into the "
+        "model; every missing, unexpected or mis-shaped tensor is listed (exit 1).",
+    ),
+]
+VerifyOpt = Annotated[
+    bool,
+    typer.Option(
+        "--verify",
+        help="Also run fvcore's FlopCountAnalysis on a real CPU copy of the model (at the same input) and "
+        "show its count beside ours, stage by stage; any disagreement exits 1.",
+    ),
+]
+StagesOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--stages",
+        metavar="A,B,...",
+        help="Top-level modules that start each stage, e.g. conv1,layer1,layer2,fc "
+        "(default: stem/layerN/head for torchvision/timm layouts, else each top-level module).",
+    ),
+]
 
 
 def stage_names(text: str | None) -> tuple[str, ...] | None:
@@ -95,15 +144,24 @@ def emit_result(result, fmt: str, chart: str | None = None, chart_data=None, hea
 
 # ---- the architecture options, generated from the spec's fields ----
 
+
 def _spec_options() -> dict[str, Any]:
     options = {}
     for name, (annotation, flag) in flag_fields().items():
         metavar = flag.metavar
         if metavar is None:
             metavar = "BOOL" if annotation is bool else "INT" if annotation is int else "CHOICE"
-        options[name] = Annotated[Optional[str], typer.Option(
-            Flag.option_name(name), parser=field_parser(name, annotation, flag),
-            help=flag.help, metavar=metavar, rich_help_panel=SPEC_PANEL, show_default=False)]
+        options[name] = Annotated[
+            Optional[str],
+            typer.Option(
+                Flag.option_name(name),
+                parser=field_parser(name, annotation, flag),
+                help=flag.help,
+                metavar=metavar,
+                rich_help_panel=SPEC_PANEL,
+                show_default=False,
+            ),
+        ]
     return options
 
 
@@ -115,8 +173,10 @@ def with_spec_options(command):
     typed values of the options given, keyed by spec field (``{"stem_width": 32}``)."""
     signature = inspect.signature(command, eval_str=True)
     kept = [p for p in signature.parameters.values() if p.name != "overrides"]
-    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
-             for name, annotation in SPEC_OPTIONS.items()]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
+        for name, annotation in SPEC_OPTIONS.items()
+    ]
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -130,6 +190,7 @@ def with_spec_options(command):
 
 
 # ---- the one error boundary ----
+
 
 def boundary(command):
     """Run a command's body: file descriptor 1 points at stderr while it runs and results go to the real stdout

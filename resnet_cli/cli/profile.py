@@ -19,39 +19,105 @@ from resnet_cli.render import emit as render
 
 PROFILE_DEPTHS = ("stage", "block", "layer", "op")  # report.profile.PROFILE_DEPTHS (that module imports torch)
 
-ModelsArg = Annotated[Optional[list[str]], typer.Argument(
-    help=MODEL_HELP + " Several models are measured in turn and compared stage by stage.", show_default="resnet50",
-    metavar="MODEL")]
-BatchOpt = Annotated[Optional[int], typer.Option(
-    "--batch-size", "-b", parser=values.bound(values.parse_int, "--batch-size", 1, values.MAX_BATCH), metavar="N",
-    help="Images per forward (default: N of --input, else 1).")]
-DeviceOpt = Annotated[str, typer.Option("--device", parser=values.parse_device, metavar="DEVICE",
-                                        help="auto | cpu | cuda | cuda:N (auto: cuda:0 if available).")]
+ModelsArg = Annotated[
+    Optional[list[str]],
+    typer.Argument(
+        help=MODEL_HELP + " Several models are measured in turn and compared stage by stage.",
+        show_default="resnet50",
+        metavar="MODEL",
+    ),
+]
+BatchOpt = Annotated[
+    Optional[int],
+    typer.Option(
+        "--batch-size",
+        "-b",
+        parser=values.bound(values.parse_int, "--batch-size", 1, values.MAX_BATCH),
+        metavar="N",
+        help="Images per forward (default: N of --input, else 1).",
+    ),
+]
+DeviceOpt = Annotated[
+    str,
+    typer.Option(
+        "--device",
+        parser=values.parse_device,
+        metavar="DEVICE",
+        help="auto | cpu | cuda | cuda:N (auto: cuda:0 if available).",
+    ),
+]
 ChannelsLastOpt = Annotated[bool, typer.Option("--channels-last", help="Model and input in channels-last (NHWC).")]
-CompileOpt = Annotated[Optional[str], typer.Option(
-    "--compile", parser=values.bound(values.parse_choice, "--compile", values.COMPILE_MODES), metavar="MODE",
-    help="torch.compile mode: default | reduce-overhead | max-autotune | max-autotune-no-cudagraphs (compiled code "
-    "fuses modules: its time is not attributed to rows).")]
-TrainingOpt = Annotated[bool, typer.Option(
-    "--training", help="Profile a training step (forward and backward, each attributed to its module).")]
-DepthOpt = Annotated[str, typer.Option(
-    "--depth", "-d", parser=values.bound(values.parse_choice, "--depth", PROFILE_DEPTHS), metavar="DEPTH",
-    help="stage | block | layer | op (op: each layer's operators by kind).")]
-IterationsOpt = Annotated[int, typer.Option(
-    "--iterations", "-n", parser=values.bound(values.parse_int, "--iterations", 1, 10_000), metavar="N",
-    help="Profiled iterations, and as many timed without the profiler.")]
-WarmupOpt = Annotated[int, typer.Option(
-    "--warmup", parser=values.bound(values.parse_int, "--warmup", 0, 10_000), metavar="N",
-    help="Untimed iterations first.")]
-ThreadsOpt = Annotated[Optional[int], typer.Option(
-    "--threads", parser=values.bound(values.parse_int, "--threads", 1, values.MAX_THREADS), metavar="N",
-    help="CPU intra-op threads (default: torch.get_num_threads()).")]
-PlotOpt = Annotated[Optional[str], typer.Option(
-    "--plot", metavar="FILE", help="Also draw the roofline (both measured ceilings) with every row as a point, one "
-    "colour per model, to FILE.svg|png|pdf.")]
-OutputOpt = Annotated[Optional[str], typer.Option(
-    "--output", "-o", metavar="FILE", help="Append one record per row to FILE: JSON lines (.jsonl, .json) or CSV "
-    "(.csv); checked before anything is measured.")]
+CompileOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--compile",
+        parser=values.bound(values.parse_choice, "--compile", values.COMPILE_MODES),
+        metavar="MODE",
+        help="torch.compile mode: default | reduce-overhead | max-autotune | max-autotune-no-cudagraphs (compiled code "
+        "fuses modules: its time is not attributed to rows).",
+    ),
+]
+TrainingOpt = Annotated[
+    bool,
+    typer.Option("--training", help="Profile a training step (forward and backward, each attributed to its module)."),
+]
+DepthOpt = Annotated[
+    str,
+    typer.Option(
+        "--depth",
+        "-d",
+        parser=values.bound(values.parse_choice, "--depth", PROFILE_DEPTHS),
+        metavar="DEPTH",
+        help="stage | block | layer | op (op: each layer's operators by kind).",
+    ),
+]
+IterationsOpt = Annotated[
+    int,
+    typer.Option(
+        "--iterations",
+        "-n",
+        parser=values.bound(values.parse_int, "--iterations", 1, 10_000),
+        metavar="N",
+        help="Profiled iterations, and as many timed without the profiler.",
+    ),
+]
+WarmupOpt = Annotated[
+    int,
+    typer.Option(
+        "--warmup",
+        parser=values.bound(values.parse_int, "--warmup", 0, 10_000),
+        metavar="N",
+        help="Untimed iterations first.",
+    ),
+]
+ThreadsOpt = Annotated[
+    Optional[int],
+    typer.Option(
+        "--threads",
+        parser=values.bound(values.parse_int, "--threads", 1, values.MAX_THREADS),
+        metavar="N",
+        help="CPU intra-op threads (default: torch.get_num_threads()).",
+    ),
+]
+PlotOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--plot",
+        metavar="FILE",
+        help="Also draw the roofline (both measured ceilings) with every row as a point, one "
+        "colour per model, to FILE.svg|png|pdf.",
+    ),
+]
+OutputOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="Append one record per row to FILE: JSON lines (.jsonl, .json) or CSV "
+        "(.csv); checked before anything is measured.",
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -94,10 +160,23 @@ def profile(
     from resnet_cli import api
 
     with _progress() as progress:
-        result = api.profile(*(models or ()), input=input, batch_size=batch_size, device=device, dtype=dtype,
-                             channels_last=channels_last, compile=compile, training=training, depth=depth,
-                             iterations=iterations, warmup=warmup, threads=threads, weights=weights,
-                             progress=progress, **overrides)
+        result = api.profile(
+            *(models or ()),
+            input=input,
+            batch_size=batch_size,
+            device=device,
+            dtype=dtype,
+            channels_last=channels_last,
+            compile=compile,
+            training=training,
+            depth=depth,
+            iterations=iterations,
+            warmup=warmup,
+            threads=threads,
+            weights=weights,
+            progress=progress,
+            **overrides,
+        )
     render.say(result.notes)
     document = result.document
     if fmt == "table":
@@ -127,8 +206,15 @@ def _progress():
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     console = render.stderr_console()
-    bar = Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False), TimeElapsedColumn(),
-                   console=console, transient=True, auto_refresh=False, disable=not console.is_terminal)
+    bar = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}", markup=False),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        auto_refresh=False,
+        disable=not console.is_terminal,
+    )
     task = bar.add_task("starting", total=None)
     last = [0.0]
     words = {"warmup": "warm-up", "free": "timing without the profiler", "profile": "profiling"}

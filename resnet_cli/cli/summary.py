@@ -39,8 +39,14 @@ def register(app) -> None:
         from resnet_cli.render.charts import check_chart_target, stage_chart
 
         check_chart_target(chart, fmt)
-        result = api.summary(model, input, depth, weights=weights, stages=stage_names(stages), verify=verify,
-                             **overrides)
+        result = api.summary(
+            model, input, depth, weights=weights, stages=stage_names(stages), verify=verify, **overrides
+        )
         report = result.report
-        emit_result(result, fmt, chart, lambda: [stage_chart(report.model, report.rows)],
-                    f"{report.model} — {report.description}")
+        emit_result(
+            result,
+            fmt,
+            chart,
+            lambda: [stage_chart(report.model, report.rows)],
+            f"{report.model} — {report.description}",
+        )

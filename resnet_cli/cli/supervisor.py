@@ -33,8 +33,12 @@ SI_KERNEL = 0x80  # the terminal's Ctrl-C (sent to the whole foreground group): 
 
 
 def available() -> bool:
-    return (hasattr(os, "fork") and hasattr(signal, "sigtimedwait") and hasattr(signal, "pthread_sigmask")
-            and not os.environ.get("RESNET_CLI_UNSUPERVISED"))
+    return (
+        hasattr(os, "fork")
+        and hasattr(signal, "sigtimedwait")
+        and hasattr(signal, "pthread_sigmask")
+        and not os.environ.get("RESNET_CLI_UNSUPERVISED")
+    )
 
 
 def supervised(main) -> int:
@@ -67,11 +71,11 @@ def _child(main, page, parent: int) -> int:
 
     def tell(text: str) -> None:
         data = text.encode("utf-8", "replace")[: _SIZE - _HEADER.size]
-        page[_HEADER.size:_HEADER.size + len(data)] = data
-        page[:_HEADER.size] = _HEADER.pack(0, 0, len(data))
+        page[_HEADER.size : _HEADER.size + len(data)] = data
+        page[: _HEADER.size] = _HEADER.pack(0, 0, len(data))
 
     def finished(code: int) -> None:
-        page[:_HEADER.size] = _HEADER.pack(FINISHED, code, 0)
+        page[: _HEADER.size] = _HEADER.pack(FINISHED, code, 0)
 
     signals.set_beacon(tell)
     signals.on_exit_now(finished)
@@ -83,7 +87,7 @@ def _child(main, page, parent: int) -> int:
             stream.flush()
         except (AttributeError, OSError, ValueError):
             pass
-    page[:_HEADER.size] = _HEADER.pack(FINISHED, code, 0)
+    page[: _HEADER.size] = _HEADER.pack(FINISHED, code, 0)
     return code
 
 
@@ -119,10 +123,10 @@ def _parent(child: int, page) -> int:
 
 
 def _verdict(status: int, page) -> int:
-    mark, code, length = _HEADER.unpack(page[:_HEADER.size])
+    mark, code, length = _HEADER.unpack(page[: _HEADER.size])
     if mark == FINISHED:
         return code
-    place = page[_HEADER.size:_HEADER.size + length].decode("utf-8", "replace")
+    place = page[_HEADER.size : _HEADER.size + length].decode("utf-8", "replace")
     where = f" while {place}" if place else ""
     if os.WIFSIGNALED(status):
         number = os.WTERMSIG(status)
@@ -133,8 +137,10 @@ def _verdict(status: int, page) -> int:
         _line(f"the run was killed by {name}{where}, before it finished; no result was written")
         return 128 + number
     exit_code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1
-    _line(f"the run ended{where} before it finished: the process exited with status {exit_code} (os._exit or "
-          "a crash in that code); the result is incomplete")
+    _line(
+        f"the run ended{where} before it finished: the process exited with status {exit_code} (os._exit or "
+        "a crash in that code); the result is incomplete"
+    )
     return exit_code or 1
 
 

@@ -19,9 +19,9 @@ import os
 import re
 from dataclasses import dataclass, replace
 
-from resnet_cli.spec import registry
 from resnet_cli.base.errors import UsageError
 from resnet_cli.base.text import close_matches
+from resnet_cli.spec import registry
 from resnet_cli.spec.fields import BlockKind
 
 DEFAULT_CHANNELS = 256
@@ -51,7 +51,8 @@ _RESNEXT = re.compile(r"^resnext-?(\d+)x(\d+)d$")
 # Every block at its identity-shortcut position in the first stage (layer1.1 of the reference), the
 # block the paper's Figure 5 draws. Bottleneck-family blocks expand 4×, so they work at 256 there.
 BLOCK_CHOICES: dict[str, BlockChoice] = {
-    choice.name: choice for choice in (
+    choice.name: choice
+    for choice in (
         BlockChoice("basic", BlockKind.BASIC, 64, "resnet18/34 layer1"),
         BlockChoice("bottleneck", BlockKind.BOTTLENECK, 256, "resnet50 layer1"),
         BlockChoice("preact-basic", BlockKind.PREACT_BASIC, 64, "pre-activation ResNet-18/34 layer1"),
@@ -62,8 +63,10 @@ BLOCK_CHOICES: dict[str, BlockChoice] = {
         BlockChoice("se-basic", BlockKind.BASIC, 64, "seresnet18/34 layer1 (timm)", se=True),
     )
 }
-BLOCK_NAMES_HELP = "basic, bottleneck, preact-basic, preact-bottleneck, resnext (= resnext-32x4d; any resnext-GxWd), " \
-                   "wide, se, se-basic"
+BLOCK_NAMES_HELP = (
+    "basic, bottleneck, preact-basic, preact-bottleneck, resnext (= resnext-32x4d; any resnext-GxWd), "
+    "wide, se, se-basic"
+)
 
 
 def block_choice(name: str) -> BlockChoice | None:
@@ -76,8 +79,14 @@ def block_choice(name: str) -> BlockChoice | None:
         groups, width = int(match.group(1)), int(match.group(2))
         if groups < 1 or width < 1:
             raise UsageError(f"block kind '{name}': groups and width must be at least 1, e.g. resnext-32x4d")
-        return BlockChoice(f"resnext-{groups}x{width}d", BlockKind.BOTTLENECK, 256,
-                           f"ResNeXt {groups}x{width}d layer1", groups=groups, width_per_group=width)
+        return BlockChoice(
+            f"resnext-{groups}x{width}d",
+            BlockKind.BOTTLENECK,
+            256,
+            f"ResNeXt {groups}x{width}d layer1",
+            groups=groups,
+            width_per_group=width,
+        )
     return None
 
 
@@ -154,13 +163,16 @@ def _block_widths(choice: BlockChoice, channels: int) -> tuple[int, int]:
     if not choice.block.is_bottleneck:
         return channels, channels
     if channels % 4:
-        raise UsageError(f"--channels {channels}: a {choice.name} block expands 4×, so the width must be a "
-                         "multiple of 4")
+        raise UsageError(
+            f"--channels {channels}: a {choice.name} block expands 4×, so the width must be a multiple of 4"
+        )
     planes = channels // 4
     per_group = int(planes * (choice.width_per_group / 64.0))
     if per_group < 1:
-        raise UsageError(f"--channels {channels} is too narrow for {choice.name}: {planes} planes give "
-                         f"{planes}·{choice.width_per_group}/64 < 1 channel per group")
+        raise UsageError(
+            f"--channels {channels} is too narrow for {choice.name}: {planes} planes give "
+            f"{planes}·{choice.width_per_group}/64 < 1 channel per group"
+        )
     return planes, per_group * choice.groups
 
 
@@ -197,15 +209,57 @@ def _layer_count(name: str, module, record, ops) -> LayerCount:
         params_formula, macs_formula, weights = _conv_formula(module, record.output_shape)
         kh, kw = module.kernel_size
         return LayerCount(
-            name, f"{kh}×{kw} conv", (kh, kw), module.stride[0], module.in_channels, module.out_channels,
-            module.groups, record.output_shape, weights, 0, record.params - weights, params_formula, macs,
-            macs_formula, flops)
+            name,
+            f"{kh}×{kw} conv",
+            (kh, kw),
+            module.stride[0],
+            module.in_channels,
+            module.out_channels,
+            module.groups,
+            record.output_shape,
+            weights,
+            0,
+            record.params - weights,
+            params_formula,
+            macs,
+            macs_formula,
+            flops,
+        )
     if type_name.startswith("BatchNorm"):
         return LayerCount(
-            name, "batch norm", None, None, module.num_features, module.num_features, None, record.output_shape,
-            0, record.params, 0, f"2·{module.num_features} (γ, β)", macs, "", flops)
-    return LayerCount(name, type_name, None, None, None, None, None, record.output_shape, 0, 0, record.params,
-                      f"{record.params:,}", macs, "", flops)
+            name,
+            "batch norm",
+            None,
+            None,
+            module.num_features,
+            module.num_features,
+            None,
+            record.output_shape,
+            0,
+            record.params,
+            0,
+            f"2·{module.num_features} (γ, β)",
+            macs,
+            "",
+            flops,
+        )
+    return LayerCount(
+        name,
+        type_name,
+        None,
+        None,
+        None,
+        None,
+        None,
+        record.output_shape,
+        0,
+        0,
+        record.params,
+        f"{record.params:,}",
+        macs,
+        "",
+        flops,
+    )
 
 
 def count_block(choice: BlockChoice, channels: int, size: int, setting: str) -> BlockCount:
@@ -214,7 +268,7 @@ def count_block(choice: BlockChoice, channels: int, size: int, setting: str) -> 
     from resnet_cli.report.rows import totals
 
     block = build_block(choice, channels)
-    planes, width = _block_widths(choice, channels)
+    _, width = _block_widths(choice, channels)
     input_shape = (1, channels, size, size)
     analysis = analyze(block, input_shape)
     modules = dict(block.named_modules())
@@ -223,7 +277,8 @@ def count_block(choice: BlockChoice, channels: int, size: int, setting: str) -> 
         ops_of.setdefault(op.module, []).append(op)
     layers = tuple(
         _layer_count(record.name, modules[record.name], record, ops_of.get(record.name, ()))
-        for record in analysis.modules if record.name and record.params
+        for record in analysis.modules
+        if record.name and record.params
     )
     total = totals(analysis)
     out = channels
@@ -236,15 +291,27 @@ def count_block(choice: BlockChoice, channels: int, size: int, setting: str) -> 
     if choice.se:
         label += " + SE"
     return BlockCount(
-        kind=choice.name, label=label, used_in=choice.used_in, setting=setting, in_channels=channels,
-        width=width, out_channels=out, groups=choice.groups, input_shape=input_shape,
-        output_shape=analysis.output_shape, layers=layers,
+        kind=choice.name,
+        label=label,
+        used_in=choice.used_in,
+        setting=setting,
+        in_channels=channels,
+        width=width,
+        out_channels=out,
+        groups=choice.groups,
+        input_shape=input_shape,
+        output_shape=analysis.output_shape,
+        layers=layers,
         other_ops_macs=total.macs - sum(layer.macs for layer in layers),
         other_ops_flops=total.flops - sum(layer.flops for layer in layers),
         totals=BlockTotals(
-            params=total.params, conv_weights=sum(layer.conv_weights for layer in layers),
+            params=total.params,
+            conv_weights=sum(layer.conv_weights for layer in layers),
             bn_params=sum(layer.bn_params for layer in layers),
-            other_params=sum(layer.other_params for layer in layers), macs=total.macs, flops=total.flops),
+            other_params=sum(layer.other_params for layer in layers),
+            macs=total.macs,
+            flops=total.flops,
+        ),
     )
 
 
@@ -263,7 +330,9 @@ def compare_blocks(kinds: list[str], channels: int = DEFAULT_CHANNELS, size: int
     native = tuple(count_block(c, c.native_channels, size, "as used") for c in choices)
     equal = tuple(count_block(c, channels, size, "equal width") for c in choices)
     return BlockComparison(
-        kinds=tuple(c.name for c in choices), channels=channels, size=size,
+        kinds=tuple(c.name for c in choices),
+        channels=channels,
+        size=size,
         sections=(
             BlockSection("as used", f"where ResNet uses them, at {size}×{size}", native),
             BlockSection("equal width", f"at equal width: {channels} channels in and out, at {size}×{size}", equal),
@@ -289,9 +358,11 @@ def _unknown_message(name: str) -> str:
     close = close_matches(key, candidates)
     close += [c for c in close_matches(key.replace("-", "_"), candidates) if c not in close]
     hint = f"did you mean {', '.join(close[:3])}? " if close else ""
-    return (f"unknown block kind or model '{name}'; {hint}block kinds: {BLOCK_NAMES_HELP}; models: the "
-            f"{len(registry.VARIANTS)} names of `resnet-cli list`, path/to/file.py:callable, "
-            "package.module:callable, or a checkpoint file (.pt, .pth, .bin, .safetensors)")
+    return (
+        f"unknown block kind or model '{name}'; {hint}block kinds: {BLOCK_NAMES_HELP}; models: the "
+        f"{len(registry.VARIANTS)} names of `resnet-cli list`, path/to/file.py:callable, "
+        "package.module:callable, or a checkpoint file (.pt, .pth, .bin, .safetensors)"
+    )
 
 
 def _is_checkpoint(thing: str) -> bool:
@@ -306,9 +377,11 @@ def classify(things: list[str]) -> str:
     One model alone is compared with its closest registered variant; blocks need two."""
     if not things or (len(things) == 1 and block_choice(things[0]) is not None):
         got = f"got {len(things)}{': ' + things[0] if things else ''}"
-        raise UsageError(f"compare needs two block kinds or at least one model ({got}); e.g. `resnet-cli compare "
-                         "basic bottleneck`, `resnet-cli compare resnet50 resnet50d` or `resnet-cli compare "
-                         "my_resnet.py:build`")
+        raise UsageError(
+            f"compare needs two block kinds or at least one model ({got}); e.g. `resnet-cli compare "
+            "basic bottleneck`, `resnet-cli compare resnet50 resnet50d` or `resnet-cli compare "
+            "my_resnet.py:build`"
+        )
     kinds = []
     for thing in things:
         if is_user_model(thing):
@@ -322,6 +395,8 @@ def classify(things: list[str]) -> str:
     if len(set(kinds)) > 1:
         blocks = [t for t, k in zip(things, kinds) if k == "blocks"]
         models = [t for t, k in zip(things, kinds) if k == "models"]
-        raise UsageError(f"cannot compare block kinds ({', '.join(blocks)}) with models ({', '.join(models)}); "
-                         "compare blocks with blocks, or models with models")
+        raise UsageError(
+            f"cannot compare block kinds ({', '.join(blocks)}) with models ({', '.join(models)}); "
+            "compare blocks with blocks, or models with models"
+        )
     return kinds[0]

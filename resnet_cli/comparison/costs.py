@@ -30,8 +30,9 @@ class _CannotApply(Exception):
     """This edit has no counterpart on the reference model we can make."""
 
 
-def charge(rows: tuple[Difference, ...], reference, reference_analysis, model, alignment,
-           model_analysis=None) -> tuple[Difference, ...]:
+def charge(
+    rows: tuple[Difference, ...], reference, reference_analysis, model, alignment, model_analysis=None
+) -> tuple[Difference, ...]:
     """Every row costed alone where it can be (``costed`` "alone"), else by its own layers ("layers")."""
     from resnet_cli.report.rows import totals
 
@@ -75,8 +76,10 @@ def combined(rows: tuple[Difference, ...], reference_analysis, model_analysis, a
     note = ""
     if convention and convention == flops and not params:
         what = "the same layers, counted another way"
-        note = (f"fvcore counts some operators by how they are called (a global pool written x.mean((2, 3)) is "
-                f"0 FLOPs, AdaptiveAvgPool2d 1 per element): FLOPs {convention:+,}")
+        note = (
+            f"fvcore counts some operators by how they are called (a global pool written x.mean((2, 3)) is "
+            f"0 FLOPs, AdaptiveAvgPool2d 1 per element): FLOPs {convention:+,}"
+        )
     elif convention:
         note = f"of which FLOPs {convention:+,}: fvcore counts a global pool by how it is called"
     row = Difference(COMBINED_KIND, None, None, what, (), 0, 0, "remainder", what, note)
@@ -96,6 +99,7 @@ def _counted_another_way(match) -> int:
 
 
 # ---- one difference on the reference alone ----
+
 
 def _alone(edits, reference, model, calls, model_calls, input_shape):
     """The reference with ``edits`` applied, analysed on the meta device; None where they cannot be applied."""
@@ -136,9 +140,11 @@ def _apply_modules(edited, edits, model, calls, model_calls) -> set[int]:
         models = [m.model for m in matches if m.model is not None]
         ref_path = _common_path([l.module for l in refs], flat=False) if refs else ""
         model_path = _common_path([l.module for l in models], flat=False) if models else ""
-        if (refs and not _own_module(ref_path, segment.ref.path, calls)) or \
-                (models and not _own_module(model_path, segment.model.path, model_calls)) or \
-                not _counterparts(segment, matches, ref_path if refs else None, model_path if models else None):
+        if (
+            (refs and not _own_module(ref_path, segment.ref.path, calls))
+            or (models and not _own_module(model_path, segment.model.path, model_calls))
+            or not _counterparts(segment, matches, ref_path if refs else None, model_path if models else None)
+        ):
             continue
         if refs and models:
             _replace(edited, ref_path, copy.deepcopy(model.get_submodule(model_path)).to("meta"))
@@ -164,6 +170,7 @@ def _counterparts(segment, edited, ref_path: str | None, model_path: str | None)
     """Whether the reference's module ``ref_path`` and the model's ``model_path`` hold exactly each other's layers
     (every match with a layer inside one has its other layer, if any, inside the other), and every edited match
     is inside them."""
+
     def inside(layer, path):
         return layer is not None and path is not None and (layer.module == path or layer.module.startswith(path + "."))
 
@@ -251,19 +258,31 @@ def _changed(module, kind: str, config: dict, changes: set[str]):
         return config[name] if name in changes and name in config else current
 
     if kind == "conv" and isinstance(module, nn.Conv2d):
-        return nn.Conv2d(module.in_channels, module.out_channels, pick("kernel", module.kernel_size),
-                         stride=pick("stride", module.stride), padding=pick("padding", module.padding),
-                         dilation=pick("dilation", module.dilation), groups=pick("groups", module.groups),
-                         bias=pick("bias", module.bias is not None), device="meta")
+        return nn.Conv2d(
+            module.in_channels,
+            module.out_channels,
+            pick("kernel", module.kernel_size),
+            stride=pick("stride", module.stride),
+            padding=pick("padding", module.padding),
+            dilation=pick("dilation", module.dilation),
+            groups=pick("groups", module.groups),
+            bias=pick("bias", module.bias is not None),
+            device="meta",
+        )
     if kind in ("maxpool", "avgpool") and isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
-        fields = dict(kernel_size=pick("kernel_size", module.kernel_size), stride=pick("stride", module.stride),
-                      padding=pick("padding", module.padding), ceil_mode=pick("ceil_mode", module.ceil_mode))
+        fields = dict(
+            kernel_size=pick("kernel_size", module.kernel_size),
+            stride=pick("stride", module.stride),
+            padding=pick("padding", module.padding),
+            ceil_mode=pick("ceil_mode", module.ceil_mode),
+        )
         if kind == "maxpool":
             return nn.MaxPool2d(**fields, dilation=pick("dilation", module.dilation))
         return nn.AvgPool2d(**fields, count_include_pad=pick("count_include_pad", module.count_include_pad))
     if kind == "linear" and isinstance(module, nn.Linear):
-        return nn.Linear(module.in_features, module.out_features, bias=pick("bias", module.bias is not None),
-                         device="meta")
+        return nn.Linear(
+            module.in_features, module.out_features, bias=pick("bias", module.bias is not None), device="meta"
+        )
     if kind == "bn" and isinstance(module, nn.BatchNorm2d):
         return nn.BatchNorm2d(module.num_features, affine=pick("affine", module.affine), device="meta")
     raise _CannotApply(kind)
@@ -275,6 +294,7 @@ def _replace(root, path: str, module) -> None:
 
 
 # ---- where a difference cannot be applied alone: its own layers, at the reference's shapes ----
+
 
 def _own_layers(edits) -> tuple[int, int]:
     params = flops = 0

@@ -14,15 +14,23 @@ so a misplaced ReLU costs nothing there although it changes what the network com
 
 from __future__ import annotations
 
-from resnet_cli.structure.align import CHANGED, EXTRA, MISSING, SHAPE, UNREACHED, Alignment, Match, SegmentMatch
-from resnet_cli.comparison.findings import (CHANGED_KIND, EXTRA_KIND, FAILURE_KIND, MISSING_KIND, BlockPair, Finding,
-                                 block_label)
+from resnet_cli.comparison.findings import (
+    CHANGED_KIND,
+    EXTRA_KIND,
+    FAILURE_KIND,
+    MISSING_KIND,
+    BlockPair,
+    Finding,
+    block_label,
+)
 from resnet_cli.comparison.recognise import recognise
+from resnet_cli.structure.align import CHANGED, EXTRA, MISSING, SHAPE, UNREACHED, Alignment, Match, SegmentMatch
 
 __all__ = ["CHANGED_KIND", "EXTRA_KIND", "FAILURE_KIND", "MISSING_KIND", "Finding", "block_label", "findings"]
 
 
 # ---- the whole alignment ----
+
 
 def findings(alignment: Alignment, model_failure: tuple[str, str] | None = None) -> list[Finding]:
     """Every difference of the model from the reference, unfolded, in the reference's order.
@@ -44,8 +52,13 @@ def findings(alignment: Alignment, model_failure: tuple[str, str] | None = None)
             seg = getattr(segment, side)
             if seg is not None and seg.kind != "glue":
                 seen[side] += 1
-            labels[side] = None if seg is None else _glue_label(seg, index, first_block, last_block) \
-                if seg.kind == "glue" else block_label(seg, seen[side])
+            labels[side] = (
+                None
+                if seg is None
+                else _glue_label(seg, index, first_block, last_block)
+                if seg.kind == "glue"
+                else block_label(seg, seen[side])
+            )
         if labels["model"] and labels["ref"]:
             counterpart[labels["model"]] = labels["ref"]  # where a failure in the model is, in the reference
         matches = sorted(segment.matches, key=lambda m: _match_position(segment, m))
@@ -71,16 +84,31 @@ def findings(alignment: Alignment, model_failure: tuple[str, str] | None = None)
         finding.position = first_of.get(id(finding), len(ordered))
     if model_failure is not None:
         module, message = model_failure
-        found.append(Finding(FAILURE_KIND, message, module or "forward",  # message: analysis.failure.explain
-                             model=module or None, position=len(ordered) + 1, ref_block=counterpart.get(module, ""),
-                             reference=counterpart.get(module),
-                             note="the models are compared up to here"))
+        found.append(
+            Finding(
+                FAILURE_KIND,
+                message,
+                module or "forward",  # message: analysis.failure.explain
+                model=module or None,
+                position=len(ordered) + 1,
+                ref_block=counterpart.get(module, ""),
+                reference=counterpart.get(module),
+                note="the models are compared up to here",
+            )
+        )
     found.sort(key=lambda f: f.position)
     return found
 
 
-_LAYER_WORDS = {"bn": "BatchNorm", "relu": "ReLU", "conv": "conv", "maxpool": "max-pool", "avgpool": "avg-pool",
-                "gap": "global average pool", "linear": "linear layer"}
+_LAYER_WORDS = {
+    "bn": "BatchNorm",
+    "relu": "ReLU",
+    "conv": "conv",
+    "maxpool": "max-pool",
+    "avgpool": "avg-pool",
+    "gap": "global average pool",
+    "linear": "linear layer",
+}
 
 
 def _glue_label(segment, index: int, first_block: int, last_block: int) -> str:
@@ -101,11 +129,15 @@ def _whole_segment(segment: SegmentMatch, labels: dict, previous: dict, owner: d
         what = f"{words} that the reference does not have" if not missing else f"no {words} here (the reference has)"
     else:
         what = "block"
-    finding = Finding(MISSING_KIND if missing else EXTRA_KIND, what, labels["model"] or labels["ref"],
-                      reference=segment.ref.path or None if segment.ref else None,
-                      model=segment.model.path or None if segment.model else None,
-                      scope="segment" if seg.kind != "glue" else "block",
-                      context=context.rpartition(".")[0] if context else "")
+    finding = Finding(
+        MISSING_KIND if missing else EXTRA_KIND,
+        what,
+        labels["model"] or labels["ref"],
+        reference=segment.ref.path or None if segment.ref else None,
+        model=segment.model.path or None if segment.model else None,
+        scope="segment" if seg.kind != "glue" else "block",
+        context=context.rpartition(".")[0] if context else "",
+    )
     for match in segment.matches:
         finding.charge(match)
         owner[id(match)] = finding
@@ -137,8 +169,13 @@ def _charge_consequences(ordered: list[Match], owner: dict[int, Finding], found:
             continue
         if match.status in (SHAPE, CHANGED):
             if last is None:
-                last = Finding(CHANGED_KIND, "the shapes differ from here", match.model.module or "model",
-                               reference=match.ref.module or None, model=match.model.module or None)
+                last = Finding(
+                    CHANGED_KIND,
+                    "the shapes differ from here",
+                    match.model.module or "model",
+                    reference=match.ref.module or None,
+                    model=match.model.module or None,
+                )
                 found.append(last)
                 last.charge(match)
             else:
@@ -162,12 +199,23 @@ def settings_findings(alignment: Alignment) -> list[Finding]:
             if len(names) == 1:
                 what = f"{names[0]} {_value(model.get(names[0]))} where the reference has {_value(ref.get(names[0]))}"
             else:
-                what = (", ".join(f"{n} {_value(model.get(n))}" for n in names) + " where the reference has "
-                        + ", ".join(f"{n} {_value(ref.get(n))}" for n in names))
-            found.append(Finding(CHANGED_KIND, what, match.model.module or "model", reference=match.ref.module or None,
-                                 model=match.model.module or None, scope="setting:" + match.ref.kind,
-                                 note="a setting: it changes no operator count, shape or parameter",
-                                 position=-1.0))
+                what = (
+                    ", ".join(f"{n} {_value(model.get(n))}" for n in names)
+                    + " where the reference has "
+                    + ", ".join(f"{n} {_value(ref.get(n))}" for n in names)
+                )
+            found.append(
+                Finding(
+                    CHANGED_KIND,
+                    what,
+                    match.model.module or "model",
+                    reference=match.ref.module or None,
+                    model=match.model.module or None,
+                    scope="setting:" + match.ref.kind,
+                    note="a setting: it changes no operator count, shape or parameter",
+                    position=-1.0,
+                )
+            )
     return found
 
 

@@ -63,8 +63,10 @@ def block_label(segment, ordinal: int) -> str:
 
 def _runs_others(layer: Layer, sequence) -> bool:
     """Whether the module that ran ``layer`` also ran other layers (a block's forward calling ``F.relu``)."""
-    return sum(1 for other in sequence if other.module == layer.module) > 1 and \
-        any(other.module.startswith(layer.module + ".") for other in sequence if layer.module) or not layer.module
+    return (
+        sum(1 for other in sequence if other.module == layer.module) > 1
+        and any(other.module.startswith(layer.module + ".") for other in sequence if layer.module)
+    ) or not layer.module
 
 
 def _named_before(layer: Layer, sequence, segment_path: str) -> str:
@@ -72,7 +74,7 @@ def _named_before(layer: Layer, sequence, segment_path: str) -> str:
     sequence = list(sequence)
     if layer not in sequence:
         return ""
-    for other in reversed(sequence[:sequence.index(layer)]):
+    for other in reversed(sequence[: sequence.index(layer)]):
         if other.module and other.module != layer.module:
             return relative(other.module, segment_path) or other.module
     return ""
@@ -82,7 +84,7 @@ def relative(path: str | None, block: str) -> str:
     if not path:
         return ""
     if block and (path.startswith(block + ".") or path.startswith(block + "_")):
-        return path[len(block) + 1:]
+        return path[len(block) + 1 :]
     return "" if path == block else path
 
 

@@ -37,8 +37,13 @@ class Difference:
 
 def with_costs(row: Difference, params: int, flops: int, reference_flops: int, costed: str) -> Difference:
     """The row with other costs (and its message saying them)."""
-    return replace(row, params_delta=params, flops_delta=flops, costed=costed,
-                   message=_message(row.what, params, flops, reference_flops, row.note))
+    return replace(
+        row,
+        params_delta=params,
+        flops_delta=flops,
+        costed=costed,
+        message=_message(row.what, params, flops, reference_flops, row.note),
+    )
 
 
 def _message(what: str, params: int, flops: int, reference_flops: int, note: str) -> str:
@@ -64,19 +69,23 @@ def _range(names: list[str]) -> str:
 
 
 def blocks_phrase(blocks: list[str], all_blocks: list[str]) -> str:
-    """"every block of layer1–layer4", "layer2.0, layer3.0 and layer4.0", "7 blocks (layer1.1 … layer4.2)"."""
+    """ "every block of layer1–layer4", "layer2.0, layer3.0 and layer4.0", "7 blocks (layer1.1 … layer4.2)"."""
     chosen = set(blocks)
     stages = list(dict.fromkeys(_stage(b) for b in all_blocks))
     if chosen >= set(all_blocks) and all_blocks:
         named = [s for s in stages if s]
         return f"every block of {_range(named)}" if len(named) == len(stages) and len(named) > 1 else "every block"
     # a stage counts as "every block" only with two or more: one block is named
-    full = [s for s in stages if s and {b for b in all_blocks if _stage(b) == s} <= chosen
-            and sum(1 for b in all_blocks if _stage(b) == s) > 1]
+    full = [
+        s
+        for s in stages
+        if s
+        and {b for b in all_blocks if _stage(b) == s} <= chosen
+        and sum(1 for b in all_blocks if _stage(b) == s) > 1
+    ]
     covered = {b for b in all_blocks if _stage(b) in full}
     if full and covered == chosen and len(blocks) > 1:
-        return f"every block of {_range(full)}" if _consecutive(full, stages) else \
-            "every block of " + _and(full)
+        return f"every block of {_range(full)}" if _consecutive(full, stages) else "every block of " + _and(full)
     if len(blocks) <= 4:
         return _and(blocks)
     return f"{len(blocks)} blocks ({blocks[0]} … {blocks[-1]})"
@@ -115,7 +124,7 @@ def fold(found: list[Finding], ref_structure, model_structure, reference_flops: 
             key = (finding.kind, finding.what, finding.scope)
         groups.setdefault(key, []).append(finding)
     rows = []
-    for key, members in groups.items():
+    for members in groups.values():
         params = sum(f.params_delta for f in members)
         flops = sum(f.flops_delta for f in members)
         first = members[0]
@@ -124,8 +133,11 @@ def fold(found: list[Finding], ref_structure, model_structure, reference_flops: 
             message = _segment_message(first, members, ref_blocks, model_blocks)
         elif first.scope == "block":
             where = blocks_phrase(blocks, model_blocks) if first.kind != FAILURE_KIND else _and(blocks)
-            ref_where = blocks_phrase(list(dict.fromkeys(f.ref_block for f in members if f.ref_block)), ref_blocks) \
-                if all(f.ref_block for f in members) else ""
+            ref_where = (
+                blocks_phrase(list(dict.fromkeys(f.ref_block for f in members if f.ref_block)), ref_blocks)
+                if all(f.ref_block for f in members)
+                else ""
+            )
             if ref_where and ref_where != where and not first.suffix:
                 where += f" (reference: {ref_where})"
             if first.suffix:
@@ -139,20 +151,45 @@ def fold(found: list[Finding], ref_structure, model_structure, reference_flops: 
             noun = _KIND_NOUNS.get(kind, kind)
             total = sum(1 for layer in model_structure.layers if layer.kind == kind)
             paths = list(dict.fromkeys(f.model or f.block for f in members))
-            where = f"every {noun}" if len(members) == total else _and(paths) if len(paths) <= 3 else \
-                f"{len(members)} {noun}s ({paths[0]} … {paths[-1]})"
+            where = (
+                f"every {noun}"
+                if len(members) == total
+                else _and(paths)
+                if len(paths) <= 3
+                else f"{len(members)} {noun}s ({paths[0]} … {paths[-1]})"
+            )
             message = f"{where}: {first.what}"
         else:
             total = sum(1 for layer in model_structure.layers if layer.kind == first.scope)
             paths = list(dict.fromkeys(f.model or f.block for f in members))
-            where = f"every {first.scope}" if len(members) == total else _and(paths) if len(paths) <= 3 else \
-                f"{len(members)} {first.scope}s in {blocks_phrase(blocks, model_blocks)}"
+            where = (
+                f"every {first.scope}"
+                if len(members) == total
+                else _and(paths)
+                if len(paths) <= 3
+                else f"{len(members)} {first.scope}s in {blocks_phrase(blocks, model_blocks)}"
+            )
             message = f"{where}: {first.what}"
         edits = tuple(edit for f in members for edit in f.edits)
-        rows.append((first.position, Difference(
-            first.kind, first.reference, first.model, _message(message, params, flops, reference_flops, first.note),
-            tuple(blocks), params, flops, "none" if first.scope.startswith("setting:") else "layers", message,
-            first.note, edits, tuple(m for f in members for m in f.consequences))))
+        rows.append(
+            (
+                first.position,
+                Difference(
+                    first.kind,
+                    first.reference,
+                    first.model,
+                    _message(message, params, flops, reference_flops, first.note),
+                    tuple(blocks),
+                    params,
+                    flops,
+                    "none" if first.scope.startswith("setting:") else "layers",
+                    message,
+                    first.note,
+                    edits,
+                    tuple(m for f in members for m in f.consequences),
+                ),
+            )
+        )
     rows.sort(key=lambda r: r[0])
     return tuple(row for _, row in rows)
 
@@ -182,8 +219,10 @@ def _segment_message(first: Finding, members: list[Finding], ref_blocks: list[st
             model_stage = first.context or stage
             model_total = sum(1 for b in model_blocks if _stage(b) == model_stage)
             where = stage if model_stage == stage else f"{model_stage} (reference {stage})"
-            return (f"{where}: {model_total} blocks where the reference has {ref_total} "
-                    f"(no counterpart for {_names(labels)})")
+            return (
+                f"{where}: {model_total} blocks where the reference has {ref_total} "
+                f"(no counterpart for {_names(labels)})"
+            )
         model_total = sum(1 for b in model_blocks if _stage(b) == stage)
         ref_stage = first.context or stage
         ref_count = sum(1 for b in ref_blocks if _stage(b) == ref_stage)

@@ -14,8 +14,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from resnet_cli.base.errors import ResnetCliError
-from resnet_cli.spec.fields import (Attention, BlockKind, ConvBias, ResNetSpec, Shortcut, StemKind, StemPool, StrideAt,
-                                    make_divisible)
+from resnet_cli.spec.fields import (
+    Attention,
+    BlockKind,
+    ConvBias,
+    ResNetSpec,
+    Shortcut,
+    StemKind,
+    StemPool,
+    StrideAt,
+    make_divisible,
+)
 from resnet_cli.spec.naming import label, name_spec  # one naming for compare and checkpoints (issue 18)
 
 
@@ -32,6 +41,7 @@ class Closest:
 
 
 # ---- what the structure says ----
+
 
 def _main_convs(block) -> list:
     """The block's own convs: those before a global pool (after it: squeeze-excitation)."""
@@ -54,7 +64,7 @@ def _block_stride(block, convs) -> int:
 def _shortcut_kind(block) -> Shortcut | None:
     kinds = [l.kind for l in block.shortcut]
     if "conv" in kinds:
-        return Shortcut.AVGPOOL if "avgpool" in kinds[:kinds.index("conv")] else Shortcut.PROJECTION
+        return Shortcut.AVGPOOL if "avgpool" in kinds[: kinds.index("conv")] else Shortcut.PROJECTION
     if {"slice", "pad", "cat"} & set(kinds):
         return Shortcut.ZERO_PAD
     return None
@@ -70,14 +80,20 @@ def infer_spec(structure, input_shape) -> ResNetSpec | None:
         return None
     bottleneck = len(convs[0]) == 3
     first = blocks[0].main
-    post_activated = any(l.kind == "bn" for l in first[first.index(convs[0][-1]):]) if convs[0][-1] in first else False
-    block = {(True, True): BlockKind.BOTTLENECK, (False, True): BlockKind.BASIC,
-             (True, False): BlockKind.PREACT_BOTTLENECK, (False, False): BlockKind.PREACT_BASIC}[
-        (bottleneck, post_activated)]
+    post_activated = any(l.kind == "bn" for l in first[first.index(convs[0][-1]) :]) if convs[0][-1] in first else False
+    block = {
+        (True, True): BlockKind.BOTTLENECK,
+        (False, True): BlockKind.BASIC,
+        (True, False): BlockKind.PREACT_BOTTLENECK,
+        (False, False): BlockKind.PREACT_BASIC,
+    }[(bottleneck, post_activated)]
     # a stage starts where a shortcut changes the width (a strided projection that keeps it ends a stage:
     # Keras V2's last-block stride)
-    starts = [0] + [i for i, (b, c) in enumerate(zip(blocks, convs))
-                    if i and _shortcut_kind(b) is not None and c[0].in_channels[0] != c[-1].out_channels]
+    starts = [0] + [
+        i
+        for i, (b, c) in enumerate(zip(blocks, convs))
+        if i and _shortcut_kind(b) is not None and c[0].in_channels[0] != c[-1].out_channels
+    ]
     stages = [blocks[a:b] for a, b in zip(starts, starts[1:] + [len(blocks)])]
     stage_convs = [convs[a:b] for a, b in zip(starts, starts[1:] + [len(blocks)])]
     widths, groups, width_per_group = [], convs[0][1].get("groups", 1) if bottleneck else 1, 64
@@ -113,12 +129,18 @@ def infer_spec(structure, input_shape) -> ResNetSpec | None:
     shortcut = _shortcut_kind(downsampling[0]) if downsampling else Shortcut.PROJECTION
     stem = [l for l in structure.segments[0].main if l.kind == "conv"]
     stem_pool = _stem_pool(structure.segments[0].main)
-    if stem_pool is StemPool.NONE and len(stem) in (2, 4) and stem[-1].kernel == (3, 3) and stem[-1].stride == 2 \
-            and stem[-1].in_channels[0] == stem[-1].out_channels:
+    if (
+        stem_pool is StemPool.NONE
+        and len(stem) in (2, 4)
+        and stem[-1].kernel == (3, 3)
+        and stem[-1].stride == 2
+        and stem[-1].in_channels[0] == stem[-1].out_channels
+    ):
         stem, stem_pool = stem[:-1], StemPool.CONV  # ResNet-RS: a strided 3×3 conv where the max-pool was
     stem_widths = ()
-    if len(stem) == 3 and tuple(c.out_channels for c in stem) != (stem[2].out_channels // 2,) * 2 + \
-            (stem[2].out_channels,):
+    if len(stem) == 3 and tuple(c.out_channels for c in stem) != (stem[2].out_channels // 2,) * 2 + (
+        stem[2].out_channels,
+    ):
         stem_widths = tuple(c.out_channels for c in stem)  # a tiered stem (resnet26t: 24, 32, 64)
     if len(stem) == 1 and stem[0].kernel == (7, 7):
         stem_kind = StemKind.CONV7
@@ -128,8 +150,11 @@ def infer_spec(structure, input_shape) -> ResNetSpec | None:
         stem_kind = StemKind.CIFAR
     else:
         return None
-    every_conv = stem + [c for block_convs in convs for c in block_convs] + \
-        [l for b in blocks for l in b.shortcut if l.kind == "conv"]
+    every_conv = (
+        stem
+        + [c for block_convs in convs for c in block_convs]
+        + [l for b in blocks for l in b.shortcut if l.kind == "conv"]
+    )
     biased = [bool(c.get("bias")) for c in every_conv]
     conv_bias = ConvBias.ALL if all(biased) else ConvBias.NONE if not any(biased) else ConvBias.UNLESS_NORMALIZED
     attention, reduction = _attention(blocks[0])
@@ -145,11 +170,23 @@ def infer_spec(structure, input_shape) -> ResNetSpec | None:
     try:
         return ResNetSpec(
             **extra,
-            block=block, layers=tuple(len(s) for s in stages), widths=tuple(widths), stem=stem_kind,
-            stem_width=stem[-1].out_channels, stem_widths=stem_widths, stem_pool=stem_pool,
-            stride_at=stride_at, shortcut=shortcut, groups=groups, width_per_group=width_per_group,
-            se=attention, se_reduction=reduction, dilate=tuple(dilate) if any(dilate) else (),
-            conv_bias=conv_bias, num_classes=linear[-1].out_shape[-1], in_channels=input_shape[1],
+            block=block,
+            layers=tuple(len(s) for s in stages),
+            widths=tuple(widths),
+            stem=stem_kind,
+            stem_width=stem[-1].out_channels,
+            stem_widths=stem_widths,
+            stem_pool=stem_pool,
+            stride_at=stride_at,
+            shortcut=shortcut,
+            groups=groups,
+            width_per_group=width_per_group,
+            se=attention,
+            se_reduction=reduction,
+            dilate=tuple(dilate) if any(dilate) else (),
+            conv_bias=conv_bias,
+            num_classes=linear[-1].out_shape[-1],
+            in_channels=input_shape[1],
         ).validate()
     except ResnetCliError:
         return None
@@ -162,7 +199,7 @@ def _attention(block) -> tuple[Attention, int]:
     pool = next((i for i, l in enumerate(main) if l.kind == "gap"), None)
     if pool is None:
         return Attention.NONE, 16
-    after = main[pool + 1:]
+    after = main[pool + 1 :]
     squeeze = next((l for l in after if l.kind == "linear" or (l.kind == "conv" and l.kernel == (1, 1))), None)
     if squeeze is None:
         return Attention.ECA, 16
@@ -197,11 +234,11 @@ def _near(spec: ResNetSpec):
 
 def closest(structure, input_shape, reference: str | None = None) -> Closest | None:
     """The variant and flags the model is (``exact``), or is nearest to; None when no spec describes it."""
-    from resnet_cli.structure.align import align
-    from resnet_cli.structure.align import structure as structure_of
     from resnet_cli.analysis.analyze import analyze
     from resnet_cli.analysis.records import AnalysisFailure
     from resnet_cli.nn.model import build_model
+    from resnet_cli.structure.align import align
+    from resnet_cli.structure.align import structure as structure_of
 
     inferred = spec = infer_spec(structure, input_shape)
     if spec is None:

@@ -13,9 +13,14 @@ import os
 
 from resnet_cli.base.errors import UsageError
 
-APPLICATIONS = {"resnet50_keras": "ResNet50", "resnet101_keras": "ResNet101", "resnet152_keras": "ResNet152",
-                "resnet50v2_keras": "ResNet50V2", "resnet101v2_keras": "ResNet101V2",
-                "resnet152v2_keras": "ResNet152V2"}
+APPLICATIONS = {
+    "resnet50_keras": "ResNet50",
+    "resnet101_keras": "ResNet101",
+    "resnet152_keras": "ResNet152",
+    "resnet50v2_keras": "ResNet50V2",
+    "resnet101v2_keras": "ResNet101V2",
+    "resnet152v2_keras": "ResNet152V2",
+}
 
 
 def check_path(path: str) -> None:
@@ -30,8 +35,10 @@ def application(spec) -> str:
     for name, constructor in APPLICATIONS.items():
         if spec is not None and VARIANTS[name].spec == spec.replace(num_classes=1000):
             return constructor
-    raise UsageError("--export-weights FILE.weights.h5 writes keras.applications' ResNets (the *_keras variants: "
-                     f"{', '.join(APPLICATIONS)}); the second model is none of them")
+    raise UsageError(
+        "--export-weights FILE.weights.h5 writes keras.applications' ResNets (the *_keras variants: "
+        f"{', '.join(APPLICATIONS)}); the second model is none of them"
+    )
 
 
 def write(state: dict, spec, path: str) -> str:
@@ -48,8 +55,9 @@ def write(state: dict, spec, path: str) -> str:
     from resnet_cli.sources.keras_files import torch_prefix
 
     with keras_model.device_scope("cpu"):
-        model = getattr(keras.applications, constructor)(weights=None, classes=spec.num_classes,
-                                                         classifier_activation=None)
+        model = getattr(keras.applications, constructor)(
+            weights=None, classes=spec.num_classes, classifier_activation=None
+        )
         preact = spec.block.is_preact
         for layer in model.layers:
             if not layer.weights:

@@ -96,8 +96,12 @@ def choose(target, analyze):
     shape = variant_input(found.name, target.input_shape[1], target.input_shape[0])
     if shape is None or tuple(shape) == tuple(target.input_shape):
         return target, analyzed, input_note(who, target.input_shape, found.label, found.exact), found.label
-    return (dataclasses.replace(target, input_shape=shape), None, input_note(who, shape, found.label, found.exact),
-            found.label)
+    return (
+        dataclasses.replace(target, input_shape=shape),
+        None,
+        input_note(who, shape, found.label, found.exact),
+        found.label,
+    )
 
 
 def _other_inputs(target, analyze):
@@ -125,7 +129,8 @@ def _with_default_note(error, target):
     if not getattr(error, "breaks_midway", False):  # its own exception, or the input refused (said already)
         return error
     try:
-        return type(error)(f"{error}; it was analysed at the default input {_shape(target.input_shape)}: "
-                           f"{DEFAULT_NOTE}")
+        return type(error)(
+            f"{error}; it was analysed at the default input {_shape(target.input_shape)}: {DEFAULT_NOTE}"
+        )
     except TypeError:  # an error type built otherwise: as it is
         return error

@@ -16,11 +16,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from resnet_cli.spec import registry
 from resnet_cli.base.errors import RuntimeFailure, UsageError
 from resnet_cli.comparison.folding import Difference
 from resnet_cli.comparison.identify import Closest
 from resnet_cli.comparison.stage_alignment import StageCount, aligned_stages, own_stages, parse_stages, stage_of_path
+from resnet_cli.spec import registry
+
 
 @dataclass(frozen=True)
 class ModelCount:
@@ -152,22 +153,35 @@ class _Analysed:
 
 
 def _analyse(target, reference: str | None, source: str | None = None) -> _Analysed:
-    from resnet_cli.structure.align import structure
     from resnet_cli.comparison.identify import closest, name_spec
     from resnet_cli.sources.target import analyze
+    from resnet_cli.structure.align import structure
 
     analyzed = analyze(target, allow_partial=target.is_user_code)
-    shaped = structure(analyzed.analysis, analyzed.failure is not None,
-                       analyzed.failure.module if analyzed.failure is not None else None)
+    shaped = structure(
+        analyzed.analysis,
+        analyzed.failure is not None,
+        analyzed.failure.module if analyzed.failure is not None else None,
+    )
     if target.spec is None:  # user code: which variant it is, the search says
         found = closest(shaped, tuple(analyzed.analysis.input_shape), reference)
     elif target.variant is not None and target.variant.name in registry.VARIANTS and not target.changed:
         found = Closest(target.variant.name, (), True, target.spec)
     else:  # flags or a checkpoint: the registered name it differs least from, and the flags
         found = Closest(*name_spec(target.spec, reference), True, target.spec)
-    return _Analysed(target, target.name, source or target.source, target.description, analyzed.model,
-                     analyzed.analysis, shaped, analyzed.device, tuple(target.notes) + tuple(analyzed.notes),
-                     analyzed.failure, found)
+    return _Analysed(
+        target,
+        target.name,
+        source or target.source,
+        target.description,
+        analyzed.model,
+        analyzed.analysis,
+        shaped,
+        analyzed.device,
+        tuple(target.notes) + tuple(analyzed.notes),
+        analyzed.failure,
+        found,
+    )
 
 
 def check_export(names: list[str], path: str) -> None:
@@ -175,16 +189,23 @@ def check_export(names: list[str], path: str) -> None:
     from resnet_cli.comparison.port import check_path
 
     if len(names) > 2:
-        raise UsageError(f"--export-weights ports the first model's weights to the second; {len(names)} models were "
-                         "given (give two, or one to port from its closest variant)")
+        raise UsageError(
+            f"--export-weights ports the first model's weights to the second; {len(names)} models were "
+            "given (give two, or one to port from its closest variant)"
+        )
     check_path(path)
     from resnet_cli.comparison.keras_port import check_path as check_keras_path
 
     check_keras_path(path)
 
 
-def compare_models(names: list[str], overrides: dict | None = None, input_shape: tuple[int, ...] | None = None,
-                   stages: list[str] | None = None, weights: str | None = None) -> ModelComparison:
+def compare_models(
+    names: list[str],
+    overrides: dict | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    stages: list[str] | None = None,
+    weights: str | None = None,
+) -> ModelComparison:
     """Analyse every model once, align each with the first, name its differences, identify it.
 
     ``overrides`` (spec field -> value) change every registered model; ``weights`` is a checkpoint for the
@@ -194,11 +215,17 @@ def compare_models(names: list[str], overrides: dict | None = None, input_shape:
 
     registered = [n for n in names if not is_user_model(n)]
     if overrides and not registered:
-        raise UsageError("architecture override flags change registered models, and none is named; "
-                         "your own model's structure comes from its code")
+        raise UsageError(
+            "architecture override flags change registered models, and none is named; "
+            "your own model's structure comes from its code"
+        )
     reference = names[0] if names[0] in registry.VARIANTS else None
-    targets = [resolve_target(name, None if is_user_model(name) else overrides, input_shape,
-                              weights=weights if index == 0 else None) for index, name in enumerate(names)]
+    targets = [
+        resolve_target(
+            name, None if is_user_model(name) else overrides, input_shape, weights=weights if index == 0 else None
+        )
+        for index, name in enumerate(names)
+    ]
     if input_shape is None:  # every model at one input: the one the first was made for (comparison.made_for)
         targets = _at_one_input(targets, [n for n in names if not is_user_model(n)], overrides)
     analysed = [_analyse(target, reference) for target in targets]
@@ -213,11 +240,13 @@ def compare_models(names: list[str], overrides: dict | None = None, input_shape:
         # one model alone: compared with the registered variant closest to it
         found = subject.closest
         description = registry.VARIANTS[found.name].description + (", with the flags shown" if found.flags else "")
-        candidate = dataclasses.replace(target_of_spec(found.spec, tuple(subject.analysis.input_shape)),
-                                        name=found.label,
-                                        description=f"the registered variant closest to "
-                                                    f"{'the part that ran' if subject.failure else 'it'}: "
-                                                    f"{description}")
+        candidate = dataclasses.replace(
+            target_of_spec(found.spec, tuple(subject.analysis.input_shape)),
+            name=found.label,
+            description=f"the registered variant closest to "
+            f"{'the part that ran' if subject.failure else 'it'}: "
+            f"{description}",
+        )
         analysed.insert(0, _analyse(candidate, found.name, source="closest"))
     if analysed[0].failure is not None and not stages and weights is None:
         analysed = _runs_first(analysed)
@@ -241,20 +270,27 @@ def _runs_first(analysed: list[_Analysed]) -> list[_Analysed]:
     if whole is None:
         return analysed
     broken, reference = analysed[0], analysed[whole]
-    note = (f"{broken.name}: its forward fails in {broken.failure.module or 'its own forward'}, so the models are "
-            f"compared with {reference.name}, the first that runs to the end")
+    note = (
+        f"{broken.name}: its forward fails in {broken.failure.module or 'its own forward'}, so the models are "
+        f"compared with {reference.name}, the first that runs to the end"
+    )
     reference = dataclasses.replace(reference, notes=(*reference.notes, note))
-    return [reference, *analysed[:whole], *analysed[whole + 1:]]
+    return [reference, *analysed[:whole], *analysed[whole + 1 :]]
 
 
 def _stays_first(broken: _Analysed, stages, weights) -> _Analysed:
     """A broken first model that stays the reference (``_runs_first`` would move it), with the note that says
     why: --stages are given per model in the order of the models, --weights loads into the first model."""
-    why = "--stages names each model's stages in the order the models are given" if stages else \
-        f"--weights {weights} is loaded into the first model"
-    note = (f"{broken.name}: its forward fails in {broken.failure.module or 'its own forward'}, but it stays the "
-            f"reference, as {why}; the others are compared with it up to where it breaks (without --stages and "
-            "--weights, the first model that runs to the end would be the reference)")
+    why = (
+        "--stages names each model's stages in the order the models are given"
+        if stages
+        else f"--weights {weights} is loaded into the first model"
+    )
+    note = (
+        f"{broken.name}: its forward fails in {broken.failure.module or 'its own forward'}, but it stays the "
+        f"reference, as {why}; the others are compared with it up to where it breaks (without --stages and "
+        "--weights, the first model that runs to the end would be the reference)"
+    )
     return dataclasses.replace(broken, notes=(*broken.notes, note))
 
 
@@ -270,11 +306,17 @@ def _at_one_input(targets: list, registered: list[str], overrides: dict | None) 
         if first.source != "checkpoint":
             shape = resolve_target(registered[0], overrides).input_shape
             first = dataclasses.replace(first, input_shape=(first.input_shape[0], first.input_shape[1], *shape[2:]))
-            note = f"{first.name}: not identified as a registered variant; every model analysed at {registered[0]}'s " \
-                   f"input, {'×'.join(map(str, first.input_shape))} (--input NxCxHxW changes it)"
+            note = (
+                f"{first.name}: not identified as a registered variant; every model analysed at {registered[0]}'s "
+                f"input, {'×'.join(map(str, first.input_shape))} (--input NxCxHxW changes it)"
+            )
     shape = first.input_shape
-    moved = [dataclasses.replace(t, input_shape=(t.input_shape[0], t.input_shape[1], *shape[2:]))
-             if tuple(t.input_shape[2:]) != tuple(shape[2:]) else t for t in targets[1:]]
+    moved = [
+        dataclasses.replace(t, input_shape=(t.input_shape[0], t.input_shape[1], *shape[2:]))
+        if tuple(t.input_shape[2:]) != tuple(shape[2:])
+        else t
+        for t in targets[1:]
+    ]
     for target in moved:
         if target.spec is not None:
             check_input(target.spec, target.input_shape, target.name)
@@ -284,12 +326,12 @@ def _at_one_input(targets: list, registered: list[str], overrides: dict | None) 
 
 
 def _comparison(analysed: list[_Analysed], stage_choices) -> ModelComparison:
-    from resnet_cli.structure.align import align
     from resnet_cli.comparison.costs import charge, combined
     from resnet_cli.comparison.diagnose import findings
     from resnet_cli.comparison.folding import fold
-    from resnet_cli.report.rows import totals
     from resnet_cli.comparison.stage_alignment import unused_modules
+    from resnet_cli.report.rows import totals
+    from resnet_cli.structure.align import align
 
     first = analysed[0]
     first_totals = totals(first.analysis)
@@ -307,47 +349,76 @@ def _comparison(analysed: list[_Analysed], stage_choices) -> ModelComparison:
             failure = (item.failure.module, item.failure.why or item.failure.reason) if item.failure else None
             rows = fold(findings(alignment, failure), first.structure, item.structure, first_totals.flops)
             rows = charge(rows, first.model, first.analysis, item.model, alignment, item.analysis)
-            differences = rows + unused_modules(first.model, first.analysis, item.model, item.analysis,
-                                                    item.failure is not None)
-            remainder = combined(differences, first.analysis, item.analysis, alignment) \
-                if differences and item.failure is None and first.failure is None else None
+            differences = rows + unused_modules(
+                first.model, first.analysis, item.model, item.analysis, item.failure is not None
+            )
+            remainder = (
+                combined(differences, first.analysis, item.analysis, alignment)
+                if differences and item.failure is None and first.failure is None
+                else None
+            )
             if remainder is not None:
                 differences += (remainder,)
-            aligned = stages if by_position else aligned_stages(first.analysis, own[0], alignment, item.analysis,
-                                                                item.failure is not None)
+            aligned = (
+                stages
+                if by_position
+                else aligned_stages(first.analysis, own[0], alignment, item.analysis, item.failure is not None)
+            )
         alignments.append(alignment)
-        counts.append(ModelCount(
-            name=item.name, source=item.source, description=item.description,
-            input_shape=tuple(item.analysis.input_shape), output_shape=item.analysis.output_shape,
-            device=item.device, stages=stages, params=total.params, flops=total.flops, macs=total.macs,
-            notes=item.notes, failed_in=item.failure.module if item.failure is not None else None,
-            failure=item.failure.reason if item.failure is not None else None, differences=differences,
-            failed_type=item.failure.module_type if item.failure else None,
-            failed_operator=item.failure.operator if item.failure else None,
-            failure_why=item.failure.why if item.failure else None,
-            closest=item.closest if index else (item.closest if len(analysed) == 1 else None), aligned=aligned,
-            unsupported=item.analysis.unsupported_ops(),
-            identified_as=(item.closest.name, item.closest.flags) if item.closest and item.closest.exact else None))
+        counts.append(
+            ModelCount(
+                name=item.name,
+                source=item.source,
+                description=item.description,
+                input_shape=tuple(item.analysis.input_shape),
+                output_shape=item.analysis.output_shape,
+                device=item.device,
+                stages=stages,
+                params=total.params,
+                flops=total.flops,
+                macs=total.macs,
+                notes=item.notes,
+                failed_in=item.failure.module if item.failure is not None else None,
+                failure=item.failure.reason if item.failure is not None else None,
+                differences=differences,
+                failed_type=item.failure.module_type if item.failure else None,
+                failed_operator=item.failure.operator if item.failure else None,
+                failure_why=item.failure.why if item.failure else None,
+                closest=item.closest if index else (item.closest if len(analysed) == 1 else None),
+                aligned=aligned,
+                unsupported=item.analysis.unsupported_ops(),
+                identified_as=(item.closest.name, item.closest.flags) if item.closest and item.closest.exact else None,
+            )
+        )
     for index, count in enumerate(counts):
         divergences.append(_divergence(counts, index, first) if index and count.differences else None)
-    names = tuple(s.name for s in own[0]) if not by_position else \
-        tuple(" / ".join(dict.fromkeys(s[i].name for s in own if i < len(s))) for i in range(max(map(len, own))))
+    names = (
+        tuple(s.name for s in own[0])
+        if not by_position
+        else tuple(" / ".join(dict.fromkeys(s[i].name for s in own if i < len(s))) for i in range(max(map(len, own))))
+    )
     return ModelComparison(tuple(counts), names, tuple(divergences), by_position, (tuple(analysed), tuple(alignments)))
 
 
 def _divergence(counts: list[ModelCount], index: int, first: _Analysed) -> Divergence:
     difference = counts[index].differences[0]
     reference_stages = counts[0].aligned
-    stage_index = stage_of_path(first.analysis, difference.reference, reference_stages, counts[index].aligned,
-                                difference.model)
+    stage_index = stage_of_path(
+        first.analysis, difference.reference, reference_stages, counts[index].aligned, difference.model
+    )
     ours = reference_stages[stage_index] if stage_index < len(reference_stages) else None
     theirs = counts[index].aligned[stage_index] if stage_index < len(counts[index].aligned) else None
     return Divergence(
-        index=stage_index, stage=ours.name if ours else "", model=counts[index].name,
-        stage_in_model=theirs.name if theirs else None, reference_shape=ours.output_shape if ours else None,
+        index=stage_index,
+        stage=ours.name if ours else "",
+        model=counts[index].name,
+        stage_in_model=theirs.name if theirs else None,
+        reference_shape=ours.output_shape if ours else None,
         output_shape=theirs.output_shape if theirs else None,
         params=Delta(ours.params if ours else None, theirs.params if theirs else None),
-        flops=Delta(ours.flops if ours else None, theirs.flops if theirs else None), difference=difference)
+        flops=Delta(ours.flops if ours else None, theirs.flops if theirs else None),
+        difference=difference,
+    )
 
 
 def export_weights(comparison: ModelComparison, path: str, seed: int = 0, source_state: dict | None = None) -> dict:
@@ -358,8 +429,10 @@ def export_weights(comparison: ModelComparison, path: str, seed: int = 0, source
 
     analysed, alignments = comparison.handles
     if len(analysed) != 2:
-        raise RuntimeFailure(f"--export-weights: no registered variant is close to {analysed[0].name}; there is no "
-                             "model to port weights from (name one: `compare REFERENCE MODEL --export-weights FILE`)")
+        raise RuntimeFailure(
+            f"--export-weights: no registered variant is close to {analysed[0].name}; there is no "
+            "model to port weights from (name one: `compare REFERENCE MODEL --export-weights FILE`)"
+        )
     source, target = analysed
     plan = port.plan(alignments[1], source.model, target.model)
     if not plan.complete:
@@ -372,9 +445,16 @@ def export_weights(comparison: ModelComparison, path: str, seed: int = 0, source
     else:
         written = port.write(state, path)
     from_checkpoint = source_state is not None or source.target.weights is not None
-    return {"path": path, "format": written, "tensors": len(state), "identical": alignments[1].identical,
-            "source": source.name, "target": target.name, "seed": None if from_checkpoint else seed,
-            "checkpoint": source.target.weights}
+    return {
+        "path": path,
+        "format": written,
+        "tensors": len(state),
+        "identical": alignments[1].identical,
+        "source": source.name,
+        "target": target.name,
+        "seed": None if from_checkpoint else seed,
+        "checkpoint": source.target.weights,
+    }
 
 
 def _seeded_state(source: _Analysed, seed: int) -> dict:

@@ -84,8 +84,9 @@ def plan(alignment, source_model, target_model) -> Port:
             if target_shapes.get(target_name, ()) == source_shapes.get(source_name):
                 names.setdefault(target_name, source_name)
     used = set(names.values())
-    return Port(names, tuple(n for n in target_shapes if n not in names),
-                tuple(n for n in source_shapes if n not in used))
+    return Port(
+        names, tuple(n for n in target_shapes if n not in names), tuple(n for n in source_shapes if n not in used)
+    )
 
 
 def ported_state(port: Port, source_state: dict) -> dict:

@@ -10,13 +10,21 @@ a whole alignment.
 
 from __future__ import annotations
 
+from resnet_cli.comparison.findings import (
+    CHANGED_KIND,
+    EXTRA_KIND,
+    MISSING_KIND,
+    BlockPair,
+    Finding,
+    config_changes,
+    parent,
+    relative,
+)
 from resnet_cli.structure.align import CHANGED, EXTRA, MISSING, SAME
-from resnet_cli.comparison.findings import (CHANGED_KIND, EXTRA_KIND, MISSING_KIND, BlockPair, Finding,
-                                            config_changes, parent, relative)
 from resnet_cli.structure.layers import Layer, describe
 
-
 # ---- recognisers: each takes the matches it explains ----
+
 
 def _main_convs(layers: tuple[Layer, ...]) -> list[Layer]:
     """The block's own convs: those before a global pool (after it: squeeze-excitation)."""
@@ -34,8 +42,8 @@ def _block_shape(segment) -> str:
     convs = _main_convs(segment.main)
     kernels = ", ".join("×".join(map(str, c.kernel or ())) for c in convs)
     noun = {2: "basic block", 3: "bottleneck"}.get(len(convs), f"block of {len(convs)} convs")
-    own = segment.main[:segment.main.index(convs[-1]) + 2] if convs else segment.main  # up to its last conv's BN
-    preact = bool(convs) and not any(l.kind == "bn" for l in own[own.index(convs[-1]):])
+    own = segment.main[: segment.main.index(convs[-1]) + 2] if convs else segment.main  # up to its last conv's BN
+    preact = bool(convs) and not any(l.kind == "bn" for l in own[own.index(convs[-1]) :])
     return f"{'pre-activation ' if preact else ''}{noun} ({kernels} conv{'s' if len(convs) != 1 else ''})"
 
 
@@ -46,8 +54,11 @@ def _block_kind(block: BlockPair) -> None:
     if ref_shape == model_shape:
         return
     what = f"{model_shape} where the reference has {'an' if ref_shape[0] in 'aeiou' else 'a'} {ref_shape}"
-    taken = [m for m in block.open if m.part in ("main", "tail")
-             and ((m.ref or m.model).kind in ("conv", "bn", "relu") or m.part == "tail")]
+    taken = [
+        m
+        for m in block.open
+        if m.part in ("main", "tail") and ((m.ref or m.model).kind in ("conv", "bn", "relu") or m.part == "tail")
+    ]
     block.add(Finding(CHANGED_KIND, what, "", reference=seg.ref.path or None, model=seg.model.path or None), taken)
 
 
@@ -58,7 +69,7 @@ def _gate(layers) -> list[Layer]:
     if start is None:
         return []
     end = next((i for i in range(start, len(layers)) if layers[i].kind == "mul"), None)
-    gate = layers[start:end + 1] if end is not None else []
+    gate = layers[start : end + 1] if end is not None else []
     return gate if any(l.kind == "sigmoid" for l in gate) else []
 
 
@@ -67,12 +78,17 @@ def _gate_words(gate: list[Layer]) -> str:
     attention (global average pool, a 1-D conv of 5 across channels, sigmoid gate)"."""
     one_d = [l for l in gate if l.kind == "conv" and l.in_shapes and len(l.in_shapes[0]) == 3]
     if one_d:
-        return (f"efficient channel attention (global average pool, a 1-D conv of {_tuple(one_d[0].kernel or ())} "
-                "across channels, sigmoid gate)")
+        return (
+            f"efficient channel attention (global average pool, a 1-D conv of {_tuple(one_d[0].kernel or ())} "
+            "across channels, sigmoid gate)"
+        )
     squeeze = [l for l in gate if l.kind in ("linear", "conv")]
     widths = "→".join([str(squeeze[0].in_channels[0])] + [str(l.out_channels) for l in squeeze]) if squeeze else ""
-    return f"squeeze-and-excitation (global average pool, 1×1 convs {widths}, sigmoid gate)" if widths else \
-        "squeeze-and-excitation (global average pool, 1×1 convs, sigmoid gate)"
+    return (
+        f"squeeze-and-excitation (global average pool, 1×1 convs {widths}, sigmoid gate)"
+        if widths
+        else "squeeze-and-excitation (global average pool, 1×1 convs, sigmoid gate)"
+    )
 
 
 def _squeeze_excitation(block: BlockPair) -> None:
@@ -91,15 +107,21 @@ def _squeeze_excitation(block: BlockPair) -> None:
     if not taken:
         return
     if ref_gate and model_gate:
-        finding = Finding(CHANGED_KIND, f"{model_words.split(' (')[0]} where the reference has "
-                                        f"{ref_words.split(' (')[0]}", "", note=f"{model_words}; the reference: "
-                                                                               f"{ref_words}", **where)
+        finding = Finding(
+            CHANGED_KIND,
+            f"{model_words.split(' (')[0]} where the reference has {ref_words.split(' (')[0]}",
+            "",
+            note=f"{model_words}; the reference: {ref_words}",
+            **where,
+        )
     elif model_gate:
-        finding = Finding(EXTRA_KIND, f"{model_words.split(' (')[0]} that the reference does not have", "",
-                          note=model_words, **where)
+        finding = Finding(
+            EXTRA_KIND, f"{model_words.split(' (')[0]} that the reference does not have", "", note=model_words, **where
+        )
     else:
-        finding = Finding(MISSING_KIND, f"no {ref_words.split(' (')[0]} where the reference has one", "",
-                          note=ref_words, **where)
+        finding = Finding(
+            MISSING_KIND, f"no {ref_words.split(' (')[0]} where the reference has one", "", note=ref_words, **where
+        )
     block.add(finding, taken)
 
 
@@ -109,10 +131,12 @@ def _shortcut_kind(layers: tuple[Layer, ...]) -> str:
         return "identity"
     if "conv" in kinds:
         conv = next(l for l in layers if l.kind == "conv")
-        pooled = "avgpool" in kinds[:kinds.index("conv")]
+        pooled = "avgpool" in kinds[: kinds.index("conv")]
         kernel = "×".join(map(str, conv.kernel or ()))
-        return f"{'avg-pool projection' if pooled else 'projection'} ({'2×2 avg-pool, then ' if pooled else ''}" \
-               f"{kernel} conv{' + BatchNorm' if 'bn' in kinds else ''})"
+        return (
+            f"{'avg-pool projection' if pooled else 'projection'} ({'2×2 avg-pool, then ' if pooled else ''}"
+            f"{kernel} conv{' + BatchNorm' if 'bn' in kinds else ''})"
+        )
     if {"slice", "pad", "cat"} & set(kinds):
         return "zero-padding (subsample, pad the new channels with zeros)"
     if kinds == ["maxpool"]:
@@ -128,8 +152,10 @@ def _shortcuts(block: BlockPair) -> None:
     names = {"projection": "option B", "zero-padding": "option A"}
     ref_word, model_word = ref_kind.split(" (")[0], model_kind.split(" (")[0]
     model_detail, ref_detail = model_kind.partition(" (")[2].rstrip(")"), ref_kind.partition(" (")[2].rstrip(")")
-    what = (f"{model_word} shortcut{' (' + model_detail + ')' if model_detail else ''} where the reference's is "
-            f"{'an' if ref_word[0] in 'aeiou' else 'a'} {ref_word}{' (' + ref_detail + ')' if ref_detail else ''}")
+    what = (
+        f"{model_word} shortcut{' (' + model_detail + ')' if model_detail else ''} where the reference's is "
+        f"{'an' if ref_word[0] in 'aeiou' else 'a'} {ref_word}{' (' + ref_detail + ')' if ref_detail else ''}"
+    )
     if ref_word in names and model_word in names:
         what = f"{model_word} shortcut ({names[model_word]}) where the reference has {ref_word} ({names[ref_word]})"
     taken = [m for m in block.open if m.part == "shortcut"]
@@ -137,8 +163,15 @@ def _shortcuts(block: BlockPair) -> None:
 
 
 def _strides(block: BlockPair) -> None:
-    pairs = [m for m in block.segment.matches if m.ref is not None and m.model is not None and m.ref.kind == "conv"
-             and m.part in ("main", "shortcut") and (m in block.open or m.status == SAME)]
+    pairs = [
+        m
+        for m in block.segment.matches
+        if m.ref is not None
+        and m.model is not None
+        and m.ref.kind == "conv"
+        and m.part in ("main", "shortcut")
+        and (m in block.open or m.status == SAME)
+    ]
     # a stride that is the same number written another way ((1,) for a 1-D conv, (1, 1)) is no difference
     moved_any = [m for m in pairs if "stride" in block.unexplained(m) and m.ref.stride != m.model.stride]
     if not moved_any:
@@ -165,8 +198,11 @@ def _strides(block: BlockPair) -> None:
         elif first is not None and len(main) == 3 and first.model.kernel == (3, 3) and main[0].ref.stride > 1:
             what += " — this is the v1.5 placement"
     seg = block.segment
-    block.add(Finding(CHANGED_KIND, what, "", reference=seg.ref.path or None, model=seg.model.path or None),
-              moved_any, {"stride"})
+    block.add(
+        Finding(CHANGED_KIND, what, "", reference=seg.ref.path or None, model=seg.model.path or None),
+        moved_any,
+        {"stride"},
+    )
 
 
 def _and(names: list[str]) -> str:
@@ -177,24 +213,52 @@ def _activations(block: BlockPair) -> None:
     seg = block.segment
     missing_tail = [m for m in block.open if m.part == "tail" and m.status == MISSING and m.ref.is_activation]
     extra_tail = [m for m in block.open if m.part == "tail" and m.status == EXTRA and m.model.is_activation]
-    main_end = [m for m in block.open if m.part == "main" and m.status == EXTRA and m.model.is_activation
-                and m.model is (seg.model.main[-1] if seg.model.main else None)]
+    main_end = [
+        m
+        for m in block.open
+        if m.part == "main"
+        and m.status == EXTRA
+        and m.model.is_activation
+        and m.model is (seg.model.main[-1] if seg.model.main else None)
+    ]
     where = dict(reference=seg.ref.path or None, model=seg.model.path or None)
     for missing in missing_tail:
         act = describe(missing.ref)
         if main_end:
-            block.add(Finding(CHANGED_KIND, f"{act} before the residual addition instead of after it", "",
-                              note="same parameters and fvcore FLOPs, but the block's output is no longer "
-                                   "rectified and its shortcut carries a rectified signal", **where),
-                      [missing, main_end.pop()])
+            block.add(
+                Finding(
+                    CHANGED_KIND,
+                    f"{act} before the residual addition instead of after it",
+                    "",
+                    note="same parameters and fvcore FLOPs, but the block's output is no longer "
+                    "rectified and its shortcut carries a rectified signal",
+                    **where,
+                ),
+                [missing, main_end.pop()],
+            )
         else:
-            block.add(Finding(MISSING_KIND, f"no {act} after the residual addition", "",
-                              note="fvcore counts no FLOPs for it, but without it the block's output is not "
-                                   "rectified: another function with the same parameters", **where), [missing])
+            block.add(
+                Finding(
+                    MISSING_KIND,
+                    f"no {act} after the residual addition",
+                    "",
+                    note="fvcore counts no FLOPs for it, but without it the block's output is not "
+                    "rectified: another function with the same parameters",
+                    **where,
+                ),
+                [missing],
+            )
     for extra in extra_tail:
-        block.add(Finding(EXTRA_KIND, f"a {describe(extra.model)} after the residual addition that the reference "
-                                      "does not have", "", note="it changes what the block computes", **where),
-                  [extra])
+        block.add(
+            Finding(
+                EXTRA_KIND,
+                f"a {describe(extra.model)} after the residual addition that the reference does not have",
+                "",
+                note="it changes what the block computes",
+                **where,
+            ),
+            [extra],
+        )
 
 
 def _expansion(block: BlockPair) -> None:
@@ -207,13 +271,26 @@ def _expansion(block: BlockPair) -> None:
     model_ratio = model_convs[2].out_channels / model_convs[1].out_channels
     if ref_ratio == model_ratio or ref_convs[2].out_channels == model_convs[2].out_channels:
         return  # the same output width with another inner width (ResNeXt, Wide) is not another expansion
-    channel_origins = [m for m in block.open if m.status == CHANGED and m.ref.kind in ("conv", "linear")
-                       and not config_changes(m) and m.ref.in_channels == m.model.in_channels]
-    what = (f"expansion {_ratio(model_ratio)} where the reference has {_ratio(ref_ratio)}: the block widens "
-            f"{model_convs[1].out_channels} to {model_convs[2].out_channels} channels where the reference widens "
-            f"{ref_convs[1].out_channels} to {ref_convs[2].out_channels}")
-    finding = Finding(CHANGED_KIND, f"expansion {_ratio(model_ratio)} where the reference has {_ratio(ref_ratio)}",
-                      "", reference=seg.ref.path or None, model=seg.model.path or None)
+    channel_origins = [
+        m
+        for m in block.open
+        if m.status == CHANGED
+        and m.ref.kind in ("conv", "linear")
+        and not config_changes(m)
+        and m.ref.in_channels == m.model.in_channels
+    ]
+    what = (
+        f"expansion {_ratio(model_ratio)} where the reference has {_ratio(ref_ratio)}: the block widens "
+        f"{model_convs[1].out_channels} to {model_convs[2].out_channels} channels where the reference widens "
+        f"{ref_convs[1].out_channels} to {ref_convs[2].out_channels}"
+    )
+    finding = Finding(
+        CHANGED_KIND,
+        f"expansion {_ratio(model_ratio)} where the reference has {_ratio(ref_ratio)}",
+        "",
+        reference=seg.ref.path or None,
+        model=seg.model.path or None,
+    )
     finding.note = what.split(": ", 1)[1]
     block.add(finding, channel_origins)
 
@@ -228,12 +305,20 @@ def _biases(block: BlockPair) -> None:
         if match.status != CHANGED or "bias" not in block.unexplained(match):
             continue
         ref, model = match.ref, match.model
-        where = dict(reference=ref.module or None, model=model.module or None,
-                     suffix=relative(model.module, block.segment.model.path), scope=ref.kind)
+        where = dict(
+            reference=ref.module or None,
+            model=model.module or None,
+            suffix=relative(model.module, block.segment.model.path),
+            scope=ref.kind,
+        )
         if model.get("bias"):
-            finding = Finding(EXTRA_KIND, f"a bias where the reference's {_kind_word(ref)} has none", "",
-                              note="a bias before a BatchNorm is cancelled by its mean" if ref.kind == "conv" else "",
-                              **where)
+            finding = Finding(
+                EXTRA_KIND,
+                f"a bias where the reference's {_kind_word(ref)} has none",
+                "",
+                note="a bias before a BatchNorm is cancelled by its mean" if ref.kind == "conv" else "",
+                **where,
+            )
         else:
             finding = Finding(MISSING_KIND, f"no bias where the reference's {_kind_word(ref)} has one", "", **where)
         block.add(finding, [match], {"bias"})
@@ -246,16 +331,24 @@ def _layer_changes(block: BlockPair) -> None:
         changes = block.unexplained(match)
         ref, model = match.ref, match.model
         name = block.name(model, "model", match.part)
-        where = dict(reference=ref.module or None, model=model.module or None,
-                     suffix=relative(model.module, block.segment.model.path))
-        prefix = "" if where["suffix"] or block.segment.ref.kind == "glue" and model.module else f"{name}: "
+        where = dict(
+            reference=ref.module or None,
+            model=model.module or None,
+            suffix=relative(model.module, block.segment.model.path),
+        )
+        prefix = "" if where["suffix"] or (block.segment.ref.kind == "glue" and model.module) else f"{name}: "
         if changes:
             model_config, ref_config = dict(model.config), dict(ref.config)
-            parts = [_change_words(key, model_config.get(key), ref_config.get(key)) for key in sorted(changes)
-                     if key != "kernel"]
+            parts = [
+                _change_words(key, model_config.get(key), ref_config.get(key))
+                for key in sorted(changes)
+                if key != "kernel"
+            ]
             if "kernel" in changes:
-                what = (f"{_tuple(model_config['kernel'])} {_kind_word(ref)} where the reference's is "
-                        f"{_tuple(ref_config['kernel'])}" + (f" ({', '.join(parts)})" if parts else ""))
+                what = (
+                    f"{_tuple(model_config['kernel'])} {_kind_word(ref)} where the reference's is "
+                    f"{_tuple(ref_config['kernel'])}" + (f" ({', '.join(parts)})" if parts else "")
+                )
             else:
                 what = ", ".join(parts)
             if _spatial(ref.out_shape) != _spatial(model.out_shape) and ref.in_shapes == model.in_shapes:
@@ -283,6 +376,7 @@ def _change_words(key: str, model_value, ref_value) -> str:
         if isinstance(value, tuple):
             return "×".join(map(str, value)) if len(set(value)) > 1 or key == "kernel" else str(value[0])
         return str(value)
+
     if key == "kernel":
         return f"{show(model_value)} kernel where the reference's is {show(ref_value)}"
     if key == "padding":
@@ -294,17 +388,27 @@ def _change_words(key: str, model_value, ref_value) -> str:
 def _moved(block: BlockPair) -> None:
     """The same layer missing in one place and extra in another of the same path: moved."""
     for missing in [m for m in block.open if m.status == MISSING]:
-        extra = next((m for m in block.open if m.status == EXTRA and m.part == missing.part
-                      and m.model.key == missing.ref.key), None)
+        extra = next(
+            (m for m in block.open if m.status == EXTRA and m.part == missing.part and m.model.key == missing.ref.key),
+            None,
+        )
         if extra is None:
             continue
         after_model = block.previous(extra)
         ref_before = block.previous_reference(missing)
         here = f"after {block.name(after_model, 'model', extra.part)}" if after_model is not None else "first"
         there = f"after {block.name(ref_before, 'ref', missing.part)}" if ref_before is not None else "first"
-        block.add(Finding(CHANGED_KIND, f"{describe(extra.model)} {here} where the reference has it {there}", "",
-                          reference=missing.ref.module or None, model=extra.model.module or None,
-                          suffix=relative(extra.model.module, block.segment.model.path)), [missing, extra])
+        block.add(
+            Finding(
+                CHANGED_KIND,
+                f"{describe(extra.model)} {here} where the reference has it {there}",
+                "",
+                reference=missing.ref.module or None,
+                model=extra.model.module or None,
+                suffix=relative(extra.model.module, block.segment.model.path),
+            ),
+            [missing, extra],
+        )
 
 
 def _missing_and_extra(block: BlockPair) -> None:
@@ -316,15 +420,32 @@ def _missing_and_extra(block: BlockPair) -> None:
             ref = match.ref
             model_path = parent(before.module) if before is not None and before.module else seg.model.path
             detail = f"reference has {describe(ref)}" + (f": {ref.params:,} parameters" if ref.params else "")
-            block.add(Finding(MISSING_KIND, f"no {_noun(ref)}{after}", "", reference=ref.module or None,
-                              model=model_path or None, suffix=relative(model_path, seg.model.path),
-                              ref_layers=[detail]), [match])
+            block.add(
+                Finding(
+                    MISSING_KIND,
+                    f"no {_noun(ref)}{after}",
+                    "",
+                    reference=ref.module or None,
+                    model=model_path or None,
+                    suffix=relative(model_path, seg.model.path),
+                    ref_layers=[detail],
+                ),
+                [match],
+            )
         elif match.status == EXTRA:
             model = match.model
             before = block.previous(match)
             after = f" after {block.name(before, 'model', match.part)}" if before is not None else ""
-            block.add(Finding(EXTRA_KIND, f"an extra {describe(model)}{after}", "", model=model.module or None,
-                              suffix=relative(model.module, seg.model.path)), [match])
+            block.add(
+                Finding(
+                    EXTRA_KIND,
+                    f"an extra {describe(model)}{after}",
+                    "",
+                    model=model.module or None,
+                    suffix=relative(model.module, seg.model.path),
+                ),
+                [match],
+            )
 
 
 def _noun(layer: Layer) -> str:
@@ -339,10 +460,14 @@ def _stem(block: BlockPair) -> None:
     if not ref_convs or not model_convs or [l.kernel for l in ref_convs] == [l.kernel for l in model_convs]:
         return
     taken = [m for m in block.open if (m.ref or m.model).kind in ("conv", "bn", "relu")]
-    what = (f"{_count(len(model_convs))} ({', '.join(describe(l) for l in model_convs)}) where the reference has "
-            f"{_count(len(ref_convs))} ({', '.join(describe(l) for l in ref_convs)})")
-    block.add(Finding(CHANGED_KIND, what, "stem", reference=ref_convs[0].module or None,
-                      model=model_convs[0].module or None), taken)
+    what = (
+        f"{_count(len(model_convs))} ({', '.join(describe(l) for l in model_convs)}) where the reference has "
+        f"{_count(len(ref_convs))} ({', '.join(describe(l) for l in ref_convs)})"
+    )
+    block.add(
+        Finding(CHANGED_KIND, what, "stem", reference=ref_convs[0].module or None, model=model_convs[0].module or None),
+        taken,
+    )
     block.findings[-1].block = "stem"
 
 
@@ -351,8 +476,18 @@ def _count(convs: int) -> str:
 
 
 _RECOGNISERS = {
-    "block": (_block_kind, _shortcuts, _squeeze_excitation, _strides, _biases, _activations, _expansion,
-              _layer_changes, _moved, _missing_and_extra),
+    "block": (
+        _block_kind,
+        _shortcuts,
+        _squeeze_excitation,
+        _strides,
+        _biases,
+        _activations,
+        _expansion,
+        _layer_changes,
+        _moved,
+        _missing_and_extra,
+    ),
     "stem": (_stem, _biases, _layer_changes, _moved, _missing_and_extra),
     "glue": (_biases, _layer_changes, _moved, _missing_and_extra),
 }

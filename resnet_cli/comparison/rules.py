@@ -35,16 +35,20 @@ def check_options(things: list[str], given: Mapping[str, bool], fields: tuple[st
     if kind == "blocks":
         model_only = list(fields) + [name for name in MODEL_ONLY if given.get(name)]
         if model_only:
-            raise OptionError(f"{_named(model_only)} {_verb(model_only)} to model comparisons; blocks take "
-                              "{channels} and {size}")
+            raise OptionError(
+                f"{_named(model_only)} {_verb(model_only)} to model comparisons; blocks take {{channels}} and {{size}}"
+            )
         return kind
     block_only = [name for name in BLOCK_ONLY if given.get(name)]
     if block_only:
-        raise OptionError(f"{_named(block_only)} {_verb(block_only)} to block comparisons; models take "
-                          "{input} NxCxHxW")
+        raise OptionError(
+            f"{_named(block_only)} {_verb(block_only)} to block comparisons; models take {{input}} NxCxHxW"
+        )
     if given.get("seed") and not given.get("export_weights"):
         raise OptionError("{seed} applies to {export_weights} (the seed of the weights it ports)")
     if given.get("seed") and given.get("weights"):
-        raise OptionError("{seed} initialises the first model's weights; with {weights} they come from the "
-                          "checkpoint: give one of the two")
+        raise OptionError(
+            "{seed} initialises the first model's weights; with {weights} they come from the "
+            "checkpoint: give one of the two"
+        )
     return kind

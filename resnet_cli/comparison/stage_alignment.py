@@ -32,8 +32,10 @@ def parse_stages(values: list[str] | None, count: int) -> list[tuple[str, ...] |
     if not values:
         return [None] * count
     if len(values) not in (1, count):
-        raise UsageError(f"--stages given {len(values)} times for {count} models; give it once (for every model) "
-                         "or once per model, in order ('default' keeps a model's own stages)")
+        raise UsageError(
+            f"--stages given {len(values)} times for {count} models; give it once (for every model) "
+            "or once per model, in order ('default' keeps a model's own stages)"
+        )
     parsed = []
     for value in values:
         names = tuple(part.strip() for part in value.split(",") if part.strip())
@@ -56,12 +58,15 @@ def own_stages(model, analysis, stages: tuple[str, ...] | None, name: str) -> tu
         children = [m.name for m in analysis.modules if m.name and "." not in m.name]
         unknown = [s for s in stages if s not in children]
         if unknown:
-            raise UsageError(f"--stages: {name} has no top-level module {', '.join(map(repr, unknown))}; its "
-                             f"top-level modules are: {', '.join(children)}")
+            raise UsageError(
+                f"--stages: {name} has no top-level module {', '.join(map(repr, unknown))}; its "
+                f"top-level modules are: {', '.join(children)}"
+            )
     layout = stage_layout(analysis, stages)
     rows = build_rows(analysis, "stage", describe=describer(model, layout), stages=stages)
-    return tuple(StageCount(r.name, r.kind, r.output_shape, r.params, r.flops, r.macs, r.activation_elements)
-                 for r in rows)
+    return tuple(
+        StageCount(r.name, r.kind, r.output_shape, r.params, r.flops, r.macs, r.activation_elements) for r in rows
+    )
 
 
 def _reference_stage_of_ops(analysis, stage_names: tuple[str, ...]) -> dict[int, int]:
@@ -70,8 +75,11 @@ def _reference_stage_of_ops(analysis, stage_names: tuple[str, ...]) -> dict[int,
 
     layout = stage_layout(analysis)
     row = {name: index for index, name in enumerate(stage_names)}
-    return {op.index: row.get(layout.stage_of(op.module, op.anchor), 0)
-            for op in analysis.ops if op.phase == formulas.FORWARD}
+    return {
+        op.index: row.get(layout.stage_of(op.module, op.anchor), 0)
+        for op in analysis.ops
+        if op.phase == formulas.FORWARD
+    }
 
 
 def model_rows(reference_analysis, reference_stages, alignment, analysis) -> dict[int, int]:
@@ -102,10 +110,16 @@ def aligned_stages(reference_analysis, reference_stages, alignment, analysis, fa
         output = mine[-1].out_shape if mine else None
         if failed and row == last_row:
             output = None  # the forward broke in this stage: it has no output
-        result.append(StageCount(
-            name="+".join(dict.fromkeys(t for t in tops if t)) or "(forward)", kind=reference.kind,
-            output_shape=output, params=sum(layer.params for layer in mine),
-            flops=sum(op.fvcore_flops for op in ops), macs=sum(op.macs for op in ops)))
+        result.append(
+            StageCount(
+                name="+".join(dict.fromkeys(t for t in tops if t)) or "(forward)",
+                kind=reference.kind,
+                output_shape=output,
+                params=sum(layer.params for layer in mine),
+                flops=sum(op.fvcore_flops for op in ops),
+                macs=sum(op.macs for op in ops),
+            )
+        )
     return tuple(result)
 
 
@@ -145,10 +159,17 @@ def unused_modules(reference_model, reference_analysis, model, analysis, failed:
             if not params or _read_by_parent(owner_model, module.name, source):
                 continue
             owner = "the reference's" if kind == "missing" else "the model's"
-            rows.append(Difference(
-                kind, module.name if kind == "missing" else None, module.name if kind == "extra" else None,
-                f"{module.name}: {params:,} parameters in {owner} {module.type_name} that its forward never uses",
-                (module.name,), params if kind == "extra" else -params, 0))
+            rows.append(
+                Difference(
+                    kind,
+                    module.name if kind == "missing" else None,
+                    module.name if kind == "extra" else None,
+                    f"{module.name}: {params:,} parameters in {owner} {module.type_name} that its forward never uses",
+                    (module.name,),
+                    params if kind == "extra" else -params,
+                    0,
+                )
+            )
     return tuple(rows)
 
 

@@ -35,8 +35,7 @@ from resnet_cli.spec.fields import (
 
 def _conv(cin, cout, kernel, stride=1, groups=1, dilation=1, bias=False) -> nn.Conv2d:
     padding = dilation * (kernel - 1) // 2
-    return nn.Conv2d(cin, cout, kernel, stride=stride, padding=padding, dilation=dilation, groups=groups,
-                     bias=bias)
+    return nn.Conv2d(cin, cout, kernel, stride=stride, padding=padding, dilation=dilation, groups=groups, bias=bias)
 
 
 def _preact_shortcut(block: nn.Module, x: torch.Tensor, preact: torch.Tensor) -> torch.Tensor:
@@ -85,8 +84,7 @@ class _Residual(nn.Module):
         self.se_at = AttentionAt(config.se_at)
         self.act_name = Activation(config.activation).value
         self.add_module(self.act_name, parts.activation(Activation(config.activation), inplace=not config.preact))
-        self.se = parts.attention(config.se, config.cin if self.se_at is AttentionAt.PRE else cout,
-                                  config.se_reduction)
+        self.se = parts.attention(config.se, config.cin if self.se_at is AttentionAt.PRE else cout, config.se_reduction)
         self.downsample = downsample
         self.drop_path = parts.DropPath(config.drop_path) if config.drop_path > 0 else None
 
@@ -274,14 +272,28 @@ class ResNet(nn.Module):
             # timm's stochastic depth rule: the rate rises linearly from 0 at the first block of the network
             drop_path = spec.drop_path_rate * (first_block + block_index) / max(total_blocks - 1, 1)
             config = BlockConfig(
-                cin=cin, planes=spec.widths[index], stride=stride, shortcut_kind=kind, dilation=dilation,
-                first_dilation=previous_dilation if first else dilation, se=spec.se, preact=spec.block.is_preact,
-                bias_policy=spec.conv_bias, se_reduction=spec.se_reduction, se_at=spec.se_at,
-                activation=spec.activation, drop_path=drop_path, expansion=spec.block_expansion,
+                cin=cin,
+                planes=spec.widths[index],
+                stride=stride,
+                shortcut_kind=kind,
+                dilation=dilation,
+                first_dilation=previous_dilation if first else dilation,
+                se=spec.se,
+                preact=spec.block.is_preact,
+                bias_policy=spec.conv_bias,
+                se_reduction=spec.se_reduction,
+                se_at=spec.se_at,
+                activation=spec.activation,
+                drop_path=drop_path,
+                expansion=spec.block_expansion,
             )
             if spec.block.is_bottleneck:
-                config = replace(config, width=spec.bottleneck_width(index), groups=spec.groups,
-                                 stride_on_1x1=spec.stride_at is StrideAt.FIRST_1X1)
+                config = replace(
+                    config,
+                    width=spec.bottleneck_width(index),
+                    groups=spec.groups,
+                    stride_on_1x1=spec.stride_at is StrideAt.FIRST_1X1,
+                )
                 blocks.append(Bottleneck(config, downsample))
             else:
                 blocks.append(BasicBlock(config, downsample))

@@ -94,8 +94,7 @@ def _seconds(event, cuda: bool) -> float:
 def attribute(events, cuda: bool = False, compiled: bool = False) -> Attributed:
     """Walk the profiler's event trees (``prof.events()``) and attribute every operator's time."""
     roots = [e for e in events if e.cpu_parent is None and not _is_device(e)]
-    iterations = sorted((e for e in roots if e.name.startswith(ITERATION)),
-                        key=lambda e: int(e.name[len(ITERATION):]))
+    iterations = sorted((e for e in roots if e.name.startswith(ITERATION)), key=lambda e: int(e.name[len(ITERATION) :]))
     result = Attributed()
     # events of other threads (CUDA's autograd thread) belong to the iteration whose time range holds them
     others = [e for e in roots if not e.name.startswith(ITERATION)]
@@ -118,7 +117,7 @@ def _walk(event, module, entry, state, times, forward, uncertain, cuda: bool, co
     top-level operator it is part of (None: not inside one yet)."""
     name = event.name
     if name.startswith(MODULE):
-        inner = name[len(MODULE):]
+        inner = name[len(MODULE) :]
         if inner and "." not in inner:
             state["anchor"] = inner  # the top-level child that ran last (for the root's own operators)
         for child in event.cpu_children:

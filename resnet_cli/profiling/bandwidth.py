@@ -46,8 +46,10 @@ def measure_bandwidth(device: str, elements: int | None = None, min_time_s: floa
     a = torch.empty(count, device=device)
     b = torch.ones(count, device=device)
     c = torch.full((count,), 2.0, device=device)
-    kernels = (("copy a = b", 2 * size, lambda: a.copy_(b)),
-               ("triad a = b + s·c", 3 * size, lambda: torch.add(b, c, alpha=3.0, out=a)))
+    kernels = (
+        ("copy a = b", 2 * size, lambda: a.copy_(b)),
+        ("triad a = b + s·c", 3 * size, lambda: torch.add(b, c, alpha=3.0, out=a)),
+    )
     rates = []
     with torch.inference_mode():
         for name, moved, run in kernels:

@@ -88,8 +88,10 @@ class PeakMeter:
         if gemm is None or not self.bandwidth:
             return None
         best = max(self.bandwidth, key=self.bandwidth.get)
-        kernels = ((gemm.kernel, gemm.gflops_per_s * 1e9, "FLOP/s"),
-                   *((k, v, "B/s") for k, v in self.bandwidth.items()))
+        kernels = (
+            (gemm.kernel, gemm.gflops_per_s * 1e9, "FLOP/s"),
+            *((k, v, "B/s") for k, v in self.bandwidth.items()),
+        )
         return Peaks(gemm.gflops_per_s * 1e9, self.bandwidth[best], gemm.kernel, best, kernels)
 
 
@@ -125,11 +127,15 @@ def make_step(model, input_shape, settings: Settings):
     x = torch.randn(input_shape, device=settings.device, dtype=TORCH_DTYPES[settings.dtype], generator=generator)
     if settings.channels_last and x.dim() == 4:
         x = x.contiguous(memory_format=torch.channels_last)
-    runner = torch.compile(model, mode=None if settings.compile == "default" else settings.compile) \
-        if settings.compile else model
+    runner = (
+        torch.compile(model, mode=None if settings.compile == "default" else settings.compile)
+        if settings.compile
+        else model
+    )
     device = settings.device
 
     if settings.training:
+
         def step():
             for parameter in model.parameters():
                 parameter.grad = None
@@ -138,10 +144,12 @@ def make_step(model, input_shape, settings: Settings):
                 torch.autograd.backward([t.float().sum() for t in reduced])
             sync(device)
     else:
+
         def step():
             with torch.inference_mode():
                 runner(x)
             sync(device)
+
     return step
 
 
@@ -151,8 +159,9 @@ def _timed(step) -> float:
     return time.perf_counter() - started
 
 
-def measure_model(model, input_shape, settings: Settings, *, owned: bool = True, name: str = "",
-                  progress: Progress = no_progress) -> Measured:
+def measure_model(
+    model, input_shape, settings: Settings, *, owned: bool = True, name: str = "", progress: Progress = no_progress
+) -> Measured:
     """Warm up, time without the profiler, profile, time again; Ctrl-C keeps what completed (``interrupted``)."""
     cuda = settings.device.startswith("cuda")
     free: list[float] = []
@@ -160,8 +169,11 @@ def measure_model(model, input_shape, settings: Settings, *, owned: bool = True,
     iterations: list[dict] = []
     uncertain: frozenset = frozenset()
     interrupted, stopped_by = False, None
-    source = ("device time of the CUDA kernels each operator launched (torch.profiler's CUDA activity)" if cuda
-              else "CPU self time of each operator (torch.profiler), with its intra-op threads")
+    source = (
+        "device time of the CUDA kernels each operator launched (torch.profiler's CUDA activity)"
+        if cuda
+        else "CPU self time of each operator (torch.profiler), with its intra-op threads"
+    )
     benchmark = torch.backends.cudnn.benchmark
     try:
         torch.backends.cudnn.benchmark = True if cuda else benchmark

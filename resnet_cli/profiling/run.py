@@ -23,8 +23,16 @@ class Subject:
     notes: tuple[str, ...] = ()
 
 
-def run_profile(subjects: list[Subject], settings: Settings, gemm, depth: str, *, device_name: str = "",
-                env: dict | None = None, progress: Progress = no_progress) -> ProfileReport:
+def run_profile(
+    subjects: list[Subject],
+    settings: Settings,
+    gemm,
+    depth: str,
+    *,
+    device_name: str = "",
+    env: dict | None = None,
+    progress: Progress = no_progress,
+) -> ProfileReport:
     """Measure every subject between two rounds of the ceilings; Ctrl-C keeps the models measured so far (and
     the completed iterations of the one cut short)."""
     meter = PeakMeter(gemm, settings)
@@ -34,8 +42,14 @@ def run_profile(subjects: list[Subject], settings: Settings, gemm, depth: str, *
         progress("peak", model="")
         meter.sample(first=True)
         for subject in subjects:
-            one = measure_model(subject.build(), subject.analysis.input_shape, settings, owned=subject.owned,
-                                name=subject.name, progress=progress)
+            one = measure_model(
+                subject.build(),
+                subject.analysis.input_shape,
+                settings,
+                owned=subject.owned,
+                name=subject.name,
+                progress=progress,
+            )
             measured.append((subject, one))
             if one.interrupted:
                 interrupted, stopped_by = True, one.stopped_by
@@ -55,8 +69,17 @@ def run_profile(subjects: list[Subject], settings: Settings, gemm, depth: str, *
         if not one.iterations:
             warnings.append(f"{subject.name}: interrupted before a profiled iteration completed")
             continue
-        profile = model_profile(subject.name, subject.description, subject.analysis, one, peaks, depth,
-                                DTYPE_BYTES[settings.dtype], subject.stages, subject.notes)
+        profile = model_profile(
+            subject.name,
+            subject.description,
+            subject.analysis,
+            one,
+            peaks,
+            depth,
+            DTYPE_BYTES[settings.dtype],
+            subject.stages,
+            subject.notes,
+        )
         models.append(profile)
         warnings += _warnings(profile, settings)
     if not models:
@@ -65,16 +88,32 @@ def run_profile(subjects: list[Subject], settings: Settings, gemm, depth: str, *
     if stopped_by:
         what = "interrupted (Ctrl-C)" if stopped_by == "SIGINT" else "terminated (SIGTERM)"
         warnings.append(f"{what}: showing what was measured before")
-    return ProfileReport(tuple(models), peaks, settings.device, device_name, settings.dtype, settings.channels_last,
-                         settings.compile, settings.training, depth, subjects[0].analysis.input_shape[0],
-                         settings.threads, env or {}, interrupted, tuple(warnings), stopped_by)
+    return ProfileReport(
+        tuple(models),
+        peaks,
+        settings.device,
+        device_name,
+        settings.dtype,
+        settings.channels_last,
+        settings.compile,
+        settings.training,
+        depth,
+        subjects[0].analysis.input_shape[0],
+        settings.threads,
+        env or {},
+        interrupted,
+        tuple(warnings),
+        stopped_by,
+    )
 
 
 def _machine_warnings(env: dict) -> list[str]:
     load, cpus = env.get("load_average_1m"), env.get("logical_cpus")
     if load is not None and cpus and env.get("device_type") == "cpu" and load >= 0.75 * cpus:
-        return [f"the machine was busy when the run began (load average {load:.1f} on {cpus} CPUs): other "
-                "processes inflate and scatter the times; compare p10 with p90"]
+        return [
+            f"the machine was busy when the run began (load average {load:.1f} on {cpus} CPUs): other "
+            "processes inflate and scatter the times; compare p10 with p90"
+        ]
     return []
 
 
@@ -82,18 +121,26 @@ def _warnings(profile: ModelProfile, settings: Settings) -> list[str]:
     found = []
     above = [r.name for r in profile.rows if r.efficiency is not None and r.efficiency > 1.0]
     if above:
-        found.append(f"{profile.model}: {', '.join(above[:5])}{' …' if len(above) > 5 else ''} ran faster than the "
-                     "roofline allows (efficiency above 100 %): a ceiling was measured under contention, or a "
-                     "kernel beats the matmul (oneDNN's direct convolutions can)")
+        found.append(
+            f"{profile.model}: {', '.join(above[:5])}{' …' if len(above) > 5 else ''} ran faster than the "
+            "roofline allows (efficiency above 100 %): a ceiling was measured under contention, or a "
+            "kernel beats the matmul (oneDNN's direct convolutions can)"
+        )
     r = profile.reconciliation
     if r.free_s and r.free_p10_s is not None and r.free_p90_s - r.free_p10_s > 0.2 * r.free_s:
-        found.append(f"{profile.model}: the forward's time without the profiler spread from "
-                     f"{r.free_p10_s * 1e3:,.2f} to {r.free_p90_s * 1e3:,.2f} ms (p10–p90): more than 20 % of "
-                     "its median; a busy machine, or too few --iterations")
+        found.append(
+            f"{profile.model}: the forward's time without the profiler spread from "
+            f"{r.free_p10_s * 1e3:,.2f} to {r.free_p90_s * 1e3:,.2f} ms (p10–p90): more than 20 % of "
+            "its median; a busy machine, or too few --iterations"
+        )
     if r.rows_s is not None and r.profiled_s and r.rows_s < 0.5 * r.profiled_s and not settings.compile:
-        found.append(f"{profile.model}: the rows hold {100 * r.rows_s / r.profiled_s:.0f} % of the profiled "
-                     "forward; the rest ran outside the operators (Python, hooks, launch gaps)")
+        found.append(
+            f"{profile.model}: the rows hold {100 * r.rows_s / r.profiled_s:.0f} % of the profiled "
+            "forward; the rest ran outside the operators (Python, hooks, launch gaps)"
+        )
     if settings.compile:
-        found.append(f"{profile.model}: compiled code fuses operators across modules, so its time is not "
-                     "attributed to rows (one row: not attributed)")
+        found.append(
+            f"{profile.model}: compiled code fuses operators across modules, so its time is not "
+            "attributed to rows (one row: not attributed)"
+        )
     return found

@@ -12,8 +12,8 @@ Every bar is a share of its own model's total, as the percentages of ``summary``
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from resnet_cli.base.values import shown
 from resnet_cli.render import emit as render
@@ -24,8 +24,10 @@ MEASURES = (  # (attribute, heading): the three bars of every stage
     ("flops", "FLOPs (fvcore)"),
     ("activation_bytes", "activations (float32)"),
 )
-ACTIVATIONS_MEANING = ("activations: bytes of the new tensors the stage's forward writes at float32 (views and "
-                       "in-place results excluded) — what a training step keeps, roughly")
+ACTIVATIONS_MEANING = (
+    "activations: bytes of the new tensors the stage's forward writes at float32 (views and "
+    "in-place results excluded) — what a training step keeps, roughly"
+)
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 _COLOURS = ("#3b6ea8", "#e08a2e", "#4e9a4e", "#b04a7a", "#7a5cb0", "#8c6d31")
 
@@ -53,8 +55,9 @@ class StageChart:
 def stage_chart(model: str, rows) -> StageChart:
     """The chart data of report rows (``resnet_cli.report.rows.Row``, or anything with name, params, flops and
     activation_elements)."""
-    return StageChart(model, tuple(StageShare(r.name, r.params, r.flops, r.activation_elements * FLOAT32_BYTES)
-                                   for r in rows))
+    return StageChart(
+        model, tuple(StageShare(r.name, r.params, r.flops, r.activation_elements * FLOAT32_BYTES) for r in rows)
+    )
 
 
 def _amount(value: int, measure: str) -> str:
@@ -62,6 +65,7 @@ def _amount(value: int, measure: str) -> str:
 
 
 # ---- terminal ----
+
 
 def bar(fraction: float, width: int) -> str:
     """A horizontal bar of ``width`` cells filled to ``fraction`` (eighths of a cell)."""
@@ -79,8 +83,9 @@ def terminal_chart(charts: Sequence[StageChart], width: int):
 
     width = max(width, 40)
     several = len(charts) > 1
-    name_width = max(len(shown(n, None)) for n in [stage.name for chart in charts for stage in chart.stages]
-                     + ["total"])
+    name_width = max(
+        len(shown(n, None)) for n in [stage.name for chart in charts for stage in chart.stages] + ["total"]
+    )
     model_width = max(len(shown(c.model, None)) for c in charts) if several else 0
     columns = 3 + (2 if several else 1)
     # cells are three columns apart: padding 1 on each side and the (blank) divider of SIMPLE_HEAD
@@ -103,15 +108,13 @@ def terminal_chart(charts: Sequence[StageChart], width: int):
                 continue
             stage = chart.stages[index]
             # names are Text, escaped: a user's module named "[red]" or holding ESC is shown as it is
-            cells = [Text(shown(stage.name, None)) if number == 0 or stage.name != charts[0].stages[index].name
-                     else ""]
+            cells = [Text(shown(stage.name, None)) if number == 0 or stage.name != charts[0].stages[index].name else ""]
             if several:
                 cells.append(Text(shown(chart.model, None)))
             for measure, _ in MEASURES:
                 share = chart.share(stage, measure)
                 text = f"{share:5.1f}%" + (f" {_amount(getattr(stage, measure), measure):>10}" if show_amount else "")
-                cells.append(Text(bar(share / 100, bar_width), style=f"color({(number % 6) + 1})")
-                             + Text(" " + text))
+                cells.append(Text(bar(share / 100, bar_width), style=f"color({(number % 6) + 1})") + Text(" " + text))
             table.add_row(*cells, end_section=several and number == len(charts) - 1)
     for number, chart in enumerate(charts):
         cells = ["total" if number == 0 else ""] + ([Text(shown(chart.model, None))] if several else [])
@@ -136,8 +139,13 @@ def chart_flag_argv(argv: list[str], option: str = "--chart") -> list[str]:
         if token != option:
             continue
         following = out[index + 1] if index + 1 < len(out) else None
-        is_file = following is not None and following != TERMINAL and not following.startswith("-") and \
-            ":" not in following and os.path.splitext(following)[1] != ""
+        is_file = (
+            following is not None
+            and following != TERMINAL
+            and not following.startswith("-")
+            and ":" not in following
+            and os.path.splitext(following)[1] != ""
+        )
         if following != TERMINAL and not is_file:
             out[index] = f"{option}={TERMINAL}"
     return out
@@ -168,13 +176,16 @@ def check_chart_target(chart: str | None, fmt: str, option: str = "--chart") -> 
         return
     if chart == TERMINAL:
         if fmt != "table":
-            raise UsageError(f"{option} without a file draws bars in the terminal, which --format {fmt} does not "
-                             f"mix with; give {option} FILE.svg|png|pdf to write the chart beside the {fmt} output")
+            raise UsageError(
+                f"{option} without a file draws bars in the terminal, which --format {fmt} does not "
+                f"mix with; give {option} FILE.svg|png|pdf to write the chart beside the {fmt} output"
+            )
         return
     check_image_path(chart, option)
 
 
 # ---- files ----
+
 
 def chart_figure(charts: Sequence[StageChart]):
     """A panel per measure (parameters, FLOPs, activations) with a group of bars per stage, one colour per
@@ -196,8 +207,7 @@ def chart_figure(charts: Sequence[StageChart]):
         width = max(8.0, 0.32 * count * len(charts) + 2.0)
         figure, axes = plt.subplots(3, 1, figsize=(width, 9.5), constrained_layout=True)
     else:
-        figure, axes = plt.subplots(1, 3, figsize=(max(11.0, 3 * (0.55 * count + 1.0)), 4.4),
-                                    constrained_layout=True)
+        figure, axes = plt.subplots(1, 3, figsize=(max(11.0, 3 * (0.55 * count + 1.0)), 4.4), constrained_layout=True)
     slot = 0.8 / len(charts)
     for panel, (measure, heading) in zip(axes, MEASURES):
         largest = max((getattr(stage, measure) for chart in charts for stage in chart.stages), default=0)
@@ -205,11 +215,14 @@ def chart_figure(charts: Sequence[StageChart]):
         for number, chart in enumerate(charts):
             xs = [i - 0.4 + slot * (number + 0.5) for i in range(len(chart.stages))]
             values = [getattr(stage, measure) / scale for stage in chart.stages]
-            bars = panel.bar(xs, values, width=slot * 0.92, color=_COLOURS[number % len(_COLOURS)],
-                             label=chart.model)
+            bars = panel.bar(xs, values, width=slot * 0.92, color=_COLOURS[number % len(_COLOURS)], label=chart.model)
             if len(charts) <= 3:
-                panel.bar_label(bars, labels=[f"{chart.share(s, measure):.0f}%" for s in chart.stages],
-                                fontsize=8 if several else 8.5, padding=2)
+                panel.bar_label(
+                    bars,
+                    labels=[f"{chart.share(s, measure):.0f}%" for s in chart.stages],
+                    fontsize=8 if several else 8.5,
+                    padding=2,
+                )
         panel.set_title("parameters" if measure == "params" else heading, fontsize=11)
         panel.set_ylabel(unit, fontsize=9)
         panel.set_xticks(range(count), labels, fontsize=8.5)
@@ -253,6 +266,7 @@ def save_stage_chart(charts: Sequence[StageChart], path: str, option: str = "--c
 
 # ---- bench ----
 
+
 def bench_figure(series: Sequence[tuple[str, Sequence[Mapping]]]):
     """Latency and throughput against batch size, and latency against FLOPs when several models are given.
 
@@ -263,13 +277,14 @@ def bench_figure(series: Sequence[tuple[str, Sequence[Mapping]]]):
     from resnet_cli.base.errors import UsageError
     from resnet_cli.render.images import pyplot
 
-    measured = [(label, sorted((r for r in records if r.get("median_ms") is not None),
-                               key=lambda r: r["batch_size"])) for label, records in series]
+    measured = [
+        (label, sorted((r for r in records if r.get("median_ms") is not None), key=lambda r: r["batch_size"]))
+        for label, records in series
+    ]
     measured = [(label, records) for label, records in measured if records]
     if not measured:
         raise UsageError("nothing to plot: no batch size was measured")
-    with_flops = [(label, records) for label, records in measured
-                  if all(r.get("flops_per_batch") for r in records)]
+    with_flops = [(label, records) for label, records in measured if all(r.get("flops_per_batch") for r in records)]
     panels = 3 if len(with_flops) > 1 else 2
     plt = pyplot()
     figure, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.4), constrained_layout=True)
@@ -282,8 +297,10 @@ def bench_figure(series: Sequence[tuple[str, Sequence[Mapping]]]):
         high = [r.get("p90_ms", r["median_ms"]) for r in records]
         axes[0].fill_between(xs, low, high, color=colour, alpha=0.2, linewidth=0)
         axes[1].plot(xs, [r.get("throughput") for r in records], "o-", color=colour, label=label, markersize=4)
-    for panel, title, unit in ((axes[0], "latency: median, p10–p90 band", "ms per batch"),
-                               (axes[1], "throughput", "images / s")):
+    for panel, title, unit in (
+        (axes[0], "latency: median, p10–p90 band", "ms per batch"),
+        (axes[1], "throughput", "images / s"),
+    ):
         panel.set_title(title, fontsize=11)
         panel.set_xlabel("batch size", fontsize=9)
         panel.set_ylabel(unit, fontsize=9)
@@ -293,8 +310,13 @@ def bench_figure(series: Sequence[tuple[str, Sequence[Mapping]]]):
         panel.grid(alpha=0.3)
     if panels == 3:
         for number, (label, records) in enumerate(with_flops):
-            axes[2].scatter([r["flops_per_batch"] for r in records], [r["median_ms"] for r in records],
-                            color=_COLOURS[number % len(_COLOURS)], label=label, s=22)
+            axes[2].scatter(
+                [r["flops_per_batch"] for r in records],
+                [r["median_ms"] for r in records],
+                color=_COLOURS[number % len(_COLOURS)],
+                label=label,
+                s=22,
+            )
         axes[2].set_xscale("log")
         axes[2].set_yscale("log")
         axes[2].set_title("latency against FLOPs (one point per batch size)", fontsize=11)

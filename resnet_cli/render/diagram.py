@@ -9,16 +9,22 @@ The same drawing helpers draw ``compare basic bottleneck --draw`` (``save_blocks
 from __future__ import annotations
 
 from resnet_cli.render import emit as render
-from resnet_cli.report.draw import BlockGroup, Diagram, Layer, Stage
-from resnet_cli.render.words import block_numbers, field_words
 from resnet_cli.render.images import pyplot, save, text_width
+from resnet_cli.render.words import block_numbers, field_words
+from resnet_cli.report.draw import BlockGroup, Diagram, Layer, Stage
 
 LEFT = 0.25  # inches from the left edge to the stage names
 FONT = 9.0
 BOX_HEIGHT = 0.36
 ARROW = 0.26
-FILL = {"conv": "#dbe8f6", "pool": "#fbe3c8", "linear": "#d9efd9", "gate": "#eadcf3", "subsample": "#eeeeee",
-        "pad": "#eeeeee"}
+FILL = {
+    "conv": "#dbe8f6",
+    "pool": "#fbe3c8",
+    "linear": "#d9efd9",
+    "gate": "#eadcf3",
+    "subsample": "#eeeeee",
+    "pad": "#eeeeee",
+}
 EDGE = "#4a4a4a"
 STAGE_FILL = "#f7f7f7"
 
@@ -55,26 +61,48 @@ class _Canvas:
         self.axes.axis("off")
 
     def text(self, x, y, text, size=FONT, bold=False, ha="left", va="center", color="#1a1a1a", **kwargs):
-        self.axes.text(x, y, text, fontsize=size, fontweight="bold" if bold else "normal", ha=ha, va=va,
-                       color=color, **kwargs)
+        self.axes.text(
+            x, y, text, fontsize=size, fontweight="bold" if bold else "normal", ha=ha, va=va, color=color, **kwargs
+        )
 
     def box(self, x, y, width, label, kind):
         from matplotlib.patches import FancyBboxPatch
 
-        self.axes.add_patch(FancyBboxPatch((x, y - BOX_HEIGHT / 2), width, BOX_HEIGHT,
-                                           boxstyle="round,pad=0,rounding_size=0.06", linewidth=0.9,
-                                           edgecolor=EDGE, facecolor=FILL.get(kind, "#ffffff")))
+        self.axes.add_patch(
+            FancyBboxPatch(
+                (x, y - BOX_HEIGHT / 2),
+                width,
+                BOX_HEIGHT,
+                boxstyle="round,pad=0,rounding_size=0.06",
+                linewidth=0.9,
+                edgecolor=EDGE,
+                facecolor=FILL.get(kind, "#ffffff"),
+            )
+        )
         self.text(x + width / 2, y, label, ha="center")
 
     def frame(self, x, y, width, height, fill=STAGE_FILL):
         from matplotlib.patches import FancyBboxPatch
 
-        self.axes.add_patch(FancyBboxPatch((x, y), width, height, boxstyle="round,pad=0,rounding_size=0.1",
-                                           linewidth=0.8, edgecolor="#b0b0b0", facecolor=fill))
+        self.axes.add_patch(
+            FancyBboxPatch(
+                (x, y),
+                width,
+                height,
+                boxstyle="round,pad=0,rounding_size=0.1",
+                linewidth=0.8,
+                edgecolor="#b0b0b0",
+                facecolor=fill,
+            )
+        )
 
     def arrow(self, x0, y0, x1, y1):
-        self.axes.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                           arrowprops={"arrowstyle": "-|>", "color": EDGE, "lw": 0.9, "shrinkA": 0, "shrinkB": 0})
+        self.axes.annotate(
+            "",
+            xy=(x1, y1),
+            xytext=(x0, y0),
+            arrowprops={"arrowstyle": "-|>", "color": EDGE, "lw": 0.9, "shrinkA": 0, "shrinkB": 0},
+        )
 
     def line(self, xs, ys):
         self.axes.plot(xs, ys, color=EDGE, linewidth=0.9, solid_capstyle="butt")
@@ -121,7 +149,7 @@ def _stage_lines(stage: Stage, per_block: bool):
     """(left label, layers, group or None) for every chain line of a stage."""
     lines = []
     for part in stage.parts:
-        for layers in (chain_lines(part.layers, _MAX_CHAIN) if part.layers else []):
+        for layers in chain_lines(part.layers, _MAX_CHAIN) if part.layers else []:
             lines.append(("", layers, None))
         for group in part.groups:
             split = chain_lines(group.main, _MAX_CHAIN - _BLOCK_INSET, tail=ARROW + _SUM)
@@ -149,15 +177,23 @@ class _Layout:
         self.per_block = diagram.depth == "block"
         self.lines = [_stage_lines(stage, self.per_block) for stage in diagram.stages]
         labels = [left for lines in self.lines for left, _, _ in lines if left]
-        label_width = max([text_width(t, 9 if self.per_block else 13, bold=not self.per_block) for t in labels],
-                          default=0.0)
+        label_width = max(
+            [text_width(t, 9 if self.per_block else 13, bold=not self.per_block) for t in labels], default=0.0
+        )
         self.chain = LEFT + max(1.0, label_width + 0.35)
         widest = max([_chain_width(layers, g) for lines in self.lines for _, layers, g in lines], default=1.0)
         self.numbers = self.chain + widest + 0.45
-        texts = [t for stage in diagram.stages for t in _numbers_lines(stage.params, stage.flops, stage.receptive_field)]
+        texts = [
+            t for stage in diagram.stages for t in _numbers_lines(stage.params, stage.flops, stage.receptive_field)
+        ]
         if self.per_block:
-            texts += [t for lines in self.lines for _, _, g in lines if g is not None
-                      for t in _numbers_lines(g.params, g.flops, g.receptive_field)]
+            texts += [
+                t
+                for lines in self.lines
+                for _, _, g in lines
+                if g is not None
+                for t in _numbers_lines(g.params, g.flops, g.receptive_field)
+            ]
         self.width = max(self.numbers + max(text_width(t, 8.5) for t in texts) + 0.35, 7.5)
 
 
@@ -168,8 +204,14 @@ def _draw_stage(canvas: _Canvas, layout: _Layout, top: float, stage: Stage, line
     title = stage.name + (f"  ·  {stage.blocks} blocks" if stage.blocks > 1 else "")
     canvas.text(LEFT, top + _HEADER / 2 + 0.04, title, size=10.5, bold=True)
     if per_block:
-        canvas.text(layout.width - 0.3, top + _HEADER / 2 + 0.04, "   ·   ".join(
-            _numbers_lines(stage.params, stage.flops, stage.receptive_field)), size=8, ha="right", color="#555555")
+        canvas.text(
+            layout.width - 0.3,
+            top + _HEADER / 2 + 0.04,
+            "   ·   ".join(_numbers_lines(stage.params, stage.flops, stage.receptive_field)),
+            size=8,
+            ha="right",
+            color="#555555",
+        )
     y = top + _HEADER
     numbers_at = []
     for left, layers, group in lines:
@@ -177,8 +219,7 @@ def _draw_stage(canvas: _Canvas, layout: _Layout, top: float, stage: Stage, line
         y += _SHORTCUT if group is not None else 0.0
         centre = y + _LINE / 2
         if left:
-            canvas.text(LEFT + (0 if per_block else 0.1), centre, left, size=9 if per_block else 13,
-                        bold=not per_block)
+            canvas.text(LEFT + (0 if per_block else 0.1), centre, left, size=9 if per_block else 13, bold=not per_block)
         start = layout.chain + (_BLOCK_INSET if group is not None else 0.0)
         end = canvas.chain(start, centre, layers, with_sum=group is not None)
         if group is not None:
@@ -191,8 +232,12 @@ def _draw_stage(canvas: _Canvas, layout: _Layout, top: float, stage: Stage, line
         for centre, group in zip(numbers_at, groups):
             _numbers(canvas, layout.numbers, centre, _numbers_lines(group.params, group.flops, group.receptive_field))
     else:
-        _numbers(canvas, layout.numbers, top + height / 2 + 0.08,
-                 _numbers_lines(stage.params, stage.flops, stage.receptive_field))
+        _numbers(
+            canvas,
+            layout.numbers,
+            top + height / 2 + 0.08,
+            _numbers_lines(stage.params, stage.flops, stage.receptive_field),
+        )
     return top + height
 
 
@@ -211,8 +256,14 @@ def _shortcut(canvas, x_fork, x_start, x_sum, y_top, y_chain, group: BlockGroup,
     size = FONT - 0.5
     while text_width(label, size) > room and size > 6:
         size -= 0.5
-    canvas.text((x_fork + x_sum) / 2, y_top, label, size=size, ha="center",
-                bbox={"boxstyle": "square,pad=0.15", "facecolor": STAGE_FILL, "edgecolor": "none"})
+    canvas.text(
+        (x_fork + x_sum) / 2,
+        y_top,
+        label,
+        size=size,
+        ha="center",
+        bbox={"boxstyle": "square,pad=0.15", "facecolor": STAGE_FILL, "edgecolor": "none"},
+    )
 
 
 def diagram_figure(diagram: Diagram):
@@ -223,9 +274,16 @@ def diagram_figure(diagram: Diagram):
     _fitted(canvas, LEFT, 0.3, diagram.model, layout.width - 0.5, 13.0, bold=True)
     _fitted(canvas, LEFT, 0.58, diagram.description, layout.width - 0.5, 10.0)
     flops = render.human(diagram.flops)
-    _fitted(canvas, LEFT, 0.84, f"input {render.shape_text(diagram.input_shape)}  ·  {diagram.params:,} parameters"
-            f"  ·  {flops}FLOPs (fvcore)  ·  RF: theoretical receptive field", layout.width - 0.5, 9.0,
-            color="#444444")
+    _fitted(
+        canvas,
+        LEFT,
+        0.84,
+        f"input {render.shape_text(diagram.input_shape)}  ·  {diagram.params:,} parameters"
+        f"  ·  {flops}FLOPs (fvcore)  ·  RF: theoretical receptive field",
+        layout.width - 0.5,
+        9.0,
+        color="#444444",
+    )
     y = 1.15
     x_flow = 0.75
     canvas.text(x_flow + 0.12, y + 0.17, f"input {render.shape_text(diagram.input_shape)}", size=8.5)
@@ -253,23 +311,37 @@ def save_diagram(diagram: Diagram, path: str) -> None:
 
 # ---- compare basic bottleneck --draw: blocks side by side, with their conv-weight formulas ----
 
+
 def blocks_figure(comparison):
     """The blocks of ``compare`` where ResNet uses them, drawn as the ResNet paper's Figure 5, with the
     k·k·Cin·Cout formula of every conv and the sum of the block's conv weights."""
     section = comparison.sections[0]
     blocks = section.blocks
-    formula_width = max(text_width(f"{layer.params_formula} = {layer.conv_weights:,}", 9.0)
-                        for block in blocks for layer in block.layers if layer.kernel)
+    formula_width = max(
+        text_width(f"{layer.params_formula} = {layer.conv_weights:,}", 9.0)
+        for block in blocks
+        for layer in block.layers
+        if layer.kernel
+    )
     sum_width = max(text_width(_weights_sum(block), 9.5, bold=True) for block in blocks)
     column = max(3.4, 1.6 + 0.8 + 0.15 + formula_width + 0.3, sum_width + 0.6)
     convs = max(sum(1 for layer in block.layers if layer.kernel) for block in blocks)
     height = 1.1 + 1.05 + convs * (BOX_HEIGHT + 0.44) + 0.5 + 1.3
     canvas = _Canvas(column * len(blocks) + 0.3, height)
     first = blocks[0].totals.conv_weights
-    ratios = "  ·  ".join(f"{b.kind}: {b.totals.conv_weights:,}" + (f" ({b.totals.conv_weights / first:.3f}×)"
-                                                                    if i else "") for i, b in enumerate(blocks))
-    _fitted(canvas, LEFT, 0.32, "Conv weights per block, " + section.title, canvas.figure.get_figwidth() - 0.5,
-            12.0, bold=True)
+    ratios = "  ·  ".join(
+        f"{b.kind}: {b.totals.conv_weights:,}" + (f" ({b.totals.conv_weights / first:.3f}×)" if i else "")
+        for i, b in enumerate(blocks)
+    )
+    _fitted(
+        canvas,
+        LEFT,
+        0.32,
+        "Conv weights per block, " + section.title,
+        canvas.figure.get_figwidth() - 0.5,
+        12.0,
+        bold=True,
+    )
     _fitted(canvas, LEFT, 0.62, ratios, canvas.figure.get_figwidth() - 0.5, 10.0, color="#444444")
     bottom = height - 1.0
     for index, block in enumerate(blocks):
@@ -297,7 +369,8 @@ def _draw_block(canvas, x0, y0, width, bottom, block):
     for layer in convs:
         box_y = y + BOX_HEIGHT / 2
         label = f"{'×'.join(map(str, layer.kernel))}, {layer.out_channels}" + (
-            f", C={layer.groups}" if layer.groups and layer.groups > 1 else "")
+            f", C={layer.groups}" if layer.groups and layer.groups > 1 else ""
+        )
         canvas.box(centre - 0.8, box_y, 1.6, label, "conv")
         canvas.text(centre - 0.88, box_y, layer.name, size=7.5, ha="right", color="#555555")
         canvas.text(centre + 0.95, box_y, f"{layer.params_formula} = {layer.conv_weights:,}", size=9.0)
@@ -312,8 +385,13 @@ def _draw_block(canvas, x0, y0, width, bottom, block):
     total = block.totals
     canvas.text(x0 + 0.25, bottom, "conv weights", size=9.5, bold=True)
     canvas.text(x0 + 0.25, bottom + 0.25, _weights_sum(block), size=9.5, bold=True)
-    canvas.text(x0 + 0.25, bottom + 0.5, f"+ {total.bn_params:,} BatchNorm γ, β = {total.params:,} parameters",
-                size=8.5, color="#444444")
+    canvas.text(
+        x0 + 0.25,
+        bottom + 0.5,
+        f"+ {total.bn_params:,} BatchNorm γ, β = {total.params:,} parameters",
+        size=8.5,
+        color="#444444",
+    )
 
 
 def save_blocks(comparison, path: str) -> None:

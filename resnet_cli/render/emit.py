@@ -21,8 +21,9 @@ import io
 import json
 import os
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Union
+from typing import Any, Union
 
 from resnet_cli.base.text import shown, si_prefix
 from resnet_cli.render.streams import (  # noqa: F401 - results_kept and results_to are used through emit
@@ -51,6 +52,7 @@ class Column:
 
 
 # ---- the blocks of a document ----
+
 
 @dataclass(frozen=True)
 class Heading:
@@ -101,6 +103,7 @@ class Document:
 
 
 # ---- numbers as people read them ----
+
 
 def percent(part: int, whole: int) -> float:
     """part as a percentage of whole, to 4 decimals (0 when whole is 0): every *_pct field."""
@@ -179,6 +182,7 @@ def field_text(field: dict | None) -> str:
 
 # ---- machine formats ----
 
+
 def to_json(data: dict) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False)
 
@@ -205,8 +209,10 @@ def to_csv(columns: Iterable[Column], records: Iterable[dict]) -> str:
 
 def to_markdown(columns: Iterable[Column], records: Iterable[dict]) -> str:
     columns = list(columns)
-    lines = ["| " + " | ".join(shown(c.header, None) for c in columns) + " |",
-             "|" + "|".join("---:" if c.justify == "right" else "---" for c in columns) + "|"]
+    lines = [
+        "| " + " | ".join(shown(c.header, None) for c in columns) + " |",
+        "|" + "|".join("---:" if c.justify == "right" else "---" for c in columns) + "|",
+    ]
     for record in records:
         lines.append("| " + " | ".join(cell(record.get(c.key), c.kind).replace("|", "\\|") for c in columns) + " |")
     return "\n".join(lines) + "\n"
@@ -236,13 +242,15 @@ MARKDOWN_DRAWING_WIDTH = 100
 def _plain_text(renderable) -> str:
     from rich.console import Console
 
-    console = Console(file=io.StringIO(), width=MARKDOWN_DRAWING_WIDTH, color_system=None, highlight=False,
-                      soft_wrap=False)
+    console = Console(
+        file=io.StringIO(), width=MARKDOWN_DRAWING_WIDTH, color_system=None, highlight=False, soft_wrap=False
+    )
     console.print(renderable)
     return console.file.getvalue()
 
 
 # ---- the terminal ----
+
 
 def plain(text: str) -> str:
     """``text`` as the results' encoding can write it (``render.streams.encodable``): applied before a table
@@ -280,12 +288,22 @@ def _rich_table(columns: list[Column], records: tuple[dict, ...], title: str | N
     from rich.text import Text
 
     # Text, not str: a name like "[red]" is shown as it is, never read as rich markup
-    table = RichTable(title=None if title is None else Text(plain(shown(title, None))), box=box.SIMPLE_HEAD,
-                      title_justify="left", pad_edge=False, title_style="bold")
+    table = RichTable(
+        title=None if title is None else Text(plain(shown(title, None))),
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+        pad_edge=False,
+        title_style="bold",
+    )
     cells = [[plain(cell(record.get(c.key), c.kind)) for c in columns] for record in records]
     for index, column in enumerate(columns):
-        table.add_column(Text(plain(shown(column.header, None))), justify=column.justify, no_wrap=not column.wrap,
-                         overflow="fold", min_width=_needed_width(column, [row[index] for row in cells]))
+        table.add_column(
+            Text(plain(shown(column.header, None))),
+            justify=column.justify,
+            no_wrap=not column.wrap,
+            overflow="fold",
+            min_width=_needed_width(column, [row[index] for row in cells]),
+        )
     for row in cells:
         table.add_row(*(Text(text) for text in row))
     return table
@@ -341,11 +359,15 @@ def renderables(document: Document, console) -> list:
             table, dropped = fit_table(block, console.width)
             out.append(table)
             if dropped:
-                labels = [c.header if c.header != "%" else ("%" if c.key == "pct" else c.key.replace("_pct", " %"))
-                          for c in dropped]
+                labels = [
+                    c.header if c.header != "%" else ("%" if c.key == "pct" else c.key.replace("_pct", " %"))
+                    for c in dropped
+                ]
                 names = ", ".join(dict.fromkeys(labels))  # each name once, in the order dropped
-                note = (f"(not shown at this width: {names}; a wider terminal or --format json|csv|markdown "
-                        "shows every column)")
+                note = (
+                    f"(not shown at this width: {names}; a wider terminal or --format json|csv|markdown "
+                    "shows every column)"
+                )
                 if note not in said:  # tables of one kind in a row (list's families) say it once
                     said.add(note)
                     out.append(Text(shown(note, None), style="dim"))
@@ -381,8 +403,9 @@ def stdout_console(stream=None):
 def stderr_console():
     # on a terminal, lines wrap at word boundaries; into a file or a pipe, each message stays one line
     is_terminal = sys.stderr.isatty()
-    return _console_class()(stderr=True, highlight=False, soft_wrap=not is_terminal,
-                            width=terminal_width(True) if is_terminal else None)
+    return _console_class()(
+        stderr=True, highlight=False, soft_wrap=not is_terminal, width=terminal_width(True) if is_terminal else None
+    )
 
 
 def say(notes, prefix: str = "note") -> None:

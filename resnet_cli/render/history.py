@@ -57,8 +57,10 @@ def check_output(path: str, header: list[str]) -> OutputFile:
         raise UsageError(f"--output '{shown(path)}': the directory {shown(directory)} does not exist")
     if os.path.exists(path):
         if not os.path.isfile(path):
-            raise UsageError(f"--output '{shown(path)}' is {special_kind(path) or 'not a regular file'}; a "
-                             "history is a regular file (or a new name)")
+            raise UsageError(
+                f"--output '{shown(path)}' is {special_kind(path) or 'not a regular file'}; a "
+                "history is a regular file (or a new name)"
+            )
         _check_contents(path, kind, header)
         _end_with_newline(path, kind, header)
         try:
@@ -83,15 +85,19 @@ def _check_contents(path: str, kind: str, header: list[str]) -> None:
                 first = next(csv.reader(handle), None)
                 if first is not None and first != header:
                     shown_columns = ",".join(first[:4]) + (",…" if len(first) > 4 else "")
-                    raise UsageError(f"--output '{shown(path)}' is a CSV file with another header "
-                                     f"({shown(shown_columns)}); bench would append {len(header)} columns "
-                                     "under it; use a new file")
+                    raise UsageError(
+                        f"--output '{shown(path)}' is a CSV file with another header "
+                        f"({shown(shown_columns)}); bench would append {len(header)} columns "
+                        "under it; use a new file"
+                    )
                 return
             lines = handle.read().split("\n")
             for number, line in enumerate(lines[:-1], 1):  # the last, without its newline: _end_with_newline
                 if line.strip() and not isinstance(_json(line), dict):
-                    raise UsageError(f"--output '{shown(path)}' line {number} is not a JSON object; a JSON lines "
-                                     "file holds one JSON object per line; use a new file")
+                    raise UsageError(
+                        f"--output '{shown(path)}' line {number} is not a JSON object; a JSON lines "
+                        "file holds one JSON object per line; use a new file"
+                    )
     except UnicodeDecodeError:
         raise UsageError(f"--output '{shown(path)}' is not a text file; use a new file") from None
     except OSError as error:
@@ -119,12 +125,17 @@ def _end_with_newline(path: str, kind: str, header: list[str]) -> None:
     if tail.endswith(b"\n"):
         return
     last = tail.rsplit(b"\n", 1)[-1].decode("utf-8", "replace")
-    whole = (not last.strip() or isinstance(_json(last), dict)) if kind == "jsonl" else \
-        len(next(csv.reader([last]), [])) == len(header)
+    whole = (
+        (not last.strip() or isinstance(_json(last), dict))
+        if kind == "jsonl"
+        else len(next(csv.reader([last]), [])) == len(header)
+    )
     if not whole:
-        raise UsageError(f"--output '{shown(path)}': its last line is cut short (no newline, not a whole "
-                         f"{'JSON object' if kind == 'jsonl' else 'CSV row'}): a run was stopped while writing it; "
-                         "remove that line or use a new file")
+        raise UsageError(
+            f"--output '{shown(path)}': its last line is cut short (no newline, not a whole "
+            f"{'JSON object' if kind == 'jsonl' else 'CSV row'}): a run was stopped while writing it; "
+            "remove that line or use a new file"
+        )
     try:
         _append_bytes(path, b"\n")
     except OSError as error:
@@ -172,6 +183,8 @@ def append(output: OutputFile, records: list[dict], columns, env: dict) -> None:
         _append_bytes(output.path, text.encode("utf-8"))
     except OSError as error:
         reason = error.strerror or type(error).__name__
-        raise RuntimeFailure(f"--output '{shown(output.path)}': cannot append {len(records)} record"
-                             f"{'s' if len(records) != 1 else ''}: {reason}; the records written before are "
-                             "kept") from None
+        raise RuntimeFailure(
+            f"--output '{shown(output.path)}': cannot append {len(records)} record"
+            f"{'s' if len(records) != 1 else ''}: {reason}; the records written before are "
+            "kept"
+        ) from None

@@ -50,8 +50,11 @@ def save(figure, path: str, option: str = "--output") -> None:
     try:
         with replacing(path, option) as temporary:
             # fixed metadata: the same figure gives the same bytes (committed images do not churn)
-            metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "ModDate": None},
-                        "png": {"Software": None}}[suffix]
+            metadata = {
+                "svg": {"Date": None},
+                "pdf": {"CreationDate": None, "ModDate": None},
+                "png": {"Software": None},
+            }[suffix]
             import matplotlib
 
             # SVG text stays text (searchable, selectable, smaller) instead of glyph outlines

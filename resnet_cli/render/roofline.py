@@ -50,14 +50,29 @@ def roofline_figure(report: ProfileReport):
     axis.plot(xs, [min(peaks.flops_per_s, x * peaks.bytes_per_s) for x in xs], color="#333333", linewidth=1.6)
     axis.axvline(peaks.ridge, color="#999999", linewidth=0.8, linestyle=":")
     slope_x = max(x0 * 1.3, min(peaks.ridge / 8, x1))
-    axis.text(slope_x, slope_x * peaks.bytes_per_s * 1.25, f"bandwidth {peaks.bytes_per_s / 1e9:,.1f} GB/s",
-              ha="left", va="bottom", fontsize=8.5, color="#333333",
-              rotation=_slope_angle(axis, figure, x0, x1, y0, y1), rotation_mode="anchor")
+    axis.text(
+        slope_x,
+        slope_x * peaks.bytes_per_s * 1.25,
+        f"bandwidth {peaks.bytes_per_s / 1e9:,.1f} GB/s",
+        ha="left",
+        va="bottom",
+        fontsize=8.5,
+        color="#333333",
+        rotation=_slope_angle(axis, figure, x0, x1, y0, y1),
+        rotation_mode="anchor",
+    )
     for index, model in enumerate(report.models):
         mine = [r for i, _, r in points if i == index]
-        axis.scatter([r.intensity for r in mine], [r.achieved_flops_per_s for r in mine],
-                     color=COLOURS[index % len(COLOURS)], s=28, label=model.model, zorder=3,
-                     edgecolors="white", linewidths=0.5)
+        axis.scatter(
+            [r.intensity for r in mine],
+            [r.achieved_flops_per_s for r in mine],
+            color=COLOURS[index % len(COLOURS)],
+            s=28,
+            label=model.model,
+            zorder=3,
+            edgecolors="white",
+            linewidths=0.5,
+        )
     axis.set_xscale("log")
     axis.set_yscale("log")
     axis.set_xlim(x0, x1)
@@ -65,8 +80,10 @@ def roofline_figure(report: ProfileReport):
     axis.set_xlabel("arithmetic intensity (FLOPs per byte of compulsory traffic)", fontsize=9.5)
     axis.set_ylabel("achieved FLOP/s (FLOPs / measured time)", fontsize=9.5)
     mode = "training step" if report.training else "forward"
-    heading = (f"roofline — {report.device} {report.device_name}, {report.dtype}, batch {report.batch_size}, "
-               f"{mode}, rows at {report.depth} depth")
+    heading = (
+        f"roofline — {report.device} {report.device_name}, {report.dtype}, batch {report.batch_size}, "
+        f"{mode}, rows at {report.depth} depth"
+    )
     # two lines always (the second says what is labelled), so the layout is the same before and after labelling
     title = axis.set_title(heading + "\nevery row a point", fontsize=10.5)
     axis.grid(alpha=0.25, which="both")
@@ -75,8 +92,10 @@ def roofline_figure(report: ProfileReport):
     _peak_label(axis, figure, points, peaks, x1)
     left_out = _label(axis, figure, points, len(report.models) > 1)
     if left_out:
-        title.set_text(f"{heading}\nevery row a point; {left_out} label{'s' if left_out != 1 else ''} left out where "
-                       "they would overlap (--format json has every row)")
+        title.set_text(
+            f"{heading}\nevery row a point; {left_out} label{'s' if left_out != 1 else ''} left out where "
+            "they would overlap (--format json has every row)"
+        )
     return figure
 
 
@@ -87,18 +106,36 @@ def _peak_label(axis, figure, points, peaks, x1) -> None:
     renderer = figure.canvas.get_renderer()
     marks = [axis.transData.transform((r.intensity, r.achieved_flops_per_s)) for _, _, r in points]
     ridge = peaks.ridge
-    places = ((x1 / 1.15, 1.12, "right", "bottom"), (x1 / 1.15, 1 / 1.12, "right", "top"),
-              (ridge * 1.3, 1.12, "left", "bottom"), (ridge * 1.3, 1 / 1.12, "left", "top"))
+    places = (
+        (x1 / 1.15, 1.12, "right", "bottom"),
+        (x1 / 1.15, 1 / 1.12, "right", "top"),
+        (ridge * 1.3, 1.12, "left", "bottom"),
+        (ridge * 1.3, 1 / 1.12, "left", "top"),
+    )
     text = None
     for x, factor, ha, va in places:
-        text = axis.text(x, peaks.flops_per_s * factor, f"matmul peak {peaks.flops_per_s / 1e9:,.1f} GFLOP/s",
-                         ha=ha, va=va, fontsize=8.5, color="#333333")
+        text = axis.text(
+            x,
+            peaks.flops_per_s * factor,
+            f"matmul peak {peaks.flops_per_s / 1e9:,.1f} GFLOP/s",
+            ha=ha,
+            va=va,
+            fontsize=8.5,
+            color="#333333",
+        )
         box = text.get_window_extent(renderer)
         if not any(box.x0 - 5 <= mx <= box.x1 + 5 and box.y0 - 5 <= my <= box.y1 + 5 for mx, my in marks):
             return
         text.remove()
-    axis.text(*places[0][:1], peaks.flops_per_s * places[0][1], f"matmul peak {peaks.flops_per_s / 1e9:,.1f} GFLOP/s",
-              ha="right", va="bottom", fontsize=8.5, color="#333333")
+    axis.text(
+        *places[0][:1],
+        peaks.flops_per_s * places[0][1],
+        f"matmul peak {peaks.flops_per_s / 1e9:,.1f} GFLOP/s",
+        ha="right",
+        va="bottom",
+        fontsize=8.5,
+        color="#333333",
+    )
 
 
 def _slope_angle(axis, figure, x0, x1, y0, y1) -> float:
@@ -132,8 +169,20 @@ def _label(axis, figure, points, several: bool) -> int:
     ranked = sorted(points, key=lambda p: -(p[2].median_s or 0))
     per_model: dict[int, int] = {}
     left_out = 0
-    offsets = ((6, 4), (6, -12), (-6, 4), (-6, -12), (8, -4), (-8, -4), (0, 9), (0, -17), (12, 12), (-12, 12),
-               (12, -20), (-12, -20))
+    offsets = (
+        (6, 4),
+        (6, -12),
+        (-6, 4),
+        (-6, -12),
+        (8, -4),
+        (-8, -4),
+        (0, 9),
+        (0, -17),
+        (12, 12),
+        (-12, 12),
+        (12, -20),
+        (-12, -20),
+    )
     for index, _model, row in ranked:
         per_model[index] = per_model.get(index, 0) + 1
         if per_model[index] > MAX_LABELS:
@@ -142,9 +191,15 @@ def _label(axis, figure, points, several: bool) -> int:
         x, y = transform.transform((row.intensity, row.achieved_flops_per_s))
         placed = False
         for dx, dy in offsets:
-            text = axis.annotate(row.name, (row.intensity, row.achieved_flops_per_s), xytext=(dx, dy),
-                                 textcoords="offset points", fontsize=7.5, ha="left" if dx >= 0 else "right",
-                                 color=COLOURS[index % len(COLOURS)] if several else "#222222")
+            text = axis.annotate(
+                row.name,
+                (row.intensity, row.achieved_flops_per_s),
+                xytext=(dx, dy),
+                textcoords="offset points",
+                fontsize=7.5,
+                ha="left" if dx >= 0 else "right",
+                color=COLOURS[index % len(COLOURS)] if several else "#222222",
+            )
             box = text.get_window_extent(renderer)
             rect = (box.x0 - 6, box.y0 - 2, box.x1 + 6, box.y1 + 2)  # air between neighbours on one line
             inside = frame.x0 <= rect[0] and rect[2] <= frame.x1 and frame.y0 <= rect[1] and rect[3] <= frame.y1
@@ -170,6 +225,7 @@ def save_roofline(report: ProfileReport, path: str, option: str = "--plot") -> N
 
 # ---- the text version ----
 
+
 def terminal_roofline(report: ProfileReport, width: int):
     """A log-log character chart: the roof ('─' compute, '╱' memory), each row a mark, and the marks' legend."""
     from rich.text import Text
@@ -177,7 +233,7 @@ def terminal_roofline(report: ProfileReport, width: int):
     points = _points(report)
     if not points:
         return Text("(no row has a measured time, FLOPs and bytes to place)")
-    points = sorted(points, key=lambda p: -(p[2].median_s or 0))[:len(MARKS)]
+    points = sorted(points, key=lambda p: -(p[2].median_s or 0))[: len(MARKS)]
     peaks = report.peaks
     x0, x1, y0, y1 = _bounds(report, points)
     columns = max(20, min(width - 12, 64))
@@ -188,8 +244,7 @@ def terminal_roofline(report: ProfileReport, width: int):
         return min(columns - 1, max(0, round((math.log(x) - math.log(x0)) / math.log(x1 / x0) * (columns - 1))))
 
     def line(y: float) -> int:
-        return min(rows - 1, max(0, rows - 1 - round((math.log(y) - math.log(y0)) / math.log(y1 / y0)
-                                                        * (rows - 1))))
+        return min(rows - 1, max(0, rows - 1 - round((math.log(y) - math.log(y0)) / math.log(y1 / y0) * (rows - 1))))
 
     for c in range(columns):
         x = x0 * (x1 / x0) ** (c / (columns - 1))

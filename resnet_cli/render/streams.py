@@ -19,11 +19,48 @@ _RESULTS: list = []
 
 # what a character becomes where the stream's encoding lacks it (PYTHONIOENCODING=ascii, LC_ALL=C, latin-1)
 FALLBACKS = {
-    "×": "x", "→": "->", "←": "<-", "↔": "<->", "—": "-", "–": "-", "−": "-", "·": ".", "…": "...", "≈": "~",
-    "≤": "<=", "≥": ">=", "≠": "!=", "±": "+/-", "µ": "u", "²": "^2", "³": "^3", "√": "sqrt", "∞": "inf",
-    "‖": "||", "⊕": "(+)", "⊗": "(x)", "✓": "ok", "✗": "x", "•": "*", "°": "deg", "‘": "'", "’": "'",
-    "“": '"', "”": '"', "▏": "|", "█": "#", "▌": "#", "░": ".", "▒": ":", "▓": "#", "■": "#", "□": ".",
-    "▶": ">", "▼": "v", "▲": "^", "◀": "<",
+    "×": "x",
+    "→": "->",
+    "←": "<-",
+    "↔": "<->",
+    "—": "-",
+    "–": "-",
+    "−": "-",
+    "·": ".",
+    "…": "...",
+    "≈": "~",
+    "≤": "<=",
+    "≥": ">=",
+    "≠": "!=",
+    "±": "+/-",
+    "µ": "u",
+    "²": "^2",
+    "³": "^3",
+    "√": "sqrt",
+    "∞": "inf",
+    "‖": "||",
+    "⊕": "(+)",
+    "⊗": "(x)",
+    "✓": "ok",
+    "✗": "x",
+    "•": "*",
+    "°": "deg",
+    "‘": "'",
+    "’": "'",
+    "“": '"',
+    "”": '"',
+    "▏": "|",
+    "█": "#",
+    "▌": "#",
+    "░": ".",
+    "▒": ":",
+    "▓": "#",
+    "■": "#",
+    "□": ".",
+    "▶": ">",
+    "▼": "v",
+    "▲": "^",
+    "◀": "<",
 }
 _BOX = {**{c: "-" for c in "─━═╌╍┄┅┈┉"}, **{c: "|" for c in "│┃║╎╏┆┇┊┋"}}
 
@@ -119,8 +156,13 @@ class ResultStream:
 
     encoding = "utf-8"  # it accepts any text (see Fallback)
 
-    def __init__(self, stream=None, closed_at_start: bool = False, descriptor: int | None = None,
-                 target_encoding: str | None = None) -> None:
+    def __init__(
+        self,
+        stream=None,
+        closed_at_start: bool = False,
+        descriptor: int | None = None,
+        target_encoding: str | None = None,
+    ) -> None:
         self._stream = stream
         self._descriptor = descriptor
         self._encoding = target_encoding
@@ -128,8 +170,12 @@ class ResultStream:
 
     @property
     def target_encoding(self) -> str:
-        return (self._encoding or getattr(self._stream, "target_encoding", None)
-                or getattr(self._stream, "encoding", None) or "utf-8")
+        return (
+            self._encoding
+            or getattr(self._stream, "target_encoding", None)
+            or getattr(self._stream, "encoding", None)
+            or "utf-8"
+        )
 
     def isatty(self) -> bool:
         try:
@@ -153,8 +199,10 @@ class ResultStream:
         if self.closed_at_start:
             from resnet_cli.base.errors import RuntimeFailure
 
-            raise RuntimeFailure("stdout is closed (started with >&-): there is nowhere to write the result; "
-                                 "redirect it to a file or /dev/null instead")
+            raise RuntimeFailure(
+                "stdout is closed (started with >&-): there is nowhere to write the result; "
+                "redirect it to a file or /dev/null instead"
+            )
 
     def write(self, text: str) -> int:
         self._check()
@@ -165,7 +213,7 @@ class ResultStream:
                 return len(text)
             data = memoryview(text.encode(self.target_encoding, "replace"))
             while data:
-                data = data[os.write(self._descriptor, data):]
+                data = data[os.write(self._descriptor, data) :]
         except OSError as error:
             raise self._failed(error) from None
         return len(text)

@@ -20,8 +20,9 @@ def field_words(field) -> str:
         return "RF: whole input"
     text = render.field_text({**record, "stride": None})
     stride = record["stride"]
-    return f"RF {text} px" + (f", stride {render.field_text({**record, 'size': stride, 'stride': None})}"
-                              if stride else "")
+    return f"RF {text} px" + (
+        f", stride {render.field_text({**record, 'size': stride, 'stride': None})}" if stride else ""
+    )
 
 
 def block_numbers(group: BlockGroup) -> str:

@@ -57,8 +57,11 @@ def describe_module(module) -> str:
     if kind == "ZeroPadShortcut":
         return "zero-pad shortcut"
     if kind == "Sequential":  # a deep stem or a shortcut: its convs and pools carry the cost
-        parts = [describe_module(m) for m in module.children()
-                 if not type(m).__name__.startswith(("BatchNorm", "ReLU", "SiLU", "Identity"))]
+        parts = [
+            describe_module(m)
+            for m in module.children()
+            if not type(m).__name__.startswith(("BatchNorm", "ReLU", "SiLU", "Identity"))
+        ]
         return ", ".join(parts)
     return kind
 
@@ -84,7 +87,9 @@ def _shortcut_kind(block) -> str:
     if shortcut is None:
         shortcut = getattr(block, "shortcut", None)
     if shortcut is None or not list(shortcut.parameters()):
-        return "identity" if shortcut is None or type(shortcut).__name__ in ("Identity", "Sequential") else "subsampling"
+        return (
+            "identity" if shortcut is None or type(shortcut).__name__ in ("Identity", "Sequential") else "subsampling"
+        )
     kinds = {type(m).__name__ for m in shortcut.modules()}
     return "avg-pool projection" if any("AvgPool" in k for k in kinds) else "projection"
 
@@ -120,7 +125,7 @@ def describer(model, layout: StageLayout | None = None):
         if module is None:
             return ""
         parent = modules.get(layout.block_parent.get(unit, unit)) if layout else module
-        if list(parent.children()) and parent is not module or type(module).__name__ in ("Sequential", "ModuleList"):
+        if (list(parent.children()) and parent is not module) or type(module).__name__ in ("Sequential", "ModuleList"):
             return describe_stage(parent.children())
         return describe_module(module)
 
@@ -137,5 +142,3 @@ def describer(model, layout: StageLayout | None = None):
         return describe_module(module) if module is not None else ""
 
     return describe
-
-

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from resnet_cli.analysis import ops
 from resnet_cli.analysis.ops import FORWARD, RESIDUAL_ADD
 from resnet_cli.report.rows import build_rows, totals
-from resnet_cli.report.stages import DRAW_DEPTHS as DEPTHS, stage_layout
+from resnet_cli.report.stages import stage_layout
 
 if TYPE_CHECKING:
     from resnet_cli.analysis.records import Analysis, OpRecord
@@ -100,15 +100,20 @@ class Diagram:
         return any(part.groups for stage in self.stages for part in stage.parts)
 
 
-def diagram(model: str, description: str, analysis: Analysis, depth: str = "stage",
-            stages: tuple[str, ...] | None = None, identified_as: tuple | None = None) -> Diagram:
+def diagram(
+    model: str,
+    description: str,
+    analysis: Analysis,
+    depth: str = "stage",
+    stages: tuple[str, ...] | None = None,
+    identified_as: tuple | None = None,
+) -> Diagram:
     """The figure of one analysed model at ``depth`` (stage: repeated blocks once with ×N; block: all)."""
     layout = stage_layout(analysis, stages)
     rows = build_rows(analysis, "stage", stages=stages)
     forward = [op for op in analysis.ops if op.phase == FORWARD]
-    from resnet_cli.structure.receptive import receptive_fields
-
     from resnet_cli.structure.layers import layers as canonical_layers
+    from resnet_cli.structure.receptive import receptive_fields
 
     values = receptive_fields(analysis)
     facts = _Facts(analysis, {m.name: values[m.output_value] for m in analysis.modules if m.output_value in values})
@@ -120,15 +125,35 @@ def diagram(model: str, description: str, analysis: Analysis, depth: str = "stag
     facts.flat_blocks = _flat_blocks(forward, layout, facts, values)
     by_stage: dict[str, list] = {}
     for position, op in enumerate(forward):
-        by_stage.setdefault(_drawn_stage(op, forward[position + 1:], layout, facts), []).append(op)
+        by_stage.setdefault(_drawn_stage(op, forward[position + 1 :], layout, facts), []).append(op)
     drawn = []
     for row in rows:
         parts = _parts(by_stage.get(row.name, []), blocks, producer, facts, per_block=depth == "block")
-        drawn.append(Stage(row.name, parts, row.output_shape, row.params, row.flops, row.macs,
-                           row.activation_elements, row.receptive_field))
+        drawn.append(
+            Stage(
+                row.name,
+                parts,
+                row.output_shape,
+                row.params,
+                row.flops,
+                row.macs,
+                row.activation_elements,
+                row.receptive_field,
+            )
+        )
     t = totals(analysis)
-    return Diagram(model, description, tuple(analysis.input_shape), analysis.output_shape, depth, tuple(drawn),
-                   t.params, t.flops, t.macs, identified_as)
+    return Diagram(
+        model,
+        description,
+        tuple(analysis.input_shape),
+        analysis.output_shape,
+        depth,
+        tuple(drawn),
+        t.params,
+        t.flops,
+        t.macs,
+        identified_as,
+    )
 
 
 def _drawn_stage(op, later, layout, facts) -> str:
@@ -143,6 +168,7 @@ def _drawn_stage(op, later, layout, facts) -> str:
 
 
 # ---- layers ----
+
 
 def _kernel(values) -> str:
     values = tuple(values)
@@ -187,15 +213,18 @@ def layer_of(op: OpRecord, canonical: dict | None = None) -> Layer | None:
         stride = max(op.attr("stride") or kernel)
         text = f"{_POOL_WORDS[kind]} {_kernel(kernel)}" + (f", /{stride}" if stride > 1 else "")
         return Layer(text, "pool", op.module, stride)
-    if kind in _GLOBAL_POOL_KINDS and op.output_shape and len(op.input_shapes[0]) >= 3 and all(
-            size == 1 for size in op.output_shape[2:]):
+    if (
+        kind in _GLOBAL_POOL_KINDS
+        and op.output_shape
+        and len(op.input_shapes[0]) >= 3
+        and all(size == 1 for size in op.output_shape[2:])
+    ):
         return Layer(f"global {_GLOBAL_POOL_KINDS[kind]}-pool", "pool", op.module)
     if kind in _LINEAR_KINDS and op.output_shape:
         return Layer(f"fc {op.output_shape[-1]}", "linear", op.module)
     if kind == "slice" and (op.attr("step") or 1) > 1 and (op.attr("dim") or 0) >= 2:
         return Layer(f"subsample /{op.attr('step')}", "subsample", op.module, op.attr("step"))
-    if kind == "pad" and op.output_shape and op.input_shapes and \
-            op.output_shape[1] != op.input_shapes[0][1]:
+    if kind == "pad" and op.output_shape and op.input_shapes and op.output_shape[1] != op.input_shapes[0][1]:
         return Layer(f"zero-pad, {op.output_shape[1]}", "pad", op.module)
     return None
 
@@ -208,11 +237,13 @@ def _collapse(layers: list[Layer]) -> tuple[Layer, ...]:
             out[-1] = (out[-1][0], out[-1][1] + 1)
         else:
             out.append((layer, 1))
-    return tuple(layer if n == 1 else Layer(f"{layer.label} ×{n}", layer.kind, layer.module, layer.stride)
-                 for layer, n in out)
+    return tuple(
+        layer if n == 1 else Layer(f"{layer.label} ×{n}", layer.kind, layer.module, layer.stride) for layer, n in out
+    )
 
 
 # ---- residual blocks ----
+
 
 def _is_residual_add(op: OpRecord) -> bool:
     return op.category == RESIDUAL_ADD and len(op.inputs) == 2
@@ -329,8 +360,10 @@ def _parts(ops, blocks, producer, facts: _Facts, per_block: bool) -> tuple[Part,
         if kind == "layers":
             parts.append(Part(layers=_collapse(items)))
         else:
-            traced = [_trace_block(name, block_ops, producer, facts.output_shape(name), facts.canonical)
-                      for name, block_ops in items]
+            traced = [
+                _trace_block(name, block_ops, producer, facts.output_shape(name), facts.canonical)
+                for name, block_ops in items
+            ]
             parts.append(Part(groups=_group(traced, per_block, facts)))
     return tuple(parts)
 
@@ -348,8 +381,15 @@ def _trace_block(name: str, ops, producer, output_shape, canonical: dict | None 
     add = [op for op in ops if _is_residual_add(op) and op.module in (name, "")][-1]
     paths = [_path(value, inside, producer, canonical) for value in add.inputs]
     main, shortcut = sorted(paths, key=lambda path: -sum(1 for layer in path if layer.kind in ("conv", "pool")))
-    entry = next((shape for op in ops for value, shape in zip(op.inputs, op.input_shapes)
-                  if value not in producer or producer[value].index not in inside), None)
+    entry = next(
+        (
+            shape
+            for op in ops
+            for value, shape in zip(op.inputs, op.input_shapes)
+            if value not in producer or producer[value].index not in inside
+        ),
+        None,
+    )
     stride = 1
     if entry and output_shape and len(entry) >= 3 and len(output_shape) == len(entry) and output_shape[-1]:
         stride = max(1, entry[-1] // output_shape[-1])
@@ -365,16 +405,20 @@ def _path(value: int, inside: set[int], producer, canonical: dict | None = None)
         layer = layer_of(op, canonical)
         if layer is not None and not (layer.kind == "subsample" and layers and layers[-1] == layer):
             layers.append(layer)  # (x[:, :, ::2, ::2] slices H, then W: one subsampling)
-        candidates = [(v, shape) for v, shape in zip(op.inputs, op.input_shapes)
-                      if v in producer and producer[v].index in inside]
+        candidates = [
+            (v, shape) for v, shape in zip(op.inputs, op.input_shapes) if v in producer and producer[v].index in inside
+        ]
         if not candidates:
             break
         full = [c for c in candidates if op.output_shape and tuple(c[1]) == tuple(op.output_shape)]
         if len(op.inputs) == 2 and op.output_shape and len(full) == 1 and len(candidates) == 2:
             other = candidates[1] if candidates[0] is full[0] else candidates[0]
             if len(other[1]) >= 3 and all(size == 1 for size in other[1][2:]) and not _is_residual_add(op):
-                layers.append(Layer("SE" if ".se" in f".{op.module}" or "excit" in op.module.lower() else "gate",
-                                    "gate", op.module))
+                layers.append(
+                    Layer(
+                        "SE" if ".se" in f".{op.module}" or "excit" in op.module.lower() else "gate", "gate", op.module
+                    )
+                )
         value = (full or candidates)[0][0]
     return tuple(reversed(layers))
 
@@ -405,6 +449,16 @@ def _group(traced: list[_Traced], per_block: bool, facts: _Facts) -> tuple[Block
         downsampling = tuple((index + 1, block.stride) for index, block in enumerate(members) if block.stride > 1)
         names = tuple(b.name for b in members)
         last = names[-1]
-        result.append(BlockGroup(names, members[0].main, tuple(shortcuts), downsampling, facts.params(names),
-                                 facts.flops(names), facts.output_shape(last), facts.field(last)))
+        result.append(
+            BlockGroup(
+                names,
+                members[0].main,
+                tuple(shortcuts),
+                downsampling,
+                facts.params(names),
+                facts.flops(names),
+                facts.output_shape(last),
+                facts.field(last),
+            )
+        )
     return tuple(result)

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from resnet_cli.analysis import ops as formulas
-from resnet_cli.base.values import DTYPE_BYTES
 from resnet_cli.analysis.ops import BACKWARD, CATEGORIES, FORWARD
 from resnet_cli.analysis.records import Unsupported
+from resnet_cli.base.values import DTYPE_BYTES
 from resnet_cli.report.aggregates import once
 from resnet_cli.report.describe import describer
 from resnet_cli.report.rows import Row, Totals, build_rows, totals
@@ -21,7 +21,6 @@ from resnet_cli.report.stages import stage_layout
 
 if TYPE_CHECKING:
     from resnet_cli.analysis.records import Analysis
-
 
 
 @dataclass(frozen=True)
@@ -106,8 +105,10 @@ def paper_reference(target, macs_per_image: int) -> Paper | None:
     if v1 is None:
         return None
     v1_macs = counts(v1.spec, (1, v1.spec.in_channels, 224, 224)).macs
-    why = (f"{variant.name} is v1.5: a downsampling bottleneck strides its 3×3 conv, not its first 1×1 (v1, "
-           f"{v1.name}), so that 1×1 runs at 4× the positions: {(macs_per_image - v1_macs) / 1e9:+.3f} G MACs")
+    why = (
+        f"{variant.name} is v1.5: a downsampling bottleneck strides its 3×3 conv, not its first 1×1 (v1, "
+        f"{v1.name}), so that 1×1 runs at 4× the positions: {(macs_per_image - v1_macs) / 1e9:+.3f} G MACs"
+    )
     return Paper(v1.paper_gflops, v1.name, v1_macs, macs_per_image, why)
 
 
@@ -137,7 +138,7 @@ def _by_category(analysis: Analysis, phase: str) -> tuple[CategoryCount, ...]:
     return once(analysis, ("by_category", phase), lambda: _count_by_category(analysis, phase))
 
 
-def _count_by_category(analysis: "Analysis", phase: str) -> tuple[CategoryCount, ...]:
+def _count_by_category(analysis: Analysis, phase: str) -> tuple[CategoryCount, ...]:
     flops: Counter = Counter()
     macs: Counter = Counter()
     fvcore: Counter = Counter()
@@ -153,8 +154,9 @@ def _count_by_category(analysis: "Analysis", phase: str) -> tuple[CategoryCount,
             calls[op.category] += 1
             ops[op.category][op.op] += 1
     return tuple(
-        CategoryCount(c, flops[c], macs[c], fvcore[c], calls[c], tuple(sorted(ops[c].items())),
-                      formulas.CATEGORY_FORMULAS[c])
+        CategoryCount(
+            c, flops[c], macs[c], fvcore[c], calls[c], tuple(sorted(ops[c].items())), formulas.CATEGORY_FORMULAS[c]
+        )
         for c in CATEGORIES
     )
 
@@ -168,30 +170,56 @@ def _conventions(categories: tuple[CategoryCount, ...], t: Totals) -> tuple[Conv
     double = per(lambda c: 2 * c.macs)
     every = per(lambda c: c.flops)
     return (
-        Convention("fvcore", "fvcore FlopCountAnalysis: 1 per multiply-add (conv, linear, no bias), batch norm "
-                   "2/element, adaptive avg-pool 1/input element; ReLU, max-pool and adds not counted",
-                   t.flops, fvcore),
-        Convention("torchvision (MACs)", "conv + linear multiply-accumulates only: torchvision's GFLOPS column, "
-                   "ptflops' aten backend, calflops MACs; the ResNet paper's FLOPs count these too (for its v1)",
-                   t.macs, macs),
-        Convention("torch.utils.flop_counter", "FlopCounterMode: 2 per multiply-accumulate of conv and "
-                   "matrix products, nothing else (bias adds ignored)", t.flops_2x, double),
-        Convention("resnet-cli (every op)", "every operator executed: 2 per multiply-accumulate, biases, "
-                   "batch norm, activations, pooling, residual adds, other elementwise ops",
-                   t.all_flops, every),
+        Convention(
+            "fvcore",
+            "fvcore FlopCountAnalysis: 1 per multiply-add (conv, linear, no bias), batch norm "
+            "2/element, adaptive avg-pool 1/input element; ReLU, max-pool and adds not counted",
+            t.flops,
+            fvcore,
+        ),
+        Convention(
+            "torchvision (MACs)",
+            "conv + linear multiply-accumulates only: torchvision's GFLOPS column, "
+            "ptflops' aten backend, calflops MACs; the ResNet paper's FLOPs count these too (for its v1)",
+            t.macs,
+            macs,
+        ),
+        Convention(
+            "torch.utils.flop_counter",
+            "FlopCounterMode: 2 per multiply-accumulate of conv and matrix products, nothing else (bias adds ignored)",
+            t.flops_2x,
+            double,
+        ),
+        Convention(
+            "resnet-cli (every op)",
+            "every operator executed: 2 per multiply-accumulate, biases, "
+            "batch norm, activations, pooling, residual adds, other elementwise ops",
+            t.all_flops,
+            every,
+        ),
     )
 
 
-def flops_report(target, model, analysis: "Analysis", training_analysis: "Analysis | None",
-                 depth: str = "stage", dtype: str = "float32", with_training: bool = False) -> FlopsReport:
+def flops_report(
+    target,
+    model,
+    analysis: Analysis,
+    training_analysis: Analysis | None,
+    depth: str = "stage",
+    dtype: str = "float32",
+    with_training: bool = False,
+) -> FlopsReport:
     size = DTYPE_BYTES[dtype]
     layout = stage_layout(analysis, target.stages)
     describe = describer(model, layout)
     t = totals(analysis)
     categories = _by_category(analysis, FORWARD)
     memory = Memory(
-        dtype=dtype, bytes_per_element=size, param_bytes=t.params * size,
-        fvcore_activations=t.fvcore_activations, fvcore_activation_bytes=t.fvcore_activations * size,
+        dtype=dtype,
+        bytes_per_element=size,
+        param_bytes=t.params * size,
+        fvcore_activations=t.fvcore_activations,
+        fvcore_activation_bytes=t.fvcore_activations * size,
         inference_peak_bytes=analysis.peak_activation_bytes(size),
         training_saved_bytes=training_analysis.saved_activation_bytes(size) if training_analysis else 0,
         no_backward=training_analysis.no_backward if training_analysis else None,
@@ -200,8 +228,11 @@ def flops_report(target, model, analysis: "Analysis", training_analysis: "Analys
     if with_training and training_analysis is not None:
         tt = totals(training_analysis)
         training = Training(
-            forward_flops=tt.all_flops, forward_macs=tt.macs, backward_flops=tt.backward_flops,
-            backward_macs=tt.backward_macs, by_category=_by_category(training_analysis, BACKWARD),
+            forward_flops=tt.all_flops,
+            forward_macs=tt.macs,
+            backward_flops=tt.backward_flops,
+            backward_macs=tt.backward_macs,
+            by_category=_by_category(training_analysis, BACKWARD),
             rows=build_rows(training_analysis, depth, describe=describe, stages=target.stages),
             no_backward=training_analysis.no_backward,
         )
@@ -209,13 +240,21 @@ def flops_report(target, model, analysis: "Analysis", training_analysis: "Analys
     if training_analysis is not None and with_training:
         unsupported += training_analysis.unsupported_ops()
     return FlopsReport(
-        model=target.name, description=target.description, input_shape=tuple(analysis.input_shape),
-        batch=analysis.input_shape[0], depth=depth, totals=t, by_category=categories,
+        model=target.name,
+        description=target.description,
+        input_shape=tuple(analysis.input_shape),
+        batch=analysis.input_shape[0],
+        depth=depth,
+        totals=t,
+        by_category=categories,
         conventions=_conventions(categories, t),
         paper_gflops=target.paper_gflops,
-        rows=build_rows(analysis, depth, describe=describe, stages=target.stages), unsupported=unsupported,
+        rows=build_rows(analysis, depth, describe=describe, stages=target.stages),
+        unsupported=unsupported,
         fvcore_uncounted=analysis.fvcore_uncounted(),
-        zero_cost_ops=tuple(sorted(Counter(op.op for op in analysis.ops if op.zero_cost).items())), memory=memory,
-        training=training, identified_as=target.identified_as,
+        zero_cost_ops=tuple(sorted(Counter(op.op for op in analysis.ops if op.zero_cost).items())),
+        memory=memory,
+        training=training,
+        identified_as=target.identified_as,
         paper=paper_reference(target, t.macs // analysis.input_shape[0]),
     )

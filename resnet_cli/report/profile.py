@@ -33,8 +33,15 @@ from resnet_cli.report.stages import StageLayout, row_key, stage_layout
 
 PROFILE_DEPTHS = ("stage", "block", "layer", "op")
 # the operator categories profile reports, in order, and the analysis categories each gathers
-CATEGORY_NAMES = {CONVOLUTION: "conv", LINEAR: "matmul", BATCH_NORM: "batch norm", ACTIVATION: "activation",
-                  RESIDUAL_ADD: "add", POOLING: "pooling", OTHER: "other"}
+CATEGORY_NAMES = {
+    CONVOLUTION: "conv",
+    LINEAR: "matmul",
+    BATCH_NORM: "batch norm",
+    ACTIVATION: "activation",
+    RESIDUAL_ADD: "add",
+    POOLING: "pooling",
+    OTHER: "other",
+}
 CATEGORIES = tuple(CATEGORY_NAMES.values())
 OTHER_KIND = "other"  # the op-depth kind of an operator that computes nothing the table knows (data movement)
 OP_SEPARATOR = " · "
@@ -43,6 +50,7 @@ COMPUTE, MEMORY = "compute", "memory"
 
 
 # ---- bytes ----
+
 
 def op_bytes(op: OpRecord, dtype_bytes: int) -> int:
     """Compulsory traffic of one forward operator: inputs and parameters read once, its output written once.
@@ -60,6 +68,7 @@ def op_kind(op: OpRecord) -> str:
 
 
 # ---- the roofline ----
+
 
 @dataclass(frozen=True)
 class Peaks:
@@ -90,6 +99,7 @@ def intensity(flops: int, nbytes: int) -> float | None:
 
 # ---- what the measurement hands in ----
 
+
 @dataclass(frozen=True)
 class Measured:
     """One model's measurement, as plain data. An *entry* is (module, anchor, kind): the module whose call ran the
@@ -116,6 +126,7 @@ def _percentiles(samples) -> tuple[float | None, float | None, float | None]:
 
 
 # ---- the report ----
+
 
 @dataclass(frozen=True)
 class ProfileRow:
@@ -240,8 +251,17 @@ def _row_category(costs: _Costs | None, name: str) -> str:
     return max(costs.by_category.items(), key=lambda item: (item[1][0], item[1][1]))[0]
 
 
-def model_profile(model: str, description: str, analysis: Analysis, measured: Measured, peaks: Peaks, depth: str,
-                  dtype_bytes: int, stages=None, notes: tuple[str, ...] = ()) -> ModelProfile:
+def model_profile(
+    model: str,
+    description: str,
+    analysis: Analysis,
+    measured: Measured,
+    peaks: Peaks,
+    depth: str,
+    dtype_bytes: int,
+    stages=None,
+    notes: tuple[str, ...] = (),
+) -> ModelProfile:
     """One model's rows at ``depth``, its categories and the reconciliation of its rows with the whole forward."""
     layout = stage_layout(analysis, stages)
     leaves = _leaves(analysis)
@@ -276,21 +296,46 @@ def model_profile(model: str, description: str, analysis: Analysis, measured: Me
         if median is not None and median == 0.0 and not c.flops and not c.bytes:
             continue  # nothing ran there that costs or takes time (an allocation of the analysis)
         roof, bound = roofline_seconds(c.flops, c.bytes, peaks)
-        rows.append(ProfileRow(
-            name=name, category=_row_category(costs.get(name), name), median_s=median, p10_s=p10, p90_s=p90,
-            share=median / total_median if median is not None and total_median > 0 else None,
-            flops=c.flops, bytes=c.bytes, intensity=intensity(c.flops, c.bytes), roofline_s=roof, bound=bound,
-            efficiency=roof / median if median else None,
-            achieved_flops_per_s=c.flops / median if median else None,
-            # a row that costs something but got no measured time: its operators were not matched (or ran fused)
-            uncertain=(name in uncertain_rows or name == NOT_ATTRIBUTED
-                       or (not median and bool(c.flops or c.bytes) and measured.iterations != ()))))
+        rows.append(
+            ProfileRow(
+                name=name,
+                category=_row_category(costs.get(name), name),
+                median_s=median,
+                p10_s=p10,
+                p90_s=p90,
+                share=median / total_median if median is not None and total_median > 0 else None,
+                flops=c.flops,
+                bytes=c.bytes,
+                intensity=intensity(c.flops, c.bytes),
+                roofline_s=roof,
+                bound=bound,
+                efficiency=roof / median if median else None,
+                achieved_flops_per_s=c.flops / median if median else None,
+                # a row that costs something but got no measured time: its operators were not matched (or ran fused)
+                uncertain=(
+                    name in uncertain_rows
+                    or name == NOT_ATTRIBUTED
+                    or (not median and bool(c.flops or c.bytes) and measured.iterations != ())
+                ),
+            )
+        )
     categories = _categories(op_costs, op_samples)
     flops = sum(c.flops for c in costs.values())
     nbytes = sum(c.bytes for c in costs.values())
     roof, _bound = roofline_seconds(flops, nbytes, peaks)
-    return ModelProfile(model, description, tuple(analysis.input_shape), tuple(rows), categories, flops, nbytes,
-                        roof, reconcile(measured), measured.time_source, notes)
+    return ModelProfile(
+        model,
+        description,
+        tuple(analysis.input_shape),
+        tuple(rows),
+        categories,
+        flops,
+        nbytes,
+        roof,
+        reconcile(measured),
+        measured.time_source,
+        notes,
+    )
 
 
 def _categories(op_costs: dict[str, _Costs], op_samples: dict[str, list[float]]) -> tuple[CategoryShare, ...]:
@@ -307,9 +352,13 @@ def _categories(op_costs: dict[str, _Costs], op_samples: dict[str, list[float]])
         if median:
             times[_row_category(op_costs.get(name), name)] += median
     total_f, total_b, total_t = sum(flops.values()), sum(nbytes.values()), sum(times.values())
-    return tuple(CategoryShare(c, flops[c], nbytes[c], times[c], _pct(flops[c], total_f), _pct(nbytes[c], total_b),
-                               _pct(times[c], total_t))
-                 for c in CATEGORIES if flops[c] or nbytes[c] or times[c])
+    return tuple(
+        CategoryShare(
+            c, flops[c], nbytes[c], times[c], _pct(flops[c], total_f), _pct(nbytes[c], total_b), _pct(times[c], total_t)
+        )
+        for c in CATEGORIES
+        if flops[c] or nbytes[c] or times[c]
+    )
 
 
 def _pct(part: float, whole: float) -> float:
@@ -326,11 +375,13 @@ def reconcile(measured: Measured) -> Reconciliation:
     if rows_per_iteration and measured.profiled_s:
         outside = statistics.median(p - r for p, r in zip(measured.profiled_s, rows_per_iteration, strict=True))
     overhead = profiled - free if profiled is not None and free is not None else None
-    return Reconciliation(rows, profiled, free, free_p10, free_p90, outside, overhead, len(measured.iterations),
-                          len(measured.free_s))
+    return Reconciliation(
+        rows, profiled, free, free_p10, free_p90, outside, overhead, len(measured.iterations), len(measured.free_s)
+    )
 
 
 # ---- several models ----
+
 
 @dataclass(frozen=True)
 class Difference:
@@ -350,6 +401,7 @@ class Difference:
 
 def difference(first: ModelProfile, second: ModelProfile) -> Difference:
     """Align the rows by name (the stages stem, layer1 … head at stage depth) and the categories."""
+
     def total(m: ModelProfile) -> float:
         r = m.reconciliation
         return r.free_s if r.free_s is not None else (r.rows_s or 0.0)
@@ -367,5 +419,6 @@ def difference(first: ModelProfile, second: ModelProfile) -> Difference:
     cats = [(c, b_cat.get(c, 0.0) - a_cat.get(c, 0.0)) for c in CATEGORIES if c in a_cat or c in b_cat]
     cats.sort(key=lambda item: -abs(item[1]))
     delta = total(second) - total(first)
-    return Difference(first.model, second.model, delta, delta / total(first) if total(first) else None, tuple(rows),
-                      tuple(cats))
+    return Difference(
+        first.model, second.model, delta, delta / total(first) if total(first) else None, tuple(rows), tuple(cats)
+    )

@@ -11,16 +11,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from resnet_cli.analysis import ops as formulas
+from resnet_cli.analysis.ops import BACKWARD, FORWARD
 from resnet_cli.base.shapes import numel
 from resnet_cli.report.aggregates import once
 from resnet_cli.report.describe import describer
-from resnet_cli.report.stages import DEPTHS, OWN_OPS, StageLayout, row_key, stage_layout
-from resnet_cli.analysis.ops import BACKWARD, FORWARD
+from resnet_cli.report.stages import OWN_OPS, StageLayout, row_key, stage_layout
 
 if TYPE_CHECKING:  # the analysis module imports torch; reports only read its plain records
     from resnet_cli.analysis.records import Analysis
     from resnet_cli.structure.receptive import ReceptiveField
-
 
 
 @dataclass(frozen=True)
@@ -63,8 +62,9 @@ class Totals:
         return 2 * self.macs
 
 
-def build_rows(analysis: Analysis, depth: str = "stage", *, describe=None,
-               stages: tuple[str, ...] | None = None) -> tuple[Row, ...]:
+def build_rows(
+    analysis: Analysis, depth: str = "stage", *, describe=None, stages: tuple[str, ...] | None = None
+) -> tuple[Row, ...]:
     """Rows at ``depth`` (stage|block|layer) in run order; ``describe(name)`` gives each row's kind."""
     layout = stage_layout(analysis, stages)
     leaves = {m.name for m in analysis.modules if m.is_leaf}
@@ -74,8 +74,7 @@ def build_rows(analysis: Analysis, depth: str = "stage", *, describe=None,
 
     def slot(key: str, position: int, stage: str) -> dict:
         if key not in acc:
-            acc[key] = {"params": 0, "flops": 0, "macs": 0, "all": 0, "bmacs": 0, "bflops": 0, "cat": {},
-                        "written": 0}
+            acc[key] = {"params": 0, "flops": 0, "macs": 0, "all": 0, "bmacs": 0, "bflops": 0, "cat": {}, "written": 0}
             order[key] = position
             stage_of_row[key] = stage
         else:
@@ -111,20 +110,41 @@ def build_rows(analysis: Analysis, depth: str = "stage", *, describe=None,
         entry = acc[key]
         if key.endswith(OWN_OPS) and not any(entry[k] for k in ("params", "all", "bflops")):
             continue  # a module's own data-movement ops only (a flatten): nothing to show
-        rows.append(Row(
-            name=key, stage=stage_of_row[key], kind=describe(key) if describe else "",
-            output_shape=outputs.get(key), params=entry["params"], flops=entry["flops"], macs=entry["macs"],
-            all_flops=entry["all"], backward_macs=entry["bmacs"], backward_flops=entry["bflops"],
-            by_category=tuple((c, entry["cat"].get(c, 0)) for c in formulas.CATEGORIES if entry["cat"].get(c)),
-            receptive_field=fields.get(key), activation_elements=entry["written"],
-        ))
+        rows.append(
+            Row(
+                name=key,
+                stage=stage_of_row[key],
+                kind=describe(key) if describe else "",
+                output_shape=outputs.get(key),
+                params=entry["params"],
+                flops=entry["flops"],
+                macs=entry["macs"],
+                all_flops=entry["all"],
+                backward_macs=entry["bmacs"],
+                backward_flops=entry["bflops"],
+                by_category=tuple((c, entry["cat"].get(c, 0)) for c in formulas.CATEGORIES if entry["cat"].get(c)),
+                receptive_field=fields.get(key),
+                activation_elements=entry["written"],
+            )
+        )
     # stages that ran no op and own no parameter (an nn.Identity child) still get their row
     if depth == "stage":
         present = {r.name for r in rows}
         for stage in layout.stages:
             if stage not in present:
-                rows.append(Row(stage, stage, describe(stage) if describe else "", outputs.get(stage), 0, 0, 0, 0,
-                                receptive_field=fields.get(stage)))
+                rows.append(
+                    Row(
+                        stage,
+                        stage,
+                        describe(stage) if describe else "",
+                        outputs.get(stage),
+                        0,
+                        0,
+                        0,
+                        0,
+                        receptive_field=fields.get(stage),
+                    )
+                )
     return tuple(rows)
 
 
@@ -139,8 +159,11 @@ def _row_fields(analysis: Analysis, sources: dict) -> dict:
     from resnet_cli.structure.receptive import receptive_fields
 
     fields = once(analysis, ("receptive_fields",), lambda: receptive_fields(analysis))
-    return {key: fields[module.output_value] for key, module in sources.items()
-            if module.output_value is not None and module.output_value in fields}
+    return {
+        key: fields[module.output_value]
+        for key, module in sources.items()
+        if module.output_value is not None and module.output_value in fields
+    }
 
 
 def _row_sources(analysis: Analysis, depth: str, layout: StageLayout, leaves: set[str]) -> dict:
@@ -177,9 +200,13 @@ def _totals(analysis: Analysis) -> Totals:
     forward = [op for op in analysis.ops if op.phase == FORWARD]
     backward = [op for op in analysis.ops if op.phase == BACKWARD]
     return Totals(
-        params=analysis.params, trainable_params=analysis.trainable_params, running_stats=analysis.running_stats,
-        flops=sum(op.fvcore_flops for op in forward), macs=sum(op.macs for op in forward),
-        all_flops=sum(op.flops for op in forward), backward_macs=sum(op.macs for op in backward),
+        params=analysis.params,
+        trainable_params=analysis.trainable_params,
+        running_stats=analysis.running_stats,
+        flops=sum(op.fvcore_flops for op in forward),
+        macs=sum(op.macs for op in forward),
+        all_flops=sum(op.flops for op in forward),
+        backward_macs=sum(op.macs for op in backward),
         backward_flops=sum(op.flops for op in backward),
         fvcore_activations=sum(op.fvcore_activations for op in forward),
     )
@@ -242,9 +269,17 @@ def summarize(target, model, analysis: Analysis, depth: str = "stage") -> Summar
     # here; `flops` shows them, with the FLOPs only it counts
     rows = tuple(r for r in rows if not (r.name.endswith(OWN_OPS) and not (r.params or r.flops or r.macs)))
     return Summary(
-        model=target.name, description=target.description, family=target.family,
-        spec=target.spec.as_dict() if target.spec is not None else None, input_shape=tuple(analysis.input_shape),
-        output_shape=analysis.output_shape, depth=depth, spatial_path=spatial_path(analysis), rows=rows,
-        totals=totals(analysis), unsupported=analysis.unsupported_ops(),
-        fvcore_uncounted=analysis.fvcore_uncounted(), identified_as=getattr(target, "identified_as", None),
+        model=target.name,
+        description=target.description,
+        family=target.family,
+        spec=target.spec.as_dict() if target.spec is not None else None,
+        input_shape=tuple(analysis.input_shape),
+        output_shape=analysis.output_shape,
+        depth=depth,
+        spatial_path=spatial_path(analysis),
+        rows=rows,
+        totals=totals(analysis),
+        unsupported=analysis.unsupported_ops(),
+        fvcore_uncounted=analysis.fvcore_uncounted(),
+        identified_as=getattr(target, "identified_as", None),
     )

@@ -22,8 +22,10 @@ OWN_OPS = " (own ops)"  # the row of a module's own ops, outside any child (a re
 _LAYER = re.compile(r"^layer\d+$")
 # Keras's names: keras.applications' conv2_block1_1_conv, the classic conv_block/identity_block's res2a_branch2a
 # and bn2a_branch2a; stage k of Keras is our layer{k-1} (conv1 is the stem)
-_KERAS_BLOCK = re.compile(r"^(?:(?P<stage>conv\d+)_block(?P<block>\d+)_"
-                          r"|(?:res|bn)(?P<number>\d+)(?P<letter>[a-z]+)_branch)")
+_KERAS_BLOCK = re.compile(
+    r"^(?:(?P<stage>conv\d+)_block(?P<block>\d+)_"
+    r"|(?:res|bn)(?P<number>\d+)(?P<letter>[a-z]+)_branch)"
+)
 
 
 def _keras_block(unit: str) -> tuple[int, str] | None:
@@ -71,7 +73,7 @@ CONTAINERS = ("stages",)  # timm's ResNetV2 / byobnet keep their stages in one t
 
 def _children_of(names: list[str], parent: str) -> list[str]:
     prefix = parent + "."
-    return [n for n in names if n.startswith(prefix) and "." not in n[len(prefix):]]
+    return [n for n in names if n.startswith(prefix) and "." not in n[len(prefix) :]]
 
 
 def stage_layout(analysis: Analysis, stages: tuple[str, ...] | None = None) -> StageLayout:
@@ -102,8 +104,10 @@ def _stage_layout(analysis: Analysis, stages: tuple[str, ...] | None) -> StageLa
             from resnet_cli.base.errors import OptionError
 
             named, known = ", ".join(repr(u) for u in unknown), ", ".join(units)
-            raise OptionError(f"{{stages}}: no module {OptionError.literal(named)} runs at the top level; "
-                              f"the top-level modules, in run order, are: {OptionError.literal(known)}")
+            raise OptionError(
+                f"{{stages}}: no module {OptionError.literal(named)} runs at the top level; "
+                f"the top-level modules, in run order, are: {OptionError.literal(known)}"
+            )
         mapping, current = {}, stages[0]
         for unit in units:
             if unit in stages:
@@ -162,8 +166,11 @@ def _fold_padding_units(analysis: Analysis, units: list[str], mapping: dict, uni
     for op in analysis.ops:
         if op.phase == ops.FORWARD and op.module:
             ran.setdefault(unit_of(op.module), []).append(op)
-    candidates = [u for u in units if mapping.get(u) == u and ran.get(u)
-                  and any(ops.kind_of(op.op) in _PADDING_KINDS for op in ran[u])]
+    candidates = [
+        u
+        for u in units
+        if mapping.get(u) == u and ran.get(u) and any(ops.kind_of(op.op) in _PADDING_KINDS for op in ran[u])
+    ]
     if not candidates or len(units) < 2:
         return mapping
     from resnet_cli.structure.layers import layers
@@ -177,7 +184,7 @@ def _fold_padding_units(analysis: Analysis, units: list[str], mapping: dict, uni
     mapping = dict(mapping)
     for position, unit in enumerate(units):
         if unit in folded:
-            after = [u for u in units[position + 1:] if u not in folded]
+            after = [u for u in units[position + 1 :] if u not in folded]
             before = [u for u in units[:position] if u not in folded]
             target = after[0] if after else before[-1] if before else None
             if target is not None:
@@ -202,5 +209,5 @@ def row_key(module: str, anchor: str, depth: str, layout: StageLayout, leaves: s
         parent = layout.block_parent.get(unit, unit)
         if not module.startswith(parent + "."):
             return unit + OWN_OPS
-        return parent + "." + module[len(parent) + 1:].split(".", 1)[0]
+        return parent + "." + module[len(parent) + 1 :].split(".", 1)[0]
     return module if module in leaves else module + OWN_OPS

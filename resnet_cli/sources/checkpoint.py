@@ -16,8 +16,18 @@ from resnet_cli.base.atomic import special_kind  # one test for files read and w
 from resnet_cli.base.errors import RuntimeFailure, UsageError
 from resnet_cli.base.values import shown
 
-NESTED_KEYS = ("state_dict", "model_state_dict", "model", "module", "net", "network", "weights", "params",
-               "model_ema", "state_dict_ema")
+NESTED_KEYS = (
+    "state_dict",
+    "model_state_dict",
+    "model",
+    "module",
+    "net",
+    "network",
+    "weights",
+    "params",
+    "model_ema",
+    "state_dict_ema",
+)
 SHARED_PREFIXES = ("module.", "model.", "_orig_mod.", "net.", "backbone.")
 MAX_LISTED = 20
 
@@ -35,16 +45,20 @@ class Mismatch:
 
     def lines(self) -> list[str]:
         # tensors of the right name and the wrong shape say most about what differs: they come first
-        every = ([f"shape differs: {name}: model {_shape(a)}, checkpoint {_shape(b)}" for name, a, b in self.misshaped]
-                 + [f"missing in the checkpoint: {name}" for name in self.missing]
-                 + [f"unexpected in the checkpoint: {name}" for name in self.unexpected])
+        every = (
+            [f"shape differs: {name}: model {_shape(a)}, checkpoint {_shape(b)}" for name, a, b in self.misshaped]
+            + [f"missing in the checkpoint: {name}" for name in self.missing]
+            + [f"unexpected in the checkpoint: {name}" for name in self.unexpected]
+        )
         if len(every) > MAX_LISTED:
             every = every[:MAX_LISTED] + [f"… and {len(every) - MAX_LISTED} more"]
         return every
 
     def summary(self) -> str:
-        return (f"{len(self.missing)} missing, {len(self.unexpected)} unexpected and {len(self.misshaped)} "
-                "mis-shaped tensors")
+        return (
+            f"{len(self.missing)} missing, {len(self.unexpected)} unexpected and {len(self.misshaped)} "
+            "mis-shaped tensors"
+        )
 
 
 def _shape(shape) -> str:
@@ -60,8 +74,10 @@ class CheckpointMismatch(RuntimeFailure):
 
 
 def _not_a_checkpoint(path: str, why: str, what: str = "MODEL") -> UsageError:
-    return UsageError(f"{what} '{shown(path)}' is not a readable checkpoint ({why}); accepted: a state_dict saved "
-                      "with torch.save (.pt, .pth, .bin, .ckpt) or a .safetensors file")
+    return UsageError(
+        f"{what} '{shown(path)}' is not a readable checkpoint ({why}); accepted: a state_dict saved "
+        "with torch.save (.pt, .pth, .bin, .ckpt) or a .safetensors file"
+    )
 
 
 def _unwrap(obj, path: str, what: str = "MODEL") -> dict:
@@ -76,8 +92,7 @@ def _unwrap(obj, path: str, what: str = "MODEL") -> dict:
         if nested is None:
             break
         obj = nested
-    raise _not_a_checkpoint(path, "it holds no dict of tensors, nor one under "
-                                  f"{', '.join(NESTED_KEYS[:4])} …", what)
+    raise _not_a_checkpoint(path, f"it holds no dict of tensors, nor one under {', '.join(NESTED_KEYS[:4])} …", what)
 
 
 def _is_tensor(value) -> bool:
@@ -89,7 +104,7 @@ def _is_tensor(value) -> bool:
 def _strip_prefix(state: dict) -> dict:
     for prefix in SHARED_PREFIXES:
         if state and all(k.startswith(prefix) for k in state):
-            return {k[len(prefix):]: v for k, v in state.items()}
+            return {k[len(prefix) :]: v for k, v in state.items()}
     return state
 
 
@@ -131,8 +146,9 @@ def read(path: str, what: str = "MODEL") -> dict:
         raise _not_a_checkpoint(path, f"torch.load(weights_only=True) refused it: {_refusal(error)}", what) from None
     except Exception as error:  # noqa: BLE001 - weights_only runs no code: any failure means not a checkpoint
         text = str(error).strip()
-        raise _not_a_checkpoint(path, f"{type(error).__name__}: {text.splitlines()[0][:160] if text else ''}",
-                                what) from None
+        raise _not_a_checkpoint(
+            path, f"{type(error).__name__}: {text.splitlines()[0][:160] if text else ''}", what
+        ) from None
     return _strip_prefix(_unwrap(obj, path, what))
 
 
@@ -145,8 +161,11 @@ def _check_magic(path: str, what: str) -> None:
     except OSError as error:
         raise RuntimeFailure(f"{what} '{shown(path)}': cannot read it: {error.strerror or error}") from None
     if not (head.startswith(b"PK") or head[:1] == b"\x80"):
-        described = ("it is empty" if not head else
-                     "it starts neither as a zip archive nor as a pickle, as every file torch.save writes does")
+        described = (
+            "it is empty"
+            if not head
+            else "it starts neither as a zip archive nor as a pickle, as every file torch.save writes does"
+        )
         raise _not_a_checkpoint(path, described, what)
 
 
@@ -156,8 +175,7 @@ def _refusal(error: BaseException) -> str:
 
     found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
     if found:
-        return (f"it holds a pickled {found.group(1)}, not only tensors (save the model's state_dict() "
-                "instead)")
+        return f"it holds a pickled {found.group(1)}, not only tensors (save the model's state_dict() instead)"
     return "it is not a file of tensors torch.save wrote"
 
 
@@ -177,8 +195,11 @@ def shapes(path: str) -> dict[str, tuple[int, ...]]:
 def mismatch(model_shapes: dict[str, tuple[int, ...]], checkpoint_shapes: dict[str, tuple[int, ...]]) -> Mismatch:
     missing = tuple(k for k in model_shapes if k not in checkpoint_shapes)
     unexpected = tuple(k for k in checkpoint_shapes if k not in model_shapes)
-    misshaped = tuple((k, model_shapes[k], checkpoint_shapes[k]) for k in model_shapes
-                      if k in checkpoint_shapes and tuple(model_shapes[k]) != tuple(checkpoint_shapes[k]))
+    misshaped = tuple(
+        (k, model_shapes[k], checkpoint_shapes[k])
+        for k in model_shapes
+        if k in checkpoint_shapes and tuple(model_shapes[k]) != tuple(checkpoint_shapes[k])
+    )
     return Mismatch(missing, unexpected, misshaped)
 
 
@@ -198,8 +219,9 @@ def load_into(model, path: str, *, rename: bool = False, what: str = "--weights"
         state = to_torchvision_names(state)
     found = mismatch(model_shapes(model), {k: tuple(v.shape) for k, v in state.items()})
     if found:
-        raise CheckpointMismatch(f"{shown(os.path.basename(path))} does not fit the model: {found.summary()} "
-                                 "(listed above)", found.lines())
+        raise CheckpointMismatch(
+            f"{shown(os.path.basename(path))} does not fit the model: {found.summary()} (listed above)", found.lines()
+        )
     tensor = next(iter(model.state_dict().values()), None)
     if tensor is None or tensor.device.type == "meta":
         return

@@ -45,9 +45,11 @@ def _h5py():
 
 
 def _refused(path: str, why: str, what: str) -> UsageError:
-    return UsageError(f"{what} '{shown(path)}' is not a Keras ResNet weights file this tool reads ({why}); read are "
-                      "keras.applications' ResNet/ResNetV2 and the conv_block/identity_block ResNet-50, as "
-                      ".weights.h5 or legacy .h5; analyse your model's code instead (path/to/file.py:callable)")
+    return UsageError(
+        f"{what} '{shown(path)}' is not a Keras ResNet weights file this tool reads ({why}); read are "
+        "keras.applications' ResNet/ResNetV2 and the conv_block/identity_block ResNet-50, as "
+        ".weights.h5 or legacy .h5; analyse your model's code instead (path/to/file.py:callable)"
+    )
 
 
 def read(path: str, what: str = "MODEL") -> dict:
@@ -70,6 +72,7 @@ def read(path: str, what: str = "MODEL") -> dict:
 
 
 # ---- the file's layers, in order: (Keras name or None, kind, [arrays]) ----
+
 
 def _is_legacy(file) -> bool:
     return "layer_names" in file.attrs or "model_weights" in file
@@ -124,6 +127,7 @@ def _kind(arrays, roles=()) -> str:
 
 # ---- into torch's names ----
 
+
 def _conv(prefix: str, arrays: list, state: dict) -> None:
     state[f"{prefix}.weight"] = arrays[0].transpose(3, 2, 0, 1).copy()  # H×W×Cin×Cout -> Cout×Cin×H×W
     if len(arrays) > 1:
@@ -162,9 +166,10 @@ def _ordered_state(layers: list) -> dict:
     index, stage, block = 1, 0, 0
     while index < len(convs):
         first, second = convs[index], convs[index + 1]
-        after = convs[index + 2:index + 4]
-        projection = len(after) == 2 and after[0][0].shape[-1] == after[1][0].shape[-1] \
-            and after[0][0].shape[:2] == (1, 1)
+        after = convs[index + 2 : index + 4]
+        projection = (
+            len(after) == 2 and after[0][0].shape[-1] == after[1][0].shape[-1] and after[0][0].shape[:2] == (1, 1)
+        )
         if projection:
             stage, block = stage + 1, 0
         prefix = f"layer{stage}.{block}"
@@ -255,6 +260,7 @@ def _block_prefix(found, preact: bool, classic: bool) -> str:
 
 # ---- what a Keras file's architecture is ----
 
+
 def keras_spec(spec):
     """A spec read from a Keras ResNet's tensors, completed with what keras.applications' layouts fix and tensors
     cannot tell: the v1 stride placement (ResNet) or the last-block stride and zero-padded stem pool (ResNetV2),
@@ -262,6 +268,7 @@ def keras_spec(spec):
     from resnet_cli.spec.kinds import StemPool, StrideAt
 
     if spec.block.is_preact:
-        return spec.replace(stride_at=StrideAt.LAST_BLOCK, stem_pool=StemPool.ZERO_MAX, bn_eps=1.001e-5,
-                            bn_momentum=0.01)
+        return spec.replace(
+            stride_at=StrideAt.LAST_BLOCK, stem_pool=StemPool.ZERO_MAX, bn_eps=1.001e-5, bn_momentum=0.01
+        )
     return spec.replace(stride_at=StrideAt.FIRST_1X1, bn_eps=1.001e-5, bn_momentum=0.01)

@@ -34,8 +34,10 @@ def select_backend(required: bool = True) -> None:
     if asked and asked != "torch" and not required:
         return
     if asked and asked != "torch":
-        raise UsageError(f"KERAS_BACKEND={asked}: resnet-cli analyses Keras models on Keras's torch backend; "
-                         "unset KERAS_BACKEND or set KERAS_BACKEND=torch")
+        raise UsageError(
+            f"KERAS_BACKEND={asked}: resnet-cli analyses Keras models on Keras's torch backend; "
+            "unset KERAS_BACKEND or set KERAS_BACKEND=torch"
+        )
     os.environ["KERAS_BACKEND"] = "torch"
     check_backend()
 
@@ -45,8 +47,10 @@ def check_backend() -> None:
     keras = sys.modules.get("keras")
     backend = getattr(getattr(keras, "backend", None), "backend", None)
     if callable(backend) and backend() != "torch":
-        raise UsageError(f"keras was imported with the {backend()} backend: resnet-cli analyses Keras models on "
-                         "Keras's torch backend; set KERAS_BACKEND=torch before keras is imported")
+        raise UsageError(
+            f"keras was imported with the {backend()} backend: resnet-cli analyses Keras models on "
+            "Keras's torch backend; set KERAS_BACKEND=torch before keras is imported"
+        )
 
 
 def mentions_keras(path: str | None) -> bool:
@@ -64,8 +68,11 @@ def is_adapter(model) -> bool:
 
 def note(name: str, adapter) -> str:
     """What a person reads about a Keras model's analysis: the backend and the layout."""
-    layout_words = ("channels-last: fed the --input N×C×H×W as N×H×W×C, and its shapes are shown as Keras gives "
-                    "them, N×H×W×C" if adapter.channels_last else "channels-first: shapes are N×C×H×W")
+    layout_words = (
+        "channels-last: fed the --input N×C×H×W as N×H×W×C, and its shapes are shown as Keras gives them, N×H×W×C"
+        if adapter.channels_last
+        else "channels-first: shapes are N×C×H×W"
+    )
     return f"{name}: a Keras {adapter.keras_class} run on Keras's torch backend; {layout_words}"
 
 
@@ -75,7 +82,7 @@ def is_keras(obj) -> bool:
 
 
 def layout(model) -> str:
-    """"channels_last" or "channels_first": the data format of the model's first layer that has one."""
+    """ "channels_last" or "channels_first": the data format of the model's first layer that has one."""
     for layer in _walk(model):
         data_format = getattr(layer, "data_format", None)
         if data_format in ("channels_last", "channels_first"):
@@ -132,8 +139,10 @@ def adapt(model, input_shape: tuple[int, ...]):
 
     check_backend()
     if not isinstance(model, torch.nn.Module):
-        raise UsageError("this Keras model is no torch module: resnet-cli analyses Keras models on Keras's torch "
-                         "backend; set KERAS_BACKEND=torch before keras is imported")
+        raise UsageError(
+            "this Keras model is no torch module: resnet-cli analyses Keras models on Keras's torch "
+            "backend; set KERAS_BACKEND=torch before keras is imported"
+        )
     channels_last = layout(model) == "channels_last"
     if not model.built:
         shape = _keras_shape(input_shape, channels_last)
@@ -201,8 +210,9 @@ def _adapter_class():
         def __init__(self, layer) -> None:
             nn.Module.__init__(self)
             self.keras_class = type(layer).__name__
-            self.num_features = int(layer.moving_mean.shape[0]) if getattr(layer, "moving_mean", None) is not None \
-                else 0
+            self.num_features = (
+                int(layer.moving_mean.shape[0]) if getattr(layer, "moving_mean", None) is not None else 0
+            )
             self.eps = float(layer.epsilon)
             self.momentum = torch_momentum(layer.momentum)
             self.affine = bool(layer.scale or layer.center)
@@ -267,10 +277,14 @@ def _replacement(layer):
         return None
     if getattr(layer, "quantization_mode", None) is not None or getattr(layer, "lora_enabled", False):
         return None
-    return {"Conv2D": _conv_call, "Dense": _dense_call, "BatchNormalization": _batch_norm_call,
-            "GlobalAveragePooling2D": _global_pool_call, "ZeroPadding2D": _zero_pad_call,
-            "MaxPooling2D": _max_pool_call}.get(
-        kind.__name__, lambda _: None)(layer)
+    return {
+        "Conv2D": _conv_call,
+        "Dense": _dense_call,
+        "BatchNormalization": _batch_norm_call,
+        "GlobalAveragePooling2D": _global_pool_call,
+        "ZeroPadding2D": _zero_pad_call,
+        "MaxPooling2D": _max_pool_call,
+    }.get(kind.__name__, lambda _: None)(layer)
 
 
 @contextlib.contextmanager
@@ -308,8 +322,9 @@ def _conv_call(layer):
         kernel = layer.kernel.value.permute(3, 2, 0, 1)  # H×W×Cin×Cout -> Cout×Cin×H×W: Keras's own transpose
         padding = 0
         if layer.padding == "same":  # Keras's "same": torch's symmetric padding, or an explicit pad where uneven
-            x, padding = _apply_same_padding(x, kernel.shape[2:], layer.strides, "channels_first", "conv",
-                                             layer.dilation_rate)
+            x, padding = _apply_same_padding(
+                x, kernel.shape[2:], layer.strides, "channels_first", "conv", layer.dilation_rate
+            )
         bias = layer.bias.value if layer.use_bias else None
         out = F.conv2d(x, kernel, bias, layer.strides, padding, layer.dilation_rate, layer.groups)
         return layer.activation(out if first else out.movedim(1, -1))
@@ -336,10 +351,15 @@ def _batch_norm_call(layer):
         channel = axis % inputs.dim()
         x = inputs.movedim(channel, 1)
         out = F.batch_norm(
-            x, layer.moving_mean.value, layer.moving_variance.value,
-            layer.gamma.value if layer.scale else None, layer.beta.value if layer.center else None,
-            training=bool(training) and layer.trainable, momentum=torch_momentum(layer.momentum),
-            eps=float(layer.epsilon))
+            x,
+            layer.moving_mean.value,
+            layer.moving_variance.value,
+            layer.gamma.value if layer.scale else None,
+            layer.beta.value if layer.center else None,
+            training=bool(training) and layer.trainable,
+            momentum=torch_momentum(layer.momentum),
+            eps=float(layer.epsilon),
+        )
         return out.movedim(1, channel)
 
     return call
@@ -401,6 +421,7 @@ def torch_momentum(keras_momentum: float) -> float:
 
 
 # ---- a .keras archive ----
+
 
 def archive_loader(path: str):
     """A factory for MODEL FILE.keras: Keras's own loader in safe mode (a Lambda layer, or any deserialisation that

@@ -20,7 +20,8 @@ Names are read in torchvision's layout (which timm's ``ResNet`` and this project
 Weights cannot tell where a stride sits (v1 and v1.5 hold the same tensors), nor whether the stem has a
 max-pool or a stage is dilated, nor the activation, the drop rates, or whether an attention as wide as its
 block's output sits before the addition, after it or on the shortcut: the inference takes torchvision's and
-timm's choices there (standard placement, no drops) and says so for the first four. In timm's ResNetV2 layout an average-pool shortcut holds the same tensors as
+timm's choices there (standard placement, no drops) and says so for the first four. In timm's ResNetV2 layout an
+average-pool shortcut holds the same tensors as
 a projection; every ResNetV2 timm registers with a deep stem averages, so a deep stem is read as ``avgpool``.
 """
 
@@ -30,8 +31,10 @@ import dataclasses
 import re
 from dataclasses import dataclass
 
-from resnet_cli.spec import registry
 from resnet_cli.base.errors import OptionError, UsageError
+from resnet_cli.base.values import shown
+from resnet_cli.sources.weight_names import to_torchvision_names
+from resnet_cli.spec import registry
 from resnet_cli.spec.fields import (
     Attention,
     AttentionAt,
@@ -44,15 +47,18 @@ from resnet_cli.spec.fields import (
     StemPool,
     make_divisible,
 )
-from resnet_cli.base.values import shown
 from resnet_cli.spec.naming import flag_value
-from resnet_cli.sources.weight_names import to_torchvision_names
 
 # said with every checkpoint (the drop rates, which change nothing outside training, and the place of an attention
 # as wide as its block's output — standard, post or identity — are not: see the module's docstring)
-UNREADABLE = ("stride placement (v1 and v1.5 hold the same tensors; v1.5 assumed)",
-              "dilation (none assumed)", "the stem max-pool (assumed for 7x7 and deep stems, not for CIFAR stems)",
-              "the activation (ReLU assumed)", "the BatchNorm eps and momentum (1e-5, 0.1 assumed)")
+UNREADABLE = (
+    "stride placement (v1 and v1.5 hold the same tensors; v1.5 assumed)",
+    "dilation (none assumed)",
+    "the stem max-pool (assumed for 7x7 and deep stems, not for CIFAR stems)",
+    "the activation (ReLU assumed)",
+    "the BatchNorm eps and momentum (1e-5, 0.1 assumed)",
+)
+
 
 @dataclass(frozen=True)
 class Inferred:
@@ -71,9 +77,11 @@ def infer(path: str) -> Inferred:
     except (KeyError, ValueError, IndexError, ZeroDivisionError, TypeError):
         # names of a ResNet but a layout the reading does not follow (timm's legacy SENets number their
         # stages from 1 with other block names, …): not a ResNet checkpoint this tool can read
-        raise UsageError(f"'{shown(path)}': its tensors' names and shapes do not follow a ResNet layout this tool "
-                         "reads (torchvision's, timm's ResNet and ResNetV2, this project's); analyse your model's "
-                         "code instead (path/to/file.py:callable) with --weights") from None
+        raise UsageError(
+            f"'{shown(path)}': its tensors' names and shapes do not follow a ResNet layout this tool "
+            "reads (torchvision's, timm's ResNet and ResNetV2, this project's); analyse your model's "
+            "code instead (path/to/file.py:callable) with --weights"
+        ) from None
     from resnet_cli.sources import keras_files
 
     if keras_files.is_keras_file(path):  # what keras.applications' layout fixes and tensors cannot tell
@@ -83,9 +91,11 @@ def infer(path: str) -> Inferred:
 
 def _need(shapes: dict, name: str, path: str) -> tuple[int, ...]:
     if name not in shapes:
-        raise UsageError(f"'{shown(path)}' holds no '{name}' tensor, so it is not a ResNet checkpoint this tool can "
-                         "read (expected torchvision/timm names: conv1, layer1.0.conv1 …, fc); analyse your model's "
-                         "code instead (path/to/file.py:callable) with --weights")
+        raise UsageError(
+            f"'{shown(path)}' holds no '{name}' tensor, so it is not a ResNet checkpoint this tool can "
+            "read (expected torchvision/timm names: conv1, layer1.0.conv1 …, fc); analyse your model's "
+            "code instead (path/to/file.py:callable) with --weights"
+        )
     return shapes[name]
 
 
@@ -93,8 +103,9 @@ def spec_of(shapes: dict[str, tuple[int, ...]], path: str = "checkpoint") -> Res
     stages = sorted({int(m.group(1)) for k in shapes for m in [re.match(r"^layer(\d+)\.", k)] if m})
     if not stages or stages != list(range(1, len(stages) + 1)):
         _need(shapes, "layer1.0.conv1.weight", path)
-    layers = tuple(1 + max(int(m.group(1)) for k in shapes for m in [re.match(rf"^layer{i}\.(\d+)\.", k)] if m)
-                   for i in stages)
+    layers = tuple(
+        1 + max(int(m.group(1)) for k in shapes for m in [re.match(rf"^layer{i}\.(\d+)\.", k)] if m) for i in stages
+    )
     bottleneck = "layer1.0.conv3.weight" in shapes
     preact = "bn1.weight" not in shapes  # pre-activation nets normalise inside the first block instead
     # the stem
@@ -111,12 +122,15 @@ def spec_of(shapes: dict[str, tuple[int, ...]], path: str = "checkpoint") -> Res
         weight = _need(shapes, "conv1.weight", path)
         stem = StemKind.CONV7 if weight[2:] == (7, 7) else StemKind.CIFAR if weight[2:] == (3, 3) else None
         if stem is None:
-            raise UsageError(f"'{shown(path)}': a {weight[2]}x{weight[3]} stem conv is not one of the stems this tool "
-                             "builds (7x7, deep, cifar); analyse your model's code instead with --weights")
+            raise UsageError(
+                f"'{shown(path)}': a {weight[2]}x{weight[3]} stem conv is not one of the stems this tool "
+                "builds (7x7, deep, cifar); analyse your model's code instead with --weights"
+            )
         in_channels, stem_width = weight[1], weight[0]
         stem_bias = "conv1.bias" in shapes
-    stem_pool = StemPool.CONV if "maxpool.0.weight" in shapes else \
-        StemPool.NONE if stem is StemKind.CIFAR else StemPool.MAX
+    stem_pool = (
+        StemPool.CONV if "maxpool.0.weight" in shapes else StemPool.NONE if stem is StemKind.CIFAR else StemPool.MAX
+    )
     # the blocks
     if bottleneck:
         expansion, widths, groups, width_per_group = _bottleneck_widths(shapes, stages, path)
@@ -131,21 +145,39 @@ def spec_of(shapes: dict[str, tuple[int, ...]], path: str = "checkpoint") -> Res
     block_bias = any(re.match(r"^layer\d+\.\d+\.conv1\.bias$", k) for k in shapes)
     conv_bias = ConvBias.ALL if block_bias else (ConvBias.UNLESS_NORMALIZED if preact and stem_bias else ConvBias.NONE)
     fc = _need(shapes, "fc.weight", path)
-    kind = {(False, False): BlockKind.BASIC, (True, False): BlockKind.BOTTLENECK,
-            (False, True): BlockKind.PREACT_BASIC, (True, True): BlockKind.PREACT_BOTTLENECK}[(bottleneck, preact)]
+    kind = {
+        (False, False): BlockKind.BASIC,
+        (True, False): BlockKind.BOTTLENECK,
+        (False, True): BlockKind.PREACT_BASIC,
+        (True, True): BlockKind.PREACT_BOTTLENECK,
+    }[(bottleneck, preact)]
     default_expansion = kind.expansion
     se, se_reduction, se_at = _attention(shapes, stages, "conv3" if bottleneck else "conv2", stem_width, path)
     spec = ResNetSpec(
-        block=kind, layers=layers, widths=tuple(widths), stem=stem, stem_width=stem_width, stem_widths=stem_widths,
-        stem_pool=stem_pool, shortcut=shortcut, groups=groups, width_per_group=width_per_group,
-        expansion=None if expansion == default_expansion else expansion, se=se, se_reduction=se_reduction,
-        se_at=se_at, conv_bias=conv_bias, num_classes=fc[0], in_channels=in_channels,
+        block=kind,
+        layers=layers,
+        widths=tuple(widths),
+        stem=stem,
+        stem_width=stem_width,
+        stem_widths=stem_widths,
+        stem_pool=stem_pool,
+        shortcut=shortcut,
+        groups=groups,
+        width_per_group=width_per_group,
+        expansion=None if expansion == default_expansion else expansion,
+        se=se,
+        se_reduction=se_reduction,
+        se_at=se_at,
+        conv_bias=conv_bias,
+        num_classes=fc[0],
+        in_channels=in_channels,
     )
     try:
         return spec.validate()
     except OptionError as error:  # named as flags on the command line, as fields from Python (its template)
-        raise OptionError(f"'{OptionError.literal(shown(path))}': its tensors describe a ResNet the flags reject "
-                          f"({error.template})") from None
+        raise OptionError(
+            f"'{OptionError.literal(shown(path))}': its tensors describe a ResNet the flags reject ({error.template})"
+        ) from None
     except UsageError as error:
         raise UsageError(f"'{shown(path)}': its tensors describe a ResNet the flags reject ({error})") from None
 
@@ -159,8 +191,10 @@ def _basic_widths(shapes: dict, stages: list[int], path: str) -> tuple[int, list
         widths.append(width)
         expansions.add(out // width if out % width == 0 else None)
     if len(expansions) != 1 or None in expansions:
-        raise UsageError(f"'{shown(path)}': its blocks' output widths are no one multiple of their first convs', "
-                         "which the flags cannot express; analyse your model's code instead with --weights")
+        raise UsageError(
+            f"'{shown(path)}': its blocks' output widths are no one multiple of their first convs', "
+            "which the flags cannot express; analyse your model's code instead with --weights"
+        )
     return expansions.pop(), widths
 
 
@@ -185,16 +219,20 @@ def _bottleneck_widths(shapes: dict, stages: list[int], path: str) -> tuple[int,
             if any(out % expansion for out in outs):
                 continue
             planes = [out // expansion for out in outs]
-            wpgs = {per_group * 64 // p if (per_group * 64) % p == 0 else None
-                    for p, (_, per_group) in zip(planes, convs)}
+            wpgs = {
+                per_group * 64 // p if (per_group * 64) % p == 0 else None for p, (_, per_group) in zip(planes, convs)
+            }
             if len(wpgs) == 1 and None not in wpgs:
                 return expansion, planes, group_count, wpgs.pop()
-    raise UsageError(f"'{shown(path)}': its 3x3 convs' widths do not follow one width per group across stages, "
-                     "which the flags cannot express; analyse your model's code instead with --weights")
+    raise UsageError(
+        f"'{shown(path)}': its 3x3 convs' widths do not follow one width per group across stages, "
+        "which the flags cannot express; analyse your model's code instead with --weights"
+    )
 
 
-def _attention(shapes: dict, stages: list[int], last_conv: str, stem_width: int,
-               path: str) -> tuple[Attention, int, AttentionAt]:
+def _attention(
+    shapes: dict, stages: list[int], last_conv: str, stem_width: int, path: str
+) -> tuple[Attention, int, AttentionAt]:
     """The blocks' channel attention: (kind, squeeze-excitation reduction ratio, placement)."""
     if any(k.endswith(".se.conv.weight") for k in shapes):
         return Attention.ECA, 16, AttentionAt.STANDARD
@@ -214,8 +252,10 @@ def _attention(shapes: dict, stages: list[int], last_conv: str, stem_width: int,
     for reduction in [16] + list(range(1, 257)):
         if all(make_divisible(channels / reduction, 8) == reduced for reduced, channels, *_ in fc1):
             return Attention.SE, reduction, placement
-    raise UsageError(f"'{shown(path)}': its squeeze-excitation widths follow no one reduction ratio, which the flags "
-                     "cannot express; analyse your model's code instead with --weights")
+    raise UsageError(
+        f"'{shown(path)}': its squeeze-excitation widths follow no one reduction ratio, which the flags "
+        "cannot express; analyse your model's code instead with --weights"
+    )
 
 
 def identify(spec: ResNetSpec) -> registry.Variant | None:

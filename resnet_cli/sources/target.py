@@ -19,18 +19,20 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from resnet_cli.spec import naming, registry
-from resnet_cli.sources import keras_model, usercode
 from resnet_cli.base.errors import RuntimeFailure, UsageError, UserCodeError
 from resnet_cli.base.text import close_matches
-from resnet_cli.spec.fields import Flag, ResNetSpec
 from resnet_cli.base.values import shown
+from resnet_cli.sources import keras_model, usercode
+from resnet_cli.spec import naming, registry
+from resnet_cli.spec.fields import Flag, ResNetSpec
 
 DEFAULT_MODEL = "resnet50"
 DEFAULT_USER_INPUT = registry.IMAGENET_INPUT
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".safetensors", ".h5", ".hdf5", ".keras")
-FORMS = ("a registered name (`resnet-cli list`) or custom, path/to/file.py:callable or package.module:callable, "
-         "a checkpoint file (.pt, .pth, .bin, .safetensors, Keras's .weights.h5 or .h5) or a Keras .keras model")
+FORMS = (
+    "a registered name (`resnet-cli list`) or custom, path/to/file.py:callable or package.module:callable, "
+    "a checkpoint file (.pt, .pth, .bin, .safetensors, Keras's .weights.h5 or .h5) or a Keras .keras model"
+)
 
 
 @dataclass(frozen=True)
@@ -84,16 +86,33 @@ def _spec_target(name: str, variant: registry.Variant, overrides: dict, input_sh
     else:
         check_input(spec, input_shape, name)
     custom = variant.name == "custom"
-    description = ("custom ResNet described by flags" if custom else
-                   f"{variant.description} (modified: {', '.join(changed)})" if changed else variant.description)
-    return Target(name="custom" if custom else variant.name, source="custom" if custom else "registry",
-                  description=description, family=variant.family, input_shape=tuple(input_shape), spec=spec,
-                  variant=variant, changed=changed)
+    description = (
+        "custom ResNet described by flags"
+        if custom
+        else f"{variant.description} (modified: {', '.join(changed)})"
+        if changed
+        else variant.description
+    )
+    return Target(
+        name="custom" if custom else variant.name,
+        source="custom" if custom else "registry",
+        description=description,
+        family=variant.family,
+        input_shape=tuple(input_shape),
+        spec=spec,
+        variant=variant,
+        changed=changed,
+    )
 
 
-def resolve_target(model: str | None = None, overrides: dict[str, Any] | None = None,
-                   input_shape: tuple[int, int, int, int] | None = None, *, weights: str | None = None,
-                   stages: tuple[str, ...] | None = None) -> Target:
+def resolve_target(
+    model: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    input_shape: tuple[int, int, int, int] | None = None,
+    *,
+    weights: str | None = None,
+    stages: tuple[str, ...] | None = None,
+) -> Target:
     """Resolve MODEL (default resnet50) with typed flag overrides (spec field -> value) and an input shape."""
     raw = DEFAULT_MODEL if model is None else str(model)
     name = raw if os.path.lexists(raw) else raw.strip()  # a file's name is exactly its name, spaces and all
@@ -108,20 +127,33 @@ def resolve_target(model: str | None = None, overrides: dict[str, Any] | None = 
         _no_overrides(overrides, name, "its structure comes from its code")
         factory = usercode.load_factory(name)
         source = usercode.code_form(name)  # "file" or "module"
-        target = Target(name=name, source=source, description=f"{getattr(factory, '__name__', 'model')} from {name}",
-                        family="user", input_shape=tuple(input_shape or DEFAULT_USER_INPUT), factory=factory,
-                        default_input=input_shape is None)
+        target = Target(
+            name=name,
+            source=source,
+            description=f"{getattr(factory, '__name__', 'model')} from {name}",
+            family="user",
+            input_shape=tuple(input_shape or DEFAULT_USER_INPUT),
+            factory=factory,
+            default_input=input_shape is None,
+        )
     elif name.endswith(".py"):
-        raise UsageError(f"MODEL '{shown(name)}' is a Python file: name the function or class in it that builds "
-                         f"the model, as {shown(name)}:CALLABLE")
+        raise UsageError(
+            f"MODEL '{shown(name)}' is a Python file: name the function or class in it that builds "
+            f"the model, as {shown(name)}:CALLABLE"
+        )
     elif name.lower().endswith(".keras"):  # a whole Keras model: Keras's own loader, in safe mode
         from resnet_cli.sources.checkpoint import check_readable
 
         _no_overrides(overrides, name, "its structure comes from the model the archive holds")
         check_readable(name)  # a missing file, a FIFO or a device named as what it is, never opened
-        target = Target(name=os.path.basename(name), source="keras", description=f"Keras model from {name}",
-                        family="user", input_shape=tuple(input_shape or DEFAULT_USER_INPUT),
-                        factory=keras_model.archive_loader(name))
+        target = Target(
+            name=os.path.basename(name),
+            source="keras",
+            description=f"Keras model from {name}",
+            family="user",
+            input_shape=tuple(input_shape or DEFAULT_USER_INPUT),
+            factory=keras_model.archive_loader(name),
+        )
     elif name.lower().endswith(CHECKPOINT_SUFFIXES) or (os.path.lexists(name) and not os.path.isdir(name)):
         target = _checkpoint_target(name, overrides, input_shape)  # a FIFO or a device is named as what it is
     else:
@@ -135,10 +167,15 @@ def resolve_target(model: str | None = None, overrides: dict[str, Any] | None = 
 
 def target_of_module(module, input_shape=None, name: str | None = None) -> Target:
     """A Target for an ``nn.Module`` instance handed to the Python API (analysed where it lives)."""
-    return Target(name=name or type(module).__name__, source="instance",
-                  description=f"{type(module).__name__} instance", family="user",
-                  input_shape=tuple(input_shape or DEFAULT_USER_INPUT), factory=module,
-                  default_input=input_shape is None)
+    return Target(
+        name=name or type(module).__name__,
+        source="instance",
+        description=f"{type(module).__name__} instance",
+        family="user",
+        input_shape=tuple(input_shape or DEFAULT_USER_INPUT),
+        factory=module,
+        default_input=input_shape is None,
+    )
 
 
 def target_of_spec(spec: ResNetSpec, input_shape=None) -> Target:
@@ -146,8 +183,15 @@ def target_of_spec(spec: ResNetSpec, input_shape=None) -> Target:
     shape = tuple(input_shape or (1, spec.in_channels, 224, 224))
     check_input(spec, shape, "this spec")
     variant = dataclasses.replace(registry.CUSTOM, spec=spec)
-    return Target(name="custom", source="custom", description="custom ResNet from a spec", family="custom",
-                  input_shape=shape, spec=spec, variant=variant)
+    return Target(
+        name="custom",
+        source="custom",
+        description="custom ResNet from a spec",
+        family="custom",
+        input_shape=shape,
+        spec=spec,
+        variant=variant,
+    )
 
 
 def _no_overrides(overrides: dict, name: str, why: str) -> None:
@@ -178,17 +222,33 @@ def _checkpoint_target(path: str, overrides: dict, input_shape) -> Target:
     at = ""
     if default_input:  # the input taken, said in the one note a checkpoint has
         size = "×".join(str(s) for s in input_shape)
-        at = (f"; analysed at {identified}'s input {size}" if identified else f"; analysed at the default input {size}") \
-            + " (--input NxCxHxW changes it)"
+        at = (
+            f"; analysed at {identified}'s input {size}" if identified else f"; analysed at the default input {size}"
+        ) + " (--input NxCxHxW changes it)"
     unreadable = "; ".join(spec_from_weights.UNREADABLE)
     if path.lower().endswith((".h5", ".hdf5")):
-        unreadable = ("the stride placement, the stem pool and the BatchNorm settings (keras.applications' and "
-                      "Keras's assumed)")
-    note = f"{os.path.basename(path)}: {description}{at}; its tensors cannot tell {unreadable} — change them with the flags"
-    return Target(name=os.path.basename(path), source="checkpoint", description=description,
-                  family=variant.family, input_shape=tuple(input_shape), spec=spec, variant=variant,
-                  weights=path, identified=identified, identified_as=identified_as, rebuild_flags=inferred.flags,
-                  notes=(note,), default_input=default_input)
+        unreadable = (
+            "the stride placement, the stem pool and the BatchNorm settings (keras.applications' and Keras's assumed)"
+        )
+    note = (
+        f"{os.path.basename(path)}: {description}{at}; its tensors cannot tell {unreadable} — change them "
+        "with the flags"
+    )
+    return Target(
+        name=os.path.basename(path),
+        source="checkpoint",
+        description=description,
+        family=variant.family,
+        input_shape=tuple(input_shape),
+        spec=spec,
+        variant=variant,
+        weights=path,
+        identified=identified,
+        identified_as=identified_as,
+        rebuild_flags=inferred.flags,
+        notes=(note,),
+        default_input=default_input,
+    )
 
 
 def _unknown(name: str) -> str:
@@ -203,15 +263,20 @@ def check_input(spec: ResNetSpec, shape: tuple[int, ...], name: str) -> None:
     text = "x".join(str(s) for s in shape)
     channels, height, width = shape[1], shape[2], shape[3]
     if channels != spec.in_channels:
-        raise UsageError(f"--input '{text}' has {channels} channels but {shown(name)} takes {spec.in_channels}; "
-                         f"use C={spec.in_channels}, or --in-channels {channels} to change the model")
+        raise UsageError(
+            f"--input '{text}' has {channels} channels but {shown(name)} takes {spec.in_channels}; "
+            f"use C={spec.in_channels}, or --in-channels {channels} to change the model"
+        )
     stride = spec.total_stride()
     if height < stride or width < stride:
-        raise UsageError(f"--input '{text}' is too small for {shown(name)}: its total stride is {stride}, so H and W "
-                         f"must be at least {stride} (got {height}x{width})")
+        raise UsageError(
+            f"--input '{text}' is too small for {shown(name)}: its total stride is {stride}, so H and W "
+            f"must be at least {stride} (got {height}x{width})"
+        )
 
 
 # ---- building and analysing ----
+
 
 @dataclass(frozen=True)
 class Analyzed:
@@ -241,8 +306,12 @@ def build(target: Target, device: str | None = "meta"):
         from resnet_cli.sources import checkpoint
 
         # our own models take timm ResNetV2's names too; a user's model takes its checkpoint as it is
-        checkpoint.load_into(model, target.weights, rename=not target.is_user_code,
-                             what="MODEL" if target.source == "checkpoint" else "--weights")
+        checkpoint.load_into(
+            model,
+            target.weights,
+            rename=not target.is_user_code,
+            what="MODEL" if target.source == "checkpoint" else "--weights",
+        )
     return model
 
 
@@ -257,8 +326,10 @@ def _rejection(target: Target, error) -> Exception:
         return UserCodeError(f"{target.name}: running its forward raised {type(cause).__name__}: {error}")
     text = "x".join(str(s) for s in target.input_shape)
     if getattr(error, "at_input", True):  # its first layer refused the input: the input is what to change
-        return UsageError(f"{shown(target.name)} rejects the input {text}: {error}; if the input is wrong, give one "
-                          "it takes with --input NxCxHxW")
+        return UsageError(
+            f"{shown(target.name)} rejects the input {text}: {error}; if the input is wrong, give one "
+            "it takes with --input NxCxHxW"
+        )
     broken = (UserCodeError if target.is_user_code else RuntimeFailure)(failure_line(target.name, error))
     broken.breaks_midway = True  # its layers ran, then it broke: comparison.made_for may try another input
     return broken
@@ -277,35 +348,39 @@ def failure_line(name: str, error) -> str:
     """One line for a forward that fails after its first layers ran: where, which operator, why; never the input.
     ``compare`` shows the model up to there."""
     why = getattr(error, "why", "") or getattr(error, "reason", "") or str(error)
-    return (f"{shown(name)}: its forward fails in {failure_place(error)}: {shown(why, 400)} (the layers before it "
-            "ran; `resnet-cli compare REFERENCE MODEL` compares it up to there)")
+    return (
+        f"{shown(name)}: its forward fails in {failure_place(error)}: {shown(why, 400)} (the layers before it "
+        "ran; `resnet-cli compare REFERENCE MODEL` compares it up to there)"
+    )
 
 
-def analyze(target: Target, *, training: bool = False, allow_partial: bool = False, backward: bool = True,
-            model=None) -> Analyzed:
+def analyze(
+    target: Target, *, training: bool = False, allow_partial: bool = False, backward: bool = True, model=None
+) -> Analyzed:
     analyzed = _analyze(target, training=training, allow_partial=allow_partial, backward=backward, model=model)
     if keras_model.is_adapter(analyzed.model):
-        analyzed = dataclasses.replace(analyzed, notes=(keras_model.note(target.name, analyzed.model),
-                                                        *analyzed.notes))
+        analyzed = dataclasses.replace(analyzed, notes=(keras_model.note(target.name, analyzed.model), *analyzed.notes))
     return analyzed
 
 
-def _analyze(target: Target, *, training: bool = False, allow_partial: bool = False, backward: bool = True,
-             model=None) -> Analyzed:
+def _analyze(
+    target: Target, *, training: bool = False, allow_partial: bool = False, backward: bool = True, model=None
+) -> Analyzed:
     """Build the target and run the analysis core once. User code is built on the meta device when its code
     allows, else on the CPU with a real input. With ``allow_partial``, a forward that breaks after some
     top-level modules ran gives the analysis of what ran (and the failure) instead of an error. ``backward``:
     see ``analysis.analyze.analyze``. ``model``: a meta model of a registered target built before (an analysis
     leaves it as it was), analysed again instead of built again (user code is always built afresh)."""
-    from resnet_cli.analysis.records import AnalysisFailure
     from resnet_cli.analysis.analyze import analyze as run
+    from resnet_cli.analysis.records import AnalysisFailure
 
     def attempt(model, notes: tuple[str, ...], final: bool) -> Analyzed:
         device = _device_of(model)
         try:
             with usercode.guard(target.name, "running its forward") if target.is_user_code else _nothing():
-                return Analyzed(model, run(model, target.input_shape, training=training, backward=backward), device,
-                                notes)
+                return Analyzed(
+                    model, run(model, target.input_shape, training=training, backward=backward), device, notes
+                )
         except AnalysisFailure as failure:
             if not final:
                 raise
@@ -322,8 +397,11 @@ def _analyze(target: Target, *, training: bool = False, allow_partial: bool = Fa
         device = _device_of(model)
         if device == "meta" or not any(True for _ in model.parameters()):
             return attempt(model, (), final=False)
-        notes = () if keras_model.is_adapter(model) else \
-            (f"{target.name}: its code puts parameters on the {device}; analysed there with a real input",)
+        notes = (
+            ()
+            if keras_model.is_adapter(model)
+            else (f"{target.name}: its code puts parameters on the {device}; analysed there with a real input",)
+        )
         return attempt(model, notes, final=True)
     except UsageError:
         raise
@@ -332,8 +410,10 @@ def _analyze(target: Target, *, training: bool = False, allow_partial: bool = Fa
             raise  # the checkpoint does not fit the model: no second try will change that
         meta_error = error
     # their code made real tensors, or ran ops meta tensors lack: try for real on the CPU
-    notes = (f"{target.name}: could not run on the meta device ({meta_error}); built on the CPU and run with a "
-             "real input instead",)
+    notes = (
+        f"{target.name}: could not run on the meta device ({meta_error}); built on the CPU and run with a "
+        "real input instead",
+    )
     result = attempt(build(target, None), notes, final=True)
     meta_module = getattr(meta_error, "module", None)
     if result.failure is not None and meta_module is not None and result.failure.module == meta_module:
@@ -361,4 +441,3 @@ def _device_of(model) -> str:
     if tensor is None:
         tensor = next(model.buffers(), None)
     return tensor.device.type if tensor is not None else "cpu"
-

@@ -27,7 +27,7 @@ REFERENCE_FORMS = "path/to/file.py:callable or package.module:callable"
 
 
 def code_form(text: str) -> str | None:
-    """"file" (``path/to/file.py:callable``), "module" (``package.module:callable``) or None: whether ``text``
+    """ "file" (``path/to/file.py:callable``), "module" (``package.module:callable``) or None: whether ``text``
     has the form of a code reference. The callable is a dotted path of Python identifiers and the location a
     ``.py`` path or a dotted module name, so ``epoch:10.pth``, ``run:3/best.pt`` and ``C:model.pt`` are not."""
     location, _, attribute = str(text).rpartition(":")
@@ -63,8 +63,11 @@ def code_is_there(text: str) -> bool:
 def is_reference(text: str, checkpoint_suffixes: tuple[str, ...]) -> bool:
     """True if MODEL ``text`` is read as code: it has the form of a code reference and names no file that
     exists (nor ends in a checkpoint suffix). A name that could be both is refused by ``ambiguous``."""
-    return (code_form(text) is not None and not os.path.lexists(text)
-            and not str(text).lower().endswith(tuple(checkpoint_suffixes)))
+    return (
+        code_form(text) is not None
+        and not os.path.lexists(text)
+        and not str(text).lower().endswith(tuple(checkpoint_suffixes))
+    )
 
 
 def ambiguous(text: str, checkpoint_suffixes: tuple[str, ...]) -> str | None:
@@ -79,8 +82,10 @@ def ambiguous(text: str, checkpoint_suffixes: tuple[str, ...]) -> str | None:
     place = f"the file {shown(location)}" if form == "file" else f"the module {shown(location)}"
     checkpoint = "a checkpoint file of that name" + (" (it exists)" if exists else " (which does not exist)")
     fix = f"give the file as ./{shown(text)}" if form == "module" else "rename the checkpoint file"
-    return (f"MODEL '{shown(text)}' reads two ways: as {checkpoint}, or as the callable {shown(attribute)} in "
-            f"{place}, whose code would run; refused rather than guessed: {fix}")
+    return (
+        f"MODEL '{shown(text)}' reads two ways: as {checkpoint}, or as the callable {shown(attribute)} in "
+        f"{place}, whose code would run; refused rather than guessed: {fix}"
+    )
 
 
 def not_code(text: str) -> str | None:
@@ -90,8 +95,7 @@ def not_code(text: str) -> str | None:
     if not location or location.endswith(".py") or not os.path.exists(location):
         return None
     kind = "a directory" if os.path.isdir(location) else "a file" if os.path.isfile(location) else "a special file"
-    return (f"'{shown(text)}': {shown(location)} is {kind}, not a Python file; code is named as "
-            f"{REFERENCE_FORMS}")
+    return f"'{shown(text)}': {shown(location)} is {kind}, not a Python file; code is named as {REFERENCE_FORMS}"
 
 
 def describe_failure(doing: str, error: BaseException) -> str:
@@ -139,8 +143,10 @@ def _import_file(reference: str, location: str):
     if not path.exists():
         raise UsageError(f"{shown(reference)}: file not found: {shown(location)} (paths are relative to {os.getcwd()})")
     if not path.is_file():
-        raise UsageError(f"{shown(reference)}: {shown(location)} is a {'directory' if path.is_dir() else 'special file'}, "
-                         "not a Python file")
+        raise UsageError(
+            f"{shown(reference)}: {shown(location)} is a {'directory' if path.is_dir() else 'special file'}, "
+            "not a Python file"
+        )
     module_name = "resnet_cli_user_" + re.sub(r"\W", "_", str(path.resolve()))
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
@@ -163,8 +169,10 @@ def _import_module(reference: str, location: str):
     except ModuleNotFoundError as error:
         _missing_keras(reference, error)
         if error.name and (location == error.name or location.startswith(error.name + ".")):
-            raise UsageError(f"{shown(reference)}: no module named '{shown(error.name)}' (from {os.getcwd()} and the "
-                             "installed packages)") from None
+            raise UsageError(
+                f"{shown(reference)}: no module named '{shown(error.name)}' (from {os.getcwd()} and the "
+                "installed packages)"
+            ) from None
         raise UserCodeError(f"{reference}: {describe_failure(f'importing {location}', error)}") from None
     except (KeyboardInterrupt, ResnetCliError):
         raise
@@ -206,14 +214,19 @@ def load_factory(reference: str):
     target = module
     for part in attribute.split("."):
         if not hasattr(target, part):
-            defined = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_")
-                             and getattr(v, "__module__", None) == module.__name__)
+            defined = sorted(
+                n
+                for n, v in vars(module).items()
+                if callable(v) and not n.startswith("_") and getattr(v, "__module__", None) == module.__name__
+            )
             listing = f"; it defines: {', '.join(defined)}" if defined else "; it defines no callables"
             raise UsageError(f"{shown(reference)}: {shown(location)} has no callable '{shown(attribute)}'{listing}")
         target = getattr(target, part)
     if not callable(target):
-        raise UsageError(f"{shown(reference)}: '{shown(attribute)}' is not callable (its type is "
-                         f"{type(target).__name__}); name a function or class returning an nn.Module")
+        raise UsageError(
+            f"{shown(reference)}: '{shown(attribute)}' is not callable (its type is "
+            f"{type(target).__name__}); name a function or class returning an nn.Module"
+        )
     return target
 
 

@@ -15,16 +15,28 @@ def catalog(family: str | None = None) -> list[dict]:
     entries = []
     for variant in registry.in_family(family):
         figures = counts(variant.spec, variant.default_input)
-        entries.append({
-            "name": variant.name, "family": variant.family, "block": variant.spec.block.value,
-            "layers": list(variant.spec.layers), "params": figures.params, "flops": figures.flops,
-            "macs": figures.macs, "gflops": round(figures.flops / 1e9, 3), "gmacs": round(figures.macs / 1e9, 3),
-            "input": list(variant.default_input), "description": variant.description,
-        })
+        entries.append(
+            {
+                "name": variant.name,
+                "family": variant.family,
+                "block": variant.spec.block.value,
+                "layers": list(variant.spec.layers),
+                "params": figures.params,
+                "flops": figures.flops,
+                "macs": figures.macs,
+                "gflops": round(figures.flops / 1e9, 3),
+                "gmacs": round(figures.macs / 1e9, 3),
+                "input": list(variant.default_input),
+                "description": variant.description,
+            }
+        )
     return entries
 
 
 def families(family: str | None = None) -> list[dict]:
     """The families shown (all, or ``family``): name, title and the reference their variants are checked against."""
-    return [{"name": f.name, "title": f.title, "reference": f.reference}
-            for f in registry.FAMILIES.values() if family is None or f.name == family]
+    return [
+        {"name": f.name, "title": f.title, "reference": f.reference}
+        for f in registry.FAMILIES.values()
+        if family is None or f.name == family
+    ]

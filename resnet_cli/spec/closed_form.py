@@ -98,8 +98,9 @@ def counts(spec: ResNetSpec, input_shape: tuple[int, int, int, int]) -> Counts:
         previous = dilations[index - 1] if index else 1
         for block_index, stride in enumerate(spec.block_strides(index)):
             first_dilation = previous if block_index == 0 else dilations[index]
-            size = _block(tally, spec, index, cin, cout, stride, first_dilation, dilations[index], size,
-                          block_index == 0)
+            size = _block(
+                tally, spec, index, cin, cout, stride, first_dilation, dilations[index], size, block_index == 0
+            )
             cin = cout
     if spec.block.is_preact:
         tally.batch_norm(cin, size)  # post_bn

@@ -14,17 +14,6 @@ import typing
 from dataclasses import dataclass, field
 
 from resnet_cli.base.errors import OptionError, UsageError
-from resnet_cli.spec.kinds import (  # noqa: F401 (re-exported: the spec's vocabulary is imported from here)
-    Activation,
-    Attention,
-    AttentionAt,
-    BlockKind,
-    ConvBias,
-    Shortcut,
-    StemKind,
-    StemPool,
-    StrideAt,
-)
 from resnet_cli.base.values import (
     MAX_BLOCKS,
     MAX_CHANNELS,
@@ -35,6 +24,17 @@ from resnet_cli.base.values import (
     parse_float,
     parse_int,
     parse_int_list,
+)
+from resnet_cli.spec.kinds import (
+    Activation,
+    Attention,
+    AttentionAt,
+    BlockKind,
+    ConvBias,
+    Shortcut,
+    StemKind,
+    StemPool,
+    StrideAt,
 )
 
 # The shortcut of a block, as reports name it.
@@ -63,7 +63,7 @@ class Flag:
     metavar: str | None = None
 
     @staticmethod
-    def of(spec_field: dataclasses.Field) -> "Flag | None":
+    def of(spec_field: dataclasses.Field) -> Flag | None:
         return spec_field.metadata.get("flag")
 
     @staticmethod
@@ -79,56 +79,120 @@ def _flag(help: str, **bounds) -> dict:
 class ResNetSpec:
     """Everything that determines a ResNet's structure, and so its parameters and FLOPs."""
 
-    block: BlockKind = field(default=BlockKind.BOTTLENECK, metadata=_flag(
-        "basic | bottleneck | preact-basic | preact-bottleneck."))
-    layers: tuple[int, ...] = field(default=(3, 4, 6, 3), metadata=_flag(
-        "Blocks per stage, e.g. 3,4,6,3 (any number of stages).", high=MAX_BLOCKS, metavar="N,N,..."))
-    widths: tuple[int, ...] = field(default=(64, 128, 256, 512), metadata=_flag(
-        "Base width of each stage, e.g. 64,128,256,512.", metavar="W,W,..."))
-    stem: StemKind = field(default=StemKind.CONV7, metadata=_flag(
-        "7x7 | deep (three 3x3 convs, ResNet-C/D) | cifar (one 3x3/1 conv)."))
-    stem_width: int = field(default=64, metadata=_flag(
-        "Channels out of the stem (64 for ImageNet nets, 16 for CIFAR)."))
-    stem_widths: tuple[int, ...] = field(default=(), metadata=_flag(
-        "The deep stem's three conv widths, e.g. 24,32,64 (timm's tiered 't' stem); the last is --stem-width. "
-        "Default: half, half, full.", max_items=3, metavar="W,W,W"))
-    stem_pool: StemPool = field(default=StemPool.MAX, metadata=_flag(
-        "max (3x3/2 max-pool) | conv (3x3/2 conv, ResNet-RS) | zero-max (zero pad, then the max-pool: Keras V2) "
-        "| none; true/false = max/none."))
-    stride_at: StrideAt = field(default=StrideAt.CONV3X3, metadata=_flag(
-        "v1 (first 1x1, the paper) | v1.5 (3x3, torchvision) | last-block (Keras V2)."))
-    shortcut: Shortcut = field(default=Shortcut.PROJECTION, metadata=_flag(
-        "projection (option B) | avgpool (ResNet-D) | zero-pad (option A)."))
+    block: BlockKind = field(
+        default=BlockKind.BOTTLENECK, metadata=_flag("basic | bottleneck | preact-basic | preact-bottleneck.")
+    )
+    layers: tuple[int, ...] = field(
+        default=(3, 4, 6, 3),
+        metadata=_flag("Blocks per stage, e.g. 3,4,6,3 (any number of stages).", high=MAX_BLOCKS, metavar="N,N,..."),
+    )
+    widths: tuple[int, ...] = field(
+        default=(64, 128, 256, 512), metadata=_flag("Base width of each stage, e.g. 64,128,256,512.", metavar="W,W,...")
+    )
+    stem: StemKind = field(
+        default=StemKind.CONV7, metadata=_flag("7x7 | deep (three 3x3 convs, ResNet-C/D) | cifar (one 3x3/1 conv).")
+    )
+    stem_width: int = field(
+        default=64, metadata=_flag("Channels out of the stem (64 for ImageNet nets, 16 for CIFAR).")
+    )
+    stem_widths: tuple[int, ...] = field(
+        default=(),
+        metadata=_flag(
+            "The deep stem's three conv widths, e.g. 24,32,64 (timm's tiered 't' stem); the last is --stem-width. "
+            "Default: half, half, full.",
+            max_items=3,
+            metavar="W,W,W",
+        ),
+    )
+    stem_pool: StemPool = field(
+        default=StemPool.MAX,
+        metadata=_flag(
+            "max (3x3/2 max-pool) | conv (3x3/2 conv, ResNet-RS) | zero-max (zero pad, then the max-pool: Keras V2) "
+            "| none; true/false = max/none."
+        ),
+    )
+    stride_at: StrideAt = field(
+        default=StrideAt.CONV3X3,
+        metadata=_flag("v1 (first 1x1, the paper) | v1.5 (3x3, torchvision) | last-block (Keras V2)."),
+    )
+    shortcut: Shortcut = field(
+        default=Shortcut.PROJECTION, metadata=_flag("projection (option B) | avgpool (ResNet-D) | zero-pad (option A).")
+    )
     groups: int = field(default=1, metadata=_flag("Groups of the 3x3 conv (ResNeXt cardinality)."))
-    width_per_group: int = field(default=64, metadata=_flag(
-        "Width per group (64 = ResNet, 4 = ResNeXt 32x4d, 128 = Wide)."))
-    expansion: int | None = field(default=None, metadata=_flag(
-        "Block output = expansion x stage width (default: 4 for bottlenecks, 1 for basic blocks).",
-        high=64, metavar="N"))
-    se: Attention = field(default=Attention.NONE, metadata=_flag(
-        "Channel attention in every block: none | se (squeeze-excitation) | eca (ECA-Net); true/false = se/none."))
-    se_reduction: int = field(default=16, metadata=_flag(
-        "Squeeze-excitation reduction ratio: C -> C/r channels, rounded to a multiple of 8 (16; ResNet-RS 4)."))
-    se_at: AttentionAt = field(default=AttentionAt.STANDARD, metadata=_flag(
-        "Where the attention sits: standard (before the addition) | pre (block input) | post (after the "
-        "addition) | identity (on the shortcut)."))
+    width_per_group: int = field(
+        default=64, metadata=_flag("Width per group (64 = ResNet, 4 = ResNeXt 32x4d, 128 = Wide).")
+    )
+    expansion: int | None = field(
+        default=None,
+        metadata=_flag(
+            "Block output = expansion x stage width (default: 4 for bottlenecks, 1 for basic blocks).",
+            high=64,
+            metavar="N",
+        ),
+    )
+    se: Attention = field(
+        default=Attention.NONE,
+        metadata=_flag(
+            "Channel attention in every block: none | se (squeeze-excitation) | eca (ECA-Net); true/false = se/none."
+        ),
+    )
+    se_reduction: int = field(
+        default=16,
+        metadata=_flag(
+            "Squeeze-excitation reduction ratio: C -> C/r channels, rounded to a multiple of 8 (16; ResNet-RS 4)."
+        ),
+    )
+    se_at: AttentionAt = field(
+        default=AttentionAt.STANDARD,
+        metadata=_flag(
+            "Where the attention sits: standard (before the addition) | pre (block input) | post (after the "
+            "addition) | identity (on the shortcut)."
+        ),
+    )
     activation: Activation = field(default=Activation.RELU, metadata=_flag("relu | silu."))
-    dilate: tuple[bool, ...] = field(default=(), metadata=_flag(
-        "Per stage after the first: dilation instead of stride, e.g. 0,1,1.", metavar="B,B,..."))
-    conv_bias: ConvBias = field(default=ConvBias.NONE, metadata=_flag(
-        "none | all (Keras V1) | unless-bn (Keras V2)."))
-    drop_rate: float = field(default=0.0, metadata=_flag(
-        "Dropout before the classifier in training (timm's drop_rate); changes no count.", low=0, high=1,
-        metavar="RATE"))
-    drop_path_rate: float = field(default=0.0, metadata=_flag(
-        "Stochastic depth in training, rising linearly to this rate at the last block (timm's rule); changes "
-        "no count.", low=0, high=1, metavar="RATE"))
-    bn_eps: float = field(default=1e-5, metadata=_flag(
-        "BatchNorm epsilon: 1e-5 (torch, timm) | 1.001e-5 (Keras's ResNets); changes no count.", low=0, high=1,
-        metavar="EPS"))
-    bn_momentum: float = field(default=0.1, metadata=_flag(
-        "BatchNorm momentum, torch's convention (the new batch's weight): 0.1 (torch) | 0.01 (Keras's 0.99); "
-        "changes no count.", low=0, high=1, metavar="M"))
+    dilate: tuple[bool, ...] = field(
+        default=(),
+        metadata=_flag("Per stage after the first: dilation instead of stride, e.g. 0,1,1.", metavar="B,B,..."),
+    )
+    conv_bias: ConvBias = field(default=ConvBias.NONE, metadata=_flag("none | all (Keras V1) | unless-bn (Keras V2)."))
+    drop_rate: float = field(
+        default=0.0,
+        metadata=_flag(
+            "Dropout before the classifier in training (timm's drop_rate); changes no count.",
+            low=0,
+            high=1,
+            metavar="RATE",
+        ),
+    )
+    drop_path_rate: float = field(
+        default=0.0,
+        metadata=_flag(
+            "Stochastic depth in training, rising linearly to this rate at the last block (timm's rule); changes "
+            "no count.",
+            low=0,
+            high=1,
+            metavar="RATE",
+        ),
+    )
+    bn_eps: float = field(
+        default=1e-5,
+        metadata=_flag(
+            "BatchNorm epsilon: 1e-5 (torch, timm) | 1.001e-5 (Keras's ResNets); changes no count.",
+            low=0,
+            high=1,
+            metavar="EPS",
+        ),
+    )
+    bn_momentum: float = field(
+        default=0.1,
+        metadata=_flag(
+            "BatchNorm momentum, torch's convention (the new batch's weight): 0.1 (torch) | 0.01 (Keras's 0.99); "
+            "changes no count.",
+            low=0,
+            high=1,
+            metavar="M",
+        ),
+    )
     num_classes: int = field(default=1000, metadata=_flag("Outputs of the final fc layer.", high=MAX_CLASSES))
     in_channels: int = field(default=3, metadata=_flag("Input channels the stem takes."))
 
@@ -141,8 +205,11 @@ class ResNetSpec:
         # one spelling per network, so equal networks have equal specs (checkpoint identification, "modified:")
         if self.expansion is not None and self.expansion == self.block.expansion:
             object.__setattr__(self, "expansion", None)
-        if (self.stem is StemKind.DEEP and self.stem_width % 2 == 0
-                and tuple(self.stem_widths) == (self.stem_width // 2, self.stem_width // 2, self.stem_width)):
+        if (
+            self.stem is StemKind.DEEP
+            and self.stem_width % 2 == 0
+            and tuple(self.stem_widths) == (self.stem_width // 2, self.stem_width // 2, self.stem_width)
+        ):
             object.__setattr__(self, "stem_widths", ())
 
     # ---- derived structure (pure arithmetic, used by the builder and the report) ----
@@ -246,16 +313,23 @@ class ResNetSpec:
 
     # ---- validation at the boundary ----
 
-    def validate(self) -> "ResNetSpec":
+    def validate(self) -> ResNetSpec:
         """Return self if every field is consistent, else raise OptionError naming the bad value (as a flag on the
         command line, as a field name from Python)."""
         # the specific rules first ("every stage needs at least 1 block"), then every field within its flag's bounds
-        for check in (_check_stages, _check_stem, _check_groups, _check_placement, _check_shortcut, _check_sizes,
-                      _check_bounds):
+        for check in (
+            _check_stages,
+            _check_stem,
+            _check_groups,
+            _check_placement,
+            _check_shortcut,
+            _check_sizes,
+            _check_bounds,
+        ):
             check(self)
         return self
 
-    def replace(self, **changes) -> "ResNetSpec":
+    def replace(self, **changes) -> ResNetSpec:
         """A copy with some fields changed, validated."""
         return dataclasses.replace(self, **changes).validate()
 
@@ -289,12 +363,14 @@ def _csv(values) -> str:
 
 # the enum-typed fields, which __post_init__ coerces from their values (and old booleans)
 _ENUM_FIELDS = {
-    name: kind for name, kind in typing.get_type_hints(ResNetSpec).items()
+    name: kind
+    for name, kind in typing.get_type_hints(ResNetSpec).items()
     if isinstance(kind, type) and issubclass(kind, enum.Enum)
 }
 
 
 # ---- the consistency rules of a spec, one group each (``ResNetSpec.validate``) ----
+
 
 def _check_stages(spec: ResNetSpec) -> None:
     if not spec.layers:
@@ -315,19 +391,24 @@ def _check_stem(spec: ResNetSpec) -> None:
         raise OptionError(f"{{stem_width}} {spec.stem_width}: must be a positive integer")
     if spec.stem_widths:
         if spec.stem is not StemKind.DEEP:
-            raise OptionError(f"{{stem_widths}} {_csv(spec.stem_widths)} sets the deep stem's convs; "
-                              f"the {spec.stem.value} stem has one conv (use {{stem}} deep)")
+            raise OptionError(
+                f"{{stem_widths}} {_csv(spec.stem_widths)} sets the deep stem's convs; "
+                f"the {spec.stem.value} stem has one conv (use {{stem}} deep)"
+            )
         if len(spec.stem_widths) != 3:
-            raise OptionError(f"{{stem_widths}} {_csv(spec.stem_widths)} has {len(spec.stem_widths)} values; the "
-                              "deep stem has three convs, e.g. 24,32,64")
+            raise OptionError(
+                f"{{stem_widths}} {_csv(spec.stem_widths)} has {len(spec.stem_widths)} values; the "
+                "deep stem has three convs, e.g. 24,32,64"
+            )
         if spec.stem_widths[-1] != spec.stem_width:
-            raise OptionError(f"{{stem_widths}} {_csv(spec.stem_widths)} ends in {spec.stem_widths[-1]} but "
-                              f"{{stem_width}} is {spec.stem_width}: the last conv is the stem's output, so give "
-                              f"{{stem_width}} {spec.stem_widths[-1]} too")
+            raise OptionError(
+                f"{{stem_widths}} {_csv(spec.stem_widths)} ends in {spec.stem_widths[-1]} but "
+                f"{{stem_width}} is {spec.stem_width}: the last conv is the stem's output, so give "
+                f"{{stem_width}} {spec.stem_widths[-1]} too"
+            )
     elif spec.stem is StemKind.DEEP and spec.stem_width % 2:
         raise OptionError(
-            f"{{stem_width}} {spec.stem_width}: the deep stem's inner convs use half the stem width, "
-            "so it must be even"
+            f"{{stem_width}} {spec.stem_width}: the deep stem's inner convs use half the stem width, so it must be even"
         )
 
 

@@ -43,8 +43,11 @@ def name_spec(spec: ResNetSpec, reference: str | None = None) -> tuple[str, Flag
 
     best = min(order, key=distance)
     # settings are not in the name: a checkpoint cannot tell them, and `compare` says them in a row of their own
-    flags = tuple((Flag.option_name(f), flag_value(getattr(spec, f))) for f in changed(registry.VARIANTS[best])
-                  if f not in SETTINGS)
+    flags = tuple(
+        (Flag.option_name(f), flag_value(getattr(spec, f)))
+        for f in changed(registry.VARIANTS[best])
+        if f not in SETTINGS
+    )
     return best, flags
 
 

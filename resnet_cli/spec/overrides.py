@@ -11,7 +11,8 @@ import dataclasses
 import enum
 import types
 import typing
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from resnet_cli.base import values
 from resnet_cli.base.errors import UsageError

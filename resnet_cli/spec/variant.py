@@ -70,16 +70,27 @@ S = ResNetSpec(stem=StemKind.DEEP, stem_width=128)
 RS = D.replace(stem_pool=StemPool.CONV, se=Attention.SE, se_reduction=4)
 TIMM_V2 = ResNetSpec(block=BlockKind.PREACT_BOTTLENECK)
 # The ResNet paper's CIFAR-10 nets: 3x3/1 stem of 16, no pool, 16/32/64 channels, option-A (zero-padding) shortcuts
-CIFAR = ResNetSpec(block=BASIC, widths=(16, 32, 64), stem=StemKind.CIFAR, stem_width=16, stem_pool=StemPool.NONE,
-                   shortcut=Shortcut.ZERO_PAD, num_classes=10)
+CIFAR = ResNetSpec(
+    block=BASIC,
+    widths=(16, 32, 64),
+    stem=StemKind.CIFAR,
+    stem_width=16,
+    stem_pool=StemPool.NONE,
+    shortcut=Shortcut.ZERO_PAD,
+    num_classes=10,
+)
 # torchvision's ImageNet nets with the CIFAR stem (3x3/1, no max-pool) and 10 classes
 CIFAR_IMAGENET = ResNetSpec(block=BASIC, stem=StemKind.CIFAR, stem_pool=StemPool.NONE, num_classes=10)
 # The CIFAR nets of the follow-up papers: a 3x3/1 stem, no pool, projection shortcuts (fb.resnet.torch's 'B')
-CIFAR_B = ResNetSpec(widths=(16, 32, 64), stem=StemKind.CIFAR, stem_width=16, stem_pool=StemPool.NONE,
-                     num_classes=10)
+CIFAR_B = ResNetSpec(widths=(16, 32, 64), stem=StemKind.CIFAR, stem_width=16, stem_pool=StemPool.NONE, num_classes=10)
 # keras.applications' BatchNormalization(epsilon=1.001e-5) in every ResNet, with Keras's default momentum 0.99
 # (the old statistics' weight): torch's 0.01
 KERAS_BN = dict(bn_eps=1.001e-5, bn_momentum=0.01)
 KERAS_V1 = ResNetSpec(stride_at=StrideAt.FIRST_1X1, conv_bias=ConvBias.ALL, **KERAS_BN)
-KERAS_V2 = ResNetSpec(block=BlockKind.PREACT_BOTTLENECK, stride_at=StrideAt.LAST_BLOCK, stem_pool=StemPool.ZERO_MAX,
-                      conv_bias=ConvBias.UNLESS_NORMALIZED, **KERAS_BN)
+KERAS_V2 = ResNetSpec(
+    block=BlockKind.PREACT_BOTTLENECK,
+    stride_at=StrideAt.LAST_BLOCK,
+    stem_pool=StemPool.ZERO_MAX,
+    conv_bias=ConvBias.UNLESS_NORMALIZED,
+    **KERAS_BN,
+)

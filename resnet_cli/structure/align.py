@@ -102,6 +102,7 @@ class Alignment:
 
 # ---- blocks from the dataflow ----
 
+
 def structure(analysis, failed: bool = False, failed_in: str | None = None) -> Structure:
     """The layers of ``analysis`` grouped into blocks and glue (``failed_in``: the module the forward broke in)."""
     found = layers(analysis)
@@ -143,12 +144,11 @@ def structure(analysis, failed: bool = False, failed_in: str | None = None) -> S
         end = position + 1
         while end < len(found) and found[end].is_activation and found[end].inputs == found[end - 1].outputs:
             end += 1
-        branches = [tuple(l for l in found[first:position] if l.outputs and l.outputs[0] in lineage[i])
-                    for i in (0, 1)]
+        branches = [tuple(l for l in found[first:position] if l.outputs and l.outputs[0] in lineage[i]) for i in (0, 1)]
         inside = set().union(*branches)
         stray = tuple(l for l in found[first:position] if l not in inside)
         main, shortcut = _main_and_shortcut(branches[0], branches[1])
-        segments.append(_block("block", main + stray, shortcut, (layer,), found[position + 1:end]))
+        segments.append(_block("block", main + stray, shortcut, (layer,), found[position + 1 : end]))
         start = end
     rest = found[start:]
     if failed and rest:
@@ -160,8 +160,10 @@ def structure(analysis, failed: bool = False, failed_in: str | None = None) -> S
 
 def _main_and_shortcut(a: tuple[Layer, ...], b: tuple[Layer, ...]):
     """The shortcut is the branch with fewer convs (then fewer layers; then the addition's second input)."""
+
     def weight(branch):
         return (sum(l.kind == "conv" for l in branch), len(branch))
+
     return (b, a) if weight(b) > weight(a) else (a, b)
 
 
@@ -170,8 +172,7 @@ def _block(kind, main, shortcut, add, tail, failed_in: str | None = None) -> Seg
     path = _common_path(modules)
     if failed_in and (path == failed_in or path.startswith(failed_in + ".")):
         path = failed_in  # the block module whose forward broke ("2.0"), not the part of it that ran ("2.0.body")
-    return Segment(kind, tuple(sorted(main, key=lambda l: l.index)), tuple(shortcut), tuple(add), tuple(tail),
-                   path)
+    return Segment(kind, tuple(sorted(main, key=lambda l: l.index)), tuple(shortcut), tuple(add), tuple(tail), path)
 
 
 def _glue(layers: tuple[Layer, ...]) -> Segment:
@@ -224,8 +225,11 @@ def _partial(rest: tuple[Layer, ...], failed_in: str | None = None) -> list[Segm
     if not forks:
         # no value read twice (an identity shortcut that the failed addition never read): the block is what ran
         # inside the module that broke, the rest is glue before it
-        inside = [i for i, l in enumerate(rest) if failed_in and (l.module == failed_in
-                                                                  or l.module.startswith(failed_in + "."))]
+        inside = [
+            i
+            for i, l in enumerate(rest)
+            if failed_in and (l.module == failed_in or l.module.startswith(failed_in + "."))
+        ]
         cut = inside[0] if inside and inside == list(range(inside[0], len(rest))) else 0
         glue = [_glue(rest[:cut])] if cut else []
         return glue + [_block("partial", rest[cut:], (), (), (), failed_in)]
@@ -249,6 +253,7 @@ def _partial(rest: tuple[Layer, ...], failed_in: str | None = None) -> list[Segm
 
 
 # ---- edit distance ----
+
 
 def _cost(a: Layer, b: Layer) -> float | None:
     if a.kind != b.kind:
@@ -367,8 +372,9 @@ def align(ref: Structure, model: Structure) -> Alignment:
     if signatures_a == signatures_b:
         path = [(i, i) for i in range(len(a))]
     else:
-        _, path = _edit(signatures_a, signatures_b, lambda s: float(sum(len(p) for p in s[1:])),
-                        _segment_cost, model.failed)
+        _, path = _edit(
+            signatures_a, signatures_b, lambda s: float(sum(len(p) for p in s[1:])), _segment_cost, model.failed
+        )
     segments = []
     for i, j in path:
         if i == "unreached":

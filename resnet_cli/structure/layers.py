@@ -22,8 +22,21 @@ from resnet_cli.structure.normalise import normalise
 if TYPE_CHECKING:
     from resnet_cli.analysis.records import Analysis, OpRecord
 
-_IGNORED_ATTRS = frozenset({"dtype", "layout", "device", "pin_memory", "memory_format", "out", "training",
-                            "momentum", "cudnn_enabled", "transposed", "output_padding"})
+_IGNORED_ATTRS = frozenset(
+    {
+        "dtype",
+        "layout",
+        "device",
+        "pin_memory",
+        "memory_format",
+        "out",
+        "training",
+        "momentum",
+        "cudnn_enabled",
+        "transposed",
+        "output_padding",
+    }
+)
 _CONFIG = {  # the schema arguments that define each kind (everything else is shape or bookkeeping)
     "conv": ("stride", "padding", "dilation", "groups"),
     "maxpool": ("kernel_size", "stride", "padding", "dilation", "ceil_mode"),
@@ -33,8 +46,23 @@ _CONFIG = {  # the schema arguments that define each kind (everything else is sh
     "cat": ("dim",),
     "add": ("alpha",),
 }
-ACTIVATIONS = frozenset({"relu", "sigmoid", "silu", "gelu", "hardtanh", "leaky_relu", "elu", "tanh", "hardswish",
-                         "relu6", "mish", "softplus", "prelu"})
+ACTIVATIONS = frozenset(
+    {
+        "relu",
+        "sigmoid",
+        "silu",
+        "gelu",
+        "hardtanh",
+        "leaky_relu",
+        "elu",
+        "tanh",
+        "hardswish",
+        "relu6",
+        "mish",
+        "softplus",
+        "prelu",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -119,8 +147,13 @@ def _kind(op: OpRecord) -> str | None:
             return "gap"  # x.mean((2, 3)): a global average pool
     if kind == "adaptive_avgpool" and all(s == 1 for s in out[2:]):
         return "gap"
-    if kind == "avgpool" and out[2:] and all(s == 1 for s in out[2:]) \
-            and tuple(op.attr("kernel_size") or ()) == tuple(spatial_in) and not any(op.attr("padding") or ()):
+    if (
+        kind == "avgpool"
+        and out[2:]
+        and all(s == 1 for s in out[2:])
+        and tuple(op.attr("kernel_size") or ()) == tuple(spatial_in)
+        and not any(op.attr("padding") or ())
+    ):
         return "gap"  # F.avg_pool2d(x, 4) on a 4×4 map: the same global average
     if kind == "threshold":
         return "relu"
@@ -187,13 +220,23 @@ def layers(analysis: Analysis) -> tuple[Layer, ...]:
             out_shape = _canonical(out_shape, layout)
         weights = [(name, shape) for _, name, shape in tensors]
         params = sum(numel(shape) for _, name, shape in tensors if not name.startswith("running_"))
-        found.append(Layer(
-            index=op.index, kind=kind, module=op.module, config=_config(kind, op, weights),
-            in_shapes=tuple(shapes), out_shape=out_shape, tensors=tuple(tensors), params=params,
-            flops=op.fvcore_flops, inputs=tuple(real_inputs), outputs=op.outputs[:1],
-            residual=kind == "add" and op.category == formulas.RESIDUAL_ADD and len(real_inputs) == 2,
-            settings=_settings(kind, op),
-        ))
+        found.append(
+            Layer(
+                index=op.index,
+                kind=kind,
+                module=op.module,
+                config=_config(kind, op, weights),
+                in_shapes=tuple(shapes),
+                out_shape=out_shape,
+                tensors=tuple(tensors),
+                params=params,
+                flops=op.fvcore_flops,
+                inputs=tuple(real_inputs),
+                outputs=op.outputs[:1],
+                residual=kind == "add" and op.category == formulas.RESIDUAL_ADD and len(real_inputs) == 2,
+                settings=_settings(kind, op),
+            )
+        )
     return normalise(tuple(found))
 
 
@@ -238,6 +281,7 @@ def _canonical(shape, layout: tuple[int, ...] | None) -> tuple[int, ...]:
 
 # ---- in words ----
 
+
 def _pair(value) -> str:
     if isinstance(value, tuple):
         return "×".join(str(v) for v in value) if len(set(value)) > 1 else str(value[0])
@@ -281,7 +325,12 @@ def _pad_words(layer: Layer) -> str:
     spatial, channels = pad[:4], pad[4:6]
     if any(channels) and not any(spatial):
         return f"{noun} of channels"
-    where = "height and width" if len(spatial) == 4 and any(spatial[2:4]) and any(spatial[:2]) else \
-        "width" if any(spatial[:2]) else "height"
+    where = (
+        "height and width"
+        if len(spatial) == 4 and any(spatial[2:4]) and any(spatial[:2])
+        else "width"
+        if any(spatial[:2])
+        else "height"
+    )
     sides = f" ({', '.join(map(str, pad))})" if len(set(spatial)) > 1 else f" by {spatial[0]}" if spatial else ""
     return f"{noun} of {where}{sides}" + (" and channels" if any(channels) else "")

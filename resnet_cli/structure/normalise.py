@@ -21,7 +21,7 @@ kept apart from what a layer does (``Layer.settings``): they never stop two laye
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 Layers = tuple  # of resnet_cli.structure.layers.Layer (which imports this module: no import back)
 
@@ -61,8 +61,9 @@ def _with(layer, **changes):
 
 def _rename(layers, old: int, new: int):
     """Every reader of value ``old`` reads ``new`` instead."""
-    return [(_with(l, inputs=tuple(new if v == old else v for v in l.inputs)) if old in l.inputs else l)
-            for l in layers]
+    return [
+        (_with(l, inputs=tuple(new if v == old else v for v in l.inputs)) if old in l.inputs else l) for l in layers
+    ]
 
 
 _NON_NEGATIVE = frozenset({"relu", "relu6", "sigmoid"})  # activations whose outputs are never below 0
@@ -94,10 +95,15 @@ def fold_zero_padding(layers: Layers) -> Layers:
         if user.kind == "maxpool" and getattr(producer.get(layer.inputs[0]), "kind", None) not in _NON_NEGATIVE:
             continue  # a zero can be the maximum of a window of negative values: not PyTorch's −∞ padding
         padding = tuple(a + b for a, b in zip(_pairs(user.get("padding")), pad))
-        config = tuple((k, padding if k == "padding" else True if k == "count_include_pad" else v)
-                       for k, v in user.config)
-        found[users[0]] = _with(user, config=config, in_shapes=(layer.in_shapes[0],) + user.in_shapes[1:],
-                                inputs=tuple(layer.inputs[0] if v == layer.outputs[0] else v for v in user.inputs))
+        config = tuple(
+            (k, padding if k == "padding" else True if k == "count_include_pad" else v) for k, v in user.config
+        )
+        found[users[0]] = _with(
+            user,
+            config=config,
+            in_shapes=(layer.in_shapes[0],) + user.in_shapes[1:],
+            inputs=tuple(layer.inputs[0] if v == layer.outputs[0] else v for v in user.inputs),
+        )
         drop.add(position)
     return tuple(l for i, l in enumerate(found) if i not in drop)
 
@@ -107,10 +113,17 @@ def drop_no_op_pools(layers: Layers) -> Layers:
     found = list(layers)
     kept = []
     for position, layer in enumerate(found):
-        if layer.kind in ("maxpool", "avgpool") and layer.inputs and layer.outputs \
-                and set(_pairs(layer.get("kernel_size"))) == {1} and set(_pairs(layer.get("stride"))) <= {1} \
-                and not any(_pairs(layer.get("padding"))) and layer.in_shapes and layer.out_shape == layer.in_shapes[0]:
-            found[position + 1:] = _rename(found[position + 1:], layer.outputs[0], layer.inputs[0])
+        if (
+            layer.kind in ("maxpool", "avgpool")
+            and layer.inputs
+            and layer.outputs
+            and set(_pairs(layer.get("kernel_size"))) == {1}
+            and set(_pairs(layer.get("stride"))) <= {1}
+            and not any(_pairs(layer.get("padding")))
+            and layer.in_shapes
+            and layer.out_shape == layer.in_shapes[0]
+        ):
+            found[position + 1 :] = _rename(found[position + 1 :], layer.outputs[0], layer.inputs[0])
             continue
         kept.append(position)
     return tuple(found[i] for i in kept)
@@ -121,11 +134,23 @@ def conv_on_one_pixel_as_linear(layers: Layers) -> Layers:
     found = []
     for layer in layers:
         shape = layer.in_shapes[0] if layer.in_shapes else ()
-        if layer.kind == "conv" and len(shape) > 2 and all(s == 1 for s in shape[2:]) \
-                and set(layer.kernel or ()) == {1} and layer.get("groups", 1) == 1 \
-                and not any(_pairs(layer.get("padding"))) and not layer.get("transposed") and layer.out_shape:
-            layer = _with(layer, kind="linear", config=(("bias", bool(layer.get("bias"))),),
-                          in_shapes=(tuple(shape[:2]),) + layer.in_shapes[1:], out_shape=tuple(layer.out_shape[:2]))
+        if (
+            layer.kind == "conv"
+            and len(shape) > 2
+            and all(s == 1 for s in shape[2:])
+            and set(layer.kernel or ()) == {1}
+            and layer.get("groups", 1) == 1
+            and not any(_pairs(layer.get("padding")))
+            and not layer.get("transposed")
+            and layer.out_shape
+        ):
+            layer = _with(
+                layer,
+                kind="linear",
+                config=(("bias", bool(layer.get("bias"))),),
+                in_shapes=(tuple(shape[:2]),) + layer.in_shapes[1:],
+                out_shape=tuple(layer.out_shape[:2]),
+            )
         found.append(layer)
     return tuple(found)
 

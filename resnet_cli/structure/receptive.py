@@ -82,9 +82,11 @@ class ReceptiveField:
         return tuple(bounds)
 
     def as_dict(self) -> dict:
-        return {"size": None if self.is_global else list(self.size),
-                "stride": list(self.stride) if self.stride is not None else None,
-                "global": self.is_global}
+        return {
+            "size": None if self.is_global else list(self.size),
+            "stride": list(self.stride) if self.stride is not None else None,
+            "global": self.is_global,
+        }
 
 
 def _number(value: Rational) -> int | float:
@@ -180,6 +182,7 @@ def module_fields(analysis: Analysis) -> dict[str, ReceptiveField]:
 
 # ---- the rules, one per kind of op ----
 
+
 def _per_dim(value, count: int) -> tuple:
     if isinstance(value, (list, tuple)):
         values = tuple(value) or (None,)
@@ -225,8 +228,15 @@ def _convolution(op: OpRecord, read) -> ReceptiveField:
     if weight is None or len(weight) < 3:
         return _elementwise(op, read)
     kernel = tuple(weight[2:])
-    return _window(op, read[:1], kernel, op.attr("stride"), op.attr("padding"), op.attr("dilation"),
-                   transposed=bool(op.attr("transposed", False)))
+    return _window(
+        op,
+        read[:1],
+        kernel,
+        op.attr("stride"),
+        op.attr("padding"),
+        op.attr("dilation"),
+        transposed=bool(op.attr("transposed", False)),
+    )
 
 
 def _pool(op: OpRecord, read) -> ReceptiveField:
@@ -294,8 +304,9 @@ def _slice(op: OpRecord, read) -> ReceptiveField:
     if start < 0:
         start += shape[dim]
     step = op.attr("step", 1) or 1
-    spans = tuple(replace(s, start=s.start + start * s.jump, jump=s.jump * step) if s.dim == dim else s
-                  for s in field.spans)
+    spans = tuple(
+        replace(s, start=s.start + start * s.jump, jump=s.jump * step) if s.dim == dim else s for s in field.spans
+    )
     return ReceptiveField(spans)
 
 
@@ -333,8 +344,9 @@ def _pad(op: OpRecord, read) -> ReceptiveField:
 def _permute(op: OpRecord, read) -> ReceptiveField:
     field, shape = read[0]
     order = [d % len(shape) for d in (op.attr("dims") or ())]
-    spans = tuple(replace(s, dim=order.index(s.dim)) if s.dim is not None and s.dim in order else s
-                  for s in field.spans)
+    spans = tuple(
+        replace(s, dim=order.index(s.dim)) if s.dim is not None and s.dim in order else s for s in field.spans
+    )
     return ReceptiveField(spans)
 
 
@@ -427,7 +439,17 @@ def _join(a: Span, b: Span) -> Span:
 
 
 _RULES = {  # the rule names of the operator table (``resnet_cli.analysis.ops.Op.receptive``)
-    "conv": _convolution, "pool": _pool, "adaptive_pool": _adaptive_pool, "reduction": _reduction,
-    "softmax": _softmax, "slice": _slice, "select": _select, "pad": _pad, "permute": _permute,
-    "transpose": _transpose, "reshape": _reshape, "upsample": _upsample, "elementwise": _elementwise,
+    "conv": _convolution,
+    "pool": _pool,
+    "adaptive_pool": _adaptive_pool,
+    "reduction": _reduction,
+    "softmax": _softmax,
+    "slice": _slice,
+    "select": _select,
+    "pad": _pad,
+    "permute": _permute,
+    "transpose": _transpose,
+    "reshape": _reshape,
+    "upsample": _upsample,
+    "elementwise": _elementwise,
 }

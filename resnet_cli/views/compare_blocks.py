@@ -6,10 +6,10 @@ numbers (and more) raw. Nothing here computes: ``resnet_cli.comparison.blocks`` 
 
 from __future__ import annotations
 
-from resnet_cli.render import emit as render
 from resnet_cli.comparison.blocks import BlockComparison, BlockCount
-from resnet_cli.views.conventions import FLOPS_MEANING
+from resnet_cli.render import emit as render
 from resnet_cli.render.emit import Column, Document, Heading, Lines, Table
+from resnet_cli.views.conventions import FLOPS_MEANING
 
 PARAMS_FORMULA = "conv weights = k·k·Cin·Cout/groups (bias-free, as in torchvision)"
 MACS_FORMULA = "MACs = conv weights · Hout · Wout (one multiply-accumulate per weight per output position)"
@@ -37,8 +37,18 @@ BLOCK_COLUMNS = [  # drop: at a short width the least needed go first (the formu
     Column("macs", "MACs", "count", drop=1),
     Column("flops", "FLOPs (fvcore)", "count", drop=7),
 ]
-_BLOCK_TABLE_KEYS = ("layer", "what", "output_shape", "params_formula", "conv_weights", "bn_params", "other_params",
-                     "macs_formula", "macs", "flops")
+_BLOCK_TABLE_KEYS = (
+    "layer",
+    "what",
+    "output_shape",
+    "params_formula",
+    "conv_weights",
+    "bn_params",
+    "other_params",
+    "macs_formula",
+    "macs",
+    "flops",
+)
 
 
 def _ratio(value: int, reference: int) -> float | None:
@@ -54,12 +64,24 @@ def _layer_record(block: BlockCount, layer) -> dict:
     elif layer.in_channels is not None:
         what = f"{layer.layer} {layer.in_channels}"
     return {
-        "setting": block.setting, "block": block.kind, "layer": layer.name, "what": what,
-        "kernel": "x".join(map(str, layer.kernel)) if layer.kernel else None, "stride": layer.stride,
-        "in_channels": layer.in_channels, "out_channels": layer.out_channels, "groups": layer.groups,
-        "output_shape": layer.output_shape, "params_formula": layer.params_formula,
-        "conv_weights": layer.conv_weights, "bn_params": layer.bn_params, "other_params": layer.other_params,
-        "params": layer.params, "macs_formula": layer.macs_formula, "macs": layer.macs, "flops": layer.flops,
+        "setting": block.setting,
+        "block": block.kind,
+        "layer": layer.name,
+        "what": what,
+        "kernel": "x".join(map(str, layer.kernel)) if layer.kernel else None,
+        "stride": layer.stride,
+        "in_channels": layer.in_channels,
+        "out_channels": layer.out_channels,
+        "groups": layer.groups,
+        "output_shape": layer.output_shape,
+        "params_formula": layer.params_formula,
+        "conv_weights": layer.conv_weights,
+        "bn_params": layer.bn_params,
+        "other_params": layer.other_params,
+        "params": layer.params,
+        "macs_formula": layer.macs_formula,
+        "macs": layer.macs,
+        "flops": layer.flops,
     }
 
 
@@ -67,32 +89,72 @@ def _block_records(block: BlockCount) -> list[dict]:
     records = [_layer_record(block, layer) for layer in block.layers]
     base = {key: None for key in (c.key for c in BLOCK_COLUMNS)}
     if block.other_ops_macs or block.other_ops_flops:
-        records.append({**base, "setting": block.setting, "block": block.kind, "layer": "other ops",
-                        "what": "outside the layers above (e.g. SE's global mean)", "macs": block.other_ops_macs,
-                        "flops": block.other_ops_flops})
+        records.append(
+            {
+                **base,
+                "setting": block.setting,
+                "block": block.kind,
+                "layer": "other ops",
+                "what": "outside the layers above (e.g. SE's global mean)",
+                "macs": block.other_ops_macs,
+                "flops": block.other_ops_flops,
+            }
+        )
     t = block.totals
-    records.append({**base, "setting": block.setting, "block": block.kind, "layer": "total", "what": block.label,
-                    "output_shape": block.output_shape, "conv_weights": t.conv_weights, "bn_params": t.bn_params,
-                    "other_params": t.other_params, "params": t.params, "macs": t.macs, "flops": t.flops})
+    records.append(
+        {
+            **base,
+            "setting": block.setting,
+            "block": block.kind,
+            "layer": "total",
+            "what": block.label,
+            "output_shape": block.output_shape,
+            "conv_weights": t.conv_weights,
+            "bn_params": t.bn_params,
+            "other_params": t.other_params,
+            "params": t.params,
+            "macs": t.macs,
+            "flops": t.flops,
+        }
+    )
     return records
 
 
 def _block_document(block: BlockCount, reference: BlockCount) -> dict:
     t, r = block.totals, reference.totals
     return {
-        "kind": block.kind, "label": block.label, "used_in": block.used_in,
-        "in_channels": block.in_channels, "width": block.width, "out_channels": block.out_channels,
-        "groups": block.groups, "input_shape": list(block.input_shape),
+        "kind": block.kind,
+        "label": block.label,
+        "used_in": block.used_in,
+        "in_channels": block.in_channels,
+        "width": block.width,
+        "out_channels": block.out_channels,
+        "groups": block.groups,
+        "input_shape": list(block.input_shape),
         "output_shape": list(block.output_shape) if block.output_shape else None,
-        "layers": [{**{k: v for k, v in _layer_record(block, layer).items() if k not in ("setting", "block")},
-                    "kernel": list(layer.kernel) if layer.kernel else None,
-                    "output_shape": list(layer.output_shape) if layer.output_shape else None}
-                   for layer in block.layers],
+        "layers": [
+            {
+                **{k: v for k, v in _layer_record(block, layer).items() if k not in ("setting", "block")},
+                "kernel": list(layer.kernel) if layer.kernel else None,
+                "output_shape": list(layer.output_shape) if layer.output_shape else None,
+            }
+            for layer in block.layers
+        ],
         "other_ops": {"macs": block.other_ops_macs, "flops": block.other_ops_flops},
-        "total": {"params": t.params, "conv_weights": t.conv_weights, "bn_params": t.bn_params,
-                  "other_params": t.other_params, "macs": t.macs, "flops": t.flops},
-        "ratio_to_first": {"params": _ratio(t.params, r.params), "conv_weights": _ratio(t.conv_weights, r.conv_weights),
-                           "macs": _ratio(t.macs, r.macs), "flops": _ratio(t.flops, r.flops)},
+        "total": {
+            "params": t.params,
+            "conv_weights": t.conv_weights,
+            "bn_params": t.bn_params,
+            "other_params": t.other_params,
+            "macs": t.macs,
+            "flops": t.flops,
+        },
+        "ratio_to_first": {
+            "params": _ratio(t.params, r.params),
+            "conv_weights": _ratio(t.conv_weights, r.conv_weights),
+            "macs": _ratio(t.macs, r.macs),
+            "flops": _ratio(t.flops, r.flops),
+        },
     }
 
 
@@ -105,12 +167,19 @@ def blocks_data(comparison: BlockComparison) -> dict:
         "channels": comparison.channels,
         "size": comparison.size,
         "sections": [
-            {"setting": section.setting, "title": section.title,
-             "blocks": [_block_document(block, section.blocks[0]) for block in section.blocks]}
+            {
+                "setting": section.setting,
+                "title": section.title,
+                "blocks": [_block_document(block, section.blocks[0]) for block in section.blocks],
+            }
             for section in comparison.sections
         ],
-        "conventions": {"conv_weights": PARAMS_FORMULA, "macs": MACS_FORMULA, "bn_params": BN_MEANING,
-                        "flops": FLOPS_MEANING},
+        "conventions": {
+            "conv_weights": PARAMS_FORMULA,
+            "macs": MACS_FORMULA,
+            "bn_params": BN_MEANING,
+            "flops": FLOPS_MEANING,
+        },
     }
 
 
@@ -122,7 +191,8 @@ def _ratio_lines(blocks: tuple[BlockCount, ...]) -> list[str]:
         lines.append(
             f"{block.label} vs {first.label}: conv weights {t.conv_weights:,} / {r.conv_weights:,} = "
             f"{_times(t.conv_weights, r.conv_weights)}; params {t.params:,} / {r.params:,} = "
-            f"{_times(t.params, r.params)}; MACs {t.macs:,} / {r.macs:,} = {_times(t.macs, r.macs)}")
+            f"{_times(t.params, r.params)}; MACs {t.macs:,} / {r.macs:,} = {_times(t.macs, r.macs)}"
+        )
     return lines
 
 
@@ -138,8 +208,13 @@ def blocks_document(comparison: BlockComparison) -> Document:
     for section in comparison.sections:
         blocks.append(Heading(f"Blocks {section.title}"))
         for block in section.blocks:
-            blocks.append(Table(tuple(columns), tuple(_block_records(block)),
-                                f"{block.label}  ({block.kind}, as in {block.used_in})"))
+            blocks.append(
+                Table(
+                    tuple(columns),
+                    tuple(_block_records(block)),
+                    f"{block.label}  ({block.kind}, as in {block.used_in})",
+                )
+            )
         blocks.append(Lines(tuple(_ratio_lines(section.blocks))))
     blocks.append(Lines((PARAMS_FORMULA, MACS_FORMULA, BN_MEANING, f"FLOPs (fvcore): {FLOPS_MEANING}")))
     every = tuple(r for s in comparison.sections for b in s.blocks for r in _block_records(b))

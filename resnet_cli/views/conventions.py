@@ -36,21 +36,28 @@ def verification_data(verification) -> dict:
         "batch": verification.batch,
         "agrees": verification.agrees,
         "error": verification.error,
-        "stages": [{"name": s.name, "ours": s.ours, "fvcore": s.fvcore, "agrees": s.agrees}
-                   for s in verification.stages],
+        "stages": [
+            {"name": s.name, "ours": s.ours, "fvcore": s.fvcore, "agrees": s.agrees} for s in verification.stages
+        ],
     }
 
 
 def verification_blocks(verification) -> tuple:
     title = "--verify: fvcore beside ours"
-    method = (f"fvcore's FlopCountAnalysis traced a real CPU copy of the model at the same input (batch "
-              f"{verification.batch})")
+    method = (
+        f"fvcore's FlopCountAnalysis traced a real CPU copy of the model at the same input (batch {verification.batch})"
+    )
     if verification.error:
         return (Heading(title), Lines((method, verification.error)))
-    records = tuple({"name": s.name, "ours": s.ours, "fvcore": s.fvcore, "agrees": "yes" if s.agrees else "NO"}
-                    for s in verification.stages)
-    verdict = ("fvcore agrees with every stage." if verification.agrees else
-               f"fvcore disagrees at: {', '.join(verification.disagreeing)}.")
+    records = tuple(
+        {"name": s.name, "ours": s.ours, "fvcore": s.fvcore, "agrees": "yes" if s.agrees else "NO"}
+        for s in verification.stages
+    )
+    verdict = (
+        "fvcore agrees with every stage."
+        if verification.agrees
+        else f"fvcore disagrees at: {', '.join(verification.disagreeing)}."
+    )
     return (Heading(title), Lines((method,)), Table(VERIFY_COLUMNS, records), Lines((verdict,)))
 
 
@@ -63,8 +70,10 @@ def fvcore_gap_note(flops: int, macs: int, uncounted) -> str:
 
 
 def unsupported_text(unsupported) -> str:
-    listed = ", ".join(f"{u.op.removeprefix('aten.')} ×{u.calls}" + (f" ({u.phase})" if u.phase != "forward" else "")
-                       for u in unsupported)
+    listed = ", ".join(
+        f"{u.op.removeprefix('aten.')} ×{u.calls}" + (f" ({u.phase})" if u.phase != "forward" else "")
+        for u in unsupported
+    )
     return f"operators no formula covers, counted as 0 FLOPs: {listed}"
 
 

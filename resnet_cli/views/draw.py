@@ -7,10 +7,10 @@ number, a shape or a name is never split whatever the width; rich only draws the
 from __future__ import annotations
 
 from resnet_cli.base.values import shown
-from resnet_cli.spec.naming import identified_data
 from resnet_cli.render import emit as render
 from resnet_cli.render.words import block_numbers, field_words
 from resnet_cli.report.draw import BlockGroup, Diagram, Stage
+from resnet_cli.spec.naming import identified_data
 
 MIN_WIDTH = 40  # narrower than this, boxes are drawn at this width (the terminal wraps them)
 
@@ -54,8 +54,10 @@ def _group_lines(group: BlockGroup, width: int, per_block: bool) -> list[str]:
     if later and not per_block:
         out.append(pad + "; ".join(f"stride {s} in block {n}" for n, s in later))
     if per_block:
-        out += [pad + line for line in wrap(_numbers(group.params, group.flops, group.receptive_field), " · ",
-                                            width - len(pad))]
+        out += [
+            pad + line
+            for line in wrap(_numbers(group.params, group.flops, group.receptive_field), " · ", width - len(pad))
+        ]
     return out
 
 
@@ -89,22 +91,36 @@ def terminal(diagram: Diagram, width: int):
     heading = shown(f"{diagram.model} — {diagram.description}" if diagram.description else diagram.model, None)
     for line in wrap(heading.split(" "), " ", width):
         items.append(Text(line, style="bold", no_wrap=True))
-    summary = [f"input {render.shape_text(diagram.input_shape)}", f"{diagram.params:,} params",
-               _flops(diagram.flops) + " (fvcore)"]
+    summary = [
+        f"input {render.shape_text(diagram.input_shape)}",
+        f"{diagram.params:,} params",
+        _flops(diagram.flops) + " (fvcore)",
+    ]
     items += [Text(line, no_wrap=True) for line in wrap(summary, " · ", width)]
     items.append(Text(f"  │ {render.shape_text(diagram.input_shape)}", no_wrap=True))
     # in the encoding the drawing is written in (ASCII fallbacks before the boxes are sized)
-    bodies = [[render.plain(line) for line in stage_lines(stage, inner, diagram.depth == "block")]
-              for stage in diagram.stages]
-    titles = [render.plain(shown(stage.name, None) + (f" · {stage.blocks} blocks" if stage.blocks > 1 else ""))
-              for stage in diagram.stages]
+    bodies = [
+        [render.plain(line) for line in stage_lines(stage, inner, diagram.depth == "block")] for stage in diagram.stages
+    ]
+    titles = [
+        render.plain(shown(stage.name, None) + (f" · {stage.blocks} blocks" if stage.blocks > 1 else ""))
+        for stage in diagram.stages
+    ]
     # every box as wide as the widest (the terminal at most): the stages line up like a figure's column
-    box_width = min(width, max(max(len(line) for body in bodies for line in body),
-                               max(len(title) + 4 for title in titles)) + 4)
+    box_width = min(
+        width, max(max(len(line) for body in bodies for line in body), max(len(title) + 4 for title in titles)) + 4
+    )
     for stage, body, title in zip(diagram.stages, bodies, titles):
-        items.append(Panel(Text("\n".join(body), no_wrap=True, overflow="ignore"), title=Text(title),
-                           title_align="left",
-                           box=box.ROUNDED, width=box_width, padding=(0, 1)))
+        items.append(
+            Panel(
+                Text("\n".join(body), no_wrap=True, overflow="ignore"),
+                title=Text(title),
+                title_align="left",
+                box=box.ROUNDED,
+                width=box_width,
+                padding=(0, 1),
+            )
+        )
         if stage.output_shape:
             items.append(Text(f"  │ {render.shape_text(stage.output_shape)}", no_wrap=True))
     return Group(*items)
@@ -134,10 +150,13 @@ def _field(field) -> dict | None:
 
 def _group_data(group) -> dict:
     return {
-        "blocks": list(group.names), "count": group.count, "main": [_layer_data(layer) for layer in group.main],
+        "blocks": list(group.names),
+        "count": group.count,
+        "main": [_layer_data(layer) for layer in group.main],
         "shortcuts": [{"shortcut": text, "blocks": count} for text, count in group.shortcuts],
         "downsampling": [{"block": number, "stride": stride} for number, stride in group.downsampling],
-        "params": group.params, "flops": group.flops,
+        "params": group.params,
+        "flops": group.flops,
         "output_shape": list(group.output_shape) if group.output_shape else None,
         "receptive_field": _field(group.receptive_field),
     }
@@ -154,27 +173,53 @@ def _stage_labels(stage: Stage) -> str:
 def diagram_data(diagram: Diagram) -> dict:
     stages = []
     for stage in diagram.stages:
-        stages.append({
-            "name": stage.name, "output_shape": list(stage.output_shape) if stage.output_shape else None,
-            "blocks": stage.blocks, "params": stage.params, "flops": stage.flops, "macs": stage.macs,
-            "activation_elements": stage.activation_elements, "receptive_field": _field(stage.receptive_field),
-            "parts": [{"layers": [_layer_data(layer) for layer in part.layers]} if part.layers else
-                      {"groups": [_group_data(group) for group in part.groups]} for part in stage.parts],
-        })
+        stages.append(
+            {
+                "name": stage.name,
+                "output_shape": list(stage.output_shape) if stage.output_shape else None,
+                "blocks": stage.blocks,
+                "params": stage.params,
+                "flops": stage.flops,
+                "macs": stage.macs,
+                "activation_elements": stage.activation_elements,
+                "receptive_field": _field(stage.receptive_field),
+                "parts": [
+                    {"layers": [_layer_data(layer) for layer in part.layers]}
+                    if part.layers
+                    else {"groups": [_group_data(group) for group in part.groups]}
+                    for part in stage.parts
+                ],
+            }
+        )
     return {
-        "schema_version": render.SCHEMA_VERSION, "command": "draw", "model": diagram.model,
-        "description": diagram.description, "identified_as": identified_data(diagram.identified_as),
+        "schema_version": render.SCHEMA_VERSION,
+        "command": "draw",
+        "model": diagram.model,
+        "description": diagram.description,
+        "identified_as": identified_data(diagram.identified_as),
         "input_shape": list(diagram.input_shape),
-        "output_shape": list(diagram.output_shape) if diagram.output_shape else None, "depth": diagram.depth,
-        "stages": stages, "total": {"params": diagram.params, "flops": diagram.flops, "macs": diagram.macs},
+        "output_shape": list(diagram.output_shape) if diagram.output_shape else None,
+        "depth": diagram.depth,
+        "stages": stages,
+        "total": {"params": diagram.params, "flops": diagram.flops, "macs": diagram.macs},
     }
 
 
 def draw_document(diagram: Diagram) -> render.Document:
     data = diagram_data(diagram)
-    records = tuple({"name": s["name"], "output_shape": s["output_shape"], "blocks": s["blocks"],
-                     "params": s["params"], "flops": s["flops"], "macs": s["macs"],
-                     "receptive_field": s["receptive_field"], "layers": _stage_labels(stage)}
-                    for s, stage in zip(data["stages"], diagram.stages))
-    return render.Document(data, (render.Drawing(lambda width: terminal(diagram, width)),),
-                           render.Table(STAGE_COLUMNS, records))
+    records = tuple(
+        {
+            "name": s["name"],
+            "output_shape": s["output_shape"],
+            "blocks": s["blocks"],
+            "params": s["params"],
+            "flops": s["flops"],
+            "macs": s["macs"],
+            "receptive_field": s["receptive_field"],
+            "layers": _stage_labels(stage),
+        }
+        for s, stage in zip(data["stages"], diagram.stages)
+    )
+    return render.Document(
+        data, (render.Drawing(lambda width: terminal(diagram, width)),), render.Table(STAGE_COLUMNS, records)
+    )

@@ -26,14 +26,21 @@ def list_document(entries: list[dict], families: list[dict]) -> Document:
     blocks: list = []
     for family in families:
         records = tuple(e for e in shown if e["family"] == family["name"])
-        blocks += [Heading(f"{family['name']} — {family['title']} ({len(records)})"),
-                   Lines((f"checked against {family['reference']}",), style="dim"),
-                   Table(grouped, records)]
+        blocks += [
+            Heading(f"{family['name']} — {family['title']} ({len(records)})"),
+            Lines((f"checked against {family['reference']}",), style="dim"),
+            Table(grouped, records),
+        ]
     return Document(
         data={"schema_version": render.SCHEMA_VERSION, "command": "list", "families": families, "models": entries},
-        blocks=tuple(blocks) + (
-            Lines(("GFLOPs are fvcore's count (1 per multiply-add) at each model's default input; GMACs count "
-                   "conv + linear multiply-accumulates only.",)),
+        blocks=tuple(blocks)
+        + (
+            Lines(
+                (
+                    "GFLOPs are fvcore's count (1 per multiply-add) at each model's default input; GMACs count "
+                    "conv + linear multiply-accumulates only.",
+                )
+            ),
         ),
         csv=Table(LIST_COLUMNS, flat),
     )

@@ -18,7 +18,7 @@ class Result:
     terminal (the rich protocol) exactly as the command prints it.
     """
 
-    __slots__ = ("report", "_document", "notes", "verification")
+    __slots__ = ("_document", "notes", "report", "verification")
 
     def __init__(self, report, document: Document, notes: tuple[str, ...] = (), verification=None) -> None:
         object.__setattr__(self, "report", report)

@@ -33,13 +33,20 @@ ROW_COLUMNS = (
     Column("receptive_field", "RF (stride)", "field", drop=2),
     Column("kind", "contains", justify="left", drop=5, wrap=True),
 )
+
+
 def row_records(rows: tuple[Row, ...], totals) -> list[dict]:
     return [
         {
-            "name": r.name, "kind": r.kind, "output_shape": list(r.output_shape) if r.output_shape else None,
-            "params": r.params, "params_pct": render.percent(r.params, totals.params),
-            "flops": r.flops, "flops_pct": render.percent(r.flops, totals.flops),
-            "macs": r.macs, "macs_pct": render.percent(r.macs, totals.macs),
+            "name": r.name,
+            "kind": r.kind,
+            "output_shape": list(r.output_shape) if r.output_shape else None,
+            "params": r.params,
+            "params_pct": render.percent(r.params, totals.params),
+            "flops": r.flops,
+            "flops_pct": render.percent(r.flops, totals.flops),
+            "macs": r.macs,
+            "macs_pct": render.percent(r.macs, totals.macs),
             "receptive_field": r.receptive_field.as_dict() if r.receptive_field is not None else None,
         }
         for r in rows
@@ -74,8 +81,9 @@ def summary_data(summary: Summary) -> dict:
         },
         "conventions": {"flops": FLOPS_MEANING, "macs": MACS_MEANING, "receptive_field": RF_MEANING},
         "unsupported": unsupported_data(summary.unsupported),
-        "fvcore_uncounted": [{"call": name, "calls": calls, "macs": macs}
-                             for name, calls, macs in summary.fvcore_uncounted],
+        "fvcore_uncounted": [
+            {"call": name, "calls": calls, "macs": macs} for name, calls, macs in summary.fvcore_uncounted
+        ],
     }
 
 
@@ -85,8 +93,12 @@ def summary_document(summary: Summary, verification=None) -> Document:
     data = summary_data(summary)
     blocks = (
         Heading(f"{summary.model} — {summary.description}"),
-        Lines((f"input {render.shape_text(summary.input_shape)} · output "
-               f"{render.shape_text(summary.output_shape)} · spatial path {format_path(summary.spatial_path)}",)),
+        Lines(
+            (
+                f"input {render.shape_text(summary.input_shape)} · output "
+                f"{render.shape_text(summary.output_shape)} · spatial path {format_path(summary.spatial_path)}",
+            )
+        ),
         Table(columns, records),
         Facts(total_facts(summary)),
     )
@@ -99,21 +111,38 @@ def summary_document(summary: Summary, verification=None) -> Document:
 def total_facts(summary: Summary) -> tuple[tuple[str, str], ...]:
     t = summary.totals
     non_trainable = t.params - t.trainable_params
-    facts = [("parameters", f"{t.params:,} (trainable {t.trainable_params:,}, non-trainable {non_trainable:,}); "
-                            f"{render.human_bytes(4 * t.params)} at float32")]
+    facts = [
+        (
+            "parameters",
+            f"{t.params:,} (trainable {t.trainable_params:,}, non-trainable {non_trainable:,}); "
+            f"{render.human_bytes(4 * t.params)} at float32",
+        )
+    ]
     if summary.family == "keras":
         # what keras.applications' model.summary() prints for this very model
-        facts.append(("Keras total", f"{t.keras_total_params:,} params, as Keras's model.summary() prints it: "
-                                     f"it also counts the {t.running_stats:,} BatchNorm moving mean/variance values "
-                                     "as non-trainable parameters"))
+        facts.append(
+            (
+                "Keras total",
+                f"{t.keras_total_params:,} params, as Keras's model.summary() prints it: "
+                f"it also counts the {t.running_stats:,} BatchNorm moving mean/variance values "
+                "as non-trainable parameters",
+            )
+        )
     elif t.running_stats:
-        facts.append(("BN statistics", f"{t.running_stats:,} running mean/variance values (buffers, not "
-                                       "parameters; Keras would count them as non-trainable params)"))
+        facts.append(
+            (
+                "BN statistics",
+                f"{t.running_stats:,} running mean/variance values (buffers, not "
+                "parameters; Keras would count them as non-trainable params)",
+            )
+        )
     facts += [
-        ("FLOPs (fvcore)", f"{t.flops:,} = {render.human(t.flops)} — {FLOPS_MEANING}"
-                           + fvcore_gap_note(t.flops, t.macs, summary.fvcore_uncounted)),
-        ("MACs", f"{t.macs:,} = {render.human(t.macs)} — {MACS_MEANING}; "
-                 f"{render.human(t.flops_2x)}FLOPs at 2 per MAC"),
+        (
+            "FLOPs (fvcore)",
+            f"{t.flops:,} = {render.human(t.flops)} — {FLOPS_MEANING}"
+            + fvcore_gap_note(t.flops, t.macs, summary.fvcore_uncounted),
+        ),
+        ("MACs", f"{t.macs:,} = {render.human(t.macs)} — {MACS_MEANING}; {render.human(t.flops_2x)}FLOPs at 2 per MAC"),
         ("RF (stride)", RF_MEANING),
     ]
     if summary.unsupported:
