@@ -105,7 +105,8 @@ def register(app: typer.Typer) -> None:
         """Blocks layer by layer (`compare basic bottleneck`), or models aligned layer by layer: every difference
         named, the closest registered variant found, weights ported (`compare resnet50 my_resnet.py:build`)."""
         from resnet_cli import api
-        from resnet_cli.base.errors import UserCodeError
+        from resnet_cli.base import signals
+        from resnet_cli.base.errors import ResnetCliError, UserCodeError
         from resnet_cli.base.text import shown
         from resnet_cli.render import emit as render
 
@@ -137,17 +138,43 @@ def register(app: typer.Typer) -> None:
             *things, input=input, channels=channels, size=size, stages=stages, weights=weights, **overrides
         )
         render.say(result.notes)  # each once: a checkpoint named twice has one note
+        # the files first (a signal held while each is written), then stdout: a closed stdout cannot lose them
+        broken = [m for m in getattr(result.report, "models", ()) if m.failure]
+        refused = None
+        with signals.saving():
+            if draw is not None:
+                from resnet_cli.render.diagram import save_blocks
+
+                save_blocks(result.report, draw)
+                render.wrote(draw)
+            if export_weights is not None and not broken:
+                from resnet_cli.comparison.models import export_weights as export
+
+                try:
+                    written = export(result.report, export_weights, 0 if seed is None else seed)
+                except ResnetCliError as error:  # the comparison still goes to stdout, then this line
+                    refused = error
+                else:
+                    same = (
+                        ""
+                        if written["identical"]
+                        else " (the models differ as listed: the weights load, the outputs differ)"
+                    )
+                    origin = (
+                        f"from {weights}" if written["seed"] is None else f"initialised with seed {written['seed']}"
+                    )
+                    render.wrote(
+                        written["path"],
+                        f"{written['tensors']} tensors of {written['source']} ({origin}) under "
+                        f"{written['target']}'s names, {written['format']}{same}",
+                    )
         if chart is None:
             render.emit(result.document, fmt)
         else:
             data = [charts.stage_chart(m.name, m.stages) for m in result.report.models]
             charts.show_chart(chart, data, lambda: render.emit(result.document, fmt))
-        if draw is not None:
-            from resnet_cli.render.diagram import save_blocks
-
-            save_blocks(result.report, draw)
-            render.wrote(draw)
-        broken = [m for m in getattr(result.report, "models", ()) if m.failure]
+        if refused is not None:
+            raise refused
         if broken:  # the comparison up to the failure is on stdout; the failure is the user's code: exit 1
             first = broken[0]
             place = (
@@ -160,17 +187,4 @@ def register(app: typer.Typer) -> None:
             raise UserCodeError(
                 f"{shown(first.name)}: its forward fails in {place}: "
                 f"{shown(first.failure_why or first.failure, 400)} (compared up to there above)"
-            )
-        if export_weights is not None:
-            from resnet_cli.comparison.models import export_weights as export
-
-            written = export(result.report, export_weights, 0 if seed is None else seed)
-            same = (
-                "" if written["identical"] else " (the models differ as listed: the weights load, the outputs differ)"
-            )
-            origin = f"from {weights}" if written["seed"] is None else f"initialised with seed {written['seed']}"
-            render.wrote(
-                written["path"],
-                f"{written['tensors']} tensors of {written['source']} ({origin}) under "
-                f"{written['target']}'s names, {written['format']}{same}",
             )
