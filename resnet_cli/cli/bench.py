@@ -15,14 +15,21 @@ import typer
 
 from resnet_cli.base import signals, values
 from resnet_cli.base.errors import INTERRUPTED_EXIT, Terminated
-from resnet_cli.cli.options import MODEL_HELP, DtypeOpt, FormatOpt, InputOpt, WeightsOpt, boundary, with_spec_options
+from resnet_cli.cli.options import (
+    MODEL_HELP,
+    ChannelsLastOpt,
+    DeviceOpt,
+    DtypeOpt,
+    FormatOpt,
+    InputOpt,
+    ThreadsOpt,
+    WeightsOpt,
+    boundary,
+    with_spec_options,
+)
 from resnet_cli.render import emit as render
 
 EXIT_CODES = {"SIGINT": INTERRUPTED_EXIT, "SIGTERM": Terminated.exit_code}
-
-
-def _option(*names: str, parser, metavar: str, help: str):
-    return typer.Option(*names, parser=parser, metavar=metavar, help=help)
 
 
 ModelsArg = Annotated[
@@ -35,7 +42,7 @@ ModelsArg = Annotated[
 ]
 BatchOpt = Annotated[
     Optional[str],
-    _option(
+    typer.Option(
         "--batch-size",
         "-b",
         parser=values.parse_batch_sizes,
@@ -43,19 +50,9 @@ BatchOpt = Annotated[
         help="Batch sizes to sweep, e.g. 1,8,64 (default: N of --input if given, else 1,8 on CPU and 1,8,64 on CUDA).",
     ),
 ]
-DeviceOpt = Annotated[
-    str,
-    _option(
-        "--device",
-        parser=values.parse_device,
-        metavar="DEVICE",
-        help="auto | cpu | cuda | cuda:N (auto: cuda:0 if available).",
-    ),
-]
-ChannelsLastOpt = Annotated[bool, typer.Option("--channels-last", help="Model and input in channels-last (NHWC).")]
 CompileOpt = Annotated[
     Optional[str],
-    _option(
+    typer.Option(
         "--compile",
         parser=values.bound(values.parse_choice, "--compile", values.COMPILE_MODES),
         metavar="MODE",
@@ -71,7 +68,7 @@ TrainingOpt = Annotated[
 ]
 OptimizerOpt = Annotated[
     Optional[str],
-    _option(
+    typer.Option(
         "--optimizer",
         parser=values.bound(values.parse_choice, "--optimizer", values.OPTIMIZERS),
         metavar="NAME",
@@ -85,18 +82,9 @@ FindMaxOpt = Annotated[
         help="Find the largest batch that fits (predicted, then confirmed by real steps) and measure it.",
     ),
 ]
-ThreadsOpt = Annotated[
-    Optional[str],
-    _option(
-        "--threads",
-        parser=values.bound(values.parse_int, "--threads", 1, values.MAX_THREADS),
-        metavar="N",
-        help="CPU intra-op threads (default: torch.get_num_threads()).",
-    ),
-]
 WarmupOpt = Annotated[
     float,
-    _option(
+    typer.Option(
         "--warmup",
         parser=values.bound(values.parse_float, "--warmup", 0.0, values.MAX_SECONDS),
         metavar="SECONDS",
@@ -105,7 +93,7 @@ WarmupOpt = Annotated[
 ]
 MinTimeOpt = Annotated[
     float,
-    _option(
+    typer.Option(
         "--min-time",
         parser=values.bound(values.parse_float, "--min-time", 0.0, values.MAX_SECONDS, low_open=True),
         metavar="SECONDS",
@@ -114,7 +102,7 @@ MinTimeOpt = Annotated[
 ]
 RepeatsOpt = Annotated[
     int,
-    _option(
+    typer.Option(
         "--repeats",
         parser=values.bound(values.parse_int, "--repeats", 1, values.MAX_REPEATS),
         metavar="K",
@@ -130,7 +118,7 @@ IsolateOpt = Annotated[
 ]
 DevicesOpt = Annotated[
     int,
-    _option(
+    typer.Option(
         "--devices",
         parser=values.bound(values.parse_int, "--devices", 1, values.MAX_DEVICES),
         metavar="N",

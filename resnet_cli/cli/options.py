@@ -80,6 +80,28 @@ DtypeOpt = Annotated[
     ),
 ]
 
+# bench and profile: where and how a model runs
+DeviceOpt = Annotated[
+    str,
+    typer.Option(
+        "--device",
+        parser=values.parse_device,
+        metavar="DEVICE",
+        help="auto | cpu | cuda | cuda:N (auto: cuda:0 if available).",
+    ),
+]
+
+ChannelsLastOpt = Annotated[bool, typer.Option("--channels-last", help="Model and input in channels-last (NHWC).")]
+ThreadsOpt = Annotated[
+    Optional[int],
+    typer.Option(
+        "--threads",
+        parser=values.bound(values.parse_int, "--threads", 1, values.MAX_THREADS),
+        metavar="N",
+        help="CPU intra-op threads (default: torch.get_num_threads()).",
+    ),
+]
+
 WeightsOpt = Annotated[
     Optional[str],
     typer.Option(

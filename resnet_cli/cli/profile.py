@@ -14,7 +14,18 @@ import typer
 
 from resnet_cli.base import values
 from resnet_cli.base.errors import INTERRUPTED_EXIT, Terminated
-from resnet_cli.cli.options import MODEL_HELP, DtypeOpt, FormatOpt, InputOpt, WeightsOpt, boundary, with_spec_options
+from resnet_cli.cli.options import (
+    MODEL_HELP,
+    ChannelsLastOpt,
+    DeviceOpt,
+    DtypeOpt,
+    FormatOpt,
+    InputOpt,
+    ThreadsOpt,
+    WeightsOpt,
+    boundary,
+    with_spec_options,
+)
 from resnet_cli.render import emit as render
 
 PROFILE_DEPTHS = ("stage", "block", "layer", "op")  # report.profile.PROFILE_DEPTHS (that module imports torch)
@@ -37,16 +48,6 @@ BatchOpt = Annotated[
         help="Images per forward (default: N of --input, else 1).",
     ),
 ]
-DeviceOpt = Annotated[
-    str,
-    typer.Option(
-        "--device",
-        parser=values.parse_device,
-        metavar="DEVICE",
-        help="auto | cpu | cuda | cuda:N (auto: cuda:0 if available).",
-    ),
-]
-ChannelsLastOpt = Annotated[bool, typer.Option("--channels-last", help="Model and input in channels-last (NHWC).")]
 CompileOpt = Annotated[
     Optional[str],
     typer.Option(
@@ -88,15 +89,6 @@ WarmupOpt = Annotated[
         parser=values.bound(values.parse_int, "--warmup", 0, 10_000),
         metavar="N",
         help="Untimed iterations first.",
-    ),
-]
-ThreadsOpt = Annotated[
-    Optional[int],
-    typer.Option(
-        "--threads",
-        parser=values.bound(values.parse_int, "--threads", 1, values.MAX_THREADS),
-        metavar="N",
-        help="CPU intra-op threads (default: torch.get_num_threads()).",
     ),
 ]
 PlotOpt = Annotated[
