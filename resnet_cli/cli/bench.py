@@ -6,7 +6,6 @@ Results go to stdout (table | json | csv | markdown); the progress bar and warni
 
 from __future__ import annotations
 
-import sys
 import time
 from contextlib import contextmanager
 from typing import Annotated, Optional
@@ -209,7 +208,7 @@ def bench(
     # stdout or a second signal cannot take a measurement away
     render.say(result.notes)
     render.emit(result.document, fmt)
-    _warn(result.report.warnings)
+    render.warn(result.report.warnings)
     if result.report.stopped_by:
         signals.mark_said()  # among the warnings, with where it came
         raise typer.Exit(EXIT_CODES[result.report.stopped_by])
@@ -280,10 +279,3 @@ def _progress_bar(doing=lambda text: None):
 
     with bar:
         yield progress
-
-
-def _warn(lines) -> None:
-    console = render.stderr_console()
-    for line in lines:
-        sys.stdout.flush()  # results first, whole, even when stdout is a pipe shared with stderr
-        console.print(f"warning: {line}", markup=False, soft_wrap=True)

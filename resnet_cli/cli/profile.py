@@ -5,7 +5,6 @@ Importing this module does not import torch. Results go to stdout; progress, not
 
 from __future__ import annotations
 
-import sys
 import time
 from contextlib import contextmanager
 from typing import Annotated, Optional
@@ -187,7 +186,7 @@ def profile(
             result.save_plot(plot)
             render.wrote(plot)
     render.emit(document, fmt)
-    _warn(report.warnings)
+    render.warn(report.warnings)
     if report.interrupted:
         raise typer.Exit(Terminated.exit_code if report.stopped_by == "SIGTERM" else INTERRUPTED_EXIT)
 
@@ -226,10 +225,3 @@ def _progress():
 
     with bar:
         yield progress
-
-
-def _warn(lines) -> None:
-    console = render.stderr_console()
-    for line in lines:
-        sys.stdout.flush()
-        console.print(f"warning: {line}", markup=False, soft_wrap=True)

@@ -416,6 +416,15 @@ def say(notes, prefix: str = "note") -> None:
         console.print(f"{prefix}: {note}", markup=False, highlight=False)
 
 
+def warn(lines) -> None:
+    """Warnings about a measurement, after its results: one "warning: …" line each on stderr, unwrapped; stdout
+    is flushed first, so the results come whole even when both streams share a pipe."""
+    console = stderr_console()
+    for line in lines:
+        sys.stdout.flush()
+        console.print(f"warning: {line}", markup=False, soft_wrap=True)
+
+
 def wrote(path: str, details: str = "") -> None:
     """Every file written is announced the same way, on stderr: "wrote FILE" (then what it holds, if said)."""
     stderr_console().print(f"wrote {path}" + (f" ({details})" if details else ""), markup=False, highlight=False)
