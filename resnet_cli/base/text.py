@@ -37,3 +37,9 @@ def shown(text, limit: int | None = 80) -> str:
     if limit is None or len(escaped) <= limit:
         return escaped
     return escaped[: limit - 3] + "..."
+
+
+def and_list(names) -> str:
+    """ "a", "a and b", "a, b and c": names listed as a sentence says them."""
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]

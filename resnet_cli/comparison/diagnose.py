@@ -14,6 +14,7 @@ so a misplaced ReLU costs nothing there although it changes what the network com
 
 from __future__ import annotations
 
+from resnet_cli.base.text import and_list
 from resnet_cli.comparison.findings import (
     CHANGED_KIND,
     EXTRA_KIND,
@@ -125,7 +126,7 @@ def _whole_segment(segment: SegmentMatch, labels: dict, previous: dict, owner: d
     context = previous["model"] if missing else previous["ref"]
     if seg.kind == "glue":  # layers between blocks: named by kind ("BatchNorm and ReLU"), folded by that
         kinds = list(dict.fromkeys(_LAYER_WORDS.get(l.kind, l.kind) for l in seg.layers))
-        words = kinds[0] if len(kinds) == 1 else ", ".join(kinds[:-1]) + " and " + kinds[-1]
+        words = and_list(kinds)
         what = f"{words} that the reference does not have" if not missing else f"no {words} here (the reference has)"
     else:
         what = "block"

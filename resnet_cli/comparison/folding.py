@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from resnet_cli.base.text import si_prefix
+from resnet_cli.base.text import and_list, si_prefix
 from resnet_cli.comparison.diagnose import FAILURE_KIND, Finding, block_label
 
 
@@ -85,19 +85,15 @@ def blocks_phrase(blocks: list[str], all_blocks: list[str]) -> str:
     ]
     covered = {b for b in all_blocks if _stage(b) in full}
     if full and covered == chosen and len(blocks) > 1:
-        return f"every block of {_range(full)}" if _consecutive(full, stages) else "every block of " + _and(full)
+        return f"every block of {_range(full)}" if _consecutive(full, stages) else "every block of " + and_list(full)
     if len(blocks) <= 4:
-        return _and(blocks)
+        return and_list(blocks)
     return f"{len(blocks)} blocks ({blocks[0]} … {blocks[-1]})"
 
 
 def _consecutive(chosen: list[str], stages: list[str]) -> bool:
     positions = [stages.index(s) for s in chosen]
     return positions == list(range(positions[0], positions[0] + len(positions)))
-
-
-def _and(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def costs(params: int, flops: int, reference_flops: int) -> str:
@@ -132,7 +128,7 @@ def fold(found: list[Finding], ref_structure, model_structure, reference_flops: 
         if first.scope == "segment":
             message = _segment_message(first, members, ref_blocks, model_blocks)
         elif first.scope == "block":
-            where = blocks_phrase(blocks, model_blocks) if first.kind != FAILURE_KIND else _and(blocks)
+            where = blocks_phrase(blocks, model_blocks) if first.kind != FAILURE_KIND else and_list(blocks)
             ref_where = (
                 blocks_phrase(list(dict.fromkeys(f.ref_block for f in members if f.ref_block)), ref_blocks)
                 if all(f.ref_block for f in members)
@@ -154,7 +150,7 @@ def fold(found: list[Finding], ref_structure, model_structure, reference_flops: 
             where = (
                 f"every {noun}"
                 if len(members) == total
-                else _and(paths)
+                else and_list(paths)
                 if len(paths) <= 3
                 else f"{len(members)} {noun}s ({paths[0]} … {paths[-1]})"
             )
@@ -165,7 +161,7 @@ def fold(found: list[Finding], ref_structure, model_structure, reference_flops: 
             where = (
                 f"every {first.scope}"
                 if len(members) == total
-                else _and(paths)
+                else and_list(paths)
                 if len(paths) <= 3
                 else f"{len(members)} {first.scope}s in {blocks_phrase(blocks, model_blocks)}"
             )
@@ -207,7 +203,7 @@ def _reference_detail(members: list[Finding]) -> str:
 
 
 def _names(labels: list[str]) -> str:
-    return _and(labels) if len(labels) <= 4 else f"{labels[0]} … {labels[-1]}"
+    return and_list(labels) if len(labels) <= 4 else f"{labels[0]} … {labels[-1]}"
 
 
 def _segment_message(first: Finding, members: list[Finding], ref_blocks: list[str], model_blocks: list[str]) -> str:
@@ -229,5 +225,5 @@ def _segment_message(first: Finding, members: list[Finding], ref_blocks: list[st
         where = stage if ref_stage == stage else f"{stage} (reference {ref_stage})"
         return f"{where}: {model_total} blocks where the reference has {ref_count} ({_names(labels)} extra)"
     if first.kind == "missing":
-        return f"{_and(labels)}: the model has nothing that does what these layers of the reference do"
-    return f"{_and(labels)}: layers that the reference does not have"
+        return f"{and_list(labels)}: the model has nothing that does what these layers of the reference do"
+    return f"{and_list(labels)}: layers that the reference does not have"

@@ -10,6 +10,7 @@ a whole alignment.
 
 from __future__ import annotations
 
+from resnet_cli.base.text import and_list
 from resnet_cli.comparison.findings import (
     CHANGED_KIND,
     EXTRA_KIND,
@@ -185,13 +186,13 @@ def _strides(block: BlockPair) -> None:
     if not model_on and not ref_on:
         return
     if not model_on and ref_on:
-        what = f"no stride {stride}: the reference downsamples here with stride {stride} on {_and(ref_on)}"
+        what = f"no stride {stride}: the reference downsamples here with stride {stride} on {and_list(ref_on)}"
     elif not ref_on and model_on:
-        what = f"stride {stride} on {_and(model_on)} where the reference does not downsample"
+        what = f"stride {stride} on {and_list(model_on)} where the reference does not downsample"
     elif set(ref_on) < set(model_on):
-        what = f"stride {stride} on {_and(model_on)} where the reference has it on {_and(ref_on)} only"
+        what = f"stride {stride} on {and_list(model_on)} where the reference has it on {and_list(ref_on)} only"
     else:
-        what = f"stride {stride} is on {_and(model_on)} where the reference has it on {_and(ref_on)}"
+        what = f"stride {stride} is on {and_list(model_on)} where the reference has it on {and_list(ref_on)}"
         first = next((m for m in main if m.model.stride > 1), None)
         if first is not None and first is main[0] and first.model.kernel == (1, 1) and len(main) == 3:
             what += " — this is the v1 placement"
@@ -203,10 +204,6 @@ def _strides(block: BlockPair) -> None:
         moved_any,
         {"stride"},
     )
-
-
-def _and(names: list[str]) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _activations(block: BlockPair) -> None:
