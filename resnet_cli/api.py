@@ -376,9 +376,11 @@ def profile(
     count = threads or torch.get_num_threads()
     settings = Settings(resolved, dtype, channels_last, compile, training, iterations, warmup, count)
     budget = min(FULL_BUDGET_S, 0.3 * iterations)  # a quick run spends little on the matmul peak
-    gemm = _profile_gemm(
-        RooflineSampler(resolved, dtype, count, channels_last, min_time_s=budget), dtype, quick=iterations < 5
-    )
+    # on the CPU a fixed matmul size (bench grows its own until one product takes 50 ms, which on a busy machine
+    # stops at 256³ and measures the scheduler: 0.6 GFLOP/s seen on this project's shared VM); a quick run (fewer
+    # than 5 iterations) halves it: an eighth of the time
+    cpu_size = PROFILE_CPU_GEMM[dtype] // (2 if iterations < 5 else 1)
+    gemm = RooflineSampler(resolved, dtype, count, channels_last, min_time_s=budget, cpu_gemm_size=cpu_size)
     flags = {
         "mode": "training" if training else "inference",
         "dtype": dtype,
@@ -402,30 +404,9 @@ def profile(
     return ProfileResult(report, profile_document(report), notes)
 
 
+#: profile's CPU matmul, best of its samples: a peak contention can lower only if it hits every sample (16-bit
+#: types are slow without native kernels: half the size)
 PROFILE_CPU_GEMM = {"float32": 2048, "float16": 1024, "bfloat16": 1024}
-
-
-def _profile_gemm(sampler, dtype: str, quick: bool = False):
-    """bench's matmul sampler, with a fixed matmul size on the CPU: bench grows its CPU matmul until one product
-    takes 50 ms, which on a busy machine stops at 256³ and measures the scheduler, not the peak (0.6 GFLOP/s seen
-    on this project's shared VM). A fixed 2048³ (1024³ for 16-bit types, slow without native kernels), best of its
-    samples, is a peak contention can lower only if it hits every sample. A quick run (fewer than 5 iterations)
-    halves the size: an eighth of the time."""
-    if not sampler.cuda:
-        import torch
-
-        from resnet_cli.benchmark.peak import KernelBench
-
-        size, torch_dtype, device = PROFILE_CPU_GEMM[dtype] // (2 if quick else 1), sampler.torch_dtype, sampler.device
-
-        def make():
-            generator = torch.Generator(device).manual_seed(0)
-            a = torch.randn((size, size), dtype=torch_dtype, generator=generator)
-            b = torch.randn((size, size), dtype=torch_dtype, generator=generator)
-            return lambda: torch.mm(a, b)
-
-        sampler.gemm = KernelBench(f"{dtype} matmul {size}³", 2 * size**3, make, device)
-    return sampler
 
 
 def bench(

@@ -145,9 +145,18 @@ class RooflineSampler:
     """Times the GEMM and each configuration's convolutions in the run, keeping every sample."""
 
     def __init__(
-        self, device: str, dtype: str, count: int, channels_last: bool = False, min_time_s: float = FULL_BUDGET_S
+        self,
+        device: str,
+        dtype: str,
+        count: int,
+        channels_last: bool = False,
+        min_time_s: float = FULL_BUDGET_S,
+        cpu_gemm_size: Optional[int] = None,
     ) -> None:
+        """``cpu_gemm_size``: a fixed size for the CPU matmul (``profile``), instead of growing it until one product
+        takes long enough to time."""
         self.device, self.dtype, self.count, self.channels_last = device, dtype, count, channels_last
+        self.cpu_gemm_size = cpu_gemm_size
         # the roofline costs time in proportion to the measurement asked for (a quick run gets a smaller matmul)
         self.scale = min(1.0, min_time_s / FULL_BUDGET_S)
         self.cuda = device.startswith("cuda")
@@ -158,7 +167,11 @@ class RooflineSampler:
 
     def _gemm(self) -> KernelBench:
         if self.gemm is None:
-            size = CUDA_GEMM_SIZE if self.cuda else _cpu_gemm_size(self.torch_dtype, self.count, self.scale)
+            size = (
+                CUDA_GEMM_SIZE
+                if self.cuda
+                else self.cpu_gemm_size or _cpu_gemm_size(self.torch_dtype, self.count, self.scale)
+            )
 
             def make():
                 a = _randn((size, size), self.device, self.torch_dtype)
