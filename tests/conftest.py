@@ -12,6 +12,11 @@ import pytest
 
 from resnet_cli.cli.app import main
 
+# Every test sees the environment of a plain `pytest` run: no terminal size forced on it (pytest-xdist's workers
+# inherit COLUMNS=80 and LINES=24; a CI runner may set them too). A test that wants a width passes `columns`.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -94,3 +99,17 @@ def _maps(pid: int, name: str) -> bool:
             return any(name in line for line in handle)
     except OSError:
         return False
+
+
+def _share_the_cores() -> None:
+    """Under pytest-xdist (``-n auto``: one worker per core), each worker's torch gets its share of the cores, not
+    all of them: two workers with two intra-op threads each on a 2-core machine spend a third of their CPU time
+    contending. Processes a test starts are not affected (they get torch's default)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)
+    if workers > 1:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
+_share_the_cores()

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -46,10 +47,11 @@ def _cli_subprocess(*args, stdin=None, timeout=120):
 def test_a_fifo_or_a_device_as_a_checkpoint_is_named_as_what_it_is(tmp_path):
     fifo = tmp_path / "weights.pt"
     os.mkfifo(fifo)
-    # one child process, several answers: nothing opens the FIFO (it would block) nor reads /dev/zero (endless)
+    # one child process, several answers: nothing opens the FIFO (it would block) nor reads /dev/zero (endless);
+    # the FIFO is named relative to the child's folder, so the message quotes it whole (a long path is shortened)
     script = (
         "import sys; from resnet_cli.cli.app import main\n"
-        f"for args in ([{str(fifo)!r}], ['/dev/zero'], ['/dev/stdin'], ['resnet18', '--weights', '/dev/zero']):\n"
+        "for args in (['weights.pt'], ['/dev/zero'], ['/dev/stdin'], ['resnet18', '--weights', '/dev/zero']):\n"
         "    main(['summary', *args])\n"
     )
     done = subprocess.run(
@@ -58,11 +60,12 @@ def test_a_fifo_or_a_device_as_a_checkpoint_is_named_as_what_it_is(tmp_path):
         capture_output=True,
         text=True,
         timeout=180,
-        env={**os.environ, "PYTHONPATH": os.getcwd()},
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
     )
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 4 and "Traceback" not in done.stderr, done.stderr
-    assert f"MODEL '{fifo}' is not a readable checkpoint (it is a FIFO (named pipe)" in lines[0]
+    assert "MODEL 'weights.pt' is not a readable checkpoint (it is a FIFO (named pipe)" in lines[0]
     assert "MODEL '/dev/zero' is not a readable checkpoint (it is a character device" in lines[1]
     assert "MODEL '/dev/stdin' is not a readable checkpoint (it is a FIFO (named pipe)" in lines[2]  # stdin: a pipe
     assert "--weights '/dev/zero' is not a readable checkpoint (it is a character device" in lines[3]
