@@ -9,6 +9,7 @@ ResNet-C/D/S/T, SE, ECA and ResNet-RS checkpoints load too. Activation modules a
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import torch
@@ -251,14 +252,26 @@ class ResNet(nn.Module):
         for module in self.modules():  # --bn-eps, --bn-momentum: every BatchNorm alike (Keras's: 1.001e-5, 0.01)
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
                 module.eps, module.momentum = spec.bn_eps, spec.bn_momentum
-        if self.fc.weight.is_meta:  # nothing to initialise: meta tensors hold no values
-            return
+        if not self.fc.weight.is_meta:  # meta tensors hold no values
+            self.initialise()
+
+    def initialise(self) -> None:
+        """torchvision's initialisation: He-normal (fan-out) convolution weights, BatchNorm scale 1 and shift 0 and
+        fresh running statistics; every other parameter or buffer as its module's own ``reset_parameters``
+        draws it (a convolution's bias as ``nn.Conv2d`` does). Also what a model built on the meta device and
+        materialised with ``to_empty`` needs (``build_model``): it sets every value."""
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+                if module.bias is not None:  # nn.Conv2d's own: uniform in ±1/√fan_in
+                    bound = 1 / math.sqrt(module.weight[0].numel())
+                    nn.init.uniform_(module.bias, -bound, bound)
+            elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.reset_parameters()  # running mean 0, variance 1, count 0; weight 1, bias 0
+            elif hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+            elif any(True for _ in module.parameters(recurse=False)) or any(True for _ in module.buffers(False)):
+                raise TypeError(f"{type(module).__name__} holds tensors and has no reset_parameters")
 
     @staticmethod
     def _make_stage(spec: ResNetSpec, index: int, cin: int, previous_dilation: int, dilation: int):
@@ -339,8 +352,14 @@ def _shortcut(spec: ResNetSpec, cin: int, cout: int, stride: int, first: bool):
 
 
 def build_model(spec: ResNetSpec, device: str | torch.device | None = None) -> ResNet:
-    """Build the model for ``spec``; ``device='meta'`` allocates nothing (used for counting)."""
-    if device is None:
-        return ResNet(spec)
-    with torch.device(device):
-        return ResNet(spec)
+    """Build the model for ``spec``; ``device='meta'`` allocates nothing (used for counting). A real model is
+    built on the meta device, then materialised and initialised once (``ResNet.initialise``): built directly,
+    every convolution's weight would be drawn twice, by ``nn.Conv2d`` and again by the He-normal
+    initialisation (0.1 s of resnet50's 0.25 s on 2 cores)."""
+    with torch.device("meta"):
+        model = ResNet(spec)
+    if device is not None and torch.device(device).type == "meta":
+        return model
+    model.to_empty(device=device if device is not None else torch.get_default_device())
+    model.initialise()
+    return model
