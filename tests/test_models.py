@@ -432,3 +432,40 @@ def test_unsupported_operators_are_listed_in_compare(cli, tmp_path):
         [{"op": "aten._softmax", "calls": 1, "phase": "forward", "modules": ["2"]}],
     ]
     assert f"{model}:softmax: operators no formula covers, counted as 0 FLOPs: _softmax ×1" in cli(*args).stdout
+
+
+# ---- a real model is built on the meta device, then materialised and initialised once ----
+
+
+@pytest.mark.parametrize("name", ["resnet18d", "seresnext26t_32x4d", "ecaresnet26t", "resnetv2_50d", "resnet50_keras"])
+def test_a_built_model_holds_every_value_it_should(name):
+    # every tensor materialised by hand (no to_empty garbage left): BatchNorm's running statistics as a fresh
+    # nn.BatchNorm2d holds them; convolution weights He-normal with fan-out (std √(2 / (out × k × k)), the
+    # formula of torchvision's initialisation, checked on the largest ones where the sample is big enough);
+    # every other tensor as its torch module draws it (finite, and a bias within ±1/√fan_in)
+    from resnet_cli.nn.model import build_model
+    from resnet_cli.spec.registry import VARIANTS
+
+    torch.manual_seed(0)
+    model = build_model(VARIANTS[name].spec)
+    reference = build_model(VARIANTS[name].spec, "meta")
+    assert {k: v.shape for k, v in model.state_dict().items()} == {
+        k: v.shape for k, v in reference.state_dict().items()
+    }
+    assert not any(t.is_meta for t in model.state_dict().values())
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            assert torch.equal(module.running_mean, torch.zeros_like(module.running_mean))
+            assert torch.equal(module.running_var, torch.ones_like(module.running_var))
+            assert int(module.num_batches_tracked) == 0
+            assert torch.equal(module.weight, torch.ones_like(module.weight))
+            assert torch.equal(module.bias, torch.zeros_like(module.bias))
+        elif isinstance(module, torch.nn.Conv2d):
+            out, _, kh, kw = module.weight.shape
+            if module.weight.numel() >= 100_000:
+                expected = (2 / (out * kh * kw)) ** 0.5
+                assert abs(module.weight.std().item() / expected - 1) < 0.05, (module, module.weight.std())
+            if module.bias is not None:
+                bound = 1 / module.weight[0].numel() ** 0.5
+                assert module.bias.abs().max().item() <= bound
+    assert all(torch.isfinite(t).all() for t in model.state_dict().values() if t.is_floating_point())
