@@ -476,6 +476,7 @@ def test_user_code_identified_as_a_variant_is_measured_at_its_input(cli, fixed_r
     doc = json.loads(result.stdout)
     (model,) = doc["models"]
     assert model["sample_shape"] == [3, 32, 32] and model["flops_per_image"] == 2 * macs
+    assert model["identified_as"] == {"name": "resnet18_cifar", "flags": {}, "label": "resnet18_cifar"}
     assert doc["results"][0]["predicted_input_bytes"] == 3 * 32 * 32 * 4  # one float32 image of 1×3×32×32
     assert (
         "identified as resnet18_cifar, so analysed at the input it was made for, 1×3×32×32 (--input NxCxHxW changes it)"

@@ -219,6 +219,22 @@ def test_summary_flops_and_compare_name_a_checkpoint_the_same_way(tiny):
     assert f"tiny.pt equals {label}" in text
 
 
+def test_user_code_identified_exactly_is_named_in_every_json():
+    # kuangliu's CIFAR ResNet-18 written with nn.Sequential is resnet18_cifar exactly: every command's JSON names
+    # it as compare does; a model only closest to a variant (one that breaks midway) is named by none
+    code = "tests/fixtures/sequential_students.py:cifar_resnet18"
+    expected = {"name": "resnet18_cifar", "flags": {}, "label": "resnet18_cifar"}
+    for command in ("summary", "flops", "draw"):
+        result = run_cli(command, code, "--format", "json")
+        assert result.exit_code == 0, result.stderr
+        assert json.loads(result.stdout)["identified_as"] == expected, command
+    compare = json.loads(run_cli("compare", code, "--format", "json").stdout)
+    assert next(m for m in compare["models"] if m["name"] == code)["identified_as"] == expected
+    broken = "tests/fixtures/sequential_students.py:broken_identity"
+    closest = json.loads(run_cli("compare", broken, "--format", "json").stdout)
+    assert [m["identified_as"] for m in closest["models"]] == [expected, None]  # the reference chosen, then it
+
+
 def test_registered_models_are_not_said_to_be_identified():
     doc = json.loads(run_cli("summary", "resnet18", "--input", "1x3x32x32", "--format", "json").stdout)
     assert doc["identified_as"] is None

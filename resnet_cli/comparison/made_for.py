@@ -93,6 +93,7 @@ def choose(target, analyze):
     found = identify(target, analyzed)  # a model broken at every input: the variant closest to what ran
     if found is None:
         return target, analyzed, input_note(who, target.input_shape, None), None
+    target = _identified(target, found)
     shape = variant_input(found.name, target.input_shape[1], target.input_shape[0])
     if shape is None or tuple(shape) == tuple(target.input_shape):
         return target, analyzed, input_note(who, target.input_shape, found.label, found.exact), found.label
@@ -102,6 +103,14 @@ def choose(target, analyze):
         input_note(who, shape, found.label, found.exact),
         found.label,
     )
+
+
+def _identified(target, found):
+    """``target`` carrying the registered name and flags it is exactly (JSON's ``identified_as``, as a checkpoint
+    identified by its tensors carries them); a model only close to a variant carries none."""
+    if not found.exact or getattr(target, "identified_as", None) is not None:
+        return target
+    return dataclasses.replace(target, identified_as=(found.name, tuple(found.flags)))
 
 
 def _other_inputs(target, analyze):
@@ -119,6 +128,7 @@ def _other_inputs(target, analyze):
         found = identify(moved, analyzed)
         batch, channels = moved.input_shape[:2]
         if found is not None and variant_input(found.name, channels, batch) == moved.input_shape:
+            moved = _identified(moved, found)
             return moved, analyzed, input_note(target.name, moved.input_shape, found.label, found.exact), found.label
     return None
 
