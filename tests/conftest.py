@@ -101,8 +101,16 @@ def _maps(pid: int, name: str) -> bool:
         return False
 
 
+def pytest_xdist_auto_num_workers(config) -> int:
+    """``-n auto`` (pyproject's addopts): one worker more than the cores. Many tests wait on processes they start
+    (the real entry point, signals, torchrun) while their worker's core idles; a third worker fills it. On the
+    2-core VM, whose speed drifted during the day: 2 then 3 workers back to back, 196.5 s and 186.1 s; single runs
+    earlier, 2 workers 195-201 s, 3 workers 174.5 s and 222.7 s, 4 workers 224 s."""
+    return (os.cpu_count() or 1) + 1
+
+
 def _share_the_cores() -> None:
-    """Under pytest-xdist (``-n auto``: one worker per core), each worker's torch gets its share of the cores, not
+    """Under pytest-xdist (``-n auto``: see above), each worker's torch gets its share of the cores (at least one), not
     all of them: two workers with two intra-op threads each on a 2-core machine spend a third of their CPU time
     contending. Processes a test starts are not affected (they get torch's default)."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)
