@@ -134,12 +134,13 @@ def summary(
     **overrides,
 ) -> SummaryResult:
     """Rows at ``depth`` (stage | block | layer); ``verify`` adds fvcore's count per stage beside ours."""
+    depth = values.parse_choice(depth, "depth", DEPTHS)
+    target = target_for(model, input, weights=weights, stages=stages, **overrides)
+    # torch only now: an unknown name or a bad value is refused at once (the line below imports it)
     from resnet_cli.report.rows import summarize
     from resnet_cli.sources.target import analyze
     from resnet_cli.views.summary import summary_document
 
-    depth = values.parse_choice(depth, "depth", DEPTHS)
-    target = target_for(model, input, weights=weights, stages=stages, **overrides)
     target, analyzed, said = _at_its_input(target)
     analyzed = analyzed or analyze(target)
     report = summarize(target, analyzed.model, analyzed.analysis, depth)
@@ -209,13 +210,14 @@ def flops(
 ) -> FlopsResult:
     """Totals under every convention, by operator category and module, memory; ``training`` adds the
     backward; ``verify`` adds fvcore's count per stage beside ours."""
+    depth = values.parse_choice(depth, "depth", DEPTHS)
+    dtype = values.parse_dtype(dtype, "dtype")
+    target = target_for(model, input, weights=weights, stages=stages, **overrides)
+    # torch only now: an unknown name or a bad value is refused at once
     from resnet_cli.report.flops import flops_report
     from resnet_cli.sources.target import analyze
     from resnet_cli.views.flops import flops_document
 
-    depth = values.parse_choice(depth, "depth", DEPTHS)
-    dtype = values.parse_dtype(dtype, "dtype")
-    target = target_for(model, input, weights=weights, stages=stages, **overrides)
     target, forward, said = _at_its_input(target)
     forward = forward or analyze(target)
     # the training step's backward only when its figures are shown; its memory needs the forward alone
@@ -230,13 +232,15 @@ def draw(
 ) -> DrawResult:
     """The architecture as the papers draw it: the stem, each stage's block once with ×N (``depth="block"``:
     every block), its shortcut, the shapes between stages, per stage its parameters, FLOPs and receptive field."""
-    from resnet_cli.report.draw import diagram
     from resnet_cli.report.stages import DRAW_DEPTHS
-    from resnet_cli.sources.target import analyze
-    from resnet_cli.views.draw import draw_document
 
     depth = values.parse_choice(depth, "depth", DRAW_DEPTHS)
     target = target_for(model, input, weights=weights, stages=stages, **overrides)
+    # torch only now: an unknown name or a bad value is refused at once
+    from resnet_cli.report.draw import diagram
+    from resnet_cli.sources.target import analyze
+    from resnet_cli.views.draw import draw_document
+
     target, analyzed, said = _at_its_input(target)
     analyzed = analyzed or analyze(target)
     figure = diagram(

@@ -160,6 +160,21 @@ def test_help_does_not_import_torch():
     assert "summary" in done.stdout
 
 
+def test_an_unknown_model_is_refused_before_torch_is_imported():
+    # bad input answers at once: `summary nosuch` took 2.4 s (importing torch) to say the name is unknown
+    code = (
+        "import sys; from resnet_cli.cli.app import main\n"
+        "codes = [main([c, 'nosuch']) for c in ('summary', 'flops', 'draw')]\n"
+        "codes.append(main(['summary', 'resnet18', '--depth', 'stages']))\n"
+        "print(codes, 'torch' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split("\n")[-2] == "[2, 2, 2, 2] False", (done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 4 and all(line.startswith("resnet-cli: error: ") for line in lines), lines
+    assert "unknown model 'nosuch'" in lines[0] and "--depth" in lines[3]
+
+
 def test_list_shows_the_registry(cli, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     result = cli("list", "--format", "json")
